@@ -1,0 +1,1 @@
+export { ensureLlamaSource, llamaCppBundlePath, nodeLlamaCppDir, LLAMA_CPP_COMMIT } from './source.ts';

@@ -1,0 +1,4 @@
+export { ChessError, UsageError, isChessError } from './errors.ts';
+export { writeFileAtomic, withAtomicOutput, AtomicOutput, temporarySiblingPath } from './atomic-write.ts';
+export { cacheRoot, cachePath } from './cache.ts';
+export { ensurePythonEnv, repoRoot } from './python.ts';
