@@ -1,0 +1,7 @@
+import type { Command } from 'commander';
+import { registerModelCommands } from './model.ts';
+
+/** Every command of the CLI, in the order `chess --help` lists them. */
+export function registerCommands(program: Command): void {
+  registerModelCommands(program);
+}
