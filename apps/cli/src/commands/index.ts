@@ -1,7 +1,8 @@
 import type { Command } from 'commander';
-import { registerModelCommands } from './model.ts';
+import { registerModelCommands, registerSynthCommand } from './model.ts';
 
 /** Every command of the CLI, in the order `chess --help` lists them. */
 export function registerCommands(program: Command): void {
   registerModelCommands(program);
+  registerSynthCommand(program);
 }

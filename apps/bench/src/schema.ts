@@ -1,0 +1,180 @@
+import { readFileSync } from 'node:fs';
+import { ChessError } from '@chess/core';
+import { z } from 'zod';
+
+/**
+ * Result files written by `chess eval` and `chess bench`, read by `chess report`.
+ * A file is validated as a whole; an error names the file and the first
+ * offending field path.
+ */
+
+const finite = z.number().refine(Number.isFinite, { message: 'must be a finite number' });
+/** Metrics that may be undefined on tiny samples (stderr of one document) are stored as null. */
+const maybeNumber = z.number().nullable();
+
+export const runtimeSchema = z.object({
+  name: z.string(),
+  buildType: z.string(),
+  llamaCppRelease: z.string(),
+  binary: z.string(),
+  systemInfo: z.string(),
+});
+
+export const modelInfoSchema = z.object({
+  path: z.string(),
+  fileName: z.string(),
+  sizeBytes: z.number().int().nonnegative(),
+  /** `chess.method` from the GGUF metadata, or 'dense'. */
+  method: z.string(),
+  /** `chess.target_sparsity` from the GGUF metadata, or 0. */
+  sparsity: z.number().min(0).max(1),
+  architecture: z.string().nullable(),
+});
+export type ModelInfo = z.infer<typeof modelInfoSchema>;
+
+const metricSchema = z.object({ value: finite, stderr: maybeNumber });
+
+export const taskResultSchema = z.object({
+  documents: z.number().int().positive(),
+  acc: metricSchema,
+  accNorm: metricSchema,
+  seconds: z.number().nonnegative(),
+  scoredTokens: z.number().int().nonnegative(),
+});
+
+export const perplexityResultSchema = z.object({
+  source: z.string(),
+  ctx: z.number().int().positive(),
+  windows: z.number().int().positive(),
+  windowsAvailable: z.number().int().positive(),
+  textTokens: z.number().int().positive(),
+  scoredTokens: z.number().int().positive(),
+  perplexity: finite,
+  perplexityStderr: maybeNumber,
+  meanNll: finite,
+  seconds: z.number().nonnegative(),
+});
+
+export const evalResultSchema = z.object({
+  kind: z.literal('chess-eval'),
+  version: z.literal(1),
+  createdAt: z.string(),
+  model: modelInfoSchema,
+  runtime: runtimeSchema,
+  settings: z.object({
+    tasks: z.array(z.string()),
+    limit: z.number().int().positive().nullable(),
+    threads: z.number().int().positive().nullable(),
+    contextSize: z.number().int().positive(),
+  }),
+  note: z.string(),
+  tasks: z.record(z.string(), taskResultSchema),
+  average: z
+    .object({
+      tasks: z.array(z.string()),
+      acc: metricSchema,
+      accNorm: metricSchema,
+    })
+    .nullable(),
+  perplexity: perplexityResultSchema.nullable(),
+  /** Achieved sparsity per layer (fraction of FFN activations skipped), from the sparse runtime's counters. */
+  layerSparsity: z.array(z.number().min(0).max(1)).nullable(),
+});
+export type EvalResult = z.infer<typeof evalResultSchema>;
+
+const spreadSchema = z.object({ median: finite, min: finite, max: finite });
+export type Spread = z.infer<typeof spreadSchema>;
+
+export const benchMeasurementSchema = z.object({
+  model: z.number().int().nonnegative(),
+  threads: z.number().int().positive(),
+  repeat: z.number().int().nonnegative(),
+  promptTokens: z.number().int().positive(),
+  generatedTokens: z.number().int().positive(),
+  prefillTokPerSec: finite,
+  decodeTokPerSec: finite,
+  timeToFirstTokenMs: finite,
+  loadMs: finite,
+  peakRssBytes: z.number().int().nonnegative(),
+  /** Fraction of weight bytes read per decoded token (sparse runtime counters); null for dense runs. */
+  weightBytesReadFraction: z.number().min(0).max(1).nullable(),
+  /** Per-layer achieved sparsity reported by the sparse runtime; null for dense runs. */
+  layerSparsity: z.array(z.number().min(0).max(1)).nullable(),
+});
+export type BenchMeasurement = z.infer<typeof benchMeasurementSchema>;
+
+export const benchSummarySchema = z.object({
+  model: z.number().int().nonnegative(),
+  threads: z.number().int().positive(),
+  decodeTokPerSec: spreadSchema,
+  prefillTokPerSec: spreadSchema,
+  timeToFirstTokenMs: spreadSchema,
+  peakRssBytes: z.number().int().nonnegative(),
+  weightBytesReadFraction: z.number().nullable(),
+  /** Per-repeat ratio to the first model in the same round (same threads): median/min/max; null for the first model. */
+  decodeSpeedup: spreadSchema.nullable(),
+  prefillSpeedup: spreadSchema.nullable(),
+});
+export type BenchSummary = z.infer<typeof benchSummarySchema>;
+
+export const benchResultSchema = z.object({
+  kind: z.literal('chess-bench'),
+  version: z.literal(1),
+  createdAt: z.string(),
+  machine: z.object({ cpu: z.string(), cores: z.number().int().positive(), memoryBytes: z.number().nonnegative() }),
+  settings: z.object({
+    threads: z.array(z.number().int().positive()),
+    tokens: z.number().int().positive(),
+    promptTokens: z.number().int().positive(),
+    repeat: z.number().int().positive(),
+  }),
+  models: z.array(modelInfoSchema.extend({ runtime: runtimeSchema })).min(1),
+  measurements: z.array(benchMeasurementSchema),
+  summary: z.array(benchSummarySchema),
+});
+export type BenchResult = z.infer<typeof benchResultSchema>;
+
+export type AnyResult = { kind: 'eval'; file: string; result: EvalResult } | { kind: 'bench'; file: string; result: BenchResult };
+
+function formatPath(path: readonly PropertyKey[]): string {
+  if (path.length === 0) return '(root)';
+  return path.map((p, i) => (typeof p === 'number' ? `[${p}]` : i === 0 ? String(p) : `.${String(p)}`)).join('');
+}
+
+/** Validate parsed JSON as an eval or bench result; errors name the file and the field. */
+export function validateResult(file: string, value: unknown): AnyResult {
+  const kind = (value as { kind?: unknown } | null)?.kind;
+  if (kind !== 'chess-eval' && kind !== 'chess-bench') {
+    throw new ChessError(
+      'REPORT_BAD_RESULT',
+      `${file}: field 'kind' must be 'chess-eval' or 'chess-bench' (a file written by chess eval --json or chess bench --json), got ${JSON.stringify(kind)}`,
+      { file, field: 'kind' },
+    );
+  }
+  const schema = kind === 'chess-eval' ? evalResultSchema : benchResultSchema;
+  const parsed = schema.safeParse(value);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    const field = formatPath(issue.path);
+    throw new ChessError('REPORT_BAD_RESULT', `${file}: field '${field}': ${issue.message}`, { file, field, issues: parsed.error.issues.length });
+  }
+  return kind === 'chess-eval'
+    ? { kind: 'eval', file, result: parsed.data as EvalResult }
+    : { kind: 'bench', file, result: parsed.data as BenchResult };
+}
+
+export function readResultFile(file: string): AnyResult {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    throw new ChessError('REPORT_FILE_UNREADABLE', `${file}: cannot read (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`, { file });
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (error) {
+    throw new ChessError('REPORT_BAD_RESULT', `${file}: not valid JSON (${(error as Error).message})`, { file });
+  }
+  return validateResult(file, value);
+}

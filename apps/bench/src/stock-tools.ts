@@ -1,0 +1,72 @@
+import { execFile } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { ChessError, cachePath } from '@chess/core';
+import { LLAMA_CPP_COMMIT, ensureLlamaSource } from '@chess/backend-llamacpp';
+
+const run = promisify(execFile);
+
+/** Stock llama.cpp tools built by us as independent references (never patched). */
+export type StockTool = 'llama-perplexity';
+
+/** Build directory of the stock tools (pristine tree, CPU only, native ISA). */
+export function stockToolsDir(): string {
+  return cachePath('llama.cpp', `stock-tools-${LLAMA_CPP_COMMIT.slice(0, 12)}`);
+}
+
+/**
+ * Path of a stock llama.cpp tool, built once with cmake from the pristine source
+ * tree (`ensureLlamaSource`) into the cache; later calls do no work.
+ * `CHESS_LLAMA_PERPLEXITY` points at an existing binary instead (e.g. another build).
+ */
+export async function ensureStockTool(tool: StockTool, log: (line: string) => void = () => undefined): Promise<string> {
+  const override = process.env.CHESS_LLAMA_PERPLEXITY;
+  if (tool === 'llama-perplexity' && override) {
+    if (!existsSync(override)) {
+      throw new ChessError('STOCK_TOOL_MISSING', `CHESS_LLAMA_PERPLEXITY=${override}: no such file`, { path: override });
+    }
+    return override;
+  }
+  const dir = stockToolsDir();
+  const binary = join(dir, 'build', 'bin', tool);
+  const marker = join(dir, `.${tool}.complete`);
+  if (existsSync(binary) && existsSync(marker) && readFileSync(marker, 'utf8').trim() === LLAMA_CPP_COMMIT) return binary;
+  const source = await ensureLlamaSource(log);
+  await mkdir(dir, { recursive: true });
+  const buildDir = join(dir, 'build');
+  log(`building stock ${tool} from ${source} into ${buildDir} (cmake, a few minutes on 2 cores)`);
+  const flags = [
+    '-DCMAKE_BUILD_TYPE=Release',
+    '-DGGML_NATIVE=ON',
+    '-DBUILD_SHARED_LIBS=OFF',
+    '-DLLAMA_CURL=OFF',
+    '-DLLAMA_OPENSSL=OFF',
+    '-DLLAMA_BUILD_TESTS=OFF',
+    '-DLLAMA_BUILD_EXAMPLES=OFF',
+    '-DLLAMA_BUILD_SERVER=OFF',
+    '-DLLAMA_BUILD_APP=OFF',
+    '-DLLAMA_BUILD_UI=OFF',
+  ];
+  try {
+    await run('cmake', ['-S', source, '-B', buildDir, ...flags], { maxBuffer: 64 << 20 });
+    await run('cmake', ['--build', buildDir, '--target', tool, '-j', String(Math.max(1, (await import('node:os')).availableParallelism()))], {
+      maxBuffer: 256 << 20,
+    });
+  } catch (error) {
+    const stderr = (error as { stderr?: string }).stderr ?? '';
+    throw new ChessError(
+      'STOCK_TOOL_BUILD_FAILED',
+      `could not build stock ${tool} in ${buildDir}: ${stderr.split('\n').filter(Boolean).slice(-5).join(' | ') || (error as Error).message}. It needs cmake and a C++ compiler.`,
+      { tool, buildDir },
+      { cause: error },
+    );
+  }
+  if (!existsSync(binary)) {
+    await rm(marker, { force: true });
+    throw new ChessError('STOCK_TOOL_BUILD_FAILED', `cmake finished but ${binary} does not exist`, { tool, binary });
+  }
+  await writeFile(marker, `${LLAMA_CPP_COMMIT}\n`);
+  return binary;
+}

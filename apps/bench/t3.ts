@@ -1,0 +1,17 @@
+import { stockRuntime } from './src/runtime.ts';
+const { llama } = await stockRuntime.load();
+const model = await llama.loadModel({ modelPath: process.env.HOME + '/.cache/chess-toolchain/models/SmolLM2-135M-Instruct.Q4_1.gguf' });
+const ctx = await model.createContext({ contextSize: 2048, sequences: 1, threads: Number(process.env.T ?? 1) });
+const seq = ctx.getSequence();
+const toks = model.tokenize('The quick brown fox jumps over the lazy dog. '.repeat(4));
+let t0 = performance.now();
+await seq.controlledEvaluate(toks);
+console.log('no probs', toks.length, performance.now() - t0);
+await seq.clearHistory();
+t0 = performance.now();
+await seq.controlledEvaluate(toks.map((t, i) => i < toks.length - 8 ? t : [t, { generateNext: { confidence: true } }]));
+console.log('8 confidence', performance.now() - t0);
+await seq.clearHistory();
+t0 = performance.now();
+await seq.controlledEvaluate(toks.map((t, i) => i < toks.length - 8 ? t : [t, { generateNext: { probabilities: true } }]));
+console.log('8 probs', performance.now() - t0);

@@ -1,0 +1,287 @@
+/* Kernel benchmark: chess_sparse sparse products vs ggml's dense mul_mat.
+ *
+ * Both run inside ggml graphs computed by the CPU backend (ggml_graph_plan +
+ * ggml_graph_compute, same thread count): the dense side as ggml_mul_mat nodes,
+ * ours as ggml_custom_4d nodes whose callback calls the kernel with (ith, nth),
+ * exactly as the llama.cpp integration does. One graph holds one node per copy
+ * of the weight; the copies together exceed the last-level cache, so weights
+ * stream from DRAM as they do in decoding. Dense and sparse variants are
+ * interleaved (round robin) over the repeats; we report median/min/max per
+ * product, the speedup over dense and its ratio to the ideal 1/(1-s).
+ *
+ * Dense weight = ggml's row layout [n_out rows of n_in]; ours for input-sparse
+ * projections = the transposed layout [n_in rows of n_out]; both are the same
+ * number of bytes and share one buffer (values do not change the speed).
+ */
+#define _GNU_SOURCE
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "chess_sparse.h"
+#include "ggml.h"
+#include "ggml-cpu.h"
+
+typedef struct { const char *model, *proj; int kind; int64_t n_in, n_out; } shape_t; /* kind 0: in, 1: out_gated */
+static const shape_t k_shapes[] = {
+    { "llama2-7b", "up", 1, 4096, 11008 },
+    { "llama2-7b", "down", 0, 11008, 4096 },
+    { "llama2-7b", "q/o", 0, 4096, 4096 },
+    { "llama3-8b", "up", 1, 4096, 14336 },
+    { "llama3-8b", "down", 0, 14336, 4096 },
+    { "llama3-8b", "q/o", 0, 4096, 4096 },
+    { "llama3-8b", "k/v", 0, 4096, 1024 },
+};
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static uint64_t g_rng = 0x12345678abcdefull;
+static uint64_t rnd(void) { g_rng ^= g_rng << 13; g_rng ^= g_rng >> 7; g_rng ^= g_rng << 17; return g_rng; }
+static float rnd_normal(void) {
+    double u = ((rnd() >> 11) + 1.0) * (1.0 / 9007199254740993.0), v = (rnd() >> 11) * (1.0 / 9007199254740992.0);
+    return (float)(sqrt(-2.0 * log(u)) * cos(6.283185307179586 * v));
+}
+
+/* random bytes, then sane fp16 scales / values (no NaN, no subnormals) */
+static void fill_weights(uint8_t *w, size_t bytes, enum ggml_type t) {
+    uint64_t *p = (uint64_t *)w;
+    for (size_t i = 0; i < bytes / 8; i++) p[i] = rnd();
+    const size_t bs = ggml_type_size(t);
+    if (t == GGML_TYPE_F16) {
+        uint16_t *h = (uint16_t *)w;
+        for (size_t i = 0; i < bytes / 2; i++) h[i] = (uint16_t)((h[i] & 0x83ff) | (((h[i] >> 10) % 8 + 9) << 10));
+        return;
+    }
+    for (size_t off = 0; off + bs <= bytes; off += bs) {
+        uint16_t d = (uint16_t)(0x1c00 | (rnd() & 0x3ff));
+        memcpy(w + off, &d, 2);
+        if (t == GGML_TYPE_Q4_1) memcpy(w + off + 2, &d, 2);
+    }
+}
+
+typedef struct {
+    int kind;
+    chess_spmv_in_args in;
+    chess_spmv_out_gated_args out;
+} op_ud;
+
+static void chess_op(struct ggml_tensor *dst, int ith, int nth, void *ud) {
+    op_ud *u = ud;
+    int rc;
+    if (u->kind == 0) { chess_spmv_in_args a = u->in; a.y = (float *)dst->data; rc = chess_spmv_in(&a, ith, nth); }
+    else { chess_spmv_out_gated_args a = u->out; a.y = (float *)dst->data; rc = chess_spmv_out_gated(&a, ith, nth); }
+    if (rc != CHESS_OK) { fprintf(stderr, "kernel error %d\n", rc); abort(); }
+}
+
+typedef struct { struct ggml_cgraph *gf; struct ggml_cplan plan; } runnable;
+
+static runnable make_runnable(struct ggml_cgraph *gf, int nthreads) {
+    runnable r = { gf, ggml_graph_plan(gf, nthreads, NULL) };
+    r.plan.work_data = r.plan.work_size ? malloc(r.plan.work_size) : NULL;
+    return r;
+}
+static double time_run(runnable *r) {
+    const double t0 = now_s();
+    if (ggml_graph_compute(r->gf, &r->plan) != GGML_STATUS_SUCCESS) { fprintf(stderr, "graph compute failed\n"); abort(); }
+    return now_s() - t0;
+}
+
+static int cmp_d(const void *a, const void *b) { const double x = *(const double *)a, y = *(const double *)b; return x < y ? -1 : x > y; }
+static void stats(double *v, int n, double *med, double *mn, double *mx) {
+    qsort(v, (size_t)n, sizeof(double), cmp_d);
+    *med = n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+    *mn = v[0];
+    *mx = v[n - 1];
+}
+
+static enum ggml_type parse_type(const char *s) {
+    if (!strcmp(s, "q4_0")) return GGML_TYPE_Q4_0;
+    if (!strcmp(s, "q4_1")) return GGML_TYPE_Q4_1;
+    if (!strcmp(s, "q8_0")) return GGML_TYPE_Q8_0;
+    if (!strcmp(s, "f16")) return GGML_TYPE_F16;
+    if (!strcmp(s, "bf16")) return GGML_TYPE_BF16;
+    if (!strcmp(s, "f32")) return GGML_TYPE_F32;
+    fprintf(stderr, "unknown type %s\n", s);
+    exit(2);
+}
+
+int main(int argc, char **argv) {
+    const char *out_path = NULL;
+    char types_arg[256] = "q4_0,q4_1,q8_0,f16";
+    char threads_arg[64] = "1,2";
+    char shapes_arg[256] = "all";
+    int reps = 7, n_sp = 10, tokens = 1;
+    double ws_mb = 0;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--out") && i + 1 < argc) out_path = argv[++i];
+        else if (!strcmp(argv[i], "--types") && i + 1 < argc) snprintf(types_arg, sizeof types_arg, "%s", argv[++i]);
+        else if (!strcmp(argv[i], "--threads") && i + 1 < argc) snprintf(threads_arg, sizeof threads_arg, "%s", argv[++i]);
+        else if (!strcmp(argv[i], "--shapes") && i + 1 < argc) snprintf(shapes_arg, sizeof shapes_arg, "%s", argv[++i]);
+        else if (!strcmp(argv[i], "--reps") && i + 1 < argc) reps = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--sparsities") && i + 1 < argc) n_sp = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--tokens") && i + 1 < argc) tokens = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--working-set-mb") && i + 1 < argc) ws_mb = atof(argv[++i]);
+        else {
+            fprintf(stderr,
+                    "usage: %s [--out file.json] [--types q4_0,q4_1,q8_0,f16] [--threads 1,2] [--shapes all|0,2,..]\n"
+                    "          [--reps 7] [--sparsities 10 (0,0.1,..)] [--tokens 1] [--working-set-mb N]\n", argv[0]);
+            return 2;
+        }
+    }
+    if (reps < 1) reps = 1;
+    if (n_sp < 1) n_sp = 1;
+    ggml_cpu_init();
+    long l3 = sysconf(_SC_LEVEL3_CACHE_SIZE);
+    if (ws_mb <= 0) {
+        /* weights must stream from DRAM: at least 2x the last-level cache (and 512 MB) for decode;
+         * prefill is compute-bound, a smaller set suffices */
+        ws_mb = tokens > 1 ? 64 : fmax(512.0, l3 > 0 ? 2.0 * (double)l3 / 1048576.0 : 512.0);
+    }
+    fprintf(stderr, "bench_kernels: isa %s, L3 %ld bytes, working set %.0f MB, tokens %d, reps %d\n",
+            chess_isa_name(chess_get_isa()), l3, ws_mb, tokens, reps);
+
+    FILE *out = out_path ? fopen(out_path, "w") : stdout;
+    if (!out) { perror(out_path); return 1; }
+    fprintf(out, "{\n  \"benchmark\": \"chess_sparse kernels vs ggml dense mul_mat\",\n");
+    fprintf(out, "  \"isa\": \"%s\",\n  \"ggml_cpu_avx512\": %d,\n  \"l3_bytes\": %ld,\n  \"working_set_mb\": %.0f,\n  \"tokens\": %d,\n  \"reps\": %d,\n",
+            chess_isa_name(chess_get_isa()), ggml_cpu_has_avx512(), l3, ws_mb, tokens, reps);
+    fprintf(out, "  \"timing\": \"per product (graph time / copies); speedup = dense median / sparse median; efficiency = speedup / (1/(1-s))\",\n");
+    fprintf(out, "  \"results\": [\n");
+    int first = 1;
+
+    char tbuf[256];
+    snprintf(tbuf, sizeof tbuf, "%s", types_arg);
+    for (char *ts = strtok(tbuf, ","); ts; ts = strtok(NULL, ",")) {
+        const enum ggml_type type = parse_type(ts);
+        for (size_t si = 0; si < sizeof k_shapes / sizeof k_shapes[0]; si++) {
+            if (strcmp(shapes_arg, "all") != 0) {
+                char key[16];
+                snprintf(key, sizeof key, "%zu", si);
+                char sb[256];
+                snprintf(sb, sizeof sb, ",%s,", shapes_arg);
+                char kb[20];
+                snprintf(kb, sizeof kb, ",%s,", key);
+                if (!strstr(sb, kb)) continue;
+            }
+            const shape_t *sh = &k_shapes[si];
+            const size_t wbytes = ggml_row_size(type, sh->n_in) * (size_t)sh->n_out;
+            int copies = (int)ceil(ws_mb * 1048576.0 / (double)wbytes);
+            if (copies < 1) copies = 1;
+            if (copies > 2000) copies = 2000;
+            uint8_t **bufs = malloc(sizeof(uint8_t *) * (size_t)copies);
+            for (int c = 0; c < copies; c++) {
+                bufs[c] = aligned_alloc(64, (wbytes + 63) & ~(size_t)63);
+                fill_weights(bufs[c], wbytes, type);
+            }
+            /* activations */
+            const int64_t T = tokens;
+            float *x_dense = malloc(sizeof(float) * (size_t)(sh->n_in * T));
+            for (int64_t i = 0; i < sh->n_in * T; i++) x_dense[i] = rnd_normal();
+            const int64_t nmask = sh->kind == 0 ? sh->n_in : sh->n_out;
+            float **masked = malloc(sizeof(float *) * (size_t)n_sp); /* x (in) or g (out_gated) per sparsity */
+            for (int k = 0; k < n_sp; k++) {
+                const double s = 0.1 * k;
+                masked[k] = malloc(sizeof(float) * (size_t)(nmask * T));
+                for (int64_t i = 0; i < nmask * T; i++) {
+                    const float v = rnd_normal();
+                    masked[k][i] = (double)(rnd() >> 11) * (1.0 / 9007199254740992.0) < s ? 0.0f : v;
+                }
+            }
+
+            char thbuf[64];
+            snprintf(thbuf, sizeof thbuf, "%s", threads_arg);
+            char *save = NULL;
+            for (char *th = strtok_r(thbuf, ",", &save); th; th = strtok_r(NULL, ",", &save)) {
+                const int nthreads = atoi(th);
+                const int nvar = 1 + n_sp;
+                struct ggml_context **ctxs = malloc(sizeof(*ctxs) * (size_t)nvar);
+                runnable *rs = malloc(sizeof(runnable) * (size_t)nvar);
+                op_ud *uds = malloc(sizeof(op_ud) * (size_t)copies * (size_t)n_sp);
+                for (int v = 0; v < nvar; v++) {
+                    const size_t mem = ggml_tensor_overhead() * (size_t)(3 * copies + 16) + ggml_graph_overhead_custom((size_t)copies * 2 + 16, false) +
+                                       sizeof(float) * (size_t)(sh->n_out * T) * (size_t)(copies + 1) + sizeof(float) * (size_t)(sh->n_in * T) + (1u << 20);
+                    struct ggml_init_params ip = { mem, NULL, false };
+                    struct ggml_context *ctx = ggml_init(ip);
+                    ctxs[v] = ctx;
+                    struct ggml_cgraph *gf = ggml_new_graph_custom(ctx, (size_t)copies * 2 + 16, false);
+                    struct ggml_tensor *x = ggml_new_tensor_2d(ctx, GGML_TYPE_F32, sh->n_in, T);
+                    memcpy(x->data, x_dense, sizeof(float) * (size_t)(sh->n_in * T));
+                    for (int c = 0; c < copies; c++) {
+                        if (v == 0) {
+                            ggml_set_no_alloc(ctx, true); /* the weight lives in our own buffer */
+                            struct ggml_tensor *w = ggml_new_tensor_2d(ctx, type, sh->n_in, sh->n_out);
+                            ggml_set_no_alloc(ctx, false);
+                            w->data = bufs[c];
+                            ggml_build_forward_expand(gf, ggml_mul_mat(ctx, w, x));
+                        } else {
+                            op_ud *u = &uds[(size_t)(v - 1) * (size_t)copies + (size_t)c];
+                            memset(u, 0, sizeof *u);
+                            u->kind = sh->kind;
+                            const float *m = masked[v - 1];
+                            if (sh->kind == 0) {
+                                u->in = (chess_spmv_in_args){ (chess_type)type, bufs[c], sh->n_out, sh->n_in,
+                                                              ggml_row_size(type, sh->n_out), m, sizeof(float) * (size_t)sh->n_in,
+                                                              NULL, sizeof(float) * (size_t)sh->n_out, T, NULL, 0, -1 };
+                            } else {
+                                u->out = (chess_spmv_out_gated_args){ (chess_type)type, bufs[c], sh->n_in, sh->n_out,
+                                                                      ggml_row_size(type, sh->n_in), x_dense, sizeof(float) * (size_t)sh->n_in,
+                                                                      m, sizeof(float) * (size_t)sh->n_out, NULL,
+                                                                      sizeof(float) * (size_t)sh->n_out, T, NULL, 0, -1 };
+                            }
+                            struct ggml_tensor *args[1] = { x };
+                            ggml_build_forward_expand(gf, ggml_custom_4d(ctx, GGML_TYPE_F32, sh->n_out, T, 1, 1, args, 1,
+                                                                         chess_op, GGML_N_TASKS_MAX, u));
+                        }
+                    }
+                    rs[v] = make_runnable(gf, nthreads);
+                }
+                /* warm-up, then interleaved repeats */
+                for (int v = 0; v < nvar; v++) time_run(&rs[v]);
+                double *samples = malloc(sizeof(double) * (size_t)(nvar * reps));
+                for (int r = 0; r < reps; r++)
+                    for (int i = 0; i < nvar; i++) {
+                        const int v = (i + r) % nvar; /* rotate the order every repeat */
+                        samples[v * reps + r] = time_run(&rs[v]) / copies * 1e3;
+                    }
+                double dmed, dmin, dmax;
+                stats(samples, reps, &dmed, &dmin, &dmax);
+                for (int k = 0; k < n_sp; k++) {
+                    const double s = 0.1 * k;
+                    double med, mn, mx;
+                    stats(samples + (size_t)(k + 1) * (size_t)reps, reps, &med, &mn, &mx);
+                    const double speedup = dmed / med, ideal = 1.0 / (1.0 - s);
+                    fprintf(out, "%s    {\"model\": \"%s\", \"proj\": \"%s\", \"kernel\": \"%s\", \"n_in\": %lld, \"n_out\": %lld, "
+                                 "\"type\": \"%s\", \"threads\": %d, \"tokens\": %d, \"sparsity\": %.1f, \"copies\": %d, "
+                                 "\"dense_ms\": {\"median\": %.4f, \"min\": %.4f, \"max\": %.4f}, "
+                                 "\"sparse_ms\": {\"median\": %.4f, \"min\": %.4f, \"max\": %.4f}, "
+                                 "\"dense_gbps\": %.2f, \"speedup\": %.3f, \"ideal\": %.3f, \"efficiency\": %.3f}",
+                            first ? "" : ",\n", sh->model, sh->proj, sh->kind ? "spmv_out_gated" : "spmv_in", (long long)sh->n_in,
+                            (long long)sh->n_out, ts, nthreads, tokens, s, copies, dmed, dmin, dmax, med, mn, mx,
+                            (double)wbytes / (dmed * 1e-3) / 1e9, speedup, ideal, speedup / ideal);
+                    first = 0;
+                    fprintf(stderr, "%-9s %-4s %-5s t=%d T=%d s=%.1f dense %.3f ms (%.1f GB/s) sparse %.3f ms speedup %.2f (ideal %.2f, eff %.2f)\n",
+                            sh->model, sh->proj, ts, nthreads, tokens, s, dmed, (double)wbytes / (dmed * 1e-3) / 1e9, med, speedup,
+                            ideal, speedup / ideal);
+                }
+                fflush(out);
+                for (int v = 0; v < nvar; v++) { free(rs[v].plan.work_data); ggml_free(ctxs[v]); }
+                free(samples); free(ctxs); free(rs); free(uds);
+            }
+            for (int c = 0; c < copies; c++) free(bufs[c]);
+            free(bufs);
+            free(x_dense);
+            for (int k = 0; k < n_sp; k++) free(masked[k]);
+            free(masked);
+        }
+    }
+    fprintf(out, "\n  ]\n}\n");
+    if (out != stdout) fclose(out);
+    return 0;
+}

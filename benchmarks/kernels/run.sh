@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# One-command kernel benchmark: builds bench_kernels (our chess_sparse library +
+# ggml from the pristine llama.cpp tree, GGML_NATIVE=ON) into a cache directory
+# keyed by the hash of the sources, runs it, writes benchmarks/results/kernels.json.
+#
+#   benchmarks/kernels/run.sh                      full decode sweep (types q4_0,q4_1,q8_0,f16; 1 and 2 threads)
+#   benchmarks/kernels/run.sh --types q4_0 --reps 5   any bench_kernels option is passed through
+#   CHESS_BENCH_OUT=path run.sh ...                write elsewhere
+#
+# The machine is shared and noisy: compare the dense and sparse numbers of ONE run (ratios).
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+root="$(cd "$here/../.." && pwd)"
+native="$root/packages/backend-llamacpp/native"
+cache="${CHESS_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/chess-toolchain}"
+
+src="$cache/llama.cpp/src-80fb11ac73e6"
+if [[ ! -f "$src/.chess-complete" ]]; then
+  src="$(cd "$root" && pnpm exec tsx "$here/llama-source.ts")"
+fi
+
+hash="$( (cd "$root" && find packages/backend-llamacpp/native benchmarks/kernels -type f \
+  \( -name '*.c' -o -name '*.h' -o -name 'CMakeLists.txt' \) -print0 | sort -z | xargs -0 sha256sum; echo "$src") \
+  | sha256sum | cut -c1-16)"
+build="$cache/build/kernel-bench-$hash"
+if [[ ! -x "$build/bench_kernels" ]]; then
+  echo "building bench_kernels in $build" >&2
+  cmake -S "$here" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCHESS_GGML_SOURCE="$src" >"$build.configure.log" 2>&1 \
+    || { cat "$build.configure.log" >&2; exit 1; }
+  cmake --build "$build" --target bench_kernels >"$build.build.log" 2>&1 || { tail -50 "$build.build.log" >&2; exit 1; }
+fi
+
+out="${CHESS_BENCH_OUT:-$root/benchmarks/results/kernels.json}"
+mkdir -p "$(dirname "$out")"
+tmp="$out.tmp.$$"
+trap 'rm -f "$tmp"' EXIT
+"$build/bench_kernels" --out "$tmp" "$@"
+mv "$tmp" "$out"
+echo "wrote $out" >&2

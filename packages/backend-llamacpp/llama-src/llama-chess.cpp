@@ -1,0 +1,403 @@
+// CHESS activation sparsity inside llama.cpp: loading of the sparse tensors and
+// the graph routes that call our kernels (chess_sparse.h) through ggml_custom_4d.
+#include "llama-chess.h"
+
+#include "llama-arch.h"
+#include "llama-graph.h"
+#include "llama-impl.h"
+#include "llama-model-loader.h"
+#include "llama-model.h"
+
+#include "chess_sparse.h"
+#include "ggml-backend.h"
+#include "ggml.h"
+#include "gguf.h"
+
+#include <cinttypes>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <stdexcept>
+#include <string>
+
+//
+// tables
+//
+
+static const char * const CHESS_PROJ_NAMES[LLAMA_CHESS_N_PROJ] = {
+    "attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down",
+};
+
+// the tensor id of the (normal layout) projection, its transposed form and its input threshold
+static const llm_tensor CHESS_PROJ_TENSOR[LLAMA_CHESS_N_PROJ] = {
+    LLM_TENSOR_ATTN_Q, LLM_TENSOR_ATTN_K, LLM_TENSOR_ATTN_V, LLM_TENSOR_ATTN_OUT,
+    LLM_TENSOR_FFN_GATE, LLM_TENSOR_FFN_UP, LLM_TENSOR_FFN_DOWN,
+};
+static const llm_tensor CHESS_PROJ_T_TENSOR[LLAMA_CHESS_N_PROJ] = {
+    LLM_TENSOR_CHESS_ATTN_Q_T, LLM_TENSOR_CHESS_ATTN_K_T, LLM_TENSOR_CHESS_ATTN_V_T, LLM_TENSOR_CHESS_ATTN_OUT_T,
+    LLM_TENSOR_CHESS_FFN_GATE_T, LLM_TENSOR_CHESS_FFN_UP_T, LLM_TENSOR_CHESS_FFN_DOWN_T,
+};
+static const llm_tensor CHESS_PROJ_TAU_TENSOR[LLAMA_CHESS_N_PROJ] = {
+    LLM_TENSOR_CHESS_ATTN_Q_IN_TAU, LLM_TENSOR_CHESS_ATTN_K_IN_TAU, LLM_TENSOR_CHESS_ATTN_V_IN_TAU,
+    LLM_TENSOR_CHESS_ATTN_OUT_IN_TAU, LLM_TENSOR_CHESS_FFN_GATE_IN_TAU, LLM_TENSOR_CHESS_FFN_UP_IN_TAU,
+    LLM_TENSOR_CHESS_FFN_DOWN_IN_TAU,
+};
+
+static const char * const CHESS_SITE_NAMES[LLAMA_CHESS_SITES_PER_LAYER] = {
+    "attn_q_in", "attn_k_in", "attn_v_in", "attn_output_in", "ffn_gate_in", "ffn_up_in", "ffn_down_in", "ffn_gate_act",
+};
+
+const char * llama_chess_proj_name(int p) {
+    return p >= 0 && p < LLAMA_CHESS_N_PROJ ? CHESS_PROJ_NAMES[p] : "?";
+}
+
+int32_t llama_chess_site(int il, int kind) {
+    const int32_t site = (int32_t) il * LLAMA_CHESS_SITES_PER_LAYER + kind;
+    return il >= 0 && site < CHESS_MAX_SITES ? site : -1;
+}
+
+bool llama_chess_dense_reference() {
+    static const bool on = [] {
+        const char * v = getenv("CHESS_DENSE_REFERENCE");
+        return v != nullptr && v[0] != '\0' && strcmp(v, "0") != 0;
+    }();
+    return on;
+}
+
+//
+// loading
+//
+
+std::string llama_chess_resolve_arch(const gguf_context * meta, const std::string & arch_name, bool & wrapped) {
+    wrapped = false;
+    if (arch_name != "chess") {
+        return arch_name;
+    }
+    const int64_t kid = gguf_find_key(meta, "chess.base_architecture");
+    if (kid < 0 || gguf_get_kv_type(meta, kid) != GGUF_TYPE_STRING) {
+        throw std::runtime_error("chess GGUF without the string key chess.base_architecture");
+    }
+    wrapped = true;
+    return gguf_get_val_str(meta, kid);
+}
+
+static int chess_proj_of(llm_tensor t) {
+    for (int p = 0; p < LLAMA_CHESS_N_PROJ; ++p) {
+        if (CHESS_PROJ_TENSOR[p] == t) {
+            return p;
+        }
+    }
+    return -1;
+}
+
+static bool chess_file_has(const llama_model_loader & ml, const std::string & name) {
+    return gguf_find_tensor(ml.metadata, name.c_str()) >= 0;
+}
+
+bool llama_chess_create_tensor(llama_model_base & model, llama_model_loader & ml, const LLM_TN_IMPL & tn,
+        const std::initializer_list<int64_t> & ne, int flags, ggml_tensor ** out) {
+    if (!ml.chess_wrapped || tn.bid < 0 || tn.suffix == nullptr || strcmp(tn.suffix, "weight") != 0) {
+        return false;
+    }
+    const int p = chess_proj_of(tn.tensor);
+    if (p < 0) {
+        return false;
+    }
+    const LLM_TN_IMPL tn_t(tn.arch, CHESS_PROJ_T_TENSOR[p], "weight", tn.bid, tn.xid);
+    if (chess_file_has(ml, tn_t.str())) {
+        if (ne.size() != 2) {
+            throw std::runtime_error(format("chess: %s stored transposed, but the architecture expects %zu dims", tn.str().c_str(), ne.size()));
+        }
+        if (chess_file_has(ml, tn.str())) {
+            throw std::runtime_error(format("chess: both %s and %s are present; a sparse GGUF stores one of them", tn.str().c_str(), tn_t.str().c_str()));
+        }
+        const int64_t n_in  = ne.begin()[0];
+        const int64_t n_out = ne.begin()[1];
+        model.layers.at(tn.bid).chess.w_t[p] = model.create_tensor(ml, tn_t, {n_out, n_in}, 0);
+        *out = nullptr;
+        return true;
+    }
+    if (p == LLAMA_CHESS_UP) {
+        const LLM_TN_IMPL tn_gate_tau(tn.arch, LLM_TENSOR_CHESS_FFN_GATE_TAU, nullptr, tn.bid, tn.xid);
+        if (chess_file_has(ml, tn_gate_tau.str())) {
+            const LLM_TN_IMPL tn_rows(tn.arch, LLM_TENSOR_CHESS_FFN_UP_ROWS, "weight", tn.bid, tn.xid);
+            *out = model.create_tensor(ml, tn_rows, ne, flags);
+            return true;
+        }
+    }
+    return false;
+}
+
+void llama_chess_load_tensors(llama_model_base & model, llama_model_loader & ml) {
+    if (!ml.chess_wrapped) {
+        return;
+    }
+    const auto TENSOR_NOT_REQUIRED = llama_model_loader::TENSOR_NOT_REQUIRED;
+    const LLM_TN tn(model.arch);
+    bool any = false;
+    for (int il = 0; il < (int) model.layers.size(); ++il) {
+        auto & ch = model.layers[il].chess;
+        for (int p = 0; p < LLAMA_CHESS_N_PROJ; ++p) {
+            ch.tau_in[p] = model.create_tensor(ml, tn(CHESS_PROJ_TAU_TENSOR[p], il), {1}, TENSOR_NOT_REQUIRED);
+        }
+        ch.tau_gate = model.create_tensor(ml, tn(LLM_TENSOR_CHESS_FFN_GATE_TAU, il), {(int64_t) model.hparams.n_ff(il)}, TENSOR_NOT_REQUIRED);
+        any = any || ch.any();
+    }
+    if (any && model.arch != LLM_ARCH_LLAMA) {
+        throw std::runtime_error(format("chess: sparse tensors are supported for base architecture 'llama' only, not '%s'",
+                llm_arch_name(model.arch)));
+    }
+    if (any) {
+        LLAMA_LOG_INFO("%s: CHESS sparse model (kernels: %s%s)\n", __func__, chess_isa_name(chess_get_isa()),
+                llama_chess_dense_reference() ? ", CHESS_DENSE_REFERENCE: dense masked products" : "");
+    }
+}
+
+//
+// kernels as ggml custom ops (CPU; every thread calls the kernel with identical arguments)
+//
+
+static void chess_op_spmv_in(ggml_tensor * dst, int ith, int nth, void * userdata) {
+    const ggml_tensor * x   = dst->src[0];
+    const ggml_tensor * w   = dst->src[1];
+    const ggml_tensor * tau = dst->src[2];
+
+    chess_spmv_in_args a = {};
+    a.type     = (chess_type) w->type;
+    a.w        = w->data;
+    a.ne0      = w->ne[0];
+    a.ne1      = w->ne[1];
+    a.nb1      = w->nb[1];
+    a.x        = (const float *) x->data;
+    a.x_nb1    = x->nb[1];
+    a.y        = (float *) dst->data;
+    a.y_nb1    = dst->nb[1];
+    a.n_tokens = ggml_nrows(x);
+    a.tau      = tau ? (const float *) tau->data : nullptr;
+    a.n_tau    = tau ? ggml_nelements(tau) : 0;
+    a.site     = (int32_t) (intptr_t) userdata;
+
+    const int rc = chess_spmv_in(&a, ith, nth);
+    if (rc != CHESS_OK) {
+        GGML_ABORT("chess_spmv_in(%s) failed with code %d", w->name, rc);
+    }
+}
+
+static void chess_op_up_gated(ggml_tensor * dst, int ith, int nth, void * userdata) {
+    const ggml_tensor * g   = dst->src[0];
+    const ggml_tensor * tau = dst->src[1];
+    const ggml_tensor * w   = dst->src[2];
+    const ggml_tensor * x   = dst->src[3];
+
+    chess_spmv_out_gated_args a = {};
+    a.type     = (chess_type) w->type;
+    a.w        = w->data;
+    a.ne0      = w->ne[0];
+    a.ne1      = w->ne[1];
+    a.nb1      = w->nb[1];
+    a.x        = (const float *) x->data;
+    a.x_nb1    = x->nb[1];
+    a.g        = (const float *) g->data;
+    a.g_nb1    = g->nb[1];
+    a.y        = (float *) dst->data;
+    a.y_nb1    = dst->nb[1];
+    a.n_tokens = ggml_nrows(x);
+    a.tau      = (const float *) tau->data;
+    a.n_tau    = ggml_nelements(tau);
+    a.site     = (int32_t) (intptr_t) userdata;
+
+    const int rc = chess_spmv_out_gated(&a, ith, nth);
+    if (rc != CHESS_OK) {
+        GGML_ABORT("chess_spmv_out_gated(%s) failed with code %d", w->name, rc);
+    }
+}
+
+// the kernels read a weight in place: it must be a supported type, block-aligned,
+// in a plain host buffer (not repacked into another layout)
+static bool chess_kernel_can_read(const ggml_tensor * w) {
+    if (!chess_type_supported((chess_type) w->type)) {
+        return false;
+    }
+    const int64_t block = chess_type_block_size((chess_type) w->type);
+    if (block <= 0 || w->ne[0] % block != 0 || w->ne[2] != 1 || w->ne[3] != 1) {
+        return false;
+    }
+    return w->buffer != nullptr && ggml_backend_buffer_is_host(w->buffer) && w->extra == nullptr;
+}
+
+//
+// graph routes
+//
+
+ggml_tensor * llm_graph_context::build_chess_mask(ggml_tensor * cur, ggml_tensor * tau) const {
+    // keep iff |x| > tau  <=>  step(|x| - tau) == 1
+    ggml_tensor * keep = ggml_step(ctx0, ggml_sub(ctx0, ggml_abs(ctx0, cur), tau));
+    return ggml_mul(ctx0, cur, keep);
+}
+
+static ggml_tensor * chess_as_rows(ggml_context * ctx, ggml_tensor * cur) {
+    if (cur->type != GGML_TYPE_F32) {
+        cur = ggml_cast(ctx, cur, GGML_TYPE_F32);
+    }
+    if (!ggml_is_contiguous(cur)) {
+        cur = ggml_cont(ctx, cur);
+    }
+    return ggml_reshape_2d(ctx, cur, cur->ne[0], ggml_nrows(cur));
+}
+
+ggml_tensor * llm_graph_context::build_chess_mm(const llama_layer & layer, int p, ggml_tensor * cur,
+        ggml_tensor * w, ggml_tensor * w_s, int il) const {
+    const llama_layer_chess & ch = layer.chess;
+    ggml_tensor * w_t = ch.w_t[p];
+    ggml_tensor * tau = ch.tau_in[p];
+    if (w_t == nullptr && tau == nullptr) {
+        return build_lora_mm(w, cur, w_s);
+    }
+    GGML_ASSERT(w_t != nullptr || w != nullptr);
+
+    ggml_tensor * res;
+    if (w_t != nullptr && !llama_chess_dense_reference() && chess_kernel_can_read(w_t)) {
+        // input-sparse product over the transposed weight: dropped inputs skip their row
+        const int64_t n_out = w_t->ne[0];
+        ggml_tensor * x = chess_as_rows(ctx0, cur);
+        ggml_tensor * args[3] = { x, w_t, tau };
+        res = ggml_custom_4d(ctx0, GGML_TYPE_F32, n_out, x->ne[1], 1, 1, args, tau ? 3 : 2,
+                chess_op_spmv_in, GGML_N_TASKS_MAX, (void *) (intptr_t) llama_chess_site(il, p));
+        if (ggml_n_dims(cur) > 2) {
+            res = ggml_reshape_4d(ctx0, res, n_out, cur->ne[1], cur->ne[2], cur->ne[3]);
+        }
+        cb(res, "chess_spmv_in", il);
+        if (w_s) {
+            res = ggml_mul(ctx0, res, w_s);
+        }
+        return res;
+    }
+
+    // masked dense route: same thresholds, dense ggml products
+    if (tau != nullptr) {
+        cur = build_chess_mask(cur, tau);
+        cb(cur, "chess_masked_in", il);
+    }
+    if (w_t != nullptr) {
+        // y = Wt^T x with Wt dequantized (reference only: slow, never the fast path)
+        ggml_tensor * w_f32 = ggml_cast(ctx0, w_t, GGML_TYPE_F32);
+        ggml_tensor * w_std = ggml_cont(ctx0, ggml_transpose(ctx0, w_f32));
+        res = ggml_mul_mat(ctx0, w_std, cur);
+        if (w_s) {
+            res = ggml_mul(ctx0, res, w_s);
+        }
+    } else {
+        res = build_lora_mm(w, cur, w_s);
+    }
+    return res;
+}
+
+ggml_tensor * llm_graph_context::build_ffn_chess(ggml_tensor * cur, const llama_layer & layer,
+        llm_ffn_op_type type_op, int il) const {
+    const llama_layer_chess & ch = layer.chess;
+
+    // gate: dense (unless its input is thresholded, TEAL), then the activation
+    ggml_tensor * g = build_chess_mm(layer, LLAMA_CHESS_GATE, cur, layer.ffn_gate, layer.ffn_gate_s, il);
+    if (layer.ffn_gate_b) {
+        g = ggml_add(ctx0, g, layer.ffn_gate_b);
+    }
+    switch (type_op) {
+        case LLM_FFN_SILU: g = ggml_silu(ctx0, g); break;
+        case LLM_FFN_GELU: g = ggml_gelu(ctx0, g); break;
+        default: GGML_ABORT("chess: unsupported FFN activation %d", (int) type_op);
+    }
+    cb(g, "ffn_gate_act", il);
+
+    ggml_tensor * h;
+    const bool fused_up = ch.tau_gate != nullptr && !ch.uses(LLAMA_CHESS_UP) && layer.ffn_up != nullptr &&
+            layer.ffn_up_b == nullptr && layer.ffn_up_s == nullptr && !llama_chess_dense_reference() &&
+            chess_kernel_can_read(layer.ffn_up);
+    if (fused_up) {
+        // output-sparse up product fused with the gate: rows of dead channels are never read
+        ggml_tensor * x  = chess_as_rows(ctx0, cur);
+        ggml_tensor * gr = chess_as_rows(ctx0, g);
+        ggml_tensor * args[4] = { gr, ch.tau_gate, layer.ffn_up, x };
+        h = ggml_custom_4d(ctx0, GGML_TYPE_F32, layer.ffn_up->ne[1], x->ne[1], 1, 1, args, 4,
+                chess_op_up_gated, GGML_N_TASKS_MAX, (void *) (intptr_t) llama_chess_site(il, LLAMA_CHESS_SITE_GATE_ACT));
+        cb(h, "chess_up_gated", il);
+    } else {
+        if (ch.tau_gate != nullptr) {
+            g = build_chess_mask(g, ch.tau_gate);
+            cb(g, "chess_gate_masked", il);
+        }
+        ggml_tensor * u = build_chess_mm(layer, LLAMA_CHESS_UP, cur, layer.ffn_up, layer.ffn_up_s, il);
+        if (layer.ffn_up_b) {
+            u = ggml_add(ctx0, u, layer.ffn_up_b);
+        }
+        h = ggml_mul(ctx0, g, u);
+        cb(h, "ffn_gate_par", il);
+    }
+
+    // down: input-sparse over the transposed weight (dead channels are exact zeros)
+    ggml_tensor * y = build_chess_mm(layer, LLAMA_CHESS_DOWN, h, layer.ffn_down, layer.ffn_down_s, il);
+    if (layer.ffn_down_b) {
+        y = ggml_add(ctx0, y, layer.ffn_down_b);
+    }
+    return y;
+}
+
+//
+// report
+//
+
+void llama_chess_write_report(int n_layer) {
+    const char * path = getenv("CHESS_SPARSITY_REPORT");
+    if (path == nullptr || path[0] == '\0') {
+        return;
+    }
+    std::string json = "{\n  \"format\": \"chess-sparsity-report/1\",\n  \"keep_rule\": \"|v| > tau\",\n";
+    json += format("  \"n_layer\": %d,\n  \"layers\": [", n_layer);
+    uint64_t tot_seen[LLAMA_CHESS_SITES_PER_LAYER] = {};
+    uint64_t tot_zero[LLAMA_CHESS_SITES_PER_LAYER] = {};
+    bool first_layer = true;
+    for (int il = 0; il < n_layer; ++il) {
+        std::string sites;
+        for (int k = 0; k < LLAMA_CHESS_SITES_PER_LAYER; ++k) {
+            uint64_t seen = 0, zeroed = 0;
+            const int32_t site = llama_chess_site(il, k);
+            if (site < 0 || chess_counters_get(site, &seen, &zeroed) != CHESS_OK || seen == 0) {
+                continue;
+            }
+            tot_seen[k] += seen;
+            tot_zero[k] += zeroed;
+            sites += format("%s\"%s\": {\"seen\": %" PRIu64 ", \"zeroed\": %" PRIu64 ", \"sparsity\": %.6f}",
+                    sites.empty() ? "" : ", ", CHESS_SITE_NAMES[k], seen, zeroed, (double) zeroed / (double) seen);
+        }
+        if (sites.empty()) {
+            continue;
+        }
+        json += format("%s\n    {\"layer\": %d, %s}", first_layer ? "" : ",", il, sites.c_str());
+        first_layer = false;
+    }
+    json += "\n  ],\n  \"totals\": {";
+    bool first_total = true;
+    for (int k = 0; k < LLAMA_CHESS_SITES_PER_LAYER; ++k) {
+        if (tot_seen[k] == 0) {
+            continue;
+        }
+        json += format("%s\"%s\": {\"seen\": %" PRIu64 ", \"zeroed\": %" PRIu64 ", \"sparsity\": %.6f}", first_total ? "" : ", ",
+                CHESS_SITE_NAMES[k], tot_seen[k], tot_zero[k], (double) tot_zero[k] / (double) tot_seen[k]);
+        first_total = false;
+    }
+    json += "}\n}\n";
+
+    if (strcmp(path, "-") == 0) {
+        fputs(json.c_str(), stderr);
+        return;
+    }
+    const std::string tmp = std::string(path) + ".tmp";
+    FILE * f = fopen(tmp.c_str(), "wb");
+    if (f == nullptr) {
+        LLAMA_LOG_WARN("%s: cannot write %s\n", __func__, tmp.c_str());
+        return;
+    }
+    const bool ok = fwrite(json.data(), 1, json.size(), f) == json.size();
+    if (fclose(f) != 0 || !ok || rename(tmp.c_str(), path) != 0) {
+        LLAMA_LOG_WARN("%s: cannot write %s\n", __func__, path);
+    }
+}

@@ -1,0 +1,166 @@
+/*
+ * chess_sparse.h - sparse CPU kernels for CHESS activation sparsity.
+ *
+ * Two products, one thresholding helper, and sparsity counters. Weights are
+ * passed exactly as ggml stores them (same block layouts, same type numbers),
+ * so the llama.cpp side hands tensor data pointers straight in.
+ *
+ *   chess_spmv_in         input-sparse product on a TRANSPOSED weight:
+ *                         y[t, :] = sum_{j kept} x[t, j] * Wt[j, :]
+ *                         Wt has ne1 = n_in rows of ne0 = n_out elements
+ *                         (quantized along the output axis). A dropped
+ *                         input j skips one contiguous row of Wt.
+ *   chess_spmv_out_gated  output-sparse product fused with the gate, on a
+ *                         weight in ggml's normal layout (ne1 = n_out rows
+ *                         of ne0 = n_in elements):
+ *                         y[t, i] = |g[t,i]| > tau[i] ? g[t,i] * dot(W[i,:], x[t,:]) : 0
+ *                         Rows whose gate dies for every token are never read.
+ *   chess_threshold_mask  x[i] = |x[i]| > tau[i] ? x[i] : 0, returns the count kept.
+ *
+ * Naming follows ggml: ne0 is the contiguous dimension of the weight, nb1 the
+ * byte stride between its rows; activations are float32 rows of one token.
+ *
+ * Keep rule (all entry points): an element v with threshold tau is kept iff
+ * |v| > tau (strict; CHESS first release). With no threshold (n_tau == 0) an
+ * element is kept iff v != 0 (so NaN inputs propagate).
+ *
+ * Types (numbering = enum ggml_type): F32, F16, BF16, Q8_0, Q4_0, Q4_1. For a
+ * block type, ne0 must be a multiple of the block size (32); otherwise the call
+ * returns CHESS_ERR_SHAPE. Designed so that 256-element K-quant super-blocks
+ * can be added as further rows of the type table.
+ *
+ * Threading contract (matches a ggml custom op callback `fun(dst, ith, nth, ud)`):
+ * every thread ith in [0, nth) calls the entry point with IDENTICAL arguments.
+ * No barrier is needed: each thread writes a disjoint part of y, and together
+ * the nth calls write every element of y (including zeros). Results do not
+ * depend on nth (each output element is accumulated by one thread in a fixed
+ * order). spmv_in splits the OUTPUT columns in block-aligned slices;
+ * spmv_out_gated splits rows so that each thread gets the same number of
+ * ACTIVE rows. Counters are updated by thread 0 only.
+ *
+ * Numerics: float32 accumulation. For Q4_0/Q4_1/Q8_0 the output-sparse dot
+ * quantizes the activations of each token to 8 bits in blocks of 32 (scale
+ * amax/127, round half to even), like ggml's vec_dot does with Q8_0/Q8_1; every
+ * ISA variant (the portable reference included) uses the same quantized
+ * activations, so variants agree to float rounding. The input-sparse product
+ * dequantizes weights and uses float activations on every ISA.
+ *
+ * Preconditions: pointers non-NULL (except tau when n_tau == 0), strides at
+ * least one row, y must not alias w/x/g. No alignment is required beyond the
+ * natural alignment of float for x/g/y/tau. Scratch memory is per thread
+ * (thread-local, grown on demand); chess_thread_release() frees it.
+ */
+#ifndef CHESS_SPARSE_H
+#define CHESS_SPARSE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define CHESS_SPARSE_VERSION 1
+
+/* Weight types; values equal enum ggml_type. */
+typedef enum chess_type {
+    CHESS_TYPE_F32  = 0,
+    CHESS_TYPE_F16  = 1,
+    CHESS_TYPE_Q4_0 = 2,
+    CHESS_TYPE_Q4_1 = 3,
+    CHESS_TYPE_Q8_0 = 8,
+    CHESS_TYPE_BF16 = 30,
+} chess_type;
+
+/* Return codes: 0 success, negative on a bad argument (nothing is written). */
+enum {
+    CHESS_OK          =  0,
+    CHESS_ERR_NULL    = -1, /* a required pointer is NULL */
+    CHESS_ERR_TYPE    = -2, /* unsupported weight type */
+    CHESS_ERR_SHAPE   = -3, /* ne0/ne1/n_tokens <= 0, or ne0 not a multiple of the block size */
+    CHESS_ERR_STRIDE  = -4, /* a row stride smaller than one row */
+    CHESS_ERR_THREAD  = -5, /* nth < 1 or ith outside [0, nth) */
+    CHESS_ERR_TAU     = -6, /* n_tau not in {0, 1, channels} */
+    CHESS_ERR_ISA     = -7, /* ISA not compiled in or not supported by this CPU */
+    CHESS_ERR_NOMEM   = -8, /* scratch allocation failed */
+    CHESS_ERR_SITE    = -9, /* counter site id out of range */
+};
+
+/* Instruction-set variants. */
+typedef enum chess_isa {
+    CHESS_ISA_REF    = 0, /* portable C reference */
+    CHESS_ISA_AVX2   = 1, /* AVX2 + FMA + F16C */
+    CHESS_ISA_AVX512 = 2, /* AVX-512 F/BW/VL (+VNNI when present) */
+    CHESS_ISA_COUNT  = 3,
+} chess_isa;
+
+/* Input-sparse product on a transposed weight. */
+typedef struct chess_spmv_in_args {
+    chess_type   type;
+    const void * w;        /* Wt: ne1 rows (n_in) of ne0 elements (n_out) */
+    int64_t      ne0;      /* n_out, multiple of the block size */
+    int64_t      ne1;      /* n_in */
+    size_t       nb1;      /* bytes between rows of Wt (>= row size) */
+    const float *x;        /* n_tokens rows of ne1 floats */
+    size_t       x_nb1;    /* bytes between token rows of x (ignored if n_tokens == 1) */
+    float       *y;        /* n_tokens rows of ne0 floats (written, not accumulated) */
+    size_t       y_nb1;    /* bytes between token rows of y (ignored if n_tokens == 1) */
+    int64_t      n_tokens; /* >= 1 */
+    const float *tau;      /* thresholds on x: NULL/0, one scalar, or ne1 per channel */
+    int64_t      n_tau;    /* 0, 1 or ne1 */
+    int32_t      site;     /* counter site id, or -1 for none */
+} chess_spmv_in_args;
+
+/* Output-sparse product fused with the gate, weight in ggml's row layout. */
+typedef struct chess_spmv_out_gated_args {
+    chess_type   type;
+    const void * w;        /* W: ne1 rows (n_out) of ne0 elements (n_in) */
+    int64_t      ne0;      /* n_in, multiple of the block size */
+    int64_t      ne1;      /* n_out */
+    size_t       nb1;      /* bytes between rows of W (>= row size) */
+    const float *x;        /* n_tokens rows of ne0 floats (dense activations) */
+    size_t       x_nb1;
+    const float *g;        /* n_tokens rows of ne1 floats (gate, after its activation) */
+    size_t       g_nb1;
+    float       *y;        /* n_tokens rows of ne1 floats (written) */
+    size_t       y_nb1;
+    int64_t      n_tokens;
+    const float *tau;      /* gate thresholds: one scalar or ne1 per channel (n_tau 0: keep g != 0) */
+    int64_t      n_tau;
+    int32_t      site;
+} chess_spmv_out_gated_args;
+
+int chess_spmv_in(const chess_spmv_in_args *args, int ith, int nth);
+int chess_spmv_out_gated(const chess_spmv_out_gated_args *args, int ith, int nth);
+
+/* In place: x[i] = keep(x[i], tau) ? x[i] : 0 for i < n. tau: NULL/0, 1 scalar or
+ * n per channel. Returns the number of kept elements (>= 0) or an error code.
+ * Counts "seen = n, zeroed = n - kept" on `site` (-1 for none). Threads may call
+ * it on disjoint slices (pass the matching slice of a per-channel tau). */
+int64_t chess_threshold_mask(float *x, int64_t n, const float *tau, int64_t n_tau, int32_t site);
+
+/* Achieved-sparsity counters, one pair per call site id in [0, CHESS_MAX_SITES).
+ * Relaxed atomics, updated once per call (not per element). */
+#define CHESS_MAX_SITES 4096
+int  chess_counters_get(int32_t site, uint64_t *seen, uint64_t *zeroed);
+void chess_counters_reset(void);
+
+/* Variant selection. The default is the best ISA the CPU supports, unless the
+ * environment variable CHESS_KERNEL_ISA=ref|avx2|avx512 forces one (read once;
+ * an unavailable forced ISA falls back to ref with a warning on stderr). */
+int         chess_isa_available(chess_isa isa);   /* compiled in and supported by the CPU */
+chess_isa   chess_get_isa(void);
+int         chess_set_isa(chess_isa isa);         /* CHESS_OK or CHESS_ERR_ISA */
+const char *chess_isa_name(chess_isa isa);
+int         chess_type_supported(chess_type type);
+int64_t     chess_type_block_size(chess_type type); /* elements per block, or 0 if unsupported */
+size_t      chess_type_block_bytes(chess_type type);/* bytes per block, or 0 */
+
+/* Frees this thread's scratch memory (safe to call any time outside a kernel). */
+void chess_thread_release(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* CHESS_SPARSE_H */

@@ -1,0 +1,390 @@
+/* AVX2 + FMA + F16C kernels. Compiled with its own target flags; selected at run
+ * time only when the CPU supports them (chess_dispatch.c). */
+#include <immintrin.h>
+#include <math.h>
+
+#include "chess_internal.h"
+
+#define CS_ALIGN32 __attribute__((aligned(32)))
+
+static inline float cs_h2f(const void *p) { return _cvtsh_ss(cs_load_u16(p)); }
+
+static inline float cs_hsum256(__m256 v) {
+    __m128 r = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    r = _mm_add_ps(r, _mm_movehl_ps(r, r));
+    r = _mm_add_ss(r, _mm_movehdup_ps(r));
+    return _mm_cvtss_f32(r);
+}
+
+/* 16 packed nibble bytes -> 32 bytes [lo nibbles | hi nibbles] (element order of a block). */
+static inline __m256i cs_nibbles_256(const uint8_t *qs) {
+    const __m128i v = _mm_loadu_si128((const __m128i *)qs);
+    const __m128i m = _mm_set1_epi8(0x0f);
+    return _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(v, 4), m), _mm_and_si128(v, m));
+}
+
+/* ---------------- to_float ---------------- */
+
+static void to_float_f32(const uint8_t *src, float *dst, int64_t n) { memcpy(dst, src, (size_t)n * 4); }
+static void to_float_f16(const uint8_t *src, float *dst, int64_t n) {
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(dst + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(src + 2 * i))));
+    for (; i < n; i++) dst[i] = cs_h2f(src + 2 * i);
+}
+static void to_float_bf16(const uint8_t *src, float *dst, int64_t n) {
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(dst + i, _mm256_castsi256_ps(_mm256_slli_epi32(
+                                      _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(src + 2 * i))), 16)));
+    for (; i < n; i++) dst[i] = cs_bf16_to_f32(cs_load_u16(src + 2 * i));
+}
+/* 32 bytes of small integers (unsigned if !SIGNED) -> 4 float vectors. */
+static inline void cs_bytes_to_ps(__m256i q, int is_signed, __m256 out[4]) {
+    const __m128i lo = _mm256_castsi256_si128(q), hi = _mm256_extracti128_si256(q, 1);
+    if (is_signed) {
+        out[0] = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(lo));
+        out[1] = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(lo, 8)));
+        out[2] = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(hi));
+        out[3] = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(hi, 8)));
+    } else {
+        out[0] = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(lo));
+        out[1] = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_srli_si128(lo, 8)));
+        out[2] = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(hi));
+        out[3] = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_srli_si128(hi, 8)));
+    }
+}
+static void to_float_q8_0(const uint8_t *src, float *dst, int64_t n) {
+    const cs_block_q8_0 *b = (const cs_block_q8_0 *)src;
+    for (int64_t ib = 0; ib < n / CS_QK; ib++) {
+        const __m256 d = _mm256_set1_ps(cs_h2f(&b[ib].d));
+        __m256 v[4];
+        cs_bytes_to_ps(_mm256_loadu_si256((const __m256i *)b[ib].qs), 1, v);
+        for (int i = 0; i < 4; i++) _mm256_storeu_ps(dst + ib * CS_QK + 8 * i, _mm256_mul_ps(d, v[i]));
+    }
+}
+static void to_float_q4_0(const uint8_t *src, float *dst, int64_t n) {
+    const cs_block_q4_0 *b = (const cs_block_q4_0 *)src;
+    const __m256 eight = _mm256_set1_ps(8.0f);
+    for (int64_t ib = 0; ib < n / CS_QK; ib++) {
+        const __m256 d = _mm256_set1_ps(cs_h2f(&b[ib].d));
+        __m256 v[4];
+        cs_bytes_to_ps(cs_nibbles_256(b[ib].qs), 0, v);
+        for (int i = 0; i < 4; i++) _mm256_storeu_ps(dst + ib * CS_QK + 8 * i, _mm256_mul_ps(d, _mm256_sub_ps(v[i], eight)));
+    }
+}
+static void to_float_q4_1(const uint8_t *src, float *dst, int64_t n) {
+    const cs_block_q4_1 *b = (const cs_block_q4_1 *)src;
+    for (int64_t ib = 0; ib < n / CS_QK; ib++) {
+        const __m256 d = _mm256_set1_ps(cs_h2f(&b[ib].d)), m = _mm256_set1_ps(cs_h2f(&b[ib].m));
+        __m256 v[4];
+        cs_bytes_to_ps(cs_nibbles_256(b[ib].qs), 0, v);
+        for (int i = 0; i < 4; i++) _mm256_storeu_ps(dst + ib * CS_QK + 8 * i, _mm256_fmadd_ps(d, v[i], m));
+    }
+}
+
+/* ---------------- input-sparse accumulation ----------------
+ * Two active rows per pass over y. Per block: weights as integers -> float, FMA
+ * with the block scale x_j*d_jb; constant terms (Q4_0: -8*scale, Q4_1: x_j*m_jb)
+ * are summed per block and added once at the end. */
+
+#define CS_MAXB (CS_IN_CHUNK / CS_QK)
+
+#define CS_IN_ACCUM_BLOCKS(NAME, BLOCK_T, WBYTES, IS_SIGNED, BIAS)                                   \
+    static void NAME(float *y, int64_t n, const uint8_t *w, size_t nb1, const int32_t *idx,          \
+                     const float *xv, int64_t nact) {                                                \
+        const int64_t nb = n / CS_QK;                                                                \
+        const size_t S = sizeof(BLOCK_T);                                                            \
+        float bias[CS_MAXB];                                                                         \
+        memset(y, 0, (size_t)n * sizeof(float));                                                     \
+        memset(bias, 0, sizeof(float) * (size_t)nb);                                                 \
+        int64_t k = 0;                                                                               \
+        for (; k + 2 <= nact; k += 2) {                                                              \
+            const uint8_t *r0 = w + (size_t)idx[k] * nb1, *r1 = w + (size_t)idx[k + 1] * nb1;        \
+            const uint8_t *p0 = k + 4 <= nact ? w + (size_t)idx[k + 2] * nb1 : r0;                   \
+            const uint8_t *p1 = k + 4 <= nact ? w + (size_t)idx[k + 3] * nb1 : r1;                   \
+            const float x0 = xv[k], x1 = xv[k + 1];                                                  \
+            for (int64_t b = 0; b < nb; b++) {                                                       \
+                const BLOCK_T *b0 = (const BLOCK_T *)(r0 + b * S), *b1 = (const BLOCK_T *)(r1 + b * S); \
+                _mm_prefetch((const char *)p0 + b * S + 256, _MM_HINT_T0);                           \
+                _mm_prefetch((const char *)p1 + b * S + 256, _MM_HINT_T0);                           \
+                const float s0 = x0 * cs_h2f(&b0->d), s1 = x1 * cs_h2f(&b1->d);                      \
+                bias[b] += BIAS(b0, x0, s0) + BIAS(b1, x1, s1);                                      \
+                __m256 v0[4], v1[4];                                                                 \
+                cs_bytes_to_ps(WBYTES(b0), IS_SIGNED, v0);                                           \
+                cs_bytes_to_ps(WBYTES(b1), IS_SIGNED, v1);                                           \
+                const __m256 vs0 = _mm256_set1_ps(s0), vs1 = _mm256_set1_ps(s1);                     \
+                for (int i = 0; i < 4; i++) {                                                        \
+                    __m256 a = _mm256_loadu_ps(y + b * CS_QK + 8 * i);                               \
+                    a = _mm256_fmadd_ps(v0[i], vs0, a);                                              \
+                    a = _mm256_fmadd_ps(v1[i], vs1, a);                                              \
+                    _mm256_storeu_ps(y + b * CS_QK + 8 * i, a);                                      \
+                }                                                                                    \
+            }                                                                                        \
+        }                                                                                            \
+        for (; k < nact; k++) {                                                                      \
+            const uint8_t *r0 = w + (size_t)idx[k] * nb1;                                            \
+            const float x0 = xv[k];                                                                  \
+            for (int64_t b = 0; b < nb; b++) {                                                       \
+                const BLOCK_T *b0 = (const BLOCK_T *)(r0 + b * S);                                   \
+                const float s0 = x0 * cs_h2f(&b0->d);                                                \
+                bias[b] += BIAS(b0, x0, s0);                                                         \
+                __m256 v0[4];                                                                        \
+                cs_bytes_to_ps(WBYTES(b0), IS_SIGNED, v0);                                           \
+                const __m256 vs0 = _mm256_set1_ps(s0);                                               \
+                for (int i = 0; i < 4; i++)                                                          \
+                    _mm256_storeu_ps(y + b * CS_QK + 8 * i,                                          \
+                                     _mm256_fmadd_ps(v0[i], vs0, _mm256_loadu_ps(y + b * CS_QK + 8 * i))); \
+            }                                                                                        \
+        }                                                                                            \
+        for (int64_t b = 0; b < nb && nact > 0; b++) {                                               \
+            const __m256 c = _mm256_set1_ps(bias[b]);                                                \
+            for (int i = 0; i < 4; i++)                                                              \
+                _mm256_storeu_ps(y + b * CS_QK + 8 * i, _mm256_add_ps(_mm256_loadu_ps(y + b * CS_QK + 8 * i), c)); \
+        }                                                                                            \
+    }
+
+#define CS_WB_Q4(blk) cs_nibbles_256((blk)->qs)
+#define CS_WB_Q8(blk) _mm256_loadu_si256((const __m256i *)(blk)->qs)
+#define CS_BIAS_Q4_0(blk, x, s) (-8.0f * (s))
+#define CS_BIAS_Q4_1(blk, x, s) ((x) * cs_h2f(&(blk)->m))
+#define CS_BIAS_NONE(blk, x, s) 0.0f
+
+CS_IN_ACCUM_BLOCKS(in_accum_q4_0, cs_block_q4_0, CS_WB_Q4, 0, CS_BIAS_Q4_0)
+CS_IN_ACCUM_BLOCKS(in_accum_q4_1, cs_block_q4_1, CS_WB_Q4, 0, CS_BIAS_Q4_1)
+CS_IN_ACCUM_BLOCKS(in_accum_q8_0, cs_block_q8_0, CS_WB_Q8, 1, CS_BIAS_NONE)
+
+#define CS_LD_F32(p) _mm256_loadu_ps((const float *)(p))
+#define CS_LD_F16(p) _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(p)))
+#define CS_LD_BF16(p) _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(p))), 16))
+
+#define CS_IN_ACCUM_FLOAT(NAME, ESZ, LD, SCALAR)                                                    \
+    static void NAME(float *y, int64_t n, const uint8_t *w, size_t nb1, const int32_t *idx,         \
+                     const float *xv, int64_t nact) {                                               \
+        memset(y, 0, (size_t)n * sizeof(float));                                                    \
+        int64_t k = 0;                                                                              \
+        for (; k + 2 <= nact; k += 2) {                                                             \
+            const uint8_t *r0 = w + (size_t)idx[k] * nb1, *r1 = w + (size_t)idx[k + 1] * nb1;       \
+            const uint8_t *p0 = k + 4 <= nact ? w + (size_t)idx[k + 2] * nb1 : r0;                  \
+            const uint8_t *p1 = k + 4 <= nact ? w + (size_t)idx[k + 3] * nb1 : r1;                  \
+            const __m256 s0 = _mm256_set1_ps(xv[k]), s1 = _mm256_set1_ps(xv[k + 1]);                \
+            int64_t i = 0;                                                                          \
+            for (; i + 8 <= n; i += 8) {                                                            \
+                _mm_prefetch((const char *)p0 + i * (ESZ) + 512, _MM_HINT_T0);                      \
+                _mm_prefetch((const char *)p1 + i * (ESZ) + 512, _MM_HINT_T0);                      \
+                __m256 a = _mm256_loadu_ps(y + i);                                                  \
+                a = _mm256_fmadd_ps(LD(r0 + i * (ESZ)), s0, a);                                     \
+                a = _mm256_fmadd_ps(LD(r1 + i * (ESZ)), s1, a);                                     \
+                _mm256_storeu_ps(y + i, a);                                                         \
+            }                                                                                       \
+            for (; i < n; i++) y[i] = fmaf(SCALAR(r1 + i * (ESZ)), xv[k + 1],                       \
+                                           fmaf(SCALAR(r0 + i * (ESZ)), xv[k], y[i]));              \
+        }                                                                                           \
+        for (; k < nact; k++) {                                                                     \
+            const uint8_t *r0 = w + (size_t)idx[k] * nb1;                                           \
+            const __m256 s0 = _mm256_set1_ps(xv[k]);                                                \
+            int64_t i = 0;                                                                          \
+            for (; i + 8 <= n; i += 8)                                                              \
+                _mm256_storeu_ps(y + i, _mm256_fmadd_ps(LD(r0 + i * (ESZ)), s0, _mm256_loadu_ps(y + i))); \
+            for (; i < n; i++) y[i] = fmaf(SCALAR(r0 + i * (ESZ)), xv[k], y[i]);                    \
+        }                                                                                           \
+    }
+
+static inline float cs_sc_f32(const uint8_t *p) { float f; memcpy(&f, p, 4); return f; }
+static inline float cs_sc_f16(const uint8_t *p) { return cs_h2f(p); }
+static inline float cs_sc_bf16(const uint8_t *p) { return cs_bf16_to_f32(cs_load_u16(p)); }
+
+CS_IN_ACCUM_FLOAT(in_accum_f32, 4, CS_LD_F32, cs_sc_f32)
+CS_IN_ACCUM_FLOAT(in_accum_f16, 2, CS_LD_F16, cs_sc_f16)
+CS_IN_ACCUM_FLOAT(in_accum_bf16, 2, CS_LD_BF16, cs_sc_bf16)
+
+/* ---------------- dot products ----------------
+ * Block types: 8-bit dot per block with maddubs (unsigned x signed bytes -> int16
+ * pairs) and madd (-> int32), converted and scaled into a float accumulator.
+ * Q4_0: nibbles are unsigned, the -8 offset is applied from the activation sum.
+ * Q8_0: sign trick (|w| x sign(x, w)) keeps maddubs within int16. */
+
+static inline __m256i cs_dot_u8s8(__m256i u, __m256i s) {
+    return _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1));
+}
+
+static float dot_q4_0(const uint8_t *row, const cs_q8x *x, int64_t n) {
+    const cs_block_q4_0 *b = (const cs_block_q4_0 *)row;
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    float corr = 0.0f;
+    int64_t ib = 0;
+    const int64_t nb = n / CS_QK;
+    for (; ib + 2 <= nb; ib += 2) {
+        const float s0 = cs_h2f(&b[ib].d) * x->d[ib], s1 = cs_h2f(&b[ib + 1].d) * x->d[ib + 1];
+        corr += s0 * (float)x->sum[ib] + s1 * (float)x->sum[ib + 1];
+        const __m256i d0 = cs_dot_u8s8(cs_nibbles_256(b[ib].qs), _mm256_loadu_si256((const __m256i *)(x->qs + ib * CS_QK)));
+        const __m256i d1 = cs_dot_u8s8(cs_nibbles_256(b[ib + 1].qs), _mm256_loadu_si256((const __m256i *)(x->qs + (ib + 1) * CS_QK)));
+        acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(d0), _mm256_set1_ps(s0), acc0);
+        acc1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(d1), _mm256_set1_ps(s1), acc1);
+    }
+    for (; ib < nb; ib++) {
+        const float s0 = cs_h2f(&b[ib].d) * x->d[ib];
+        corr += s0 * (float)x->sum[ib];
+        const __m256i d0 = cs_dot_u8s8(cs_nibbles_256(b[ib].qs), _mm256_loadu_si256((const __m256i *)(x->qs + ib * CS_QK)));
+        acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(d0), _mm256_set1_ps(s0), acc0);
+    }
+    return cs_hsum256(_mm256_add_ps(acc0, acc1)) - 8.0f * corr;
+}
+
+static float dot_q4_1(const uint8_t *row, const cs_q8x *x, int64_t n) {
+    const cs_block_q4_1 *b = (const cs_block_q4_1 *)row;
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    float corr = 0.0f;
+    int64_t ib = 0;
+    const int64_t nb = n / CS_QK;
+    for (; ib + 2 <= nb; ib += 2) {
+        const float s0 = cs_h2f(&b[ib].d) * x->d[ib], s1 = cs_h2f(&b[ib + 1].d) * x->d[ib + 1];
+        corr += cs_h2f(&b[ib].m) * (x->d[ib] * (float)x->sum[ib]) + cs_h2f(&b[ib + 1].m) * (x->d[ib + 1] * (float)x->sum[ib + 1]);
+        const __m256i d0 = cs_dot_u8s8(cs_nibbles_256(b[ib].qs), _mm256_loadu_si256((const __m256i *)(x->qs + ib * CS_QK)));
+        const __m256i d1 = cs_dot_u8s8(cs_nibbles_256(b[ib + 1].qs), _mm256_loadu_si256((const __m256i *)(x->qs + (ib + 1) * CS_QK)));
+        acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(d0), _mm256_set1_ps(s0), acc0);
+        acc1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(d1), _mm256_set1_ps(s1), acc1);
+    }
+    for (; ib < nb; ib++) {
+        const float s0 = cs_h2f(&b[ib].d) * x->d[ib];
+        corr += cs_h2f(&b[ib].m) * (x->d[ib] * (float)x->sum[ib]);
+        const __m256i d0 = cs_dot_u8s8(cs_nibbles_256(b[ib].qs), _mm256_loadu_si256((const __m256i *)(x->qs + ib * CS_QK)));
+        acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(d0), _mm256_set1_ps(s0), acc0);
+    }
+    return cs_hsum256(_mm256_add_ps(acc0, acc1)) + corr;
+}
+
+static float dot_q8_0(const uint8_t *row, const cs_q8x *x, int64_t n) {
+    const cs_block_q8_0 *b = (const cs_block_q8_0 *)row;
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    const int64_t nb = n / CS_QK;
+    for (int64_t ib = 0; ib < nb; ib++) {
+        const __m256i wq = _mm256_loadu_si256((const __m256i *)b[ib].qs);
+        const __m256i xq = _mm256_loadu_si256((const __m256i *)(x->qs + ib * CS_QK));
+        const __m256i d = cs_dot_u8s8(_mm256_sign_epi8(wq, wq), _mm256_sign_epi8(xq, wq));
+        const __m256 s = _mm256_set1_ps(cs_h2f(&b[ib].d) * x->d[ib]);
+        if (ib & 1) acc1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(d), s, acc1);
+        else acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(d), s, acc0);
+    }
+    return cs_hsum256(_mm256_add_ps(acc0, acc1));
+}
+
+#define CS_DOT_FLOAT(NAME, ESZ, LD, SCALAR)                                                         \
+    static float NAME(const uint8_t *row, const float *x, int64_t n) {                              \
+        __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), a2 = _mm256_setzero_ps(),         \
+               a3 = _mm256_setzero_ps();                                                            \
+        int64_t i = 0;                                                                              \
+        for (; i + 32 <= n; i += 32) {                                                              \
+            a0 = _mm256_fmadd_ps(LD(row + (i + 0) * (ESZ)), _mm256_loadu_ps(x + i + 0), a0);        \
+            a1 = _mm256_fmadd_ps(LD(row + (i + 8) * (ESZ)), _mm256_loadu_ps(x + i + 8), a1);        \
+            a2 = _mm256_fmadd_ps(LD(row + (i + 16) * (ESZ)), _mm256_loadu_ps(x + i + 16), a2);      \
+            a3 = _mm256_fmadd_ps(LD(row + (i + 24) * (ESZ)), _mm256_loadu_ps(x + i + 24), a3);      \
+        }                                                                                           \
+        for (; i + 8 <= n; i += 8) a0 = _mm256_fmadd_ps(LD(row + i * (ESZ)), _mm256_loadu_ps(x + i), a0); \
+        float r = cs_hsum256(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));          \
+        for (; i < n; i++) r += SCALAR(row + i * (ESZ)) * x[i];                                     \
+        return r;                                                                                   \
+    }
+CS_DOT_FLOAT(dot_f32, 4, CS_LD_F32, cs_sc_f32)
+CS_DOT_FLOAT(dot_f16, 2, CS_LD_F16, cs_sc_f16)
+CS_DOT_FLOAT(dot_bf16, 2, CS_LD_BF16, cs_sc_bf16)
+
+#define CS_DOT_ROWS(NAME, DOT, XT)                                                                  \
+    static void NAME(float *y, const uint8_t *w, size_t nb1, const int32_t *rows, int64_t nrows,   \
+                     const void *xa, int64_t n) {                                                   \
+        for (int64_t k = 0; k < nrows; k++) {                                                       \
+            if (k + 1 < nrows) {                                                                    \
+                const char *nx = (const char *)w + (size_t)rows[k + 1] * nb1;                       \
+                _mm_prefetch(nx, _MM_HINT_T0);                                                      \
+                _mm_prefetch(nx + 64, _MM_HINT_T0);                                                 \
+                _mm_prefetch(nx + 128, _MM_HINT_T0);                                                \
+                _mm_prefetch(nx + 192, _MM_HINT_T0);                                                \
+            }                                                                                       \
+            y[rows[k]] = DOT(w + (size_t)rows[k] * nb1, (const XT *)xa, n);                         \
+        }                                                                                           \
+    }
+CS_DOT_ROWS(dot_rows_f32, dot_f32, float)
+CS_DOT_ROWS(dot_rows_f16, dot_f16, float)
+CS_DOT_ROWS(dot_rows_bf16, dot_bf16, float)
+CS_DOT_ROWS(dot_rows_q8_0, dot_q8_0, cs_q8x)
+CS_DOT_ROWS(dot_rows_q4_0, dot_q4_0, cs_q8x)
+CS_DOT_ROWS(dot_rows_q4_1, dot_q4_1, cs_q8x)
+
+/* ---------------- activation quantizer (same arithmetic as cs_quant_x8_ref) ---------------- */
+
+static void quant_x8(const float *x, const cs_q8x *q, int64_t n) {
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    for (int64_t ib = 0; ib < n / CS_QK; ib++) {
+        __m256 v[4];
+        __m256 am = _mm256_setzero_ps();
+        for (int i = 0; i < 4; i++) {
+            v[i] = _mm256_loadu_ps(x + ib * CS_QK + 8 * i);
+            am = _mm256_max_ps(am, _mm256_andnot_ps(sign, v[i]));
+        }
+        __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(am), _mm256_extractf128_ps(am, 1));
+        m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+        m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
+        const float amax = _mm_cvtss_f32(m4);
+        const float d = amax / 127.0f;
+        const float id = d != 0.0f ? 1.0f / d : 0.0f;
+        const __m256 vid = _mm256_set1_ps(id);
+        __m256i iv[4];
+        for (int i = 0; i < 4; i++)
+            iv[i] = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v[i], vid), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+        int32_t tmp[32] CS_ALIGN32;
+        int32_t sum = 0;
+        for (int i = 0; i < 4; i++) _mm256_store_si256((__m256i *)(tmp + 8 * i), iv[i]);
+        for (int i = 0; i < 32; i++) { q->qs[ib * CS_QK + i] = (int8_t)tmp[i]; sum += tmp[i]; }
+        q->d[ib] = d;
+        q->sum[ib] = sum;
+    }
+}
+
+/* ---------------- prefill micro-kernel: 4 tokens x 16 columns in 8 registers ---------------- */
+
+static void gemm(float *Y, size_t ldy, const float *A, size_t lda, const float *P, size_t ldp, int64_t nt,
+                 int64_t kc, int64_t n) {
+    for (int64_t t = 0; t < nt; t += 4) {
+        const int tn = nt - t < 4 ? (int)(nt - t) : 4;
+        int64_t c = 0;
+        for (; c + 16 <= n; c += 16) {
+            __m256 acc[4][2];
+            for (int i = 0; i < 4; i++) {
+                acc[i][0] = i < tn ? _mm256_loadu_ps(Y + (size_t)(t + i) * ldy + c) : _mm256_setzero_ps();
+                acc[i][1] = i < tn ? _mm256_loadu_ps(Y + (size_t)(t + i) * ldy + c + 8) : _mm256_setzero_ps();
+            }
+            const float *pk = P + c;
+            for (int64_t k = 0; k < kc; k++, pk += ldp) {
+                const __m256 p0 = _mm256_loadu_ps(pk), p1 = _mm256_loadu_ps(pk + 8);
+                for (int i = 0; i < 4; i++) {
+                    const __m256 a = _mm256_set1_ps(i < tn ? A[(size_t)(t + i) * lda + k] : 0.0f);
+                    acc[i][0] = _mm256_fmadd_ps(a, p0, acc[i][0]);
+                    acc[i][1] = _mm256_fmadd_ps(a, p1, acc[i][1]);
+                }
+            }
+            for (int i = 0; i < tn; i++) {
+                _mm256_storeu_ps(Y + (size_t)(t + i) * ldy + c, acc[i][0]);
+                _mm256_storeu_ps(Y + (size_t)(t + i) * ldy + c + 8, acc[i][1]);
+            }
+        }
+        for (; c < n; c++)
+            for (int i = 0; i < tn; i++) {
+                float s = Y[(size_t)(t + i) * ldy + c];
+                for (int64_t k = 0; k < kc; k++) s = fmaf(A[(size_t)(t + i) * lda + k], P[(size_t)k * ldp + c], s);
+                Y[(size_t)(t + i) * ldy + c] = s;
+            }
+    }
+}
+
+const cs_isa_table cs_table_avx2 = {
+    .name = "avx2",
+    .k = {
+        [CS_F32]  = { in_accum_f32, dot_rows_f32, to_float_f32 },
+        [CS_F16]  = { in_accum_f16, dot_rows_f16, to_float_f16 },
+        [CS_BF16] = { in_accum_bf16, dot_rows_bf16, to_float_bf16 },
+        [CS_Q8_0] = { in_accum_q8_0, dot_rows_q8_0, to_float_q8_0 },
+        [CS_Q4_0] = { in_accum_q4_0, dot_rows_q4_0, to_float_q4_0 },
+        [CS_Q4_1] = { in_accum_q4_1, dot_rows_q4_1, to_float_q4_1 },
+    },
+    .quant_x8 = quant_x8,
+    .gemm = gemm,
+};

@@ -1,0 +1,436 @@
+/* AVX-512 (F/BW/VL + VNNI, FMA, F16C) kernels. Compiled with its own target flags;
+ * selected at run time only when the CPU supports them (chess_dispatch.c). */
+#include <immintrin.h>
+#include <math.h>
+
+#include "chess_internal.h"
+
+#define CS_ALIGN64 __attribute__((aligned(64)))
+
+/* ---------------- helpers ---------------- */
+
+/* Byte offsets b*S for b = 0..15 (gathering the fp16 scale of 16 consecutive blocks). */
+static inline __m512i cs_block_offsets(int stride) {
+    return _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                              _mm512_set1_epi32(stride));
+}
+
+/* 32-bit words at row + off[b] for the first nb (<= 16) blocks. */
+static inline __m512i cs_gather_head(const uint8_t *row, __m512i off, int64_t nb) {
+    const __mmask16 m = nb >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << nb) - 1u);
+    return _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), m, off, (const void *)row, 1);
+}
+static inline __m512 cs_lo_half_to_ps(__m512i v) { return _mm512_cvtph_ps(_mm512_cvtepi32_epi16(v)); }
+static inline __m512 cs_hi_half_to_ps(__m512i v) { return _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(v, 16))); }
+
+static inline __mmask16 cs_tail_mask(int64_t r) { return r >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << r) - 1u); }
+
+/* ---------------- to_float ---------------- */
+
+static void to_float_f32(const uint8_t *src, float *dst, int64_t n) { memcpy(dst, src, (size_t)n * 4); }
+static void to_float_f16(const uint8_t *src, float *dst, int64_t n) {
+    for (int64_t i = 0; i < n; i += 16) {
+        const __mmask16 m = cs_tail_mask(n - i);
+        _mm512_mask_storeu_ps(dst + i, m, _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, src + 2 * i)));
+    }
+}
+static void to_float_bf16(const uint8_t *src, float *dst, int64_t n) {
+    for (int64_t i = 0; i < n; i += 16) {
+        const __mmask16 m = cs_tail_mask(n - i);
+        const __m512i v = _mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, src + 2 * i)), 16);
+        _mm512_mask_storeu_ps(dst + i, m, _mm512_castsi512_ps(v));
+    }
+}
+static void to_float_q8_0(const uint8_t *src, float *dst, int64_t n) {
+    const cs_block_q8_0 *b = (const cs_block_q8_0 *)src;
+    for (int64_t ib = 0; ib < n / CS_QK; ib++) {
+        const __m512 d = _mm512_set1_ps(_cvtsh_ss(cs_load_u16(&b[ib].d)));
+        const __m512i q0 = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)b[ib].qs));
+        const __m512i q1 = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(b[ib].qs + 16)));
+        _mm512_storeu_ps(dst + ib * CS_QK, _mm512_mul_ps(d, _mm512_cvtepi32_ps(q0)));
+        _mm512_storeu_ps(dst + ib * CS_QK + 16, _mm512_mul_ps(d, _mm512_cvtepi32_ps(q1)));
+    }
+}
+/* Nibble -> float via a 16-entry table in a register (vpermps uses the low 4 bits). */
+static void to_float_q4_0(const uint8_t *src, float *dst, int64_t n) {
+    const cs_block_q4_0 *b = (const cs_block_q4_0 *)src;
+    const __m512 tab = _mm512_setr_ps(-8, -7, -6, -5, -4, -3, -2, -1, 0, 1, 2, 3, 4, 5, 6, 7);
+    for (int64_t ib = 0; ib < n / CS_QK; ib++) {
+        const __m512 d = _mm512_set1_ps(_cvtsh_ss(cs_load_u16(&b[ib].d)));
+        const __m512i q = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)b[ib].qs));
+        _mm512_storeu_ps(dst + ib * CS_QK, _mm512_mul_ps(d, _mm512_permutexvar_ps(q, tab)));
+        _mm512_storeu_ps(dst + ib * CS_QK + 16, _mm512_mul_ps(d, _mm512_permutexvar_ps(_mm512_srli_epi32(q, 4), tab)));
+    }
+}
+static void to_float_q4_1(const uint8_t *src, float *dst, int64_t n) {
+    const cs_block_q4_1 *b = (const cs_block_q4_1 *)src;
+    const __m512 tab = _mm512_setr_ps(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    for (int64_t ib = 0; ib < n / CS_QK; ib++) {
+        const __m512 d = _mm512_set1_ps(_cvtsh_ss(cs_load_u16(&b[ib].d)));
+        const __m512 m = _mm512_set1_ps(_cvtsh_ss(cs_load_u16(&b[ib].m)));
+        const __m512i q = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)b[ib].qs));
+        _mm512_storeu_ps(dst + ib * CS_QK, _mm512_fmadd_ps(d, _mm512_permutexvar_ps(q, tab), m));
+        _mm512_storeu_ps(dst + ib * CS_QK + 16, _mm512_fmadd_ps(d, _mm512_permutexvar_ps(_mm512_srli_epi32(q, 4), tab), m));
+    }
+}
+
+/* ---------------- input-sparse accumulation ----------------
+ * Active rows are taken 4 at a time: y is loaded and stored once per 4 rows.
+ * Block scales (x_j * d_jb) of the 4 rows are computed 16 blocks at a time with a
+ * gather, then each block costs one widening load, 2 table lookups and 2 FMAs
+ * per row. The next group's rows are prefetched while the current one runs. */
+
+#define CS_MAXB (CS_IN_CHUNK / CS_QK)
+
+static inline void cs_zero(float *y, int64_t n) { memset(y, 0, (size_t)n * sizeof(float)); }
+
+/* Scales for one row: sc[b] = x * d_b; for Q4_1 also mb[b] += x * m_b. */
+static inline void cs_row_scales(const uint8_t *row, int stride, float x, int64_t nb, float *sc, float *mb) {
+    const __m512i off = cs_block_offsets(stride);
+    const __m512 vx = _mm512_set1_ps(x);
+    for (int64_t b = 0; b < nb; b += 16) {
+        const __m512i raw = cs_gather_head(row + (size_t)b * stride, off, nb - b);
+        _mm512_store_ps(sc + b, _mm512_mul_ps(vx, cs_lo_half_to_ps(raw)));
+        if (mb) _mm512_store_ps(mb + b, _mm512_fmadd_ps(vx, cs_hi_half_to_ps(raw), _mm512_load_ps(mb + b)));
+    }
+}
+
+#define CS_IN_ACCUM_Q4(NAME, BLOCK_T, TAB, HAS_MIN)                                                   \
+    static void NAME(float *y, int64_t n, const uint8_t *w, size_t nb1, const int32_t *idx,           \
+                     const float *xv, int64_t nact) {                                                 \
+        const int64_t nb = n / CS_QK;                                                                 \
+        const int S = (int)sizeof(BLOCK_T);                                                           \
+        const __m512 tab = TAB;                                                                       \
+        float sc[4][CS_MAXB] CS_ALIGN64;                                                              \
+        float mb[CS_MAXB] CS_ALIGN64;                                                                 \
+        cs_zero(y, n);                                                                                \
+        if (HAS_MIN) memset(mb, 0, sizeof(mb));                                                       \
+        int64_t k = 0;                                                                                \
+        for (; k + 4 <= nact; k += 4) {                                                               \
+            const uint8_t *r0 = w + (size_t)idx[k] * nb1, *r1 = w + (size_t)idx[k + 1] * nb1;         \
+            const uint8_t *r2 = w + (size_t)idx[k + 2] * nb1, *r3 = w + (size_t)idx[k + 3] * nb1;     \
+            const uint8_t *p0 = r0, *p1 = r1, *p2 = r2, *p3 = r3;                                     \
+            if (k + 8 <= nact) {                                                                      \
+                p0 = w + (size_t)idx[k + 4] * nb1; p1 = w + (size_t)idx[k + 5] * nb1;                 \
+                p2 = w + (size_t)idx[k + 6] * nb1; p3 = w + (size_t)idx[k + 7] * nb1;                 \
+            }                                                                                         \
+            cs_row_scales(r0, S, xv[k], nb, sc[0], HAS_MIN ? mb : NULL);                              \
+            cs_row_scales(r1, S, xv[k + 1], nb, sc[1], HAS_MIN ? mb : NULL);                          \
+            cs_row_scales(r2, S, xv[k + 2], nb, sc[2], HAS_MIN ? mb : NULL);                          \
+            cs_row_scales(r3, S, xv[k + 3], nb, sc[3], HAS_MIN ? mb : NULL);                          \
+            for (int64_t b = 0; b < nb; b++) {                                                        \
+                const size_t o = (size_t)b * S;                                                       \
+                _mm_prefetch((const char *)p0 + o + 256, _MM_HINT_T0);                                \
+                _mm_prefetch((const char *)p1 + o + 256, _MM_HINT_T0);                                \
+                _mm_prefetch((const char *)p2 + o + 256, _MM_HINT_T0);                                \
+                _mm_prefetch((const char *)p3 + o + 256, _MM_HINT_T0);                                \
+                __m512 a0 = _mm512_loadu_ps(y + b * CS_QK), a1 = _mm512_loadu_ps(y + b * CS_QK + 16); \
+                const __m512i q0 = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(r0 + o + S - 16))); \
+                const __m512i q1 = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(r1 + o + S - 16))); \
+                const __m512i q2 = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(r2 + o + S - 16))); \
+                const __m512i q3 = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(r3 + o + S - 16))); \
+                const __m512 s0 = _mm512_set1_ps(sc[0][b]), s1 = _mm512_set1_ps(sc[1][b]);           \
+                const __m512 s2 = _mm512_set1_ps(sc[2][b]), s3 = _mm512_set1_ps(sc[3][b]);           \
+                a0 = _mm512_fmadd_ps(_mm512_permutexvar_ps(q0, tab), s0, a0);                        \
+                a1 = _mm512_fmadd_ps(_mm512_permutexvar_ps(_mm512_srli_epi32(q0, 4), tab), s0, a1);  \
+                a0 = _mm512_fmadd_ps(_mm512_permutexvar_ps(q1, tab), s1, a0);                        \
+                a1 = _mm512_fmadd_ps(_mm512_permutexvar_ps(_mm512_srli_epi32(q1, 4), tab), s1, a1);  \
+                a0 = _mm512_fmadd_ps(_mm512_permutexvar_ps(q2, tab), s2, a0);                        \
+                a1 = _mm512_fmadd_ps(_mm512_permutexvar_ps(_mm512_srli_epi32(q2, 4), tab), s2, a1);  \
+                a0 = _mm512_fmadd_ps(_mm512_permutexvar_ps(q3, tab), s3, a0);                        \
+                a1 = _mm512_fmadd_ps(_mm512_permutexvar_ps(_mm512_srli_epi32(q3, 4), tab), s3, a1);  \
+                _mm512_storeu_ps(y + b * CS_QK, a0);                                                  \
+                _mm512_storeu_ps(y + b * CS_QK + 16, a1);                                             \
+            }                                                                                         \
+        }                                                                                             \
+        for (; k < nact; k++) {                                                                       \
+            const uint8_t *r0 = w + (size_t)idx[k] * nb1;                                             \
+            cs_row_scales(r0, S, xv[k], nb, sc[0], HAS_MIN ? mb : NULL);                              \
+            for (int64_t b = 0; b < nb; b++) {                                                        \
+                const size_t o = (size_t)b * S;                                                       \
+                const __m512i q0 = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(r0 + o + S - 16))); \
+                const __m512 s0 = _mm512_set1_ps(sc[0][b]);                                           \
+                _mm512_storeu_ps(y + b * CS_QK, _mm512_fmadd_ps(_mm512_permutexvar_ps(q0, tab), s0,   \
+                                                                _mm512_loadu_ps(y + b * CS_QK)));     \
+                _mm512_storeu_ps(y + b * CS_QK + 16,                                                  \
+                                 _mm512_fmadd_ps(_mm512_permutexvar_ps(_mm512_srli_epi32(q0, 4), tab), s0, \
+                                                 _mm512_loadu_ps(y + b * CS_QK + 16)));               \
+            }                                                                                         \
+        }                                                                                             \
+        if (HAS_MIN && nact > 0) {                                                                    \
+            for (int64_t b = 0; b < nb; b++) {                                                        \
+                const __m512 m = _mm512_set1_ps(mb[b]);                                               \
+                _mm512_storeu_ps(y + b * CS_QK, _mm512_add_ps(_mm512_loadu_ps(y + b * CS_QK), m));    \
+                _mm512_storeu_ps(y + b * CS_QK + 16, _mm512_add_ps(_mm512_loadu_ps(y + b * CS_QK + 16), m)); \
+            }                                                                                         \
+        }                                                                                             \
+    }
+
+CS_IN_ACCUM_Q4(in_accum_q4_0, cs_block_q4_0, _mm512_setr_ps(-8, -7, -6, -5, -4, -3, -2, -1, 0, 1, 2, 3, 4, 5, 6, 7), 0)
+CS_IN_ACCUM_Q4(in_accum_q4_1, cs_block_q4_1, _mm512_setr_ps(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), 1)
+
+static void in_accum_q8_0(float *y, int64_t n, const uint8_t *w, size_t nb1, const int32_t *idx, const float *xv,
+                          int64_t nact) {
+    const int64_t nb = n / CS_QK;
+    const int S = (int)sizeof(cs_block_q8_0);
+    float sc[2][CS_MAXB] CS_ALIGN64;
+    cs_zero(y, n);
+    int64_t k = 0;
+    for (; k + 2 <= nact; k += 2) {
+        const uint8_t *r0 = w + (size_t)idx[k] * nb1, *r1 = w + (size_t)idx[k + 1] * nb1;
+        const uint8_t *p0 = k + 4 <= nact ? w + (size_t)idx[k + 2] * nb1 : r0;
+        const uint8_t *p1 = k + 4 <= nact ? w + (size_t)idx[k + 3] * nb1 : r1;
+        cs_row_scales(r0, S, xv[k], nb, sc[0], NULL);
+        cs_row_scales(r1, S, xv[k + 1], nb, sc[1], NULL);
+        for (int64_t b = 0; b < nb; b++) {
+            const size_t o = (size_t)b * S;
+            _mm_prefetch((const char *)p0 + o + 256, _MM_HINT_T0);
+            _mm_prefetch((const char *)p1 + o + 256, _MM_HINT_T0);
+            const __m512 s0 = _mm512_set1_ps(sc[0][b]), s1 = _mm512_set1_ps(sc[1][b]);
+            __m512 a0 = _mm512_loadu_ps(y + b * CS_QK), a1 = _mm512_loadu_ps(y + b * CS_QK + 16);
+            a0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(r0 + o + 2)))), s0, a0);
+            a1 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(r0 + o + 18)))), s0, a1);
+            a0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(r1 + o + 2)))), s1, a0);
+            a1 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(r1 + o + 18)))), s1, a1);
+            _mm512_storeu_ps(y + b * CS_QK, a0);
+            _mm512_storeu_ps(y + b * CS_QK + 16, a1);
+        }
+    }
+    for (; k < nact; k++) {
+        const uint8_t *r0 = w + (size_t)idx[k] * nb1;
+        cs_row_scales(r0, S, xv[k], nb, sc[0], NULL);
+        for (int64_t b = 0; b < nb; b++) {
+            const size_t o = (size_t)b * S;
+            const __m512 s0 = _mm512_set1_ps(sc[0][b]);
+            _mm512_storeu_ps(y + b * CS_QK, _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(r0 + o + 2)))), s0, _mm512_loadu_ps(y + b * CS_QK)));
+            _mm512_storeu_ps(y + b * CS_QK + 16, _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(r0 + o + 18)))), s0, _mm512_loadu_ps(y + b * CS_QK + 16)));
+        }
+    }
+}
+
+/* Float types: 2 rows per pass, 16 elements per step, masked tail. LOAD(ptr, mask) -> __m512. */
+#define CS_IN_ACCUM_FLOAT(NAME, ESZ, LOAD)                                                            \
+    static void NAME(float *y, int64_t n, const uint8_t *w, size_t nb1, const int32_t *idx,           \
+                     const float *xv, int64_t nact) {                                                 \
+        cs_zero(y, n);                                                                                \
+        int64_t k = 0;                                                                                \
+        for (; k + 2 <= nact; k += 2) {                                                               \
+            const uint8_t *r0 = w + (size_t)idx[k] * nb1, *r1 = w + (size_t)idx[k + 1] * nb1;         \
+            const uint8_t *p0 = k + 4 <= nact ? w + (size_t)idx[k + 2] * nb1 : r0;                    \
+            const uint8_t *p1 = k + 4 <= nact ? w + (size_t)idx[k + 3] * nb1 : r1;                    \
+            const __m512 s0 = _mm512_set1_ps(xv[k]), s1 = _mm512_set1_ps(xv[k + 1]);                  \
+            for (int64_t i = 0; i < n; i += 16) {                                                     \
+                const __mmask16 m = cs_tail_mask(n - i);                                              \
+                _mm_prefetch((const char *)p0 + i * (ESZ) + 512, _MM_HINT_T0);                        \
+                _mm_prefetch((const char *)p1 + i * (ESZ) + 512, _MM_HINT_T0);                        \
+                __m512 a = _mm512_maskz_loadu_ps(m, y + i);                                           \
+                a = _mm512_fmadd_ps(LOAD(r0 + i * (ESZ), m), s0, a);                                  \
+                a = _mm512_fmadd_ps(LOAD(r1 + i * (ESZ), m), s1, a);                                  \
+                _mm512_mask_storeu_ps(y + i, m, a);                                                   \
+            }                                                                                         \
+        }                                                                                             \
+        for (; k < nact; k++) {                                                                       \
+            const uint8_t *r0 = w + (size_t)idx[k] * nb1;                                             \
+            const __m512 s0 = _mm512_set1_ps(xv[k]);                                                  \
+            for (int64_t i = 0; i < n; i += 16) {                                                     \
+                const __mmask16 m = cs_tail_mask(n - i);                                              \
+                _mm512_mask_storeu_ps(y + i, m, _mm512_fmadd_ps(LOAD(r0 + i * (ESZ), m), s0,          \
+                                                                _mm512_maskz_loadu_ps(m, y + i)));    \
+            }                                                                                         \
+        }                                                                                             \
+    }
+
+#define CS_LOAD_F32(p, m) _mm512_maskz_loadu_ps((m), (const void *)(p))
+#define CS_LOAD_F16(p, m) _mm512_cvtph_ps(_mm256_maskz_loadu_epi16((m), (const void *)(p)))
+#define CS_LOAD_BF16(p, m) _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16((m), (const void *)(p))), 16))
+
+CS_IN_ACCUM_FLOAT(in_accum_f32, 4, CS_LOAD_F32)
+CS_IN_ACCUM_FLOAT(in_accum_f16, 2, CS_LOAD_F16)
+CS_IN_ACCUM_FLOAT(in_accum_bf16, 2, CS_LOAD_BF16)
+
+/* ---------------- dot products ----------------
+ * Block types: per group of 16 blocks, the scales d_w*d_x are computed as one
+ * vector (gathered fp16 weight scales x contiguous activation scales), then each
+ * block does an 8-bit dot with VNNI (vpdpbusd: unsigned weight bytes x signed
+ * activation bytes) in a 256-bit register, converted and scaled into a float
+ * accumulator. Offsets of unsigned weights (Q4_0: -8, Q8_0: -128 after a sign
+ * flip) and the Q4_1 minimum are applied per group from the activation sums. */
+
+static inline __m256i cs_nibbles_256(const uint8_t *qs) {
+    /* [lo nibbles of 16 bytes | hi nibbles] = element order of a 32-block */
+    const __m256i v = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)qs));
+    return _mm256_and_si256(_mm256_srlv_epi64(v, _mm256_setr_epi64x(0, 0, 4, 4)), _mm256_set1_epi8(0x0f));
+}
+
+#define CS_DOT_BLOCKS(NAME, BLOCK_T, QS_OFF, WBYTES, OFFSET_K, HAS_MIN)                                \
+    static float NAME(const uint8_t *row, const cs_q8x *x, int64_t n) {                                \
+        const int64_t nb = n / CS_QK;                                                                  \
+        const int S = (int)sizeof(BLOCK_T);                                                            \
+        const __m512i off = cs_block_offsets(S);                                                       \
+        float sc[16] CS_ALIGN64;                                                                       \
+        __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();                                 \
+        __m512 corr = _mm512_setzero_ps();                                                             \
+        for (int64_t b0 = 0; b0 < nb; b0 += 16) {                                                      \
+            const int64_t gb = nb - b0 < 16 ? nb - b0 : 16;                                            \
+            const __mmask16 m = cs_tail_mask(gb);                                                      \
+            const __m512i raw = cs_gather_head(row + (size_t)b0 * S, off, gb);                         \
+            const __m512 xd = _mm512_maskz_loadu_ps(m, x->d + b0);                                     \
+            const __m512 s = _mm512_mul_ps(cs_lo_half_to_ps(raw), xd);                                 \
+            const __m512 xs = _mm512_cvtepi32_ps(_mm512_maskz_loadu_epi32(m, x->sum + b0));            \
+            if (HAS_MIN) corr = _mm512_fmadd_ps(_mm512_mul_ps(cs_hi_half_to_ps(raw), xd), xs, corr);   \
+            else corr = _mm512_fmadd_ps(s, _mm512_mul_ps(xs, _mm512_set1_ps(OFFSET_K)), corr);         \
+            _mm512_store_ps(sc, s);                                                                    \
+            const uint8_t *bp = row + (size_t)b0 * S;                                                  \
+            const int8_t *xq = x->qs + b0 * CS_QK;                                                     \
+            int64_t b = 0;                                                                             \
+            for (; b + 2 <= gb; b += 2) {                                                              \
+                const __m256i w0 = WBYTES(bp + (size_t)b * S + (QS_OFF));                              \
+                const __m256i w1 = WBYTES(bp + (size_t)(b + 1) * S + (QS_OFF));                        \
+                const __m256i d0 = _mm256_dpbusd_epi32(_mm256_setzero_si256(), w0,                     \
+                                                       _mm256_loadu_si256((const __m256i *)(xq + b * CS_QK))); \
+                const __m256i d1 = _mm256_dpbusd_epi32(_mm256_setzero_si256(), w1,                     \
+                                                       _mm256_loadu_si256((const __m256i *)(xq + (b + 1) * CS_QK))); \
+                acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(d0), _mm256_set1_ps(sc[b]), acc0);          \
+                acc1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(d1), _mm256_set1_ps(sc[b + 1]), acc1);      \
+            }                                                                                          \
+            for (; b < gb; b++) {                                                                      \
+                const __m256i w0 = WBYTES(bp + (size_t)b * S + (QS_OFF));                              \
+                const __m256i d0 = _mm256_dpbusd_epi32(_mm256_setzero_si256(), w0,                     \
+                                                       _mm256_loadu_si256((const __m256i *)(xq + b * CS_QK))); \
+                acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(d0), _mm256_set1_ps(sc[b]), acc0);          \
+            }                                                                                          \
+        }                                                                                              \
+        const __m256 acc = _mm256_add_ps(acc0, acc1);                                                  \
+        __m128 r = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1));             \
+        r = _mm_add_ps(r, _mm_movehl_ps(r, r));                                                        \
+        r = _mm_add_ss(r, _mm_movehdup_ps(r));                                                         \
+        return _mm_cvtss_f32(r) + _mm512_reduce_add_ps(corr);                                          \
+    }
+
+#define CS_W_Q4(p) cs_nibbles_256(p)
+#define CS_W_Q8(p) _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(p)), _mm256_set1_epi8((char)0x80))
+
+CS_DOT_BLOCKS(dot_q4_0, cs_block_q4_0, 2, CS_W_Q4, -8.0f, 0)
+CS_DOT_BLOCKS(dot_q4_1, cs_block_q4_1, 4, CS_W_Q4, 0.0f, 1)
+CS_DOT_BLOCKS(dot_q8_0, cs_block_q8_0, 2, CS_W_Q8, -128.0f, 0)
+
+#define CS_DOT_FLOAT(NAME, ESZ, LOAD)                                                                 \
+    static float NAME(const uint8_t *row, const float *x, int64_t n) {                                \
+        __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps(), a2 = _mm512_setzero_ps(),          \
+               a3 = _mm512_setzero_ps();                                                              \
+        int64_t i = 0;                                                                                \
+        for (; i + 64 <= n; i += 64) {                                                                \
+            a0 = _mm512_fmadd_ps(LOAD(row + (i + 0) * (ESZ), 0xffff), _mm512_loadu_ps(x + i + 0), a0); \
+            a1 = _mm512_fmadd_ps(LOAD(row + (i + 16) * (ESZ), 0xffff), _mm512_loadu_ps(x + i + 16), a1); \
+            a2 = _mm512_fmadd_ps(LOAD(row + (i + 32) * (ESZ), 0xffff), _mm512_loadu_ps(x + i + 32), a2); \
+            a3 = _mm512_fmadd_ps(LOAD(row + (i + 48) * (ESZ), 0xffff), _mm512_loadu_ps(x + i + 48), a3); \
+        }                                                                                             \
+        for (; i < n; i += 16) {                                                                      \
+            const __mmask16 m = cs_tail_mask(n - i);                                                  \
+            a0 = _mm512_fmadd_ps(LOAD(row + i * (ESZ), m), _mm512_maskz_loadu_ps(m, x + i), a0);      \
+        }                                                                                             \
+        return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)));     \
+    }
+
+CS_DOT_FLOAT(dot_f32, 4, CS_LOAD_F32)
+CS_DOT_FLOAT(dot_f16, 2, CS_LOAD_F16)
+CS_DOT_FLOAT(dot_bf16, 2, CS_LOAD_BF16)
+
+/* Rows one after the other; the first lines of the next active row are prefetched. */
+#define CS_DOT_ROWS(NAME, DOT, XT)                                                                    \
+    static void NAME(float *y, const uint8_t *w, size_t nb1, const int32_t *rows, int64_t nrows,     \
+                     const void *xa, int64_t n) {                                                     \
+        for (int64_t k = 0; k < nrows; k++) {                                                         \
+            if (k + 1 < nrows) {                                                                      \
+                const char *nx = (const char *)w + (size_t)rows[k + 1] * nb1;                         \
+                _mm_prefetch(nx, _MM_HINT_T0);                                                        \
+                _mm_prefetch(nx + 64, _MM_HINT_T0);                                                   \
+                _mm_prefetch(nx + 128, _MM_HINT_T0);                                                  \
+                _mm_prefetch(nx + 192, _MM_HINT_T0);                                                  \
+            }                                                                                         \
+            y[rows[k]] = DOT(w + (size_t)rows[k] * nb1, (const XT *)xa, n);                           \
+        }                                                                                             \
+    }
+CS_DOT_ROWS(dot_rows_f32, dot_f32, float)
+CS_DOT_ROWS(dot_rows_f16, dot_f16, float)
+CS_DOT_ROWS(dot_rows_bf16, dot_bf16, float)
+CS_DOT_ROWS(dot_rows_q8_0, dot_q8_0, cs_q8x)
+CS_DOT_ROWS(dot_rows_q4_0, dot_q4_0, cs_q8x)
+CS_DOT_ROWS(dot_rows_q4_1, dot_q4_1, cs_q8x)
+
+/* ---------------- activation quantizer (same arithmetic as cs_quant_x8_ref) ---------------- */
+
+static void quant_x8(const float *x, const cs_q8x *q, int64_t n) {
+    for (int64_t ib = 0; ib < n / CS_QK; ib++) {
+        const __m512 v0 = _mm512_loadu_ps(x + ib * CS_QK), v1 = _mm512_loadu_ps(x + ib * CS_QK + 16);
+        const __m512 am = _mm512_max_ps(_mm512_abs_ps(v0), _mm512_abs_ps(v1));
+        const float amax = _mm512_reduce_max_ps(am);
+        const float d = amax / 127.0f;
+        const float id = d != 0.0f ? 1.0f / d : 0.0f;
+        const __m512 vid = _mm512_set1_ps(id);
+        const __m512i i0 = _mm512_cvtps_epi32(_mm512_roundscale_ps(_mm512_mul_ps(v0, vid), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+        const __m512i i1 = _mm512_cvtps_epi32(_mm512_roundscale_ps(_mm512_mul_ps(v1, vid), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+        _mm_storeu_si128((__m128i *)(q->qs + ib * CS_QK), _mm512_cvtepi32_epi8(i0));
+        _mm_storeu_si128((__m128i *)(q->qs + ib * CS_QK + 16), _mm512_cvtepi32_epi8(i1));
+        q->d[ib] = d;
+        q->sum[ib] = _mm512_reduce_add_epi32(_mm512_add_epi32(i0, i1));
+    }
+}
+
+/* ---------------- prefill micro-kernel ----------------
+ * Y[t][c..c+64) for 4 tokens in 16 registers, loop over k: 4 loads of P, 4
+ * broadcasts of A, 16 FMAs. Column tails use masks; missing tokens use a dummy. */
+
+static void gemm(float *Y, size_t ldy, const float *A, size_t lda, const float *P, size_t ldp, int64_t nt,
+                 int64_t kc, int64_t n) {
+    float dummy_y[64] CS_ALIGN64;
+    static const float zero_a[1] = { 0.0f };
+    for (int64_t t = 0; t < nt; t += 4) {
+        float *yr[4];
+        const float *ar[4];
+        size_t as[4];
+        for (int i = 0; i < 4; i++) {
+            if (t + i < nt) { yr[i] = Y + (size_t)(t + i) * ldy; ar[i] = A + (size_t)(t + i) * lda; as[i] = 1; }
+            else { yr[i] = NULL; ar[i] = zero_a; as[i] = 0; }
+        }
+        for (int64_t c = 0; c < n; c += 64) {
+            __mmask16 m[4];
+            for (int v = 0; v < 4; v++) m[v] = c + 16 * v < n ? cs_tail_mask(n - c - 16 * v) : 0;
+            __m512 acc[4][4];
+            for (int i = 0; i < 4; i++)
+                for (int v = 0; v < 4; v++)
+                    acc[i][v] = yr[i] ? _mm512_maskz_loadu_ps(m[v], yr[i] + c + 16 * v) : _mm512_setzero_ps();
+            const float *pk = P + c;
+            for (int64_t k = 0; k < kc; k++, pk += ldp) {
+                const __m512 p0 = _mm512_maskz_loadu_ps(m[0], pk), p1 = _mm512_maskz_loadu_ps(m[1], pk + 16);
+                const __m512 p2 = _mm512_maskz_loadu_ps(m[2], pk + 32), p3 = _mm512_maskz_loadu_ps(m[3], pk + 48);
+                for (int i = 0; i < 4; i++) {
+                    const __m512 a = _mm512_set1_ps(ar[i][k * as[i]]);
+                    acc[i][0] = _mm512_fmadd_ps(a, p0, acc[i][0]);
+                    acc[i][1] = _mm512_fmadd_ps(a, p1, acc[i][1]);
+                    acc[i][2] = _mm512_fmadd_ps(a, p2, acc[i][2]);
+                    acc[i][3] = _mm512_fmadd_ps(a, p3, acc[i][3]);
+                }
+            }
+            for (int i = 0; i < 4; i++) {
+                float *dst = yr[i] ? yr[i] + c : dummy_y;
+                for (int v = 0; v < 4; v++)
+                    if (yr[i]) _mm512_mask_storeu_ps(dst + 16 * v, m[v], acc[i][v]);
+            }
+        }
+    }
+}
+
+const cs_isa_table cs_table_avx512 = {
+    .name = "avx512",
+    .k = {
+        [CS_F32]  = { in_accum_f32, dot_rows_f32, to_float_f32 },
+        [CS_F16]  = { in_accum_f16, dot_rows_f16, to_float_f16 },
+        [CS_BF16] = { in_accum_bf16, dot_rows_bf16, to_float_bf16 },
+        [CS_Q8_0] = { in_accum_q8_0, dot_rows_q8_0, to_float_q8_0 },
+        [CS_Q4_0] = { in_accum_q4_0, dot_rows_q4_0, to_float_q4_0 },
+        [CS_Q4_1] = { in_accum_q4_1, dot_rows_q4_1, to_float_q4_1 },
+    },
+    .quant_x8 = quant_x8,
+    .gemm = gemm,
+};

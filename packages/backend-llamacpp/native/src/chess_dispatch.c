@@ -1,0 +1,454 @@
+/* Public entry points: argument checks, ISA selection, per-thread work split,
+ * scratch memory, counters. The per-type arithmetic lives in the per-ISA files
+ * (chess_ref.c, chess_avx2.c, chess_avx512.c) behind cs_isa_table. */
+#include <math.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "chess_internal.h"
+
+/* ---------------- type traits ---------------- */
+
+typedef struct {
+    int index;       /* CS_* or -1 */
+    int64_t blck;    /* elements per block (1 for float types) */
+    size_t bbytes;   /* bytes per block */
+    int quantized;   /* activations quantized to cs_q8x for the dot */
+} cs_type_traits;
+
+static cs_type_traits cs_traits(chess_type t) {
+    switch (t) {
+    case CHESS_TYPE_F32:  return (cs_type_traits){ CS_F32, 1, 4, 0 };
+    case CHESS_TYPE_F16:  return (cs_type_traits){ CS_F16, 1, 2, 0 };
+    case CHESS_TYPE_BF16: return (cs_type_traits){ CS_BF16, 1, 2, 0 };
+    case CHESS_TYPE_Q8_0: return (cs_type_traits){ CS_Q8_0, CS_QK, sizeof(cs_block_q8_0), 1 };
+    case CHESS_TYPE_Q4_0: return (cs_type_traits){ CS_Q4_0, CS_QK, sizeof(cs_block_q4_0), 1 };
+    case CHESS_TYPE_Q4_1: return (cs_type_traits){ CS_Q4_1, CS_QK, sizeof(cs_block_q4_1), 1 };
+    default: return (cs_type_traits){ -1, 0, 0, 0 };
+    }
+}
+
+int chess_type_supported(chess_type type) { return cs_traits(type).index >= 0; }
+int64_t chess_type_block_size(chess_type type) { return cs_traits(type).blck; }
+size_t chess_type_block_bytes(chess_type type) { return cs_traits(type).bbytes; }
+
+/* ---------------- ISA selection ---------------- */
+
+static const cs_isa_table *cs_tables[CHESS_ISA_COUNT] = {
+    &cs_table_ref,
+#ifdef CHESS_HAVE_AVX2
+    &cs_table_avx2,
+#else
+    NULL,
+#endif
+#ifdef CHESS_HAVE_AVX512
+    &cs_table_avx512,
+#else
+    NULL,
+#endif
+};
+
+static int cs_cpu_has(chess_isa isa) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_cpu_init();
+    switch (isa) {
+    case CHESS_ISA_REF: return 1;
+    case CHESS_ISA_AVX2:
+        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+    case CHESS_ISA_AVX512:
+        return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+               __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni") &&
+               __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+    default: return 0;
+    }
+#else
+    return isa == CHESS_ISA_REF;
+#endif
+}
+
+int chess_isa_available(chess_isa isa) {
+    if ((int)isa < 0 || isa >= CHESS_ISA_COUNT) return 0;
+    return cs_tables[isa] != NULL && cs_cpu_has(isa);
+}
+
+const char *chess_isa_name(chess_isa isa) {
+    switch (isa) {
+    case CHESS_ISA_REF: return "ref";
+    case CHESS_ISA_AVX2: return "avx2";
+    case CHESS_ISA_AVX512: return "avx512";
+    default: return "unknown";
+    }
+}
+
+/* -1: not chosen yet. Selection is idempotent, so a benign race is harmless. */
+static _Atomic int cs_isa_current = -1;
+
+static chess_isa cs_isa_default(void) {
+    const char *env = getenv("CHESS_KERNEL_ISA");
+    if (env && *env) {
+        for (int i = 0; i < CHESS_ISA_COUNT; i++) {
+            if (strcmp(env, chess_isa_name((chess_isa)i)) == 0) {
+                if (chess_isa_available((chess_isa)i)) return (chess_isa)i;
+                fprintf(stderr, "chess_sparse: CHESS_KERNEL_ISA=%s is not available on this CPU/build; using ref\n", env);
+                return CHESS_ISA_REF;
+            }
+        }
+        fprintf(stderr, "chess_sparse: unknown CHESS_KERNEL_ISA=%s (expected ref|avx2|avx512); using the best available\n", env);
+    }
+    for (int i = CHESS_ISA_COUNT - 1; i > 0; i--)
+        if (chess_isa_available((chess_isa)i)) return (chess_isa)i;
+    return CHESS_ISA_REF;
+}
+
+chess_isa chess_get_isa(void) {
+    int cur = atomic_load_explicit(&cs_isa_current, memory_order_acquire);
+    if (cur < 0) {
+        cur = (int)cs_isa_default();
+        atomic_store_explicit(&cs_isa_current, cur, memory_order_release);
+    }
+    return (chess_isa)cur;
+}
+
+int chess_set_isa(chess_isa isa) {
+    if (!chess_isa_available(isa)) return CHESS_ERR_ISA;
+    atomic_store_explicit(&cs_isa_current, (int)isa, memory_order_release);
+    return CHESS_OK;
+}
+
+static const cs_isa_table *cs_table(void) { return cs_tables[chess_get_isa()]; }
+
+/* ---------------- per-thread scratch ---------------- */
+
+enum { CS_SCRATCH_IDX, CS_SCRATCH_VAL, CS_SCRATCH_ACT, CS_SCRATCH_P, CS_SCRATCH_A, CS_NSCRATCH };
+static _Thread_local struct { void *p; size_t n; } cs_scratch[CS_NSCRATCH];
+
+static void *cs_get_scratch(int slot, size_t bytes) {
+    if (cs_scratch[slot].n < bytes) {
+        free(cs_scratch[slot].p);
+        size_t n = bytes + bytes / 4 + 256;
+        cs_scratch[slot].p = aligned_alloc(64, (n + 63) & ~(size_t)63);
+        cs_scratch[slot].n = cs_scratch[slot].p ? n : 0;
+    }
+    return cs_scratch[slot].p;
+}
+
+void chess_thread_release(void) {
+    for (int i = 0; i < CS_NSCRATCH; i++) {
+        free(cs_scratch[i].p);
+        cs_scratch[i].p = NULL;
+        cs_scratch[i].n = 0;
+    }
+}
+
+/* ---------------- counters ---------------- */
+
+static _Atomic uint64_t cs_seen[CHESS_MAX_SITES];
+static _Atomic uint64_t cs_zeroed[CHESS_MAX_SITES];
+
+static void cs_count(int32_t site, uint64_t seen, uint64_t zeroed) {
+    if (site < 0 || site >= CHESS_MAX_SITES) return;
+    atomic_fetch_add_explicit(&cs_seen[site], seen, memory_order_relaxed);
+    atomic_fetch_add_explicit(&cs_zeroed[site], zeroed, memory_order_relaxed);
+}
+
+int chess_counters_get(int32_t site, uint64_t *seen, uint64_t *zeroed) {
+    if (site < 0 || site >= CHESS_MAX_SITES) return CHESS_ERR_SITE;
+    if (seen) *seen = atomic_load_explicit(&cs_seen[site], memory_order_relaxed);
+    if (zeroed) *zeroed = atomic_load_explicit(&cs_zeroed[site], memory_order_relaxed);
+    return CHESS_OK;
+}
+
+void chess_counters_reset(void) {
+    for (int i = 0; i < CHESS_MAX_SITES; i++) {
+        atomic_store_explicit(&cs_seen[i], 0, memory_order_relaxed);
+        atomic_store_explicit(&cs_zeroed[i], 0, memory_order_relaxed);
+    }
+}
+
+/* ---------------- thresholding ---------------- */
+
+/* Keep rule shared by every entry point (see chess_sparse.h). */
+static inline int cs_keep(float v, const float *tau, int64_t n_tau, int64_t j) {
+    if (n_tau == 0) return v != 0.0f;
+    return fabsf(v) > (n_tau == 1 ? tau[0] : tau[j]);
+}
+
+static int cs_check_tau(const float *tau, int64_t n_tau, int64_t channels) {
+    if (n_tau != 0 && n_tau != 1 && n_tau != channels) return CHESS_ERR_TAU;
+    if (n_tau > 0 && !tau) return CHESS_ERR_NULL;
+    return CHESS_OK;
+}
+
+int64_t chess_threshold_mask(float *x, int64_t n, const float *tau, int64_t n_tau, int32_t site) {
+    if (!x) return CHESS_ERR_NULL;
+    if (n < 0) return CHESS_ERR_SHAPE;
+    int rc = cs_check_tau(tau, n_tau, n);
+    if (rc) return rc;
+    if (site >= CHESS_MAX_SITES) return CHESS_ERR_SITE;
+    int64_t kept = 0;
+    if (n_tau == 1) {
+        const float t = tau[0];
+        for (int64_t i = 0; i < n; i++) {
+            const int k = fabsf(x[i]) > t;
+            x[i] = k ? x[i] : 0.0f;
+            kept += k;
+        }
+    } else if (n_tau == 0) {
+        for (int64_t i = 0; i < n; i++) kept += x[i] != 0.0f;
+    } else {
+        for (int64_t i = 0; i < n; i++) {
+            const int k = fabsf(x[i]) > tau[i];
+            x[i] = k ? x[i] : 0.0f;
+            kept += k;
+        }
+    }
+    cs_count(site, (uint64_t)n, (uint64_t)(n - kept));
+    return kept;
+}
+
+/* ---------------- shared checks ---------------- */
+
+static int cs_check_common(chess_type type, const void *w, int64_t ne0, int64_t ne1, size_t nb1,
+                           int64_t n_tokens, int ith, int nth, int32_t site, cs_type_traits *tr) {
+    *tr = cs_traits(type);
+    if (tr->index < 0) return CHESS_ERR_TYPE;
+    if (!w) return CHESS_ERR_NULL;
+    if (ne0 <= 0 || ne1 <= 0 || n_tokens <= 0 || ne0 % tr->blck != 0) return CHESS_ERR_SHAPE;
+    if (ne1 > INT32_MAX) return CHESS_ERR_SHAPE;
+    if (nb1 < (size_t)(ne0 / tr->blck) * tr->bbytes) return CHESS_ERR_STRIDE;
+    if (nth < 1 || ith < 0 || ith >= nth) return CHESS_ERR_THREAD;
+    if (site >= CHESS_MAX_SITES) return CHESS_ERR_SITE;
+    return CHESS_OK;
+}
+
+/* Column slice of thread ith: units of `align` elements, the last one possibly partial. */
+static void cs_slice(int64_t ne0, int64_t align, int ith, int nth, int64_t *c0, int64_t *c1) {
+    const int64_t units = (ne0 + align - 1) / align;
+    const int64_t u0 = units * ith / nth, u1 = units * (ith + 1) / nth;
+    *c0 = u0 * align;
+    *c1 = u1 * align < ne0 ? u1 * align : ne0;
+}
+
+/* ---------------- input-sparse product ---------------- */
+
+#define CS_GEMM_NC 128     /* prefill: columns per panel */
+#define CS_GEMM_KC 64      /* prefill: active rows per panel */
+#define CS_GEMM_TT 64      /* prefill: tokens per tile */
+
+static int cs_spmv_in_decode(const cs_isa_table *T, const cs_kernels *K, const chess_spmv_in_args *a,
+                             const cs_type_traits *tr, int64_t c0, int64_t c1, const float *x, float *y,
+                             int64_t *kept_out) {
+    int32_t *idx = cs_get_scratch(CS_SCRATCH_IDX, (size_t)a->ne1 * sizeof(int32_t));
+    float *xv = cs_get_scratch(CS_SCRATCH_VAL, (size_t)a->ne1 * sizeof(float));
+    if (!idx || !xv) return CHESS_ERR_NOMEM;
+    (void)T;
+    int64_t nact = 0;
+    for (int64_t j = 0; j < a->ne1; j++) {
+        const float v = x[j];
+        if (cs_keep(v, a->tau, a->n_tau, j)) { idx[nact] = (int32_t)j; xv[nact] = v; nact++; }
+    }
+    *kept_out = nact;
+    const uint8_t *w = (const uint8_t *)a->w;
+    for (int64_t c = c0; c < c1; c += CS_IN_CHUNK) {
+        const int64_t nc = c1 - c < CS_IN_CHUNK ? c1 - c : CS_IN_CHUNK;
+        K->in_accum(y + c, nc, w + (size_t)(c / tr->blck) * tr->bbytes, a->nb1, idx, xv, nact);
+    }
+    return CHESS_OK;
+}
+
+int chess_spmv_in(const chess_spmv_in_args *a, int ith, int nth) {
+    if (!a) return CHESS_ERR_NULL;
+    cs_type_traits tr;
+    int rc = cs_check_common(a->type, a->w, a->ne0, a->ne1, a->nb1, a->n_tokens, ith, nth, a->site, &tr);
+    if (rc) return rc;
+    if (!a->x || !a->y) return CHESS_ERR_NULL;
+    if ((rc = cs_check_tau(a->tau, a->n_tau, a->ne1))) return rc;
+    if (a->n_tokens > 1 && (a->x_nb1 < (size_t)a->ne1 * sizeof(float) || a->y_nb1 < (size_t)a->ne0 * sizeof(float)))
+        return CHESS_ERR_STRIDE;
+
+    const cs_isa_table *T = cs_table();
+    const cs_kernels *K = &T->k[tr.index];
+    const int64_t align = tr.blck > 16 ? tr.blck : 16;
+    int64_t c0, c1;
+    cs_slice(a->ne0, align, ith, nth, &c0, &c1);
+    int64_t kept_total = 0;
+
+    if (a->n_tokens == 1 || T->gemm == NULL) {
+        for (int64_t t = 0; t < a->n_tokens; t++) {
+            const float *x = (const float *)((const char *)a->x + (size_t)t * a->x_nb1);
+            float *y = (float *)((char *)a->y + (size_t)t * a->y_nb1);
+            int64_t kept = 0;
+            if (c0 < c1 || ith == 0) {
+                if ((rc = cs_spmv_in_decode(T, K, a, &tr, c0, c1, x, y, &kept))) return rc;
+            }
+            kept_total += kept;
+        }
+    } else {
+        /* Prefill: per (column panel, token tile), dequantize each row that is kept
+         * by at least one token of the tile once, and apply it to every token with
+         * a float micro-kernel (tokens whose x[t,j] is dropped get coefficient 0). */
+        const int64_t nt_all = a->n_tokens;
+        int32_t *uni = cs_get_scratch(CS_SCRATCH_IDX, (size_t)a->ne1 * sizeof(int32_t));
+        float *P = cs_get_scratch(CS_SCRATCH_P, (size_t)CS_GEMM_KC * CS_GEMM_NC * sizeof(float));
+        float *A = cs_get_scratch(CS_SCRATCH_A, (size_t)CS_GEMM_TT * CS_GEMM_KC * sizeof(float));
+        if (!uni || !P || !A) return CHESS_ERR_NOMEM;
+        const uint8_t *w = (const uint8_t *)a->w;
+        if (ith == 0) {
+            for (int64_t t = 0; t < nt_all; t++) {
+                const float *x = (const float *)((const char *)a->x + (size_t)t * a->x_nb1);
+                for (int64_t j = 0; j < a->ne1; j++) kept_total += cs_keep(x[j], a->tau, a->n_tau, j);
+            }
+        }
+        for (int64_t t0 = 0; t0 < nt_all; t0 += CS_GEMM_TT) {
+            const int64_t nt = nt_all - t0 < CS_GEMM_TT ? nt_all - t0 : CS_GEMM_TT;
+            /* union of kept inputs over the tile */
+            int64_t nu = 0;
+            for (int64_t j = 0; j < a->ne1; j++) {
+                for (int64_t t = 0; t < nt; t++) {
+                    const float *x = (const float *)((const char *)a->x + (size_t)(t0 + t) * a->x_nb1);
+                    if (cs_keep(x[j], a->tau, a->n_tau, j)) { uni[nu++] = (int32_t)j; break; }
+                }
+            }
+            float *Y0 = (float *)((char *)a->y + (size_t)t0 * a->y_nb1);
+            const size_t ldy = a->y_nb1 / sizeof(float);
+            for (int64_t t = 0; t < nt; t++) memset(Y0 + (size_t)t * ldy + c0, 0, (size_t)(c1 - c0) * sizeof(float));
+            for (int64_t c = c0; c < c1; c += CS_GEMM_NC) {
+                const int64_t nc = c1 - c < CS_GEMM_NC ? c1 - c : CS_GEMM_NC;
+                const uint8_t *wc = w + (size_t)(c / tr.blck) * tr.bbytes;
+                for (int64_t k0 = 0; k0 < nu; k0 += CS_GEMM_KC) {
+                    const int64_t kc = nu - k0 < CS_GEMM_KC ? nu - k0 : CS_GEMM_KC;
+                    for (int64_t k = 0; k < kc; k++) {
+                        const int64_t j = uni[k0 + k];
+                        K->to_float(wc + (size_t)j * a->nb1, P + k * CS_GEMM_NC, nc);
+                        for (int64_t t = 0; t < nt; t++) {
+                            const float v = ((const float *)((const char *)a->x + (size_t)(t0 + t) * a->x_nb1))[j];
+                            A[t * CS_GEMM_KC + k] = cs_keep(v, a->tau, a->n_tau, j) ? v : 0.0f;
+                        }
+                    }
+                    T->gemm(Y0 + c, ldy, A, CS_GEMM_KC, P, CS_GEMM_NC, nt, kc, nc);
+                }
+            }
+        }
+    }
+    if (ith == 0) {
+        const uint64_t seen = (uint64_t)a->ne1 * (uint64_t)a->n_tokens;
+        cs_count(a->site, seen, seen - (uint64_t)kept_total);
+    }
+    return CHESS_OK;
+}
+
+/* ---------------- output-sparse product fused with the gate ---------------- */
+
+int chess_spmv_out_gated(const chess_spmv_out_gated_args *a, int ith, int nth) {
+    if (!a) return CHESS_ERR_NULL;
+    cs_type_traits tr;
+    int rc = cs_check_common(a->type, a->w, a->ne0, a->ne1, a->nb1, a->n_tokens, ith, nth, a->site, &tr);
+    if (rc) return rc;
+    if (!a->x || !a->g || !a->y) return CHESS_ERR_NULL;
+    if ((rc = cs_check_tau(a->tau, a->n_tau, a->ne1))) return rc;
+    if (a->n_tokens > 1 && (a->x_nb1 < (size_t)a->ne0 * sizeof(float) || a->g_nb1 < (size_t)a->ne1 * sizeof(float) ||
+                            a->y_nb1 < (size_t)a->ne1 * sizeof(float)))
+        return CHESS_ERR_STRIDE;
+
+    const cs_isa_table *T = cs_table();
+    const cs_kernels *K = &T->k[tr.index];
+    const int64_t nt = a->n_tokens, ne0 = a->ne0, ne1 = a->ne1;
+#define CS_G(t) ((const float *)((const char *)a->g + (size_t)(t) * a->g_nb1))
+#define CS_X(t) ((const float *)((const char *)a->x + (size_t)(t) * a->x_nb1))
+#define CS_Y(t) ((float *)((char *)a->y + (size_t)(t) * a->y_nb1))
+
+    /* 1. mark rows kept by at least one token; count them */
+    uint8_t *act = cs_get_scratch(CS_SCRATCH_ACT, (size_t)ne1);
+    int32_t *rows = cs_get_scratch(CS_SCRATCH_IDX, (size_t)ne1 * sizeof(int32_t));
+    if (!act || !rows) return CHESS_ERR_NOMEM;
+    int64_t n_active = 0, kept_total = 0;
+    if (nt == 1) {
+        const float *g = CS_G(0);
+        for (int64_t i = 0; i < ne1; i++) { act[i] = (uint8_t)cs_keep(g[i], a->tau, a->n_tau, i); n_active += act[i]; }
+        kept_total = n_active;
+    } else {
+        memset(act, 0, (size_t)ne1);
+        for (int64_t t = 0; t < nt; t++) {
+            const float *g = CS_G(t);
+            for (int64_t i = 0; i < ne1; i++) {
+                const int k = cs_keep(g[i], a->tau, a->n_tau, i);
+                act[i] |= (uint8_t)k;
+                kept_total += k;
+            }
+        }
+        for (int64_t i = 0; i < ne1; i++) n_active += act[i];
+    }
+
+    /* 2. this thread's rows [r0, r1): boundary k sits at the active row of ordinal
+     *    o_k = A*k/nth (or at ne1 when o_k == A), so each thread gets A/nth active rows
+     *    and the dead rows between its boundaries (all of y is written exactly once). */
+    const int64_t o0 = n_active * ith / nth, o1 = n_active * (ith + 1) / nth;
+    int64_t r0 = (ith == 0) ? 0 : ne1, r1 = ne1;
+    {
+        int64_t ord = 0;
+        for (int64_t i = 0; i < ne1; i++) {
+            if (!act[i]) continue;
+            if (ith > 0 && ord == o0) r0 = i;
+            if (ith + 1 < nth && ord == o1) { r1 = i; break; }
+            ord++;
+        }
+    }
+    int64_t nr = 0;
+    for (int64_t i = r0; i < r1; i++) if (act[i]) rows[nr++] = (int32_t)i;
+
+    /* 3. activations: block types quantize every token to 8 bits (each thread
+     *    its own copy: no barrier exists between the threads of a custom op) */
+    cs_q8x *xq = NULL;
+    if (tr.quantized) {
+        const int64_t nbx = ne0 / CS_QK;
+        const size_t per_tok = (size_t)ne0 + (size_t)nbx * (sizeof(float) + sizeof(int32_t));
+        uint8_t *buf = cs_get_scratch(CS_SCRATCH_P, (size_t)nt * (per_tok + sizeof(cs_q8x)) + 64);
+        if (!buf) return CHESS_ERR_NOMEM;
+        xq = (cs_q8x *)buf;
+        uint8_t *p = buf + (((size_t)nt * sizeof(cs_q8x) + 63) & ~(size_t)63);
+        for (int64_t t = 0; t < nt; t++) {
+            xq[t].d = (float *)p; p += (size_t)nbx * sizeof(float);
+            xq[t].sum = (int32_t *)p; p += (size_t)nbx * sizeof(int32_t);
+            xq[t].qs = (int8_t *)p; p += (size_t)ne0;
+            if (nr > 0) T->quant_x8(CS_X(t), &xq[t], ne0);
+        }
+    }
+
+    /* 4. compute */
+    const uint8_t *w = (const uint8_t *)a->w;
+    if (nt == 1) {
+        float *y = CS_Y(0);
+        const float *g = CS_G(0);
+        for (int64_t i = r0; i < r1; i++) if (!act[i]) y[i] = 0.0f;
+        K->dot_rows(y, w, a->nb1, rows, nr, tr.quantized ? (const void *)&xq[0] : (const void *)CS_X(0), ne0);
+        for (int64_t k = 0; k < nr; k++) y[rows[k]] *= g[rows[k]];
+    } else {
+        for (int64_t t = 0; t < nt; t++) {
+            float *y = CS_Y(t);
+            for (int64_t i = r0; i < r1; i++) if (!act[i]) y[i] = 0.0f;
+        }
+        const int32_t zero = 0;
+        for (int64_t k = 0; k < nr; k++) {
+            const int64_t i = rows[k];
+            const uint8_t *row = w + (size_t)i * a->nb1;
+            for (int64_t t = 0; t < nt; t++) {
+                const float gi = CS_G(t)[i];
+                float *y = CS_Y(t);
+                if (!cs_keep(gi, a->tau, a->n_tau, i)) { y[i] = 0.0f; continue; }
+                const void *xa = tr.quantized ? (const void *)&xq[t] : (const void *)CS_X(t);
+                float d;
+                K->dot_rows(&d, row, a->nb1, &zero, 1, xa, ne0);
+                y[i] = gi * d;
+            }
+        }
+    }
+    if (ith == 0) {
+        const uint64_t seen = (uint64_t)ne1 * (uint64_t)nt;
+        cs_count(a->site, seen, seen - (uint64_t)kept_total);
+    }
+    return CHESS_OK;
+#undef CS_G
+#undef CS_X
+#undef CS_Y
+}

@@ -1,0 +1,95 @@
+/* Internal declarations shared by the dispatcher and the per-ISA kernel files. */
+#ifndef CHESS_INTERNAL_H
+#define CHESS_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "chess_sparse.h"
+
+/* ---- block layouts (byte-identical to ggml-common.h; own definitions) ---- */
+#define CS_QK 32
+typedef struct { uint16_t d; uint8_t qs[CS_QK / 2]; } cs_block_q4_0;            /* 18 bytes */
+typedef struct { uint16_t d; uint16_t m; uint8_t qs[CS_QK / 2]; } cs_block_q4_1; /* 20 bytes */
+typedef struct { uint16_t d; int8_t qs[CS_QK]; } cs_block_q8_0;                  /* 34 bytes */
+_Static_assert(sizeof(cs_block_q4_0) == 18, "q4_0 layout");
+_Static_assert(sizeof(cs_block_q4_1) == 20, "q4_1 layout");
+_Static_assert(sizeof(cs_block_q8_0) == 34, "q8_0 layout");
+
+/* Activations quantized to 8 bits for the output-sparse dot of block types, as
+ * three arrays (contiguous scales vectorize): for block b of 32 activations,
+ * x[32b+i] ~= d[b] * qs[32b+i], sum[b] = sum_i qs[32b+i] (exact). */
+typedef struct { int8_t *qs; float *d; int32_t *sum; } cs_q8x;
+#define CS_IN_CHUNK 4096   /* max y elements per in_accum call (16 KB of y: stays in L1) */
+
+/* Internal type index (dense, for tables). */
+enum { CS_F32 = 0, CS_F16, CS_BF16, CS_Q8_0, CS_Q4_0, CS_Q4_1, CS_NTYPES };
+
+/* ---- scalar conversions (portable; no hardware F16C needed) ---- */
+static inline float cs_bits_to_f32(uint32_t u) { float f; memcpy(&f, &u, 4); return f; }
+static inline uint32_t cs_f32_to_bits(float f) { uint32_t u; memcpy(&u, &f, 4); return u; }
+
+/* IEEE binary16 -> binary32, exact for every input (subnormals, inf, NaN). */
+static inline float cs_fp16_to_f32(uint16_t h) {
+    const uint32_t sign = (uint32_t)(h & 0x8000u) << 16;
+    const uint32_t exp = (h >> 10) & 0x1fu;
+    uint32_t mant = h & 0x3ffu;
+    if (exp == 0x1f) return cs_bits_to_f32(sign | 0x7f800000u | (mant << 13));
+    if (exp == 0) {
+        if (mant == 0) return cs_bits_to_f32(sign);
+        /* subnormal: value = mant * 2^-24 */
+        const float v = (float)mant * (1.0f / 16777216.0f);
+        return sign ? -v : v;
+    }
+    return cs_bits_to_f32(sign | ((exp + 112u) << 23) | (mant << 13));
+}
+static inline float cs_bf16_to_f32(uint16_t h) { return cs_bits_to_f32((uint32_t)h << 16); }
+static inline uint16_t cs_load_u16(const void *p) { uint16_t v; memcpy(&v, p, 2); return v; }
+
+/* ---- per-(ISA, type) kernel primitives ----
+ * in_accum: y[0..n) = sum_k xv[k] * deq(row idx[k])[off..off+n), where `w` already
+ *           points at the first block of the slice in row 0 (row r at w + r*nb1),
+ *           n is a multiple of the block size; writes y (zero when nact == 0).
+ * dot_rows: y[rows[k]] = dot(row rows[k] of n elements, activations xa) for k < nrows.
+ *           xa is float* for F32/F16/BF16 and const cs_q8x* for block types.
+ * to_float: dst[0..n) = deq(src)[0..n), n a multiple of the block size. */
+typedef void (*cs_in_accum_fn)(float *y, int64_t n, const uint8_t *w, size_t nb1,
+                               const int32_t *idx, const float *xv, int64_t nact);
+typedef void (*cs_dot_rows_fn)(float *y, const uint8_t *w, size_t nb1, const int32_t *rows,
+                               int64_t nrows, const void *xa, int64_t n);
+typedef void (*cs_to_float_fn)(const uint8_t *src, float *dst, int64_t n);
+
+typedef struct {
+    cs_in_accum_fn in_accum;
+    cs_dot_rows_fn dot_rows;
+    cs_to_float_fn to_float;
+} cs_kernels;
+
+/* Prefill micro-kernel: for t < nt: Y[t][0..n) += sum_{k<kc} A[t*lda + k] * P[k*ldp + 0..n),
+ * n a multiple of 16. */
+typedef void (*cs_gemm_fn)(float *Y, size_t ldy, const float *A, size_t lda, const float *P,
+                           size_t ldp, int64_t nt, int64_t kc, int64_t n);
+/* Activation quantizer (identical results on every ISA). n multiple of 32. */
+typedef void (*cs_quant_x8_fn)(const float *x, const cs_q8x *q, int64_t n);
+
+typedef struct {
+    const char *name;
+    cs_kernels k[CS_NTYPES];
+    cs_quant_x8_fn quant_x8;
+    cs_gemm_fn gemm;  /* NULL: prefill falls back to per-token decode */
+} cs_isa_table;
+
+extern const cs_isa_table cs_table_ref;
+#ifdef CHESS_HAVE_AVX2
+extern const cs_isa_table cs_table_avx2;
+#endif
+#ifdef CHESS_HAVE_AVX512
+extern const cs_isa_table cs_table_avx512;
+#endif
+
+/* Portable activation quantizer, shared by ref and used as the spec for SIMD ones:
+ * per block amax = max|x|, d = amax/127, id = d ? 1/d : 0, q = nearbyint(x*id). */
+void cs_quant_x8_ref(const float *x, const cs_q8x *q, int64_t n);
+
+#endif

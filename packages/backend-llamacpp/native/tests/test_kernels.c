@@ -1,0 +1,554 @@
+/* Conformance tests for chess_sparse.
+ *
+ *   test_kernels conformance  every kernel x type x available ISA against the
+ *                             portable reference, random shapes / masks / thread
+ *                             splits / token counts; results must not depend on nth.
+ *   test_kernels reference    the reference against a float64 dense computation
+ *                             of the masked product from an INDEPENDENT
+ *                             dequantization (ggml's own to_float when built with
+ *                             CHESS_GGML_SOURCE, and always this file's own).
+ *   test_kernels badargs      every error code, nothing written on error.
+ *   test_kernels threshold    chess_threshold_mask and the sparsity counters.
+ *   test_kernels isaenv       CHESS_KERNEL_ISA (run by ctest with CHESS_KERNEL_ISA=ref).
+ *
+ * Tolerances (relative to the Euclidean norm of the expected result):
+ *   SIMD vs reference                          1e-4  (float32, different summation order)
+ *   reference vs float64, float activations    1e-5
+ *   reference vs float64, 8-bit activations    1e-5 against the same 8-bit quantization
+ *                                              (this file's own), 3e-2 against exact x
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "chess_sparse.h"
+
+#ifdef CHESS_TEST_WITH_GGML
+#include "ggml.h"
+#endif
+
+static int g_failures = 0;
+static long g_checks = 0;
+#define CHECK(cond, ...)                                                         \
+    do {                                                                         \
+        g_checks++;                                                              \
+        if (!(cond)) {                                                           \
+            g_failures++;                                                        \
+            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);                 \
+            fprintf(stderr, __VA_ARGS__);                                        \
+            fprintf(stderr, "\n");                                               \
+            if (g_failures > 30) { fprintf(stderr, "too many failures\n"); exit(1); } \
+        }                                                                        \
+    } while (0)
+
+/* ---------------- random numbers ---------------- */
+static uint64_t g_rng = 0x9e3779b97f4a7c15ull;
+static uint64_t rnd_u64(void) {
+    uint64_t z = (g_rng += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+static double rnd_unit(void) { return (double)(rnd_u64() >> 11) * (1.0 / 9007199254740992.0); }
+static int64_t rnd_int(int64_t lo, int64_t hi) { return lo + (int64_t)(rnd_u64() % (uint64_t)(hi - lo + 1)); }
+static float rnd_normal(void) {
+    double u = rnd_unit(), v = rnd_unit();
+    if (u < 1e-300) u = 1e-300;
+    return (float)(sqrt(-2.0 * log(u)) * cos(6.283185307179586 * v));
+}
+
+/* ---------------- this file's own dequantizer (independent of the library) ---------------- */
+static double half_to_double(uint16_t h) {
+    const int s = h >> 15, e = (h >> 10) & 31, m = h & 1023;
+    double v;
+    if (e == 0) v = ldexp((double)m, -24);
+    else if (e == 31) v = m ? NAN : INFINITY;
+    else v = ldexp(1024.0 + m, e - 25);
+    return s ? -v : v;
+}
+static uint16_t rd16(const uint8_t *p) { return (uint16_t)(p[0] | (p[1] << 8)); }
+/* random fp16 with exponent in [elo, ehi] (biased), random sign and mantissa */
+static uint16_t rnd_half(int elo, int ehi) {
+    return (uint16_t)(((rnd_u64() & 1) << 15) | ((uint64_t)rnd_int(elo, ehi) << 10) | (rnd_u64() & 1023));
+}
+
+static int64_t blck(chess_type t) { return chess_type_block_size(t); }
+static size_t bbytes(chess_type t) { return chess_type_block_bytes(t); }
+static size_t row_bytes(chess_type t, int64_t ne0) { return (size_t)(ne0 / blck(t)) * bbytes(t); }
+
+static void own_dequant_row(chess_type t, const uint8_t *src, double *dst, int64_t n) {
+    switch (t) {
+    case CHESS_TYPE_F32: for (int64_t i = 0; i < n; i++) { float f; memcpy(&f, src + 4 * i, 4); dst[i] = f; } break;
+    case CHESS_TYPE_F16: for (int64_t i = 0; i < n; i++) dst[i] = half_to_double(rd16(src + 2 * i)); break;
+    case CHESS_TYPE_BF16:
+        for (int64_t i = 0; i < n; i++) { uint32_t u = (uint32_t)rd16(src + 2 * i) << 16; float f; memcpy(&f, &u, 4); dst[i] = f; }
+        break;
+    case CHESS_TYPE_Q8_0:
+        for (int64_t b = 0; b < n / 32; b++) {
+            const uint8_t *p = src + 34 * b;
+            const double d = half_to_double(rd16(p));
+            for (int i = 0; i < 32; i++) dst[32 * b + i] = d * (double)(int8_t)p[2 + i];
+        }
+        break;
+    case CHESS_TYPE_Q4_0:
+        for (int64_t b = 0; b < n / 32; b++) {
+            const uint8_t *p = src + 18 * b;
+            const double d = half_to_double(rd16(p));
+            for (int i = 0; i < 16; i++) {
+                dst[32 * b + i] = d * ((p[2 + i] & 15) - 8);
+                dst[32 * b + 16 + i] = d * ((p[2 + i] >> 4) - 8);
+            }
+        }
+        break;
+    case CHESS_TYPE_Q4_1:
+        for (int64_t b = 0; b < n / 32; b++) {
+            const uint8_t *p = src + 20 * b;
+            const double d = half_to_double(rd16(p)), m = half_to_double(rd16(p + 2));
+            for (int i = 0; i < 16; i++) {
+                dst[32 * b + i] = d * (p[4 + i] & 15) + m;
+                dst[32 * b + 16 + i] = d * (p[4 + i] >> 4) + m;
+            }
+        }
+        break;
+    }
+}
+
+/* Golden dequantization: ggml's reference to_float when linked (cross-checked
+ * against this file's own dequantizer), else the own one. */
+static void golden_dequant_row(chess_type t, const uint8_t *src, double *dst, int64_t n) {
+    own_dequant_row(t, src, dst, n);
+#ifdef CHESS_TEST_WITH_GGML
+    ggml_to_float_t to_float = ggml_get_type_traits((enum ggml_type)t)->to_float;
+    if (!to_float) return; /* ggml has no converter for F32 (identity) */
+    float *tmp = malloc(sizeof(float) * (size_t)n);
+    to_float(src, tmp, n);
+    int64_t bad = -1;
+    for (int64_t i = 0; i < n; i++) {
+        if (!((double)tmp[i] == dst[i] || (isnan(tmp[i]) && isnan(dst[i]))) && bad < 0) bad = i;
+        dst[i] = tmp[i];
+    }
+    CHECK(bad < 0, "own dequantizer disagrees with ggml (type %d, i=%lld)", (int)t, (long long)bad);
+    free(tmp);
+#endif
+}
+
+/* random weight rows, realistic magnitudes */
+static uint8_t *make_weights(chess_type t, int64_t ne0, int64_t nrows, size_t nb1) {
+    uint8_t *w = malloc(nb1 * (size_t)nrows + 1);
+    for (size_t i = 0; i < nb1 * (size_t)nrows; i++) w[i] = (uint8_t)rnd_u64();
+    for (int64_t r = 0; r < nrows; r++) {
+        uint8_t *row = w + (size_t)r * nb1;
+        for (int64_t i = 0; i < ne0 / blck(t); i++) {
+            uint8_t *b = row + (size_t)i * bbytes(t);
+            uint16_t h;
+            switch (t) {
+            case CHESS_TYPE_F32: { float f = rnd_normal(); memcpy(b, &f, 4); break; }
+            case CHESS_TYPE_F16: h = rnd_half(10, 16); memcpy(b, &h, 2); break;
+            case CHESS_TYPE_BF16: {
+                uint16_t v = (uint16_t)(((rnd_u64() & 1) << 15) | ((uint64_t)rnd_int(122, 128) << 7) | (rnd_u64() & 127));
+                memcpy(b, &v, 2);
+                break;
+            }
+            case CHESS_TYPE_Q4_1: h = rnd_half(3, 8); memcpy(b + 2, &h, 2); /* fallthrough */
+            case CHESS_TYPE_Q8_0:
+            case CHESS_TYPE_Q4_0: h = rnd_half(3, 8); h &= 0x7fff; memcpy(b, &h, 2); break;
+            }
+        }
+    }
+    return w;
+}
+
+static double norm_diff(const float *a, const double *b, int64_t n, double *nb) {
+    double s = 0, r = 0;
+    for (int64_t i = 0; i < n; i++) { const double d = (double)a[i] - b[i]; s += d * d; r += b[i] * b[i]; }
+    *nb = sqrt(r);
+    return sqrt(s);
+}
+static int has_nan(const float *a, int64_t n) {
+    for (int64_t i = 0; i < n; i++) if (isnan(a[i]) || isinf(a[i])) return 1;
+    return 0;
+}
+
+static const chess_type k_types[] = { CHESS_TYPE_F32, CHESS_TYPE_F16, CHESS_TYPE_BF16, CHESS_TYPE_Q8_0, CHESS_TYPE_Q4_0, CHESS_TYPE_Q4_1 };
+static const char *type_name(chess_type t) {
+    switch (t) {
+    case CHESS_TYPE_F32: return "f32"; case CHESS_TYPE_F16: return "f16"; case CHESS_TYPE_BF16: return "bf16";
+    case CHESS_TYPE_Q8_0: return "q8_0"; case CHESS_TYPE_Q4_0: return "q4_0"; case CHESS_TYPE_Q4_1: return "q4_1";
+    }
+    return "?";
+}
+
+/* ---------------- a random problem ---------------- */
+typedef struct {
+    chess_type type;
+    int64_t ne0, ne1, nt;   /* weight dims (ne0 contiguous), tokens */
+    size_t nb1;
+    uint8_t *w;
+    float *x, *g, *y, *tau;
+    int64_t n_tau;
+    double sparsity;
+    size_t x_nb1, g_nb1, y_nb1;
+} problem;
+
+/* kind 0: input-sparse (x has ne1 per token, y ne0); kind 1: out-gated (x ne0, g/y ne1) */
+static problem make_problem(int kind, chess_type t, int64_t ne0, int64_t ne1, int64_t nt, double s, int tau_mode) {
+    problem p;
+    memset(&p, 0, sizeof p);
+    p.type = t; p.ne0 = ne0; p.ne1 = ne1; p.nt = nt; p.sparsity = s;
+    p.nb1 = row_bytes(t, ne0) + (rnd_u64() & 1 ? 0 : bbytes(t) * (size_t)rnd_int(1, 3)); /* sometimes padded rows */
+    p.w = make_weights(t, ne0, ne1, p.nb1);
+    const int64_t nx = kind == 0 ? ne1 : ne0, ny = kind == 0 ? ne0 : ne1;
+    const int64_t pad = rnd_int(0, 3);
+    p.x_nb1 = sizeof(float) * (size_t)(nx + pad);
+    p.y_nb1 = sizeof(float) * (size_t)(ny + pad);
+    p.g_nb1 = sizeof(float) * (size_t)(ne1 + pad);
+    p.x = malloc(p.x_nb1 * (size_t)nt);
+    p.y = malloc(p.y_nb1 * (size_t)nt);
+    for (size_t i = 0; i < p.x_nb1 / 4 * (size_t)nt; i++) p.x[i] = rnd_normal();
+    for (size_t i = 0; i < p.y_nb1 / 4 * (size_t)nt; i++) p.y[i] = NAN; /* must be overwritten */
+    const int64_t nm = kind == 0 ? ne1 : ne1; /* channels that are thresholded */
+    float *masked = p.x;
+    size_t m_nb1 = p.x_nb1;
+    if (kind == 1) {
+        p.g = malloc(p.g_nb1 * (size_t)nt);
+        for (size_t i = 0; i < p.g_nb1 / 4 * (size_t)nt; i++) p.g[i] = rnd_normal();
+        masked = p.g;
+        m_nb1 = p.g_nb1;
+    }
+    if (tau_mode == 0) {
+        /* exact zeros at random positions (probability s) */
+        for (int64_t tt = 0; tt < nt; tt++) {
+            float *v = (float *)((char *)masked + (size_t)tt * m_nb1);
+            for (int64_t j = 0; j < nm; j++) if (rnd_unit() < s) v[j] = 0.0f;
+        }
+    } else {
+        /* |N(0,1)| <= tau with probability s: tau = quantile of the half-normal */
+        p.n_tau = tau_mode == 1 ? 1 : nm;
+        p.tau = malloc(sizeof(float) * (size_t)p.n_tau);
+        for (int64_t j = 0; j < p.n_tau; j++) {
+            double q = s >= 1.0 ? 1e30 : s <= 0.0 ? -1.0 : 0.0;
+            if (s > 0.0 && s < 1.0) {
+                const double sj = tau_mode == 2 ? fmin(0.999, fmax(0.0, s + 0.3 * (rnd_unit() - 0.5))) : s;
+                /* bisection on erf(t/sqrt2) = sj */
+                double lo = 0, hi = 10;
+                for (int it = 0; it < 60; it++) { const double mid = 0.5 * (lo + hi); if (erf(mid / sqrt(2.0)) < sj) lo = mid; else hi = mid; }
+                q = 0.5 * (lo + hi);
+            }
+            p.tau[j] = (float)q;
+        }
+    }
+    return p;
+}
+static void free_problem(problem *p) { free(p->w); free(p->x); free(p->g); free(p->y); free(p->tau); }
+
+static int keep(const problem *p, float v, int64_t j) {
+    if (p->n_tau == 0) return v != 0.0f;
+    return fabsf(v) > (p->n_tau == 1 ? p->tau[0] : p->tau[j]);
+}
+
+/* run the kernel as nth slices called in a random order */
+static int run(int kind, const problem *p, int nth) {
+    int order[16];
+    for (int i = 0; i < nth; i++) order[i] = i;
+    for (int i = nth - 1; i > 0; i--) { const int j = (int)rnd_int(0, i); const int tmp = order[i]; order[i] = order[j]; order[j] = tmp; }
+    for (int i = 0; i < nth; i++) {
+        int rc;
+        if (kind == 0) {
+            const chess_spmv_in_args a = { p->type, p->w, p->ne0, p->ne1, p->nb1, p->x, p->x_nb1, p->y, p->y_nb1, p->nt, p->tau, p->n_tau, 7 };
+            rc = chess_spmv_in(&a, order[i], nth);
+        } else {
+            const chess_spmv_out_gated_args a = { p->type, p->w, p->ne0, p->ne1, p->nb1, p->x, p->x_nb1, p->g, p->g_nb1,
+                                                  p->y, p->y_nb1, p->nt, p->tau, p->n_tau, 8 };
+            rc = chess_spmv_out_gated(&a, order[i], nth);
+        }
+        if (rc != CHESS_OK) return rc;
+    }
+    return CHESS_OK;
+}
+
+static float *ycopy(const problem *p, int kind) {
+    const int64_t ny = kind == 0 ? p->ne0 : p->ne1;
+    float *c = malloc(sizeof(float) * (size_t)(ny * p->nt));
+    for (int64_t t = 0; t < p->nt; t++) memcpy(c + t * ny, (char *)p->y + (size_t)t * p->y_nb1, sizeof(float) * (size_t)ny);
+    return c;
+}
+
+static void random_shape(chess_type t, int kind, int64_t *ne0, int64_t *ne1, int64_t *nt, int big) {
+    const int64_t b = blck(t);
+    if (b == 1) *ne0 = big ? rnd_int(4097, 4500) : rnd_int(1, 300);
+    else *ne0 = b * (big ? (rnd_int(64, 70) * 2 + 1) : (rnd_int(0, 6) * 2 + 1)); /* odd multiples, > CHUNK when big */
+    *ne1 = big ? rnd_int(200, 300) : rnd_int(1, 120);
+    const int r = (int)rnd_int(0, 9);
+    *nt = r < 6 ? 1 : r < 9 ? rnd_int(2, 9) : rnd_int(60, 70);
+    if (big && *nt > 9) *nt = 5;
+    (void)kind;
+}
+
+/* ---------------- conformance: SIMD vs reference, nth independence ---------------- */
+static void test_conformance(void) {
+    const double sparsities[] = { 0.0, 0.5, 1.0, -1.0 };
+    for (int isa = 1; isa < CHESS_ISA_COUNT; isa++) {
+        if (!chess_isa_available((chess_isa)isa)) { printf("  isa %s: not available, skipped\n", chess_isa_name((chess_isa)isa)); continue; }
+        for (size_t ti = 0; ti < sizeof k_types / sizeof k_types[0]; ti++) {
+            const chess_type t = k_types[ti];
+            for (int kind = 0; kind < 2; kind++) {
+                int cases = 0;
+                for (int c = 0; c < 28; c++) {
+                    int64_t ne0, ne1, nt;
+                    random_shape(t, kind, &ne0, &ne1, &nt, c % 9 == 8);
+                    double s = sparsities[c % 4];
+                    if (s < 0) s = rnd_unit();
+                    const int tau_mode = (int)rnd_int(0, 2);
+                    problem p = make_problem(kind, t, ne0, ne1, nt, s, tau_mode);
+                    const int nth1 = (int)rnd_int(1, 5), nth2 = (int)rnd_int(1, 5);
+                    chess_set_isa(CHESS_ISA_REF);
+                    CHECK(run(kind, &p, 1) == CHESS_OK, "ref run");
+                    float *yr = ycopy(&p, kind);
+                    chess_set_isa((chess_isa)isa);
+                    CHECK(run(kind, &p, nth1) == CHESS_OK, "simd run");
+                    float *ya = ycopy(&p, kind);
+                    CHECK(run(kind, &p, nth2) == CHESS_OK, "simd run 2");
+                    float *yb = ycopy(&p, kind);
+                    const int64_t n = (kind == 0 ? ne0 : ne1) * nt;
+                    double *yrd = malloc(sizeof(double) * (size_t)n);
+                    for (int64_t i = 0; i < n; i++) yrd[i] = yr[i];
+                    double nref;
+                    const double err = norm_diff(ya, yrd, n, &nref);
+                    CHECK(!has_nan(ya, n), "%s %s %s: NaN/inf in output", chess_isa_name((chess_isa)isa), type_name(t), kind ? "out_gated" : "in");
+                    CHECK(err <= 1e-4 * nref + 1e-30, "%s %s %s ne0=%lld ne1=%lld nt=%lld s=%.2f tau=%d nth=%d: rel err %.3g",
+                          chess_isa_name((chess_isa)isa), type_name(t), kind ? "out_gated" : "in", (long long)ne0, (long long)ne1,
+                          (long long)nt, s, tau_mode, nth1, nref > 0 ? err / nref : err);
+                    CHECK(memcmp(ya, yb, sizeof(float) * (size_t)n) == 0, "%s %s %s: result depends on nth (%d vs %d)",
+                          chess_isa_name((chess_isa)isa), type_name(t), kind ? "out_gated" : "in", nth1, nth2);
+                    if (s >= 1.0) {
+                        int allzero = 1;
+                        for (int64_t i = 0; i < n; i++) allzero &= ya[i] == 0.0f;
+                        CHECK(allzero, "100%% sparsity must give exact zeros");
+                    }
+                    if (kind == 1) { /* dead rows are exact zeros */
+                        int ok = 1;
+                        for (int64_t tt = 0; tt < nt; tt++)
+                            for (int64_t i = 0; i < ne1; i++)
+                                if (!keep(&p, ((float *)((char *)p.g + (size_t)tt * p.g_nb1))[i], i)) ok &= ya[tt * ne1 + i] == 0.0f;
+                        CHECK(ok, "dead gate rows must be zero");
+                    }
+                    free(yr); free(ya); free(yb); free(yrd);
+                    free_problem(&p);
+                    cases++;
+                }
+                printf("  %-6s %-5s %-9s %d cases\n", chess_isa_name((chess_isa)isa), type_name(t), kind ? "out_gated" : "in", cases);
+            }
+        }
+    }
+}
+
+/* ---------------- reference vs float64 ---------------- */
+
+/* this file's own 8-bit activation quantization (same rule as documented in chess_sparse.h) */
+static void own_quant8(const float *x, double *xq, int64_t n) {
+    for (int64_t b = 0; b < n / 32; b++) {
+        float amax = 0;
+        for (int i = 0; i < 32; i++) amax = fmaxf(amax, fabsf(x[32 * b + i]));
+        const float d = amax / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
+        for (int i = 0; i < 32; i++) xq[32 * b + i] = (double)d * (double)nearbyintf(x[32 * b + i] * id);
+    }
+}
+
+static void test_reference(void) {
+    chess_set_isa(CHESS_ISA_REF);
+    const double sparsities[] = { 0.0, 0.5, 1.0, -1.0 };
+    for (size_t ti = 0; ti < sizeof k_types / sizeof k_types[0]; ti++) {
+        const chess_type t = k_types[ti];
+        const int quant = blck(t) > 1;
+        for (int kind = 0; kind < 2; kind++) {
+            for (int c = 0; c < 12; c++) {
+                int64_t ne0, ne1, nt;
+                random_shape(t, kind, &ne0, &ne1, &nt, c == 11);
+                double s = sparsities[c % 4];
+                if (s < 0) s = rnd_unit();
+                const int tau_mode = (int)rnd_int(0, 2);
+                problem p = make_problem(kind, t, ne0, ne1, nt, s, tau_mode);
+                CHECK(run(kind, &p, (int)rnd_int(1, 4)) == CHESS_OK, "ref run");
+                double *W = malloc(sizeof(double) * (size_t)(ne0 * ne1));
+                for (int64_t r = 0; r < ne1; r++) golden_dequant_row(t, p.w + (size_t)r * p.nb1, W + r * ne0, ne0);
+                const int64_t ny = kind == 0 ? ne0 : ne1;
+                double *ye = calloc((size_t)(ny * nt), sizeof(double));   /* exact activations */
+                double *yq = calloc((size_t)(ny * nt), sizeof(double));   /* 8-bit activations */
+                double *xq = malloc(sizeof(double) * (size_t)ne0);
+                for (int64_t tt = 0; tt < nt; tt++) {
+                    const float *x = (const float *)((char *)p.x + (size_t)tt * p.x_nb1);
+                    if (kind == 0) {
+                        for (int64_t j = 0; j < ne1; j++)
+                            if (keep(&p, x[j], j))
+                                for (int64_t i = 0; i < ne0; i++) ye[tt * ne0 + i] += (double)x[j] * W[j * ne0 + i];
+                    } else {
+                        const float *g = (const float *)((char *)p.g + (size_t)tt * p.g_nb1);
+                        if (quant) own_quant8(x, xq, ne0);
+                        for (int64_t i = 0; i < ne1; i++) {
+                            if (!keep(&p, g[i], i)) continue;
+                            double se = 0, sq = 0;
+                            for (int64_t k = 0; k < ne0; k++) { se += W[i * ne0 + k] * x[k]; if (quant) sq += W[i * ne0 + k] * xq[k]; }
+                            ye[tt * ne1 + i] = g[i] * se;
+                            yq[tt * ne1 + i] = g[i] * sq;
+                        }
+                    }
+                }
+                float *y = ycopy(&p, kind);
+                const int64_t n = ny * nt;
+                double nrm;
+                const double err = norm_diff(y, ye, n, &nrm);
+                const double tol_exact = (kind == 1 && quant) ? 3e-2 : 1e-5;
+                CHECK(!has_nan(y, n), "ref %s: NaN", type_name(t));
+                CHECK(err <= tol_exact * nrm + 1e-30, "ref %s %s vs f64 (exact x): ne0=%lld ne1=%lld nt=%lld s=%.2f rel err %.3g > %.1g",
+                      type_name(t), kind ? "out_gated" : "in", (long long)ne0, (long long)ne1, (long long)nt, s,
+                      nrm > 0 ? err / nrm : err, tol_exact);
+                if (kind == 1 && quant) {
+                    const double errq = norm_diff(y, yq, n, &nrm);
+                    CHECK(errq <= 1e-5 * nrm + 1e-30, "ref %s out_gated vs f64 (8-bit x): rel err %.3g", type_name(t), nrm > 0 ? errq / nrm : errq);
+                }
+                free(W); free(ye); free(yq); free(xq); free(y);
+                free_problem(&p);
+            }
+            printf("  ref    %-5s %-9s vs float64: 12 cases\n", type_name(t), kind ? "out_gated" : "in");
+        }
+    }
+}
+
+/* ---------------- bad arguments ---------------- */
+static void test_badargs(void) {
+    uint8_t w[34 * 8];
+    memset(w, 0, sizeof w);
+    float x[64], g[64], y[64], tau[2] = { 0.5f, 0.5f };
+    for (int i = 0; i < 64; i++) { x[i] = 1; g[i] = 1; y[i] = 42.0f; }
+    const chess_spmv_in_args good = { CHESS_TYPE_Q8_0, w, 64, 4, 68, x, 0, y, 0, 1, NULL, 0, -1 };
+    chess_spmv_in_args a;
+#define EXPECT_IN(field_expr, code)                                                  \
+    do {                                                                             \
+        a = good;                                                                    \
+        field_expr;                                                                  \
+        const int rc_ = chess_spmv_in(&a, 0, 1);                                     \
+        CHECK(rc_ == (code), "spmv_in: %s -> %d, expected %d", #field_expr, rc_, code); \
+        CHECK(y[0] == 42.0f, "spmv_in wrote y on error (%s)", #field_expr);         \
+    } while (0)
+    EXPECT_IN(a.type = (chess_type)6, CHESS_ERR_TYPE);      /* Q5_0: not supported */
+    EXPECT_IN(a.type = (chess_type)99, CHESS_ERR_TYPE);
+    EXPECT_IN(a.type = (chess_type)-1, CHESS_ERR_TYPE);
+    EXPECT_IN(a.ne0 = 48, CHESS_ERR_SHAPE);                 /* not a multiple of 32 */
+    EXPECT_IN(a.ne0 = 0, CHESS_ERR_SHAPE);
+    EXPECT_IN(a.ne1 = -3, CHESS_ERR_SHAPE);
+    EXPECT_IN(a.n_tokens = 0, CHESS_ERR_SHAPE);
+    EXPECT_IN(a.w = NULL, CHESS_ERR_NULL);
+    EXPECT_IN(a.x = NULL, CHESS_ERR_NULL);
+    EXPECT_IN(a.y = NULL, CHESS_ERR_NULL);
+    EXPECT_IN(a.nb1 = 67, CHESS_ERR_STRIDE);
+    EXPECT_IN((a.n_tokens = 2, a.x_nb1 = 4, a.y_nb1 = 256), CHESS_ERR_STRIDE);
+    EXPECT_IN(a.n_tau = 3, CHESS_ERR_TAU);
+    EXPECT_IN(a.n_tau = 1, CHESS_ERR_NULL);                 /* tau NULL */
+    EXPECT_IN(a.site = CHESS_MAX_SITES, CHESS_ERR_SITE);
+    a = good;
+    CHECK(chess_spmv_in(&a, 1, 1) == CHESS_ERR_THREAD, "ith >= nth");
+    CHECK(chess_spmv_in(&a, -1, 2) == CHESS_ERR_THREAD, "ith < 0");
+    CHECK(chess_spmv_in(&a, 0, 0) == CHESS_ERR_THREAD, "nth 0");
+    CHECK(chess_spmv_in(NULL, 0, 1) == CHESS_ERR_NULL, "NULL args");
+    CHECK(y[0] == 42.0f, "y untouched");
+    a = good; a.n_tau = 1; a.tau = tau;
+    CHECK(chess_spmv_in(&a, 0, 1) == CHESS_OK, "good call");
+
+    const chess_spmv_out_gated_args gg = { CHESS_TYPE_Q4_0, w, 64, 4, 36, x, 0, g, 0, y, 0, 1, tau, 1, -1 };
+    chess_spmv_out_gated_args b;
+    for (int i = 0; i < 64; i++) y[i] = 42.0f;
+#define EXPECT_OUT(field_expr, code)                                                 \
+    do {                                                                             \
+        b = gg;                                                                      \
+        field_expr;                                                                  \
+        const int rc_ = chess_spmv_out_gated(&b, 0, 1);                              \
+        CHECK(rc_ == (code), "out_gated: %s -> %d, expected %d", #field_expr, rc_, code); \
+        CHECK(y[0] == 42.0f, "out_gated wrote y on error (%s)", #field_expr);       \
+    } while (0)
+    EXPECT_OUT(b.type = (chess_type)10, CHESS_ERR_TYPE);    /* Q2_K: not yet */
+    EXPECT_OUT(b.ne0 = 33, CHESS_ERR_SHAPE);
+    EXPECT_OUT(b.ne1 = 0, CHESS_ERR_SHAPE);
+    EXPECT_OUT(b.g = NULL, CHESS_ERR_NULL);
+    EXPECT_OUT(b.nb1 = 35, CHESS_ERR_STRIDE);
+    EXPECT_OUT(b.n_tau = 2, CHESS_ERR_TAU);
+    EXPECT_OUT((b.n_tokens = 3, b.x_nb1 = 256, b.g_nb1 = 8, b.y_nb1 = 16), CHESS_ERR_STRIDE);
+    b = gg;
+    CHECK(chess_spmv_out_gated(&b, 2, 2) == CHESS_ERR_THREAD, "ith == nth");
+    CHECK(chess_spmv_out_gated(&b, 0, 1) == CHESS_OK, "good out_gated call");
+
+    CHECK(chess_threshold_mask(NULL, 4, NULL, 0, -1) == CHESS_ERR_NULL, "mask NULL");
+    CHECK(chess_threshold_mask(x, 4, NULL, 1, -1) == CHESS_ERR_NULL, "mask tau NULL");
+    CHECK(chess_threshold_mask(x, 4, tau, 2, -1) == CHESS_ERR_TAU, "mask n_tau");
+    CHECK(chess_threshold_mask(x, -1, tau, 1, -1) == CHESS_ERR_SHAPE, "mask n");
+    CHECK(chess_threshold_mask(x, 4, tau, 1, CHESS_MAX_SITES) == CHESS_ERR_SITE, "mask site");
+    uint64_t s0, z0;
+    CHECK(chess_counters_get(-1, &s0, &z0) == CHESS_ERR_SITE, "counter site");
+    CHECK(chess_set_isa((chess_isa)17) == CHESS_ERR_ISA, "bad isa");
+    CHECK(chess_type_block_size((chess_type)6) == 0, "block size of unsupported type");
+    printf("  bad-argument checks done\n");
+}
+
+/* ---------------- threshold + counters ---------------- */
+static void test_threshold(void) {
+    chess_counters_reset();
+    float x[1000], tau[1000];
+    int64_t expect = 0;
+    for (int i = 0; i < 1000; i++) { x[i] = rnd_normal(); tau[i] = (float)rnd_unit(); }
+    float x2[1000];
+    memcpy(x2, x, sizeof x);
+    for (int i = 0; i < 1000; i++) expect += fabsf(x[i]) > tau[i];
+    CHECK(chess_threshold_mask(x2, 1000, tau, 1000, 3) == expect, "per-channel kept count");
+    for (int i = 0; i < 1000; i++) CHECK(x2[i] == (fabsf(x[i]) > tau[i] ? x[i] : 0.0f), "per-channel mask at %d", i);
+    memcpy(x2, x, sizeof x);
+    int64_t e1 = 0;
+    for (int i = 0; i < 1000; i++) e1 += fabsf(x[i]) > 0.7f;
+    const float t1 = 0.7f;
+    CHECK(chess_threshold_mask(x2, 1000, &t1, 1, 3) == e1, "scalar kept count");
+    uint64_t seen, zeroed;
+    CHECK(chess_counters_get(3, &seen, &zeroed) == CHESS_OK, "counters get");
+    CHECK(seen == 2000 && zeroed == (uint64_t)(2000 - expect - e1), "counters: seen %llu zeroed %llu", (unsigned long long)seen, (unsigned long long)zeroed);
+    /* equality is dropped (strict >) */
+    float eq[2] = { 0.5f, -0.5f };
+    const float th = 0.5f;
+    CHECK(chess_threshold_mask(eq, 2, &th, 1, -1) == 0 && eq[0] == 0.0f && eq[1] == 0.0f, "|x| == tau is dropped");
+
+    /* kernels count too, only once per call whatever nth */
+    chess_counters_reset();
+    problem p = make_problem(0, CHESS_TYPE_Q4_0, 64, 100, 3, 0.5, 0);
+    int64_t zeros = 0;
+    for (int64_t t = 0; t < 3; t++) for (int64_t j = 0; j < 100; j++) zeros += ((float *)((char *)p.x + (size_t)t * p.x_nb1))[j] == 0.0f;
+    CHECK(run(0, &p, 3) == CHESS_OK, "run");
+    CHECK(chess_counters_get(7, &seen, &zeroed) == CHESS_OK && seen == 300 && zeroed == (uint64_t)zeros,
+          "spmv_in counters: %llu/%llu expected 300/%lld", (unsigned long long)seen, (unsigned long long)zeroed, (long long)zeros);
+    free_problem(&p);
+    p = make_problem(1, CHESS_TYPE_Q4_1, 64, 100, 1, 0.5, 1);
+    zeros = 0;
+    for (int64_t j = 0; j < 100; j++) zeros += !(fabsf(p.g[j]) > p.tau[0]);
+    CHECK(run(1, &p, 2) == CHESS_OK, "run");
+    CHECK(chess_counters_get(8, &seen, &zeroed) == CHESS_OK && seen == 100 && zeroed == (uint64_t)zeros, "out_gated counters");
+    free_problem(&p);
+    printf("  threshold + counters done\n");
+}
+
+static void test_isaenv(void) {
+    CHECK(chess_get_isa() == CHESS_ISA_REF, "CHESS_KERNEL_ISA=ref must select ref, got %s", chess_isa_name(chess_get_isa()));
+    for (int i = 0; i < CHESS_ISA_COUNT; i++)
+        printf("  isa %-6s available=%d\n", chess_isa_name((chess_isa)i), chess_isa_available((chess_isa)i));
+}
+
+int main(int argc, char **argv) {
+    const char *what = argc > 1 ? argv[1] : "all";
+    const char *seed = getenv("CHESS_TEST_SEED");
+    if (seed) g_rng = strtoull(seed, NULL, 0);
+    printf("chess_sparse tests (%s), seed 0x%llx\n", what, (unsigned long long)g_rng);
+    const int all = strcmp(what, "all") == 0;
+    if (all || !strcmp(what, "isaenv")) { if (!all) test_isaenv(); }
+    if (all || !strcmp(what, "badargs")) test_badargs();
+    if (all || !strcmp(what, "threshold")) test_threshold();
+    if (all || !strcmp(what, "reference")) test_reference();
+    if (all || !strcmp(what, "conformance")) test_conformance();
+    chess_thread_release();
+    printf("%ld checks, %d failures\n", g_checks, g_failures);
+    return g_failures ? 1 : 0;
+}

@@ -1,0 +1,120 @@
+/**
+ * The patched llama.cpp against stock llama.cpp and against itself, on the real
+ * SmolLM2 model. Builds the patched backend on first run (cached afterwards:
+ * about 10 minutes on 2 cores from a clean cache). Every model evaluation runs
+ * in a child process that loads exactly one llama.cpp flavour and reports which
+ * binary it used (the stock one must be the prebuilt @node-llama-cpp/linux-x64).
+ */
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { GGMLType } from '@chess/gguf';
+import { fetchDefaultModel } from '@chess/models';
+import { buildBackend, type BackendInfo } from './build.ts';
+import { SAMPLE_TEXT, compareProbabilities, evaluateProbabilities, type Evaluation } from './eval-runner.ts';
+import { makeSparseTestModel, type SparseMethod } from './test-models.ts';
+
+const MINUTE = 60_000;
+const log = (line: string): void => {
+  process.stderr.write(`[backend.test] ${line}\n`);
+};
+
+let backend: BackendInfo;
+let dense: string;
+let work: string;
+
+beforeAll(async () => {
+  work = await mkdtemp(join(tmpdir(), 'chess-backend-test-'));
+  dense = await fetchDefaultModel({ log });
+  backend = await buildBackend({ log });
+}, 60 * MINUTE);
+
+afterAll(async () => {
+  if (work) await rm(work, { recursive: true, force: true });
+});
+
+function expectPatchedBinary(result: Evaluation): void {
+  expect(result.binary.flavour).toBe('patched');
+  expect(result.binary.buildType).toBe('localBuild');
+  expect(result.binary.addon.startsWith(backend.nodeLlamaCppDir)).toBe(true);
+  expect(result.binary.libraries.every((lib) => lib.startsWith(backend.nodeLlamaCppDir))).toBe(true);
+}
+
+function expectStockBinary(result: Evaluation): void {
+  expect(result.binary.flavour).toBe('stock');
+  expect(result.binary.buildType).toBe('prebuilt');
+  expect(result.binary.addon).toContain('@node-llama-cpp/linux-x64/');
+  expect(result.binary.libraries.every((lib) => lib.includes('@node-llama-cpp/linux-x64/'))).toBe(true);
+}
+
+describe('dense models', () => {
+  it(
+    'the patched build without thresholds gives the same next-token probabilities as stock llama.cpp',
+    async () => {
+      const stock = await evaluateProbabilities({ flavour: 'stock', model: dense, text: SAMPLE_TEXT });
+      const patched = await evaluateProbabilities({ flavour: 'patched', model: dense, text: SAMPLE_TEXT });
+      expectStockBinary(stock);
+      expectPatchedBinary(patched);
+      log(stock.binaryLine);
+      log(patched.binaryLine);
+      expect(patched.tokens).toEqual(stock.tokens);
+      const cmp = compareProbabilities(stock.probs!, patched.probs!, stock.nVocab!);
+      log(`dense parity over ${cmp.positions} positions: max |dp| ${cmp.maxAbsDiff.toExponential(2)}, max KL ${cmp.maxKl.toExponential(2)}`);
+      expect(cmp.positions).toBeGreaterThan(50);
+      expect(cmp.top1Agreement).toBe(1);
+      // Same sources; the prebuilt picks a CPU-variant library, ours is -march=native: float rounding only.
+      expect(cmp.maxAbsDiff).toBeLessThan(1e-5);
+    },
+    10 * MINUTE,
+  );
+});
+
+describe('sparse models: kernels against the masked dense reference', () => {
+  const cases: Array<{ method: SparseMethod; type: GGMLType; maxAbsDiff: number }> = [
+    { method: 'chess', type: GGMLType.F32, maxAbsDiff: 2e-3 },
+    { method: 'chess+', type: GGMLType.F32, maxAbsDiff: 2e-3 },
+    { method: 'teal', type: GGMLType.F32, maxAbsDiff: 2e-3 },
+    { method: 'chess+', type: GGMLType.Q8_0, maxAbsDiff: 2e-3 },
+  ];
+  for (const { method, type, maxAbsDiff } of cases) {
+    it(
+      `${method} with ${GGMLType[type]} transposed weights: sparse decode equals dense products on masked inputs`,
+      async () => {
+        const model = await makeSparseTestModel({ method, source: dense, transposedType: type, log });
+        const reportPath = join(work, `${method}-${GGMLType[type]}.json`);
+        const sparse = await evaluateProbabilities({ flavour: 'patched', model, text: SAMPLE_TEXT, env: { CHESS_SPARSITY_REPORT: reportPath } });
+        const reference = await evaluateProbabilities({ flavour: 'patched', model, text: SAMPLE_TEXT, env: { CHESS_DENSE_REFERENCE: '1' } });
+        expectPatchedBinary(sparse);
+        expect(sparse.loadError).toBeUndefined();
+        const cmp = compareProbabilities(reference.probs!, sparse.probs!, sparse.nVocab!);
+        const report = JSON.parse(await readFile(reportPath, 'utf8')) as { totals: Record<string, { sparsity: number }> };
+        const achieved = Object.entries(report.totals)
+          .map(([site, t]) => `${site} ${(100 * t.sparsity).toFixed(1)}%`)
+          .join(', ');
+        log(`${method}/${GGMLType[type]}: max |dp| ${cmp.maxAbsDiff.toExponential(2)}, max KL ${cmp.maxKl.toExponential(2)}, top-1 ${cmp.top1Agreement}; achieved ${achieved}`);
+        // thresholds really bite (the comparison would be vacuous otherwise)
+        const gateSite = method === 'teal' ? 'ffn_up_in' : 'ffn_gate_act';
+        expect(report.totals[gateSite]!.sparsity).toBeGreaterThan(0.2);
+        if (method === 'chess+') expect(report.totals.attn_q_in!.sparsity).toBeGreaterThan(0.2);
+        expect(cmp.maxAbsDiff).toBeLessThan(maxAbsDiff);
+        expect(cmp.top1Agreement).toBeGreaterThan(0.97);
+      },
+      15 * MINUTE,
+    );
+  }
+});
+
+describe('stock llama.cpp and sparse GGUFs', () => {
+  it(
+    'refuses a sparse GGUF with a clear error instead of running it',
+    async () => {
+      const model = await makeSparseTestModel({ method: 'chess', source: dense, log });
+      const stock = await evaluateProbabilities({ flavour: 'stock', model });
+      expectStockBinary(stock);
+      expect(stock.loadError).toBeDefined();
+      expect(stock.log.join('\n')).toContain("unknown model architecture: 'chess'");
+    },
+    10 * MINUTE,
+  );
+});

@@ -1,0 +1,119 @@
+import { existsSync, readdirSync, readFileSync, realpathSync } from 'node:fs';
+import { cp, mkdir, rm, symlink, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { ChessError, cachePath } from '@chess/core';
+import { buildProgress, runCommand, type Log } from './process.ts';
+import { nodeLlamaCppDir } from './source.ts';
+
+/**
+ * The patched addon lives in a second node-llama-cpp install of the same
+ * version, under the cache, so the workspace's install keeps loading the stock
+ * prebuilt binary (`@node-llama-cpp/linux-x64`) for dense baselines.
+ *
+ * The second install is assembled offline: node-llama-cpp's own files are
+ * copied (without its bundle and local builds), its dependencies are symlinked
+ * from the workspace's pnpm store, and the prebuilt-binary packages are left
+ * out on purpose, so this install can only ever load its local build: a failed
+ * build is an error, never a silent fallback to the stock binary.
+ */
+export function patchedNodeLlamaCppDir(hash: string): string {
+  return cachePath('node-llama-cpp', `patched-${hash}`);
+}
+
+/** The node-llama-cpp package directory inside an install root. */
+export function packageDirOf(installRoot: string): string {
+  return join(installRoot, 'node_modules', 'node-llama-cpp');
+}
+
+const SKIPPED_LLAMA_ENTRIES = new Set(['gitRelease.bundle', 'localBuilds', 'llama.cpp', 'lastBuild.json', '.temp']);
+
+/** The single local build of a patched install (its cmake build tree; outputs in Release/). */
+export function localBuildTree(root: string): string | undefined {
+  const dir = join(packageDirOf(root), 'llama', 'localBuilds');
+  const builds = existsSync(dir) ? readdirSync(dir).filter((name) => existsSync(join(dir, name, 'Release'))) : [];
+  return builds.length === 1 ? join(dir, builds[0]!) : undefined;
+}
+
+/** "steps done / total" of the ninja build under localBuilds (best effort). */
+function ninjaProgress(localBuilds: string): string {
+  try {
+    for (const name of readdirSync(localBuilds)) {
+      const tree = join(localBuilds, name);
+      if (!existsSync(join(tree, 'build.ninja'))) continue;
+      const total = (readFileSync(join(tree, 'build.ninja'), 'utf8').match(/^build /gm) ?? []).length;
+      const done = existsSync(join(tree, '.ninja_log')) ? readFileSync(join(tree, '.ninja_log'), 'utf8').split('\n').filter((l) => l && !l.startsWith('#')).length : 0;
+      return `${done} of about ${total} build steps done`;
+    }
+  } catch {
+    // the tree is being created
+  }
+  return 'configuring';
+}
+
+export async function ensurePatchedNodeLlamaCpp(args: {
+  hash: string;
+  sourceDir: string;
+  log: Log;
+}): Promise<{ root: string; buildTree: string; fresh: boolean }> {
+  const { hash, sourceDir, log } = args;
+  const root = patchedNodeLlamaCppDir(hash);
+  const marker = join(root, '.chess-complete');
+  const existing = localBuildTree(root);
+  if (existsSync(marker) && existing) return { root, buildTree: existing, fresh: false };
+  const started = Date.now();
+  const stock = realpathSync(nodeLlamaCppDir());
+  const pkg = packageDirOf(root);
+  await rm(root, { recursive: true, force: true });
+  await mkdir(join(pkg, 'llama'), { recursive: true });
+  log(`assembling a separate node-llama-cpp install in ${root}`);
+  for (const entry of ['package.json', 'LICENSE', 'dist', 'bins']) {
+    if (existsSync(join(stock, entry))) await cp(join(stock, entry), join(pkg, entry), { recursive: true });
+  }
+  for (const entry of readdirSync(join(stock, 'llama'))) {
+    if (SKIPPED_LLAMA_ENTRIES.has(entry)) continue;
+    if (entry === 'xpack') continue; // cmake download cache; we require a system cmake
+    await cp(join(stock, 'llama', entry), join(pkg, 'llama', entry), { recursive: true });
+  }
+  // The patched tree is used in place (node-llama-cpp builds from llama/llama.cpp).
+  await symlink(sourceDir, join(pkg, 'llama', 'llama.cpp'), 'dir');
+
+  // Dependencies: siblings of node-llama-cpp in the pnpm store, minus the prebuilt binaries.
+  const siblings = dirname(stock);
+  const modules = join(root, 'node_modules');
+  for (const name of readdirSync(siblings)) {
+    if (name === 'node-llama-cpp' || name === '@node-llama-cpp' || name.startsWith('.')) continue;
+    if (name.startsWith('@')) {
+      await mkdir(join(modules, name), { recursive: true });
+      for (const child of readdirSync(join(siblings, name))) {
+        await symlink(realpathSync(join(siblings, name, child)), join(modules, name, child), 'dir');
+      }
+    } else {
+      await symlink(realpathSync(join(siblings, name)), join(modules, name), 'dir');
+    }
+  }
+  await mkdir(join(modules, '.bin'), { recursive: true });
+  await symlink(join(realpathSync(join(siblings, 'cmake-js')), 'bin', 'cmake-js'), join(modules, '.bin', 'cmake-js'));
+
+  log('building the node-llama-cpp addon against the patched tree');
+  const env: NodeJS.ProcessEnv = { ...process.env, NODE_LLAMA_CPP_SKIP_DOWNLOAD: 'true', NODE_LLAMA_CPP_GPU: 'false' };
+  for (const key of Object.keys(env)) if (key.startsWith('NODE_LLAMA_CPP_CMAKE_OPTION_')) delete env[key];
+  env.PATH = `${join(modules, '.bin')}:${env.PATH ?? ''}`;
+  // node-llama-cpp runs cmake-js quietly; report progress from ninja's log of finished steps
+  const ticker = setInterval(() => log(`addon: ${ninjaProgress(join(pkg, 'llama', 'localBuilds'))}`), 30_000);
+  const result = await runCommand(process.execPath, [join(pkg, 'dist', 'cli', 'cli.js'), 'source', 'build', '--gpu', 'false', '--noUsageExample'], {
+    cwd: root,
+    env,
+    onLine: buildProgress('addon', log),
+  }).finally(() => clearInterval(ticker));
+  const buildTree = localBuildTree(root);
+  if (result.code !== 0 || !buildTree) {
+    throw new ChessError(
+      'BACKEND_BUILD_FAILED',
+      `building the node-llama-cpp addon against ${sourceDir} failed:\n${result.tail.slice(-40).join('\n')}`,
+      { step: 'addon', root },
+    );
+  }
+  await writeFile(marker, `${JSON.stringify({ hash, buildTree, seconds: (Date.now() - started) / 1000 })}\n`);
+  log(`patched node-llama-cpp addon ready (${Math.round((Date.now() - started) / 1000)} s)`);
+  return { root, buildTree, fresh: true };
+}

@@ -1,0 +1,260 @@
+/**
+ * Sparse test models: a dense GGUF (SmolLM2 by default) rewritten as a sparse
+ * GGUF (docs/gguf-sparse.md) with SYNTHETIC thresholds and transposed weights.
+ *
+ * The thresholds are not calibrated on text: each is a quantile of a plausible
+ * distribution of the thresholded activation, derived from the weights alone
+ * (RMS-normalised inputs ~ N(0, 1) per element, scaled by the norm weights;
+ * pre-activations ~ N(0, sigma_i^2) with sigma_i the norm of the scaled weight
+ * row). That is enough to make a realistic fraction of elements die on real
+ * text, which is what the backend tests need. The compiler replaces this module
+ * with real calibration.
+ */
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { basename } from 'node:path';
+import { cachePath, ChessError } from '@chess/core';
+import {
+  GGML_TYPE_TRAITS,
+  GGMLType,
+  dequantize,
+  ggmlTypeName,
+  ggufValue,
+  openGGUF,
+  quantize,
+  writeGGUF,
+  type GGUFFile,
+  type GGUFTensorInfo,
+  type GGUFValue,
+  type GGUFWriteTensor,
+} from '@chess/gguf';
+
+export type SparseMethod = 'chess' | 'chess+' | 'cats' | 'teal';
+
+export const PROJECTIONS = ['attn_q', 'attn_k', 'attn_v', 'attn_output', 'ffn_gate', 'ffn_up', 'ffn_down'] as const;
+export type Projection = (typeof PROJECTIONS)[number];
+
+/** Per method: projections whose input gets a scalar threshold, projections stored transposed. */
+export const METHOD_LAYOUT: Readonly<Record<SparseMethod, { gateTau: boolean; inputTau: readonly Projection[]; transposed: readonly Projection[] }>> = {
+  chess: { gateTau: true, inputTau: [], transposed: ['ffn_down'] },
+  cats: { gateTau: true, inputTau: [], transposed: ['ffn_down'] },
+  'chess+': { gateTau: true, inputTau: ['attn_q', 'attn_output'], transposed: ['ffn_down', 'attn_q', 'attn_output'] },
+  teal: { gateTau: false, inputTau: PROJECTIONS, transposed: PROJECTIONS },
+};
+
+export interface SparseTestModelOptions {
+  method: SparseMethod;
+  /** Target fraction of dropped elements per thresholded tensor (default 0.5). */
+  sparsity?: number;
+  /** Type of the transposed projections (default F32); re-quantized along the output axis. */
+  transposedType?: GGMLType;
+  /** Seed of the synthetic activation samples (default 1). */
+  seed?: number;
+  /** Dense source GGUF (base architecture llama). */
+  source: string;
+  /** Output path; default: a file in the cache keyed by every option and the source. */
+  out?: string;
+  log?: (line: string) => void;
+}
+
+/** Bump when the construction below changes (cached files are keyed by it). */
+const RECIPE_VERSION = 1;
+/** Synthetic draws per channel or tensor when estimating a quantile. */
+const SAMPLES = 256;
+
+/** Build (or reuse from the cache) a sparse test model; returns its path. */
+export async function makeSparseTestModel(options: SparseTestModelOptions): Promise<string> {
+  const sparsity = options.sparsity ?? 0.5;
+  const type = options.transposedType ?? GGMLType.F32;
+  const seed = options.seed ?? 1;
+  if (!(sparsity >= 0 && sparsity < 1)) throw new ChessError('TEST_MODEL_BAD_OPTION', `sparsity ${sparsity} is not in [0, 1)`, { sparsity });
+  const key = createHash('sha256')
+    .update(JSON.stringify({ RECIPE_VERSION, method: options.method, sparsity, type, seed, source: basename(options.source) }))
+    .digest('hex')
+    .slice(0, 12);
+  const out = options.out ?? cachePath('test-models', `${basename(options.source, '.gguf')}.${options.method}.${ggmlTypeName(type)}.s${sparsity}.${key}.gguf`);
+  if (options.out === undefined && existsSync(out)) return out;
+
+  const file = await openGGUF(options.source);
+  try {
+    const arch = file.metadata.getString('general.architecture');
+    if (arch !== 'llama') {
+      throw new ChessError('TEST_MODEL_BAD_SOURCE', `${options.source}: base architecture '${arch}', expected 'llama'`, { arch });
+    }
+    options.log?.(`writing ${options.method} test model (${ggmlTypeName(type)} transposed, sparsity ${sparsity}) to ${out}`);
+    const layout = METHOD_LAYOUT[options.method];
+    const nLayer = file.metadata.getNumber('llama.block_count');
+    const rng = normalSampler(seed);
+    const z = Float64Array.from({ length: SAMPLES }, () => rng());
+    const z2 = Float64Array.from({ length: SAMPLES }, () => rng());
+
+    const extra: GGUFWriteTensor[] = [];
+    for (let il = 0; il < nLayer; il++) {
+      const attnNorm = await readF32(file, `blk.${il}.attn_norm.weight`);
+      const ffnNorm = await readF32(file, `blk.${il}.ffn_norm.weight`);
+      const gateSigma = await rowNorms(file, `blk.${il}.ffn_gate.weight`, ffnNorm);
+      if (layout.gateTau) {
+        const tau = new Float32Array(gateSigma.length);
+        if (options.method === 'cats') {
+          // one threshold per layer: the quantile over every channel's samples
+          const pooled: number[] = [];
+          for (const sigma of gateSigma) for (const v of z) pooled.push(Math.abs(silu(sigma * v)));
+          tau.fill(quantile(pooled, sparsity));
+        } else {
+          for (let i = 0; i < gateSigma.length; i++) tau[i] = quantile(Array.from(z, (v) => Math.abs(silu(gateSigma[i]! * v))), sparsity);
+        }
+        extra.push(f32Tensor(`blk.${il}.ffn_gate_tau`, tau));
+      }
+      for (const proj of layout.inputTau) {
+        const samples = await inputSamples(file, il, proj, { attnNorm, ffnNorm, gateSigma, z, z2 });
+        extra.push(f32Tensor(`blk.${il}.${proj}_in_tau`, Float32Array.of(quantile(samples, sparsity))));
+      }
+    }
+
+    const transposed = new Set(layout.transposed);
+    const tensors: GGUFWriteTensor[] = file.tensors.map((t) => {
+      const match = /^blk\.(\d+)\.([a-z_]+)\.weight$/.exec(t.name);
+      const proj = match?.[2] as Projection | undefined;
+      if (proj !== undefined && transposed.has(proj)) return transposedTensor(file, t, `blk.${match![1]}.${proj}_t.weight`, type);
+      return { name: t.name, shape: t.shape, type: t.type, byteLength: t.byteLength, data: () => file.tensorChunks(t) };
+    });
+
+    const metadata: Array<[string, GGUFValue]> = [];
+    for (const [k, v] of file.metadata) metadata.push([k, k === 'general.architecture' ? ggufValue.string('chess') : v]);
+    metadata.push(
+      ['chess.base_architecture', ggufValue.string(arch)],
+      ['chess.format_version', ggufValue.u32(1)],
+      ['chess.method', ggufValue.string(options.method)],
+      ['chess.statistic', ggufValue.string('none')],
+      ['chess.target_sparsity', ggufValue.f32(sparsity)],
+      ['chess.calibration.source', ggufValue.string('synthetic')],
+      ['chess.calibration.tokens', ggufValue.u64(0)],
+      ['chess.calibration.seed', ggufValue.u64(seed)],
+      ['chess.tool', ggufValue.string(`chess-toolchain test-models ${RECIPE_VERSION}`)],
+    );
+    await writeGGUF(out, { metadata, tensors: [...tensors, ...extra] });
+    return out;
+  } finally {
+    await file.close();
+  }
+}
+
+function f32Tensor(name: string, values: Float32Array): GGUFWriteTensor {
+  const bytes = new Uint8Array(values.buffer, values.byteOffset, values.byteLength);
+  return { name, shape: [values.length], type: GGMLType.F32, byteLength: bytes.byteLength, data: async () => bytes };
+}
+
+/** The tensor transposed: shape [n_in, n_out] becomes [n_out, n_in], quantized along n_out. */
+function transposedTensor(file: GGUFFile, t: GGUFTensorInfo, name: string, type: GGMLType): GGUFWriteTensor {
+  const [nIn, nOut] = t.shape as [number, number];
+  const traits = GGML_TYPE_TRAITS.get(type);
+  if (!traits || nOut % traits.blockSize !== 0) {
+    throw new ChessError('TEST_MODEL_BAD_OPTION', `${t.name}: ${ggmlTypeName(type)} needs n_out (${nOut}) to be a multiple of its block size`, {
+      tensor: t.name,
+    });
+  }
+  const byteLength = (nIn * nOut * traits.typeSize) / traits.blockSize;
+  return {
+    name,
+    shape: [nOut, nIn],
+    type,
+    byteLength,
+    data: async () => {
+      const w = dequantize(t.type, await file.readTensorData(t), t.elementCount); // nOut rows of nIn
+      const wt = new Float32Array(nIn * nOut); // nIn rows of nOut
+      for (let o = 0; o < nOut; o++) for (let i = 0; i < nIn; i++) wt[i * nOut + o] = w[o * nIn + i]!;
+      return type === GGMLType.F32 ? new Uint8Array(wt.buffer) : quantize(type, wt);
+    },
+  };
+}
+
+async function readF32(file: GGUFFile, name: string): Promise<Float32Array> {
+  const t = file.tensor(name);
+  if (!t) throw new ChessError('TEST_MODEL_BAD_SOURCE', `${file.path}: tensor ${name} missing`, { name });
+  return dequantize(t.type, await file.readTensorData(t), t.elementCount);
+}
+
+/** Per output row i of a [n_in, n_out] weight: sqrt(sum_j (W_ij * scale_j)^2). */
+async function rowNorms(file: GGUFFile, name: string, scale: Float32Array): Promise<Float64Array> {
+  const t = file.tensor(name);
+  if (!t) throw new ChessError('TEST_MODEL_BAD_SOURCE', `${file.path}: tensor ${name} missing`, { name });
+  const [nIn, nOut] = t.shape as [number, number];
+  const w = await readF32(file, name);
+  const norms = new Float64Array(nOut);
+  for (let o = 0; o < nOut; o++) {
+    let sum = 0;
+    for (let i = 0; i < nIn; i++) {
+      const v = w[o * nIn + i]! * scale[i]!;
+      sum += v * v;
+    }
+    norms[o] = Math.sqrt(sum);
+  }
+  return norms;
+}
+
+/** Synthetic samples of the input of a projection (absolute values). */
+async function inputSamples(
+  file: GGUFFile,
+  il: number,
+  proj: Projection,
+  ctx: { attnNorm: Float32Array; ffnNorm: Float32Array; gateSigma: Float64Array; z: Float64Array; z2: Float64Array },
+): Promise<number[]> {
+  const { attnNorm, ffnNorm, gateSigma, z, z2 } = ctx;
+  const out: number[] = [];
+  const scaled = (scale: ArrayLike<number>, factor = 1): void => {
+    for (let j = 0; j < scale.length; j++) out.push(Math.abs(scale[j]! * factor * z[j % z.length]!));
+  };
+  switch (proj) {
+    case 'attn_q':
+    case 'attn_k':
+    case 'attn_v':
+      scaled(attnNorm);
+      break;
+    case 'ffn_gate':
+    case 'ffn_up':
+      scaled(ffnNorm);
+      break;
+    case 'attn_output': {
+      // the attention output mixes value rows: elements ~ N(0, sigma_v^2) shrunk by the averaging
+      const sigmaV = await rowNorms(file, `blk.${il}.attn_v.weight`, attnNorm);
+      scaled(sigmaV, 0.6);
+      break;
+    }
+    case 'ffn_down': {
+      const sigmaU = await rowNorms(file, `blk.${il}.ffn_up.weight`, ffnNorm);
+      for (let i = 0; i < gateSigma.length; i++) {
+        const k = i % z.length;
+        out.push(Math.abs(silu(gateSigma[i]! * z[k]!) * sigmaU[i]! * z2[k]!));
+      }
+      break;
+    }
+  }
+  return out;
+}
+
+function silu(x: number): number {
+  return x / (1 + Math.exp(-x));
+}
+
+/** The q-quantile (linear interpolation) of the values. */
+export function quantile(values: number[], q: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const pos = q * (sorted.length - 1);
+  const lo = Math.floor(pos);
+  const hi = Math.min(lo + 1, sorted.length - 1);
+  return sorted[lo]! + (sorted[hi]! - sorted[lo]!) * (pos - lo);
+}
+
+/** Seeded standard normal draws (mulberry32 + Box-Muller). */
+function normalSampler(seed: number): () => number {
+  let state = seed >>> 0;
+  const uniform = (): number => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  return () => Math.sqrt(-2 * Math.log(1 - uniform())) * Math.cos(2 * Math.PI * uniform());
+}
+
