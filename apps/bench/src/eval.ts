@@ -28,6 +28,8 @@ export interface EvalOptions {
   /** Maximum number of perplexity windows (default: all). */
   pplWindows?: number;
   threads?: number;
+  /** Context sequences scored concurrently (documents in parallel). */
+  parallel?: number;
   runtime?: string;
   dataDir?: string;
   log?: (line: string) => void;
@@ -72,6 +74,7 @@ export async function runEval(options: EvalOptions): Promise<EvalResult> {
   const ctx = positiveInteger('--ctx', options.ctx) ?? 512;
   const pplWindows = positiveInteger('--ppl-windows', options.pplWindows);
   const threads = positiveInteger('--threads', options.threads);
+  const parallel = positiveInteger('--parallel', options.parallel) ?? 4;
   const tasks = options.noTasks ? [] : parseTaskList(options.tasks);
   if (options.ppl !== undefined && options.ppl !== 'lambada' && !existsSync(options.ppl)) {
     throw new UsageError('EVAL_PPL_FILE_NOT_FOUND', `--ppl ${options.ppl}: no such file (use 'lambada' or the path of a text file)`, {
@@ -94,7 +97,7 @@ export async function runEval(options: EvalOptions): Promise<EvalResult> {
   try {
     const model = await loadModelOrThrow(llama, modelInfo.path);
     try {
-      return await evaluateLoaded(model, runtime, modelInfo, { tasks, taskDocs, limit, ctx, pplWindows, threads, dataDir, options, log });
+      return await evaluateLoaded(model, runtime, modelInfo, { tasks, taskDocs, limit, ctx, pplWindows, threads, parallel, dataDir, options, log });
     } finally {
       await model.dispose();
     }
@@ -114,6 +117,7 @@ async function evaluateLoaded(
     ctx: number;
     pplWindows: number | undefined;
     threads: number | undefined;
+    parallel: number;
     dataDir: string | undefined;
     options: EvalOptions;
     log: (line: string) => void;
@@ -139,50 +143,57 @@ async function evaluateLoaded(
     throw new UsageError('EVAL_BAD_CTX', `--ctx ${p.ctx} exceeds the model's training context ${trainCtx}`, { ctx: p.ctx });
   }
   const contextSize = Math.min(trainCtx, Math.max(p.options.ppl !== undefined ? p.ctx : 0, Math.ceil((longest + 1) / 256) * 256));
+  const parallel = p.parallel;
   const context = await model.createContext({
     contextSize,
     batchSize: Math.min(contextSize, 512),
-    sequences: 1,
+    sequences: parallel,
     ...(p.threads ? { threads: p.threads } : {}),
   });
   try {
-    const sequence = context.getSequence();
-    const scorer = new LogLikelihoodScorer(model, sequence);
+    // One scorer per sequence: documents are spread over them and their tokens share batches.
+    const scorers = Array.from({ length: parallel }, () => new LogLikelihoodScorer(model, context.getSequence()));
+    const evaluated = () => scorers.reduce((n, s) => n + s.evaluatedTokens, 0);
     const taskResults: EvalResult['tasks'] = {};
     const metrics = [];
     for (const task of p.tasks) {
       const docs = p.taskDocs.get(task)!;
       const taskPlans = plans.get(task)!;
       const started = performance.now();
-      const before = scorer.evaluatedTokens;
-      const scores: DocScore[] = [];
+      const before = evaluated();
+      const scores: DocScore[] = new Array(docs.length);
       let scoredTokens = 0;
-      for (let d = 0; d < docs.length; d++) {
-        const doc = docs[d]!;
-        const choices = [];
-        for (let c = 0; c < doc.choices.length; c++) {
-          const plan = taskPlans[d]![c]!;
-          const r = await scorer.scorePlan(plan);
-          scoredTokens += r.tokenLogProbs.length;
-          choices.push({ logLikelihood: r.logLikelihood, continuation: doc.choices[c]!.continuation });
+      let next = 0;
+      let done = 0;
+      const worker = async (scorer: LogLikelihoodScorer) => {
+        for (let d = next++; d < docs.length; d = next++) {
+          const doc = docs[d]!;
+          const choices = [];
+          for (let c = 0; c < doc.choices.length; c++) {
+            const r = await scorer.scorePlan(taskPlans[d]![c]!);
+            scoredTokens += r.tokenLogProbs.length;
+            choices.push({ logLikelihood: r.logLikelihood, continuation: doc.choices[c]!.continuation });
+          }
+          scores[d] = scoreDocument(choices, doc.label);
+          if (process.env.CHESS_DEBUG_LL) p.log(`${task} doc ${doc.docId} label ${doc.label}: ${choices.map((c) => c.logLikelihood.toFixed(4)).join(' ')}`);
+          p.options.onProgress?.(task, ++done, docs.length);
         }
-        scores.push(scoreDocument(choices, doc.label));
-        p.options.onProgress?.(task, d + 1, docs.length);
-      }
+      };
+      await Promise.all(scorers.map(worker));
       const m = aggregateTask(scores);
       metrics.push(m);
       const seconds = (performance.now() - started) / 1000;
       taskResults[task] = { documents: m.documents, acc: nullIfNaN(m.acc), accNorm: nullIfNaN(m.accNorm), seconds, scoredTokens };
       p.log(
         `${task}: acc ${(100 * m.acc.value).toFixed(2)} ± ${(100 * m.acc.stderr).toFixed(2)}, acc_norm ${(100 * m.accNorm.value).toFixed(2)} ± ${(100 * m.accNorm.stderr).toFixed(2)} ` +
-          `(${m.documents} documents, ${seconds.toFixed(1)} s, ${scorer.evaluatedTokens - before} tokens evaluated)`,
+          `(${m.documents} documents, ${seconds.toFixed(1)} s, ${evaluated() - before} tokens evaluated)`,
       );
     }
     let perplexity: EvalResult['perplexity'] = null;
     if (p.options.ppl !== undefined) {
       const source = p.options.ppl === 'lambada' ? loadLambadaText(p.dataDir!) : { text: readFileSync(p.options.ppl, 'utf8'), file: p.options.ppl };
       const started = performance.now();
-      const r = await computePerplexity(model, sequence, source.text, p.ctx, {
+      const r = await computePerplexity(model, scorers[0]!.sequence, source.text, p.ctx, {
         maxWindows: p.pplWindows,
         onWindow: (done, total) => p.options.onProgress?.('perplexity', done, total),
       });

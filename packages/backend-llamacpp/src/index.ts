@@ -1,4 +1,4 @@
-export { ensureLlamaSource, llamaCppBundlePath, nodeLlamaCppDir, LLAMA_CPP_COMMIT } from './source.ts';
+export { ensureLlamaSource, llamaCppBundlePath, nodeLlamaCppDir, LLAMA_CPP_COMMIT } from '@chess/assets';
 export { buildBackend, backendPath, backendStatus, backendHash, BACKEND_TOOLS } from './build.ts';
 export type { BackendBuildOptions, BackendInfo, BackendStatus } from './build.ts';
 export { loadStockLlama, loadPatchedLlama, llamaBinaryInfo, formatLlamaBinary, mappedLlamaFiles } from './llama-loaders.ts';

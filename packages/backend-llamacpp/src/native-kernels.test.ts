@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { cachePath } from '@chess/core';
 import { describe, expect, it } from 'vitest';
-import { ensureLlamaSource } from './source.ts';
+import { ensureLlamaSource } from '@chess/assets';
 
 const run = promisify(execFile);
 const nativeDir = join(dirname(fileURLToPath(import.meta.url)), '..', 'native');
@@ -25,7 +25,7 @@ function listFiles(dir: string): string[] {
 
 function sourcesHash(): string {
   const hash = createHash('sha256');
-  for (const file of listFiles(nativeDir)) {
+  for (const file of listFiles(nativeDir).filter((f) => /\.(c|h)$|CMakeLists\.txt$/.test(f))) {
     hash.update(relative(nativeDir, file));
     hash.update(readFileSync(file));
   }

@@ -3,7 +3,7 @@ import { cp, mkdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { ChessError, cachePath } from '@chess/core';
 import { buildProgress, runCommand, type Log } from './process.ts';
-import { nodeLlamaCppDir } from './source.ts';
+import { nodeLlamaCppDir } from '@chess/assets';
 
 /**
  * The patched addon lives in a second node-llama-cpp install of the same

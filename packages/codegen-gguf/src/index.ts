@@ -1,1 +1,2 @@
-export {};
+export { emitGGUF, type EmitOptions, type EmitResult } from './emit.ts';
+export { ggufValueFromMeta } from './gguf-value.ts';

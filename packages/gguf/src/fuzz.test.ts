@@ -8,7 +8,7 @@
 import { open, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import fc from 'fast-check';
-import { fetchDefaultModel } from '@chess/models';
+import { fetchDefaultModel } from '@chess/assets';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeTempDir, type TempDir } from './__fixtures__/files.ts';
 import { GGUFByteWriter } from './byte-writer.ts';

@@ -5,7 +5,7 @@
  */
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fetchDefaultModel } from '@chess/models';
+import { fetchDefaultModel } from '@chess/assets';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { expectGGUFError, makeTempDir, openBytes, type TempDir } from './__fixtures__/files.ts';
 import { GGUFByteWriter } from './byte-writer.ts';

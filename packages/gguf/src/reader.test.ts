@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { open } from 'node:fs/promises';
-import { fetchDefaultModel } from '@chess/models';
+import { fetchDefaultModel } from '@chess/assets';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ggufPyDump, toRefMetadata, toRefTensors, type RefDump } from './__reference__/gguf-py.ts';
 import { expectGGUFError } from './__fixtures__/files.ts';

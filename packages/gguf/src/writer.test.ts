@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { copyFile, open, readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { DEFAULT_MODEL, fetchDefaultModel, sha256File } from '@chess/models';
+import { DEFAULT_MODEL, fetchDefaultModel, sha256File } from '@chess/assets';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ggufPyDump, toRefMetadata, toRefTensors } from './__reference__/gguf-py.ts';
 import { expectGGUFError, makeTempDir, type TempDir } from './__fixtures__/files.ts';

@@ -1,5 +1,5 @@
-export { DEFAULT_MODEL } from './default-model.ts';
-export { fetchDefaultModel, verifyDefaultModel, modelCacheDir, sha256File, type FetchOptions } from './fetch.ts';
+// Re-exported for convenience: acquisition lives in @chess/assets (no dependency on @chess/gguf).
+export { DEFAULT_MODEL, fetchDefaultModel, verifyDefaultModel, modelCacheDir, sha256File, type FetchOptions } from '@chess/assets';
 export { SHAPES, parseShape, type ModelShape } from './shapes.ts';
 export { SYNTH_TYPES, parseSynthType, type SynthType } from './random-blocks.ts';
 export { synthesizeModel, planTensors, type SynthOptions } from './synth.ts';

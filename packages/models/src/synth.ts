@@ -1,5 +1,5 @@
 import { GGMLType, ggmlRowBytes, ggmlTypeName, ggufValue, openGGUF, writeGGUF, type GGUFValue, type GGUFWriteTensor } from '@chess/gguf';
-import { fetchDefaultModel } from './fetch.ts';
+import { fetchDefaultModel } from '@chess/assets';
 import { Xoshiro128 } from './prng.ts';
 import { fillRandomRows, type SynthType } from './random-blocks.ts';
 import type { ModelShape } from './shapes.ts';

@@ -1,8 +1,10 @@
 import type { Command } from 'commander';
 import { registerModelCommands, registerSynthCommand } from './model.ts';
+import { registerBenchCommands } from '@chess/bench';
 
 /** Every command of the CLI, in the order `chess --help` lists them. */
 export function registerCommands(program: Command): void {
   registerModelCommands(program);
   registerSynthCommand(program);
+  registerBenchCommands(program);
 }

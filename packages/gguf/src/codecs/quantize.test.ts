@@ -3,7 +3,7 @@
 // pristine tree by __reference__/quantize_ref.c), on seeded synthetic
 // distributions and on real SmolLM2 tensors; and agree with gguf-py's
 // gguf.quants.quantize (a numpy port of the same code) on the same inputs.
-import { fetchDefaultModel } from '@chess/models';
+import { fetchDefaultModel } from '@chess/assets';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { GGMLType, ggmlTypeFromName, ggmlTypeTraits } from '../types.ts';
 import { type NamedValues, quantizerInputs } from './__fixtures__/inputs.ts';

@@ -2,7 +2,7 @@
 // the float32 bits gguf-py produces. Tensor locations come from gguf-py's
 // reader, so this test does not depend on our container reader.
 import { createHash } from 'node:crypto';
-import { fetchDefaultModel } from '@chess/models';
+import { fetchDefaultModel } from '@chess/assets';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ggmlTypeName } from '../types.ts';
 import { type ReferenceTensor, ggufPyDumpTensor, ggufPyModelManifest, readTensorBytes } from './__reference__/references.ts';

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { LLAMA_CPP_COMMIT, ensureLlamaSource } from '@chess/backend-llamacpp';
+import { LLAMA_CPP_COMMIT, ensureLlamaSource } from '@chess/assets';
 import { cachePath, ensurePythonEnv } from '@chess/core';
 import type { GGMLType } from '../../types.ts';
 

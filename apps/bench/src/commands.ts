@@ -1,0 +1,143 @@
+import type { Command } from 'commander';
+
+const collect = (value: string, previous: string[] = []) => [...previous, value];
+const log = (line: string) => process.stderr.write(`${line}\n`);
+
+/** A cli-progress bar on stderr (silent when stderr is not a terminal). */
+async function progressBar(): Promise<{ update: (label: string, done: number, total: number) => void; stop: () => void }> {
+  const { SingleBar, Presets } = await import('cli-progress');
+  const bar = new SingleBar(
+    { format: ' {label} [{bar}] {value}/{total} | {duration_formatted} elapsed | ETA {eta_formatted}', stream: process.stderr, hideCursor: true, clearOnComplete: true },
+    Presets.shades_classic,
+  );
+  let current = '';
+  let started = false;
+  return {
+    update(label, done, total) {
+      if (!started || label !== current) {
+        if (started) bar.stop();
+        bar.start(total, done, { label });
+        started = true;
+        current = label;
+      } else {
+        bar.setTotal(total);
+        bar.update(done, { label });
+      }
+    },
+    stop() {
+      if (started) bar.stop();
+      started = false;
+    },
+  };
+}
+
+async function defaultModel(): Promise<string> {
+  const { fetchDefaultModel } = await import('@chess/models');
+  return fetchDefaultModel({ log });
+}
+
+/** `chess eval`, `chess bench`, `chess report`. */
+export function registerBenchCommands(program: Command): void {
+  program
+    .command('eval')
+    .description('accuracy: zero-shot multiple choice (acc, acc_norm ± stderr) on the eight CHESS tasks, and perplexity on real text')
+    .option('--model <gguf>', 'model file (default: the embedded SmolLM2-135M-Instruct Q4_1)')
+    .option('--tasks <list>', 'comma-separated tasks (default: arc_challenge,arc_easy,boolq,hellaswag,openbookqa,piqa,sciq,winogrande)')
+    .option('--no-tasks', 'skip the multiple-choice tasks (perplexity only)')
+    .option('--limit <n>', 'first N documents of each task (deterministic)')
+    .option('--ppl <source>', "perplexity on 'lambada' (LAMBADA test passages) or a text FILE")
+    .option('--ctx <n>', 'perplexity window in tokens; the second half of each window is scored, as llama-perplexity does', '512')
+    .option('--ppl-windows <n>', 'at most N perplexity windows (default: all)')
+    .option('--threads <n>', 'CPU threads (default: node-llama-cpp default)')
+    .option('--parallel <n>', 'documents scored concurrently (context sequences)', '4')
+    .option('--runtime <name>', 'runtime that executes the model', 'stock')
+    .option('--json <out>', 'write the result file (atomically)')
+    .action(async (o: Record<string, string | boolean | undefined>) => {
+      const { runEval } = await import('./eval.ts');
+      const { formatEvalSummary } = await import('./summary.ts');
+      const { writeFileAtomic } = await import('@chess/core');
+      const modelPath = (o.model as string | undefined) ?? (await defaultModel());
+      const bar = await progressBar();
+      try {
+        const result = await runEval({
+          modelPath,
+          tasks: typeof o.tasks === 'string' ? o.tasks : undefined,
+          noTasks: o.tasks === false,
+          limit: o.limit === undefined ? undefined : Number(o.limit),
+          ppl: o.ppl as string | undefined,
+          ctx: Number(o.ctx),
+          pplWindows: o.pplWindows === undefined ? undefined : Number(o.pplWindows),
+          threads: o.threads === undefined ? undefined : Number(o.threads),
+          parallel: Number(o.parallel),
+          runtime: o.runtime as string,
+          log: (line) => {
+            bar.stop();
+            log(line);
+          },
+          onProgress: (stage, done, total) => bar.update(stage, done, total),
+        });
+        bar.stop();
+        if (o.json) await writeFileAtomic(o.json as string, `${JSON.stringify(result, null, 2)}\n`);
+        process.stdout.write(formatEvalSummary(result));
+      } finally {
+        bar.stop();
+      }
+    });
+
+  program
+    .command('bench')
+    .description('speed: decode and prefill tok/s, time to first token, peak RSS; each measurement in its own process, models interleaved')
+    .option('--model <gguf>', 'model file; repeat for several (the first is the baseline of the ratios)', collect)
+    .option('--runtime <name>', 'runtime per --model, in order (or one for all)', collect)
+    .option('--threads <list>', 'comma-separated thread counts', '1,2')
+    .option('--tokens <n>', 'tokens to decode per measurement', '64')
+    .option('--prompt-tokens <n>', 'prompt length for prefill', '128')
+    .option('--repeat <n>', 'repeats (each runs every model once per thread count)', '3')
+    .option('--json <out>', 'write the result file (atomically)')
+    .option('--html <out>', 'write a self-contained HTML report of this run')
+    .action(async (o: { model?: string[]; runtime?: string[]; threads: string; tokens: string; promptTokens: string; repeat: string; json?: string; html?: string }) => {
+      const { runBench } = await import('./speed.ts');
+      const { formatBenchSummary } = await import('./summary.ts');
+      const { renderHtml } = await import('./report.ts');
+      const { writeFileAtomic } = await import('@chess/core');
+      const models = o.model && o.model.length > 0 ? o.model : [await defaultModel()];
+      const bar = await progressBar();
+      try {
+        const result = await runBench({
+          models,
+          runtimes: o.runtime,
+          threads: o.threads,
+          tokens: Number(o.tokens),
+          promptTokens: Number(o.promptTokens),
+          repeat: Number(o.repeat),
+          log: (line) => {
+            bar.stop();
+            log(line);
+          },
+          onProgress: (done, total) => bar.update('bench', done, total),
+        });
+        bar.stop();
+        if (o.json) await writeFileAtomic(o.json, `${JSON.stringify(result, null, 2)}\n`);
+        if (o.html) await writeFileAtomic(o.html, renderHtml({ evals: [], benches: [{ file: o.json ?? '(this run)', result }] }));
+        process.stdout.write(formatBenchSummary(result));
+      } finally {
+        bar.stop();
+      }
+    });
+
+  program
+    .command('report')
+    .description('Markdown table and self-contained HTML page (with plots) from eval and bench result files')
+    .argument('<results...>', 'result JSON files written by chess eval --json / chess bench --json')
+    .option('--md <out>', 'write Markdown here (default: stdout)')
+    .option('--html <out>', 'write the HTML page here')
+    .action(async (files: string[], o: { md?: string; html?: string }) => {
+      const { loadResults, renderMarkdown, renderHtml } = await import('./report.ts');
+      const { writeFileAtomic } = await import('@chess/core');
+      const input = loadResults(files);
+      const md = renderMarkdown(input);
+      if (o.md) await writeFileAtomic(o.md, md);
+      else process.stdout.write(md);
+      if (o.html) await writeFileAtomic(o.html, renderHtml(input));
+    });
+}

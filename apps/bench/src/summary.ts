@@ -1,0 +1,48 @@
+import type { BenchResult, EvalResult } from './schema.ts';
+
+const pct = (v: number) => (100 * v).toFixed(2);
+const err = (v: number | null) => (v === null ? '' : ` ± ${pct(v)}`);
+
+/** Human summary of an eval result (stdout of `chess eval`). */
+export function formatEvalSummary(r: EvalResult): string {
+  const lines = [
+    `model ${r.model.fileName} (${r.model.method}, sparsity ${r.model.sparsity}), runtime ${r.runtime.name} [${r.runtime.buildType} ${r.runtime.binary}]`,
+    `documents per task: ${r.settings.limit === null ? 'all' : `first ${r.settings.limit}`}`,
+  ];
+  const tasks = Object.entries(r.tasks);
+  if (tasks.length > 0) {
+    const width = Math.max(8, ...tasks.map(([t]) => t.length));
+    lines.push(`${'task'.padEnd(width)}  docs   acc              acc_norm`);
+    for (const [task, t] of tasks) {
+      lines.push(`${task.padEnd(width)}  ${String(t.documents).padStart(4)}   ${`${pct(t.acc.value)}${err(t.acc.stderr)}`.padEnd(15)}  ${pct(t.accNorm.value)}${err(t.accNorm.stderr)}`);
+    }
+    if (r.average) {
+      lines.push(`${'average'.padEnd(width)}  ${''.padStart(4)}   ${`${pct(r.average.acc.value)}${err(r.average.acc.stderr)}`.padEnd(15)}  ${pct(r.average.accNorm.value)}${err(r.average.accNorm.stderr)}`);
+    }
+  }
+  if (r.perplexity) {
+    const p = r.perplexity;
+    lines.push(
+      `perplexity ${p.perplexity.toFixed(4)}${p.perplexityStderr === null ? '' : ` ± ${p.perplexityStderr.toFixed(4)}`} on ${p.source} (ctx ${p.ctx}, second half of each window scored, ${p.windows}/${p.windowsAvailable} windows, ${p.scoredTokens} tokens)`,
+    );
+  }
+  lines.push(r.note);
+  return `${lines.join('\n')}\n`;
+}
+
+/** Human summary of a bench result (stdout of `chess bench`). */
+export function formatBenchSummary(r: BenchResult): string {
+  const lines = [`${r.machine.cpu}, ${r.machine.cores} cores; prompt ${r.settings.promptTokens} tokens, decode ${r.settings.tokens} tokens, ${r.settings.repeat} repeats`];
+  lines.push('model                                     thr  decode tok/s (min-max)   prefill tok/s (min-max)   TTFT ms  peak RSS   speedup decode (min-max)');
+  for (const s of r.summary) {
+    const m = r.models[s.model]!;
+    const d = s.decodeTokPerSec;
+    const p = s.prefillTokPerSec;
+    const sp = s.decodeSpeedup ? `${s.decodeSpeedup.median.toFixed(2)}x (${s.decodeSpeedup.min.toFixed(2)}-${s.decodeSpeedup.max.toFixed(2)})` : 'baseline';
+    lines.push(
+      `${m.fileName.slice(0, 40).padEnd(40)}  ${String(s.threads).padStart(3)}  ${`${d.median.toFixed(1)} (${d.min.toFixed(1)}-${d.max.toFixed(1)})`.padEnd(23)}  ${`${p.median.toFixed(1)} (${p.min.toFixed(1)}-${p.max.toFixed(1)})`.padEnd(24)}  ${s.timeToFirstTokenMs.median.toFixed(0).padStart(7)}  ${`${(s.peakRssBytes / 2 ** 20).toFixed(0)} MiB`.padStart(8)}   ${sp}`,
+    );
+  }
+  for (const [i, m] of r.models.entries()) lines.push(`model ${i}: ${m.path} (${m.method}, sparsity ${m.sparsity}), runtime ${m.runtime.name}: ${m.runtime.buildType} ${m.runtime.binary}`);
+  return `${lines.join('\n')}\n`;
+}

@@ -1,0 +1,59 @@
+import { describe, expect, it } from 'vitest';
+import { GGMLType, dequantize, openGGUF } from '@chess/gguf';
+import { fetchDefaultModel } from '@chess/models';
+import { METHOD_LAYOUT, PROJECTIONS, makeSparseTestModel, quantile } from './test-models.ts';
+
+describe('sparse test models', () => {
+  it(
+    'follow docs/gguf-sparse.md: chess wrapper, thresholds, transposed weights equal to the source transposed',
+    async () => {
+      const source = await fetchDefaultModel();
+      const path = await makeSparseTestModel({ method: 'chess+', source });
+      const [dense, sparse] = await Promise.all([openGGUF(source), openGGUF(path)]);
+      try {
+        expect(sparse.metadata.getString('general.architecture')).toBe('chess');
+        expect(sparse.metadata.getString('chess.base_architecture')).toBe('llama');
+        expect(sparse.metadata.getString('chess.method')).toBe('chess+');
+        expect(sparse.metadata.getNumber('chess.format_version')).toBe(1);
+        expect(sparse.metadata.getNumber('llama.block_count')).toBe(dense.metadata.getNumber('llama.block_count'));
+
+        const nLayer = dense.metadata.getNumber('llama.block_count');
+        const nFF = dense.metadata.getNumber('llama.feed_forward_length');
+        for (let il = 0; il < nLayer; il++) {
+          expect(sparse.tensor(`blk.${il}.ffn_gate_tau`)).toMatchObject({ type: GGMLType.F32, shape: [nFF] });
+          for (const proj of METHOD_LAYOUT['chess+'].inputTau) expect(sparse.tensor(`blk.${il}.${proj}_in_tau`)?.shape).toEqual([1]);
+          for (const proj of METHOD_LAYOUT['chess+'].transposed) {
+            expect(sparse.tensor(`blk.${il}.${proj}.weight`)).toBeUndefined();
+            expect(sparse.tensor(`blk.${il}.${proj}_t.weight`)?.shape).toEqual([...dense.tensor(`blk.${il}.${proj}.weight`)!.shape].reverse());
+          }
+        }
+        // the transposed F32 weight holds exactly the dequantized source, transposed
+        for (const proj of ['ffn_down', 'attn_output'] as const) {
+          const t = dense.tensor(`blk.7.${proj}.weight`)!;
+          const [nIn, nOut] = t.shape as [number, number];
+          const w = dequantize(t.type, await dense.readTensorData(t), t.elementCount);
+          const tt = sparse.tensor(`blk.7.${proj}_t.weight`)!;
+          const bytes = await sparse.readTensorData(tt);
+          const wt = new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4);
+          for (let o = 0; o < nOut; o += 7) for (let i = 0; i < nIn; i += 5) expect(wt[i * nOut + o]).toBe(w[o * nIn + i]);
+        }
+        // every tensor of the source is either copied or replaced by its transposed form
+        const names = new Set(sparse.tensors.map((t) => t.name));
+        for (const t of dense.tensors) {
+          const m = /^blk\.(\d+)\.([a-z_]+)\.weight$/.exec(t.name);
+          const replaced = m && (PROJECTIONS as readonly string[]).includes(m[2]!) && METHOD_LAYOUT['chess+'].transposed.includes(m[2] as never);
+          expect(names.has(replaced ? `blk.${m![1]}.${m![2]}_t.weight` : t.name)).toBe(true);
+        }
+      } finally {
+        await Promise.all([dense.close(), sparse.close()]);
+      }
+    },
+    10 * 60_000,
+  );
+
+  it('quantile interpolates linearly', () => {
+    expect(quantile([3, 1, 2, 4], 0)).toBe(1);
+    expect(quantile([3, 1, 2, 4], 1)).toBe(4);
+    expect(quantile([3, 1, 2, 4], 0.5)).toBe(2.5);
+  });
+});
