@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { registerInspectCommands } from './inspect.ts';
 import { registerModelCommands, registerSynthCommand } from './model.ts';
 import { registerBenchCommands } from '@chess/bench';
 
@@ -6,5 +7,6 @@ import { registerBenchCommands } from '@chess/bench';
 export function registerCommands(program: Command): void {
   registerModelCommands(program);
   registerSynthCommand(program);
+  registerInspectCommands(program);
   registerBenchCommands(program);
 }

@@ -1,0 +1,142 @@
+import type { Command } from 'commander';
+import type { GGUFFile, GGUFValue } from '@chess/gguf';
+
+/** A metadata value for display: long arrays summarised, bigints as strings. */
+function displayValue(value: GGUFValue, maxItems = 8): unknown {
+  if ('items' in value) {
+    const items = Array.from(value.items as ArrayLike<unknown>);
+    const shown = items.slice(0, maxItems).map((item) => (typeof item === 'object' && item !== null && 'type' in item ? displayValue(item as GGUFValue, maxItems) : normalise(item)));
+    return items.length > maxItems ? { length: items.length, first: shown } : shown;
+  }
+  return normalise(value.value);
+}
+
+function normalise(value: unknown): unknown {
+  return typeof value === 'bigint' ? value.toString() : value;
+}
+
+export interface InspectReport {
+  path: string;
+  fileSize: number;
+  version: number;
+  alignment: number;
+  architecture: string;
+  baseArchitecture: string;
+  hyperparameters: Record<string, unknown>;
+  sparsity: Record<string, unknown> | null;
+  general: Record<string, unknown>;
+  tensors: { name: string; type: string; shape: number[]; bytes: number; offset: number }[];
+  byType: Record<string, { tensors: number; bytes: number }>;
+}
+
+export async function inspectReport(file: GGUFFile): Promise<InspectReport> {
+  const { ggmlTypeName } = await import('@chess/gguf');
+  const meta = file.metadata;
+  const architecture = meta.has('general.architecture') ? meta.getString('general.architecture') : '(none)';
+  const baseArchitecture = architecture === 'chess' && meta.has('chess.base_architecture') ? meta.getString('chess.base_architecture') : architecture;
+  const pick = (predicate: (key: string) => boolean) =>
+    Object.fromEntries([...meta].filter(([key]) => predicate(key)).map(([key, value]) => [key, displayValue(value)]));
+  const hyperparameters = pick((key) => key.startsWith(`${baseArchitecture}.`));
+  const sparsityEntries = pick((key) => key.startsWith('chess.') && !key.startsWith('chess.synthetic'));
+  const byType: InspectReport['byType'] = {};
+  const tensors = file.tensors.map((t) => {
+    const type = ggmlTypeName(t.type);
+    const entry = (byType[type] ??= { tensors: 0, bytes: 0 });
+    entry.tensors++;
+    entry.bytes += t.byteLength;
+    return { name: t.name, type, shape: [...t.shape], bytes: t.byteLength, offset: t.fileOffset };
+  });
+  return {
+    path: file.path,
+    fileSize: file.fileSize,
+    version: file.version,
+    alignment: file.alignment,
+    architecture,
+    baseArchitecture,
+    hyperparameters,
+    sparsity: Object.keys(sparsityEntries).length > 0 ? sparsityEntries : null,
+    general: pick((key) => key.startsWith('general.')),
+    tensors,
+    byType,
+  };
+}
+
+function mb(bytes: number): string {
+  return `${(bytes / 1e6).toFixed(2)} MB`;
+}
+
+export function formatInspectReport(r: InspectReport): string {
+  const lines = [
+    `${r.path}`,
+    `  GGUF v${r.version}, ${mb(r.fileSize)}, alignment ${r.alignment}, ${r.tensors.length} tensors`,
+    `  architecture: ${r.architecture}${r.baseArchitecture !== r.architecture ? ` (base: ${r.baseArchitecture})` : ''}`,
+  ];
+  if (typeof r.general['general.name'] === 'string') lines.push(`  name: ${r.general['general.name']}`);
+  lines.push('', 'hyperparameters:');
+  for (const [key, value] of Object.entries(r.hyperparameters)) lines.push(`  ${key.slice(r.baseArchitecture.length + 1)} = ${JSON.stringify(value)}`);
+  lines.push('', `sparsity: ${r.sparsity ? '' : 'none (dense model)'}`);
+  for (const [key, value] of Object.entries(r.sparsity ?? {})) lines.push(`  ${key} = ${JSON.stringify(value)}`);
+  lines.push('', 'weights by type:');
+  for (const [type, s] of Object.entries(r.byType).sort((a, b) => b[1].bytes - a[1].bytes)) lines.push(`  ${type.padEnd(6)} ${String(s.tensors).padStart(5)} tensors  ${mb(s.bytes).padStart(12)}`);
+  lines.push('', 'tensors:');
+  const width = Math.max(...r.tensors.map((t) => t.name.length), 4);
+  lines.push(`  ${'name'.padEnd(width)}  ${'type'.padEnd(6)}  ${'shape (ne)'.padEnd(16)}  ${'bytes'.padStart(12)}`);
+  for (const t of r.tensors) lines.push(`  ${t.name.padEnd(width)}  ${t.type.padEnd(6)}  ${`[${t.shape.join(', ')}]`.padEnd(16)}  ${String(t.bytes).padStart(12)}`);
+  return `${lines.join('\n')}\n`;
+}
+
+export function registerInspectCommands(program: Command): void {
+  program
+    .command('inspect')
+    .description('show a GGUF file: architecture, hyperparameters, sparsity metadata, tensor table with types and sizes')
+    .argument('<file>', 'GGUF file')
+    .option('--json', 'print one JSON object instead of text')
+    .action(async (path: string, options: { json?: boolean }) => {
+      const { openGGUF } = await import('@chess/gguf');
+      const file = await openGGUF(path);
+      try {
+        const report = await inspectReport(file);
+        process.stdout.write(options.json ? `${JSON.stringify(report, null, 2)}\n` : formatInspectReport(report));
+      } finally {
+        await file.close();
+      }
+    });
+
+  program
+    .command('ir')
+    .description('import a GGUF model into the graph IR and print its stable text form')
+    .argument('<file>', 'GGUF file (architectures: llama, qwen2)')
+    .option('--full-arrays', 'print long metadata arrays (tokenizer vocabularies) in full')
+    .action(async (path: string, options: { fullArrays?: boolean }) => {
+      const { importGGUF } = await import('@chess/import-gguf');
+      const { print } = await import('@chess/ir');
+      const { module, file } = await importGGUF(path);
+      try {
+        process.stdout.write(print(module, options.fullArrays ? {} : { elideMetaArrays: 8 }));
+      } finally {
+        await file.close();
+      }
+    });
+
+  program
+    .command('import')
+    .description('import a GGUF model into the IR (verified) and emit it back as GGUF; with no pass applied the output equals the input')
+    .argument('<file>', 'GGUF file (architectures: llama, qwen2)')
+    .requiredOption('--out <file>', 'output GGUF (written atomically)')
+    .action(async (path: string, options: { out: string }) => {
+      const { importGGUF } = await import('@chess/import-gguf');
+      const { emitGGUF } = await import('@chess/codegen-gguf');
+      const { byteProgressBar } = await import('../progress.ts');
+      const { module, file } = await importGGUF(path);
+      const bar = byteProgressBar('emit');
+      try {
+        const result = await emitGGUF(module, options.out, { progress: (done, total, name) => bar.update(done, total, name) });
+        bar.stop();
+        process.stderr.write(`${module.nodes.length} IR nodes verified; wrote ${result.tensors} tensors (${(result.tensorBytes / 1e6).toFixed(1)} MB)\n`);
+      } finally {
+        bar.stop();
+        await file.close();
+      }
+      process.stdout.write(`${options.out}\n`);
+    });
+}
