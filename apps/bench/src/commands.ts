@@ -49,7 +49,6 @@ export function registerBenchCommands(program: Command): void {
     .option('--ctx <n>', 'perplexity window in tokens; the second half of each window is scored, as llama-perplexity does', '512')
     .option('--ppl-windows <n>', 'at most N perplexity windows (default: all)')
     .option('--threads <n>', 'CPU threads (default: node-llama-cpp default)')
-    .option('--parallel <n>', 'documents scored concurrently (context sequences)', '4')
     .option('--runtime <name>', 'runtime that executes the model', 'stock')
     .option('--json <out>', 'write the result file (atomically)')
     .action(async (o: Record<string, string | boolean | undefined>) => {
@@ -68,7 +67,6 @@ export function registerBenchCommands(program: Command): void {
           ctx: Number(o.ctx),
           pplWindows: o.pplWindows === undefined ? undefined : Number(o.pplWindows),
           threads: o.threads === undefined ? undefined : Number(o.threads),
-          parallel: Number(o.parallel),
           runtime: o.runtime as string,
           log: (line) => {
             bar.stop();

@@ -28,8 +28,6 @@ export interface EvalOptions {
   /** Maximum number of perplexity windows (default: all). */
   pplWindows?: number;
   threads?: number;
-  /** Context sequences scored concurrently (documents in parallel). */
-  parallel?: number;
   runtime?: string;
   dataDir?: string;
   log?: (line: string) => void;
@@ -74,7 +72,6 @@ export async function runEval(options: EvalOptions): Promise<EvalResult> {
   const ctx = positiveInteger('--ctx', options.ctx) ?? 512;
   const pplWindows = positiveInteger('--ppl-windows', options.pplWindows);
   const threads = positiveInteger('--threads', options.threads);
-  const parallel = positiveInteger('--parallel', options.parallel) ?? 4;
   const tasks = options.noTasks ? [] : parseTaskList(options.tasks);
   if (options.ppl !== undefined && options.ppl !== 'lambada' && !existsSync(options.ppl)) {
     throw new UsageError('EVAL_PPL_FILE_NOT_FOUND', `--ppl ${options.ppl}: no such file (use 'lambada' or the path of a text file)`, {
@@ -97,7 +94,7 @@ export async function runEval(options: EvalOptions): Promise<EvalResult> {
   try {
     const model = await loadModelOrThrow(llama, modelInfo.path);
     try {
-      return await evaluateLoaded(model, runtime, modelInfo, { tasks, taskDocs, limit, ctx, pplWindows, threads, parallel, dataDir, options, log });
+      return await evaluateLoaded(model, runtime, modelInfo, { tasks, taskDocs, limit, ctx, pplWindows, threads, dataDir, options, log });
     } finally {
       await model.dispose();
     }
@@ -117,7 +114,6 @@ async function evaluateLoaded(
     ctx: number;
     pplWindows: number | undefined;
     threads: number | undefined;
-    parallel: number;
     dataDir: string | undefined;
     options: EvalOptions;
     log: (line: string) => void;
@@ -143,7 +139,10 @@ async function evaluateLoaded(
     throw new UsageError('EVAL_BAD_CTX', `--ctx ${p.ctx} exceeds the model's training context ${trainCtx}`, { ctx: p.ctx });
   }
   const contextSize = Math.min(trainCtx, Math.max(p.options.ppl !== undefined ? p.ctx : 0, Math.ceil((longest + 1) / 256) * 256));
-  const parallel = p.parallel;
+  // One sequence: node-llama-cpp 3.21.1 returned wrong probabilities when several
+  // sequences ran controlledEvaluate concurrently (intermittent, seen on piqa), so
+  // documents are scored one after another.
+  const parallel = 1;
   const context = await model.createContext({
     contextSize,
     batchSize: Math.min(contextSize, 512),
@@ -151,7 +150,6 @@ async function evaluateLoaded(
     ...(p.threads ? { threads: p.threads } : {}),
   });
   try {
-    // One scorer per sequence: documents are spread over them and their tokens share batches.
     const scorers = Array.from({ length: parallel }, () => new LogLikelihoodScorer(model, context.getSequence()));
     const evaluated = () => scorers.reduce((n, s) => n + s.evaluatedTokens, 0);
     const taskResults: EvalResult['tasks'] = {};
