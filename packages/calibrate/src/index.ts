@@ -1,0 +1,2 @@
+export * from './profile.ts';
+export { sha256OfFile } from './hash.ts';
