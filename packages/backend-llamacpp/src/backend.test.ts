@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GGMLType } from '@chess/gguf';
-import { fetchDefaultModel } from '@chess/models';
+import { fetchDefaultModel } from '@chess/assets';
 import { buildBackend, type BackendInfo } from './build.ts';
 import { SAMPLE_TEXT, compareProbabilities, evaluateProbabilities, type Evaluation } from './eval-runner.ts';
 import { makeSparseTestModel, type SparseMethod } from './test-models.ts';

@@ -5,7 +5,7 @@ import { cpus } from 'node:os';
 import { basename, dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ChessError, cachePath, writeFileAtomic } from '@chess/core';
-import { ensurePatchedNodeLlamaCpp, patchedNodeLlamaCppDir } from './patched-install.ts';
+import { ADDON_CMAKE_OPTIONS, ensurePatchedNodeLlamaCpp, patchedNodeLlamaCppDir } from './patched-install.ts';
 import { buildProgress, requireTools, runCommand, type Log } from './process.ts';
 import { LLAMA_CPP_COMMIT, ensureLlamaSource, nodeLlamaCppDir } from '@chess/assets';
 
@@ -18,7 +18,7 @@ export function packageRoot(): string {
  * Bump when the recipe below changes in a way the hashed inputs do not show
  * (cmake flags, layout of the output directory).
  */
-const RECIPE_VERSION = 2;
+const RECIPE_VERSION = 3;
 
 /** The llama.cpp tools we build (only these targets: a full build takes far longer). */
 // llama-cli needs the server (LLAMA_BUILD_SERVER) in this release; llama-completion is the classic CLI.
@@ -127,7 +127,7 @@ function hashFiles(hash: ReturnType<typeof createHash>, group: string, root: str
  */
 export function seriesHash(): string {
   const hash = createHash('sha256');
-  hash.update(`recipe ${RECIPE_VERSION}\ncommit ${LLAMA_CPP_COMMIT}\n${JSON.stringify(TOOLS_CMAKE_OPTIONS)}\n`);
+  hash.update(`recipe ${RECIPE_VERSION}\ncommit ${LLAMA_CPP_COMMIT}\n${JSON.stringify(TOOLS_CMAKE_OPTIONS)}\n${JSON.stringify(ADDON_CMAKE_OPTIONS)}\n`);
   hashFiles(hash, 'nlc-patches', nodeLlamaCppDir(), nodeLlamaCppPatchFiles());
   hashFiles(hash, 'patches', packageRoot(), patchFiles());
   return hash.digest('hex').slice(0, 16);
@@ -220,6 +220,7 @@ async function buildLocked(dirs: ReturnType<typeof backendDirs>, series: string,
   if (!install.fresh && changed > 0) {
     log(`${changed} source file(s) changed: rebuilding the addon incrementally`);
     await cmakeBuild(install.buildTree, [ADDON_TARGET], jobs, 'addon', log);
+    await refreshAddonLibraries(install.buildTree);
   }
   await buildTools(install.buildTree, dirs.binDir, jobs, log);
   const seconds = (Date.now() - started) / 1000;
@@ -351,6 +352,19 @@ async function cmakeBuild(buildTree: string, targets: readonly string[], jobs: n
   }
 }
 
+/**
+ * node-llama-cpp loads the addon from <tree>/Release, where its own build copied
+ * the shared libraries from <tree>/bin once; after an incremental rebuild the
+ * copies must be refreshed (the addon's rpath is $ORIGIN).
+ */
+async function refreshAddonLibraries(buildTree: string): Promise<void> {
+  const release = join(buildTree, 'Release');
+  for (const name of readdirSync(release).filter((file) => file.endsWith('.so'))) {
+    const fresh = join(buildTree, 'bin', name);
+    if (existsSync(fresh)) await cp(fresh, join(release, name));
+  }
+}
+
 async function buildTools(buildTree: string, binDir: string, jobs: number, log: Log): Promise<void> {
   const cache = readFileSync(join(buildTree, 'CMakeCache.txt'), 'utf8');
   if (!/^LLAMA_BUILD_TOOLS:BOOL=ON$/m.test(cache)) {
@@ -366,18 +380,18 @@ async function buildTools(buildTree: string, binDir: string, jobs: number, log: 
   }
   log(`building ${BACKEND_TOOLS.join(', ')} with ${jobs} jobs`);
   await cmakeBuild(buildTree, BACKEND_TOOLS, jobs, 'tools', log);
-  // The tools link the tree's shared libraries; put both side by side ($ORIGIN rpath).
-  const files = listFiles(buildTree, (rel) => /(^|\/)CMakeFiles$/.test(rel));
+  // The tree's bin/ holds the tools, their *-impl libraries and the ggml/llama shared
+  // libraries they link ($ORIGIN rpath): copy it whole.
+  const treeBin = join(buildTree, 'bin');
   const tmp = `${binDir}.tmp-${process.pid}`;
   await rm(tmp, { recursive: true, force: true });
   await mkdir(tmp, { recursive: true });
   for (const tool of BACKEND_TOOLS) {
-    const built = files.find((file) => basename(file) === tool);
-    if (!built) throw new ChessError('BACKEND_BUILD_FAILED', `${tool} missing in ${buildTree} after the build`, { step: 'collect', tool });
-    await cp(built, join(tmp, tool));
+    if (!existsSync(join(treeBin, tool))) throw new ChessError('BACKEND_BUILD_FAILED', `${tool} missing in ${treeBin} after the build`, { step: 'collect', tool });
   }
-  const releaseDir = join(buildTree, 'Release');
-  for (const lib of readdirSync(releaseDir).filter((name) => name.endsWith('.so'))) await cp(join(releaseDir, lib), join(tmp, lib));
+  for (const name of readdirSync(treeBin)) {
+    if ((BACKEND_TOOLS as readonly string[]).includes(name) || name.endsWith('.so')) await cp(join(treeBin, name), join(tmp, name));
+  }
   await rm(binDir, { recursive: true, force: true });
   await rename(tmp, binDir);
 }

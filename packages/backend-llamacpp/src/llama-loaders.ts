@@ -4,7 +4,7 @@ import { pathToFileURL } from 'node:url';
 import type { Llama, LlamaOptions } from 'node-llama-cpp';
 import { ChessError } from '@chess/core';
 import { backendStatus, buildBackend, type BackendBuildOptions } from './build.ts';
-import { packageDirOf } from './patched-install.ts';
+import { ADDON_CMAKE_OPTIONS, packageDirOf } from './patched-install.ts';
 
 type NodeLlamaCppModule = typeof import('node-llama-cpp');
 
@@ -110,7 +110,14 @@ export async function loadPatchedLlama(options: LoadOptions & { build?: BackendB
   const entry = join(packageDirOf(status.nodeLlamaCppDir), 'dist', 'index.js');
   const module = (await import(pathToFileURL(entry).href)) as NodeLlamaCppModule;
   // No prebuilt package is reachable from that install, so this loads the local build or fails.
-  const llama = await module.getLlama({ ...loadOptions, gpu: false, build: 'never', usePrebuiltBinaries: false, progressLogs: false });
+  const llama = await module.getLlama({
+    ...loadOptions,
+    gpu: false,
+    build: 'never',
+    usePrebuiltBinaries: false,
+    progressLogs: false,
+    cmakeOptions: { ...ADDON_CMAKE_OPTIONS },
+  });
   const info = describe('patched', llama);
   if (info.buildType !== 'localBuild' || !info.addon.startsWith(status.nodeLlamaCppDir)) {
     throw new ChessError(

@@ -25,6 +25,20 @@ export function packageDirOf(installRoot: string): string {
   return join(installRoot, 'node_modules', 'node-llama-cpp');
 }
 
+/**
+ * CMake options of the patched addon build (on top of node-llama-cpp's own:
+ * CPU only, Release, GGML_NATIVE on). AMX is compiled out: with -march=native
+ * on CPUs that report AMX, ggml's AMX weight buffers are used, and on machines
+ * where the kernel does not enable the tile state (our VMs) the first tile
+ * instruction raises SIGILL. The stock prebuilt runs the AVX-512 paths there too.
+ * node-llama-cpp puts these options in its build folder name, so the loader
+ * must pass the same ones.
+ */
+export const ADDON_CMAKE_OPTIONS: Readonly<Record<string, string>> = {
+  CMAKE_C_FLAGS: '-mno-amx-tile -mno-amx-int8 -mno-amx-bf16',
+  CMAKE_CXX_FLAGS: '-mno-amx-tile -mno-amx-int8 -mno-amx-bf16',
+};
+
 const SKIPPED_LLAMA_ENTRIES = new Set(['gitRelease.bundle', 'localBuilds', 'llama.cpp', 'lastBuild.json', '.temp']);
 
 /** The single local build of a patched install (its cmake build tree; outputs in Release/). */
@@ -97,6 +111,7 @@ export async function ensurePatchedNodeLlamaCpp(args: {
   log('building the node-llama-cpp addon against the patched tree');
   const env: NodeJS.ProcessEnv = { ...process.env, NODE_LLAMA_CPP_SKIP_DOWNLOAD: 'true', NODE_LLAMA_CPP_GPU: 'false' };
   for (const key of Object.keys(env)) if (key.startsWith('NODE_LLAMA_CPP_CMAKE_OPTION_')) delete env[key];
+  for (const [key, value] of Object.entries(ADDON_CMAKE_OPTIONS)) env[`NODE_LLAMA_CPP_CMAKE_OPTION_${key}`] = value;
   env.PATH = `${join(modules, '.bin')}:${env.PATH ?? ''}`;
   // node-llama-cpp runs cmake-js quietly; report progress from ninja's log of finished steps
   const ticker = setInterval(() => log(`addon: ${ninjaProgress(join(pkg, 'llama', 'localBuilds'))}`), 30_000);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { GGMLType, dequantize, openGGUF } from '@chess/gguf';
-import { fetchDefaultModel } from '@chess/models';
+import { fetchDefaultModel } from '@chess/assets';
 import { METHOD_LAYOUT, PROJECTIONS, makeSparseTestModel, quantile } from './test-models.ts';
 
 describe('sparse test models', () => {

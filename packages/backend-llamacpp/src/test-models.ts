@@ -48,6 +48,13 @@ export interface SparseTestModelOptions {
   sparsity?: number;
   /** Type of the transposed projections (default F32); re-quantized along the output axis. */
   transposedType?: GGMLType;
+  /**
+   * Re-encode W_up (normal layout) in this type (default: keep the source's). With F32 the
+   * fused output-sparse kernel and ggml's dense product both use float activations, so they
+   * agree to float rounding; with a quantized W_up both quantize the activations to 8 bits,
+   * each with its own rounding details.
+   */
+  upType?: GGMLType;
   /** Seed of the synthetic activation samples (default 1). */
   seed?: number;
   /** Dense source GGUF (base architecture llama). */
@@ -67,12 +74,15 @@ export async function makeSparseTestModel(options: SparseTestModelOptions): Prom
   const sparsity = options.sparsity ?? 0.5;
   const type = options.transposedType ?? GGMLType.F32;
   const seed = options.seed ?? 1;
+  const upType = options.upType;
   if (!(sparsity >= 0 && sparsity < 1)) throw new ChessError('TEST_MODEL_BAD_OPTION', `sparsity ${sparsity} is not in [0, 1)`, { sparsity });
   const key = createHash('sha256')
-    .update(JSON.stringify({ RECIPE_VERSION, method: options.method, sparsity, type, seed, source: basename(options.source) }))
+    .update(JSON.stringify({ RECIPE_VERSION, method: options.method, sparsity, type, seed, upType, source: basename(options.source) }))
     .digest('hex')
     .slice(0, 12);
-  const out = options.out ?? cachePath('test-models', `${basename(options.source, '.gguf')}.${options.method}.${ggmlTypeName(type)}.s${sparsity}.${key}.gguf`);
+  const upTag = upType === undefined ? '' : `.up-${ggmlTypeName(upType)}`;
+  const out =
+    options.out ?? cachePath('test-models', `${basename(options.source, '.gguf')}.${options.method}.${ggmlTypeName(type)}${upTag}.s${sparsity}.${key}.gguf`);
   if (options.out === undefined && existsSync(out)) return out;
 
   const file = await openGGUF(options.source);
@@ -116,6 +126,7 @@ export async function makeSparseTestModel(options: SparseTestModelOptions): Prom
       const match = /^blk\.(\d+)\.([a-z_]+)\.weight$/.exec(t.name);
       const proj = match?.[2] as Projection | undefined;
       if (proj !== undefined && transposed.has(proj)) return transposedTensor(file, t, `blk.${match![1]}.${proj}_t.weight`, type);
+      if (proj === 'ffn_up' && upType !== undefined) return retypedTensor(file, t, upType);
       return { name: t.name, shape: t.shape, type: t.type, byteLength: t.byteLength, data: () => file.tensorChunks(t) };
     });
 
@@ -164,6 +175,21 @@ function transposedTensor(file: GGUFFile, t: GGUFTensorInfo, name: string, type:
       const wt = new Float32Array(nIn * nOut); // nIn rows of nOut
       for (let o = 0; o < nOut; o++) for (let i = 0; i < nIn; i++) wt[i * nOut + o] = w[o * nIn + i]!;
       return type === GGMLType.F32 ? new Uint8Array(wt.buffer) : quantize(type, wt);
+    },
+  };
+}
+
+/** The tensor in the same layout, re-encoded in another type. */
+function retypedTensor(file: GGUFFile, t: GGUFTensorInfo, type: GGMLType): GGUFWriteTensor {
+  const traits = GGML_TYPE_TRAITS.get(type)!;
+  return {
+    name: t.name,
+    shape: t.shape,
+    type,
+    byteLength: (t.elementCount * traits.typeSize) / traits.blockSize,
+    data: async () => {
+      const w = dequantize(t.type, await file.readTensorData(t), t.elementCount);
+      return type === GGMLType.F32 ? new Uint8Array(w.buffer, w.byteOffset, w.byteLength) : quantize(type, w);
     },
   };
 }

@@ -6,10 +6,10 @@
 import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { ChessError, writeFileAtomic } from '@chess/core';
-import { Histogram, type HistogramSpec } from './histogram.ts';
+import { Histogram, histogramBins, sameHistogramSpec, type HistogramSpec } from './histogram.ts';
 import { sha256OfFile } from './hash.ts';
 
-export { Histogram, DEFAULT_HISTOGRAM_SPEC, type HistogramSpec } from './histogram.ts';
+export { Histogram, DEFAULT_HISTOGRAM_SPEC, histogramBins, type HistogramSpec } from './histogram.ts';
 
 /** Version of the on-disk profile format (bumped on any incompatible change). */
 export const PROFILE_FORMAT_VERSION = 1;
@@ -132,7 +132,7 @@ export function encodeProfile(profile: CalibrationProfile): Uint8Array {
     format: PROFILE_FORMAT_VERSION,
     model: { ...profile.model },
     calibration: { ...profile.calibration },
-    histogram: { bins: spec.bins, lo: spec.lo, hi: spec.hi },
+    histogram: { subBits: spec.subBits, minExp: spec.minExp, maxExp: spec.maxExp },
     layers: profile.layers.map((layer, il) => {
       if (layer.upMeanAbs.length !== profile.model.nFF || layer.upRms.length !== profile.model.nFF) {
         throw new ChessError('PROFILE_INVALID', `layer ${il}: per-channel arrays must have nFF = ${profile.model.nFF} entries`, { layer: il });
@@ -143,7 +143,7 @@ export function encodeProfile(profile: CalibrationProfile): Uint8Array {
       const histograms = {} as Record<HistKey, HistHeader>;
       for (const key of HIST_KEYS) {
         const h = hs[key];
-        if (h.spec.bins !== spec.bins || h.spec.lo !== spec.lo || h.spec.hi !== spec.hi) {
+        if (!sameHistogramSpec(h.spec, spec)) {
           throw new ChessError('PROFILE_INVALID', `layer ${il} histogram ${key}: spec differs from the profile's`, { layer: il, key });
         }
         const { first, end } = h.occupiedRange();
@@ -195,7 +195,13 @@ export function decodeProfile(bytes: Uint8Array, where = '<profile>'): Calibrati
   const payloadStart = Math.ceil((16 + jsonLen) / 8) * 8;
   const payloadLen = Math.floor((buf.length - payloadStart) / 8);
   const spec = header.histogram;
-  if (!spec || !Number.isInteger(spec.bins) || !(spec.lo > 0) || !(spec.hi > spec.lo)) bad('missing or invalid histogram spec');
+  let bins = 0;
+  try {
+    new Histogram(spec);
+    bins = histogramBins(spec);
+  } catch {
+    bad(`missing or invalid histogram spec ${JSON.stringify(spec)}`);
+  }
   const m = header.model;
   if (!m || typeof m.sha256 !== 'string' || !Number.isInteger(m.nLayer) || !Number.isInteger(m.nFF)) bad('missing or invalid model identity');
   if (!Array.isArray(header.layers) || header.layers.length !== m.nLayer) bad(`expected ${m.nLayer} layers, found ${header.layers?.length}`);
@@ -217,7 +223,7 @@ export function decodeProfile(bytes: Uint8Array, where = '<profile>'): Calibrati
       if (!hh) return bad(`layer ${il}: histogram ${key} missing`);
       const h = new Histogram(spec);
       const counts = read(hh.counts, `layer ${il} histogram ${key}`);
-      if (!Number.isInteger(hh.first) || hh.first < 0 || hh.first + counts.length > spec.bins) bad(`layer ${il} histogram ${key}: bins out of range`);
+      if (!Number.isInteger(hh.first) || hh.first < 0 || hh.first + counts.length > bins) bad(`layer ${il} histogram ${key}: bins out of range`);
       h.counts.set(counts, hh.first);
       h.zeros = hh.zeros;
       h.underflow = hh.underflow;

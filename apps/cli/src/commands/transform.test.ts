@@ -1,0 +1,127 @@
+/**
+ * `chess transform` from the command line: bad options fail with a clear
+ * error before any work (no output written), a profile of another model and a
+ * model without a gated FFN are refused, and a good run writes a sparse GGUF.
+ * Uses a small synthetic model (2 layers) and profiles written here.
+ */
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type CalibrationProfile, DEFAULT_HISTOGRAM_SPEC, Histogram, projectionInputs, sha256OfFile, writeProfile } from '@chess/calibrate';
+import { GGMLType, openGGUF, writeGGUF } from '@chess/gguf';
+import { parseShape, synthesizeModel } from '@chess/models';
+
+const main = join(dirname(fileURLToPath(import.meta.url)), '..', 'main.ts');
+let work: string;
+let model: string;
+let ungated: string;
+let goodProfile: string;
+let otherProfile: string;
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+function chess(...args: string[]): Promise<Run> {
+  return new Promise((resolve) => {
+    execFile('tsx', [main, ...args], { maxBuffer: 64 << 20, env: { ...process.env, NO_COLOR: '1' } }, (error, stdout, stderr) => {
+      resolve({ code: error ? ((error as { code?: number }).code ?? 1) : 0, stdout, stderr });
+    });
+  });
+}
+
+const SHAPE = { nLayer: 2, nEmbd: 64, nFF: 128, nHead: 2, nHeadKV: 1 };
+
+async function profileFor(path: string, sha256: string): Promise<string> {
+  const hist = () => {
+    const h = new Histogram(DEFAULT_HISTOGRAM_SPEC);
+    for (let i = 1; i <= 1000; i++) h.add(i / 1000);
+    return h;
+  };
+  const profile: CalibrationProfile = {
+    format: 1,
+    model: { sha256, file: 'tiny.gguf', arch: 'llama', nLayer: SHAPE.nLayer, nEmbd: SHAPE.nEmbd, nFF: SHAPE.nFF, nHead: SHAPE.nHead, nHeadKV: SHAPE.nHeadKV },
+    calibration: { source: 'synthetic-cli-test', textSha256: '0'.repeat(64), tokens: 1000, windowTokens: 100, seed: 1, tool: 'test' },
+    histogram: { ...DEFAULT_HISTOGRAM_SPEC },
+    layers: Array.from({ length: SHAPE.nLayer }, () => ({
+      upMeanAbs: new Float64Array(SHAPE.nFF).fill(0.5),
+      upRms: new Float64Array(SHAPE.nFF).fill(0.7),
+      gateAbs: hist(),
+      score: { rms: hist(), 'mean-abs': hist() },
+      inputs: projectionInputs(hist(), hist(), hist(), hist()),
+    })),
+  };
+  await writeProfile(path, profile);
+  return path;
+}
+
+beforeAll(async () => {
+  work = await mkdtemp(join(tmpdir(), 'chess-cli-transform-'));
+  model = join(work, 'tiny.gguf');
+  await synthesizeModel({ shape: parseShape(JSON.stringify({ base: 'smollm2', ...SHAPE })), type: GGMLType.Q4_1, out: model, seed: 5 });
+  // the same model without the FFN gate tensors
+  ungated = join(work, 'ungated.gguf');
+  const file = await openGGUF(model);
+  try {
+    const tensors = file.tensors
+      .filter((t) => !t.name.endsWith('ffn_gate.weight'))
+      .map((t) => ({ name: t.name, shape: t.shape, type: t.type, byteLength: t.byteLength, data: () => file.tensorChunks(t) }));
+    await writeGGUF(ungated, { metadata: [...file.metadata], tensors });
+  } finally {
+    await file.close();
+  }
+  goodProfile = await profileFor(join(work, 'good.prf'), await sha256OfFile(model));
+  otherProfile = await profileFor(join(work, 'other.prf'), 'f'.repeat(64));
+}, 300_000);
+
+afterAll(async () => {
+  if (work) await rm(work, { recursive: true, force: true });
+});
+
+describe('chess transform: errors before any work', () => {
+  const cases: Array<{ name: string; args: () => string[]; code: number; error: RegExp }> = [
+    { name: 'sparsity 1', args: () => ['--sparsity', '1'], code: 2, error: /error\[CHESS_BAD_SPARSITY\]: --sparsity: expected a number in \[0, 1\), got '1'/ },
+    { name: 'negative sparsity', args: () => ['--sparsity', '-0.1'], code: 2, error: /CHESS_BAD_SPARSITY.*got '-0.1'/ },
+    { name: 'sparsity not a number', args: () => ['--sparsity', 'half'], code: 2, error: /CHESS_BAD_SPARSITY.*got 'half'/ },
+    { name: 'unknown method', args: () => ['--method', 'dejavu'], code: 2, error: /error\[CHESS_UNKNOWN_METHOD\]: --method: unknown method 'dejavu'; valid methods: chess, chess\+, cats, teal/ },
+    { name: 'unknown statistic', args: () => ['--statistic', 'median'], code: 2, error: /error\[CHESS_UNKNOWN_STATISTIC\]: --statistic: unknown statistic 'median'; valid statistics: rms, mean-abs/ },
+    { name: 'unknown transposed type', args: () => ['--transposed-type', 'q4_K'], code: 2, error: /CHESS_BAD_TRANSPOSED_TYPE.*'q4_K'.*valid: f32, f16, bf16, q8_0, q4_0, q4_1/ },
+    { name: 'missing model', args: () => ['--model', join(work, 'nope.gguf')], code: 2, error: /TRANSFORM_BAD_MODEL.*nope\.gguf does not exist/ },
+    { name: 'profile of another model', args: () => ['--profile', otherProfile], code: 1, error: /error\[PROFILE_MODEL_MISMATCH\]: calibration profile was made from model tiny\.gguf/ },
+    { name: 'model without a gated FFN', args: () => ['--model', ungated], code: 1, error: /blk\.0\.ffn_gate\.weight.*required/ },
+  ];
+  for (const c of cases) {
+    it(c.name, async () => {
+      const out = join(work, `${c.name.replace(/\W+/g, '-')}.gguf`);
+      const args = c.args();
+      const run = await chess('transform', ...(args.includes('--model') ? [] : ['--model', model]), '--profile', goodProfile, ...args, '--out', out);
+      expect(run.stderr).toMatch(c.error);
+      expect(run.code).toBe(c.code);
+      expect(existsSync(out)).toBe(false);
+    });
+  }
+});
+
+describe('chess transform: a run', () => {
+  it('writes a sparse GGUF and prints its path', async () => {
+    const out = join(work, 'sparse.gguf');
+    const run = await chess('transform', '--model', model, '--profile', goodProfile, '--method', 'chess', '--statistic', 'mean-abs', '--sparsity', '0.3', '--out', out);
+    expect(run.stderr).toMatch(/wrote \d+ tensors .*chess\/mean-abs at sparsity 0\.3, transposed q8_0/);
+    expect(run.code).toBe(0);
+    expect(run.stdout.trim()).toBe(out);
+    const file = await openGGUF(out);
+    try {
+      expect(file.metadata.getString('general.architecture')).toBe('chess');
+      expect(file.metadata.getString('chess.calibration.source')).toBe('synthetic-cli-test');
+      expect(file.tensor('blk.1.ffn_down_t.weight')?.type).toBe(GGMLType.Q8_0);
+    } finally {
+      await file.close();
+    }
+  });
+});

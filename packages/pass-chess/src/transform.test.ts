@@ -1,0 +1,137 @@
+/**
+ * File to file on a small synthetic GGUF (2 layers, SmolLM2 tokenizer, Q4_1):
+ * determinism (same profile + options => same bytes) and the sparse GGUF
+ * contract as read back by the GGUF reader (keys, tensor names, shapes, types,
+ * threshold values, transposed data).
+ */
+import { createHash } from 'node:crypto';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { GGMLType, type GGUFFile, dequantize, openGGUF, quantize } from '@chess/gguf';
+import { importGGUF } from '@chess/import-gguf';
+import { parseShape, synthesizeModel } from '@chess/models';
+import { type Method, type ThresholdProfile, TOOL, computeThresholds, transformModel, transposeMatrix } from './index.ts';
+import { flatProfile } from './testing.ts';
+
+let work: string;
+let model: string;
+let profile: ThresholdProfile;
+
+beforeAll(async () => {
+  work = await mkdtemp(join(tmpdir(), 'chess-pass-'));
+  model = join(work, 'tiny.gguf');
+  await synthesizeModel({ shape: parseShape('{"base":"smollm2","nLayer":2,"nEmbd":64,"nFF":128,"nHead":2,"nHeadKV":1}'), type: GGMLType.Q4_1, out: model, seed: 3 });
+  const { module, file } = await importGGUF(model);
+  await file.close();
+  profile = { ...flatProfile(module), calibration: { source: 'synthetic-test', tokens: 1234, seed: 42 } };
+}, 300_000);
+
+afterAll(async () => {
+  if (work) await rm(work, { recursive: true, force: true });
+});
+
+const sha256 = async (path: string) => createHash('sha256').update(await readFile(path)).digest('hex');
+
+async function transform(method: Method, out: string, extra: { transposedType?: 'f32' | 'q8_0' | 'q4_1' } = {}) {
+  return transformModel({ model, out: join(work, out), method, statistic: 'mean-abs', sparsity: 0.5, profile, ...extra });
+}
+
+describe('deterministic output', () => {
+  it('same profile and options give a byte-identical GGUF', async () => {
+    await transform('chess+', 'a.gguf');
+    await transform('chess+', 'b.gguf');
+    await transform('teal', 'c.gguf');
+    expect(await sha256(join(work, 'a.gguf'))).toBe(await sha256(join(work, 'b.gguf')));
+    expect(await sha256(join(work, 'a.gguf'))).not.toBe(await sha256(join(work, 'c.gguf')));
+  });
+});
+
+describe('the sparse GGUF contract', () => {
+  async function withFile<T>(path: string, f: (file: GGUFFile, source: GGUFFile) => Promise<T>): Promise<T> {
+    const file = await openGGUF(path);
+    const source = await openGGUF(model);
+    try {
+      return await f(file, source);
+    } finally {
+      await file.close();
+      await source.close();
+    }
+  }
+
+  it('metadata: the chess wrapper, every chess.* key, every source key kept', async () => {
+    await transform('chess', 'meta.gguf');
+    await withFile(join(work, 'meta.gguf'), async (file, source) => {
+      const md = file.metadata;
+      expect(md.getString('general.architecture')).toBe('chess');
+      expect(md.getString('chess.base_architecture')).toBe('llama');
+      expect(md.getNumber('chess.format_version')).toBe(1);
+      expect(md.getString('chess.method')).toBe('chess');
+      expect(md.getString('chess.statistic')).toBe('mean-abs');
+      expect(md.getNumber('chess.target_sparsity')).toBe(0.5);
+      expect(md.getString('chess.calibration.source')).toBe('synthetic-test');
+      expect(Number(md.getNumber('chess.calibration.tokens'))).toBe(1234);
+      expect(Number(md.getNumber('chess.calibration.seed'))).toBe(42);
+      expect(md.getString('chess.tool')).toBe(TOOL);
+      for (const [key, value] of source.metadata) {
+        if (key !== 'general.architecture') expect(md.get(key), key).toEqual(value);
+      }
+    });
+  });
+
+  it('cats and teal record statistic none', async () => {
+    await transform('cats', 'cats.gguf');
+    await withFile(join(work, 'cats.gguf'), async (file) => expect(file.metadata.getString('chess.statistic')).toBe('none'));
+  });
+
+  it('chess+: thresholds and transposed projections with the contract names, shapes, types and values', async () => {
+    await transform('chess+', 'plus.gguf');
+    const expected = computeThresholds(profile, { method: 'chess+', statistic: 'mean-abs', sparsity: 0.5 });
+    await withFile(join(work, 'plus.gguf'), async (file, source) => {
+      const names = new Set(file.tensors.map((t) => t.name));
+      for (let il = 0; il < 2; il++) {
+        for (const p of ['attn_q', 'attn_output', 'ffn_down']) {
+          expect(names.has(`blk.${il}.${p}.weight`)).toBe(false);
+          expect(names.has(`blk.${il}.${p}_t.weight`)).toBe(true);
+        }
+        for (const p of ['attn_k', 'attn_v', 'ffn_gate', 'ffn_up']) expect(names.has(`blk.${il}.${p}.weight`)).toBe(true);
+        const gate = file.tensor(`blk.${il}.ffn_gate_tau`)!;
+        expect(gate.type).toBe(GGMLType.F32);
+        expect(gate.shape.map(Number)).toEqual([128]);
+        expect(dequantize(GGMLType.F32, await file.readTensorData(gate), 128)).toEqual(expected.layers[il]!.gate);
+        for (const p of ['attn_q', 'attn_output'] as const) {
+          const tau = file.tensor(`blk.${il}.${p}_in_tau`)!;
+          expect(tau.shape.map(Number)).toEqual([1]);
+          expect(dequantize(GGMLType.F32, await file.readTensorData(tau), 1)[0]).toBe(expected.layers[il]!.inputs[p]);
+        }
+        // ffn_down [n_in = 128] -> [n_out = 64]: ggml ne of the transposed copy is [n_out, n_in]
+        const down = file.tensor(`blk.${il}.ffn_down_t.weight`)!;
+        expect(down.shape.map(Number)).toEqual([64, 128]);
+        expect(down.type).toBe(GGMLType.Q8_0);
+        const src = source.tensor(`blk.${il}.ffn_down.weight`)!;
+        const w = dequantize(src.type, await source.readTensorData(src), 64 * 128);
+        expect(Buffer.from(await file.readTensorData(down)).equals(Buffer.from(quantize(GGMLType.Q8_0, transposeMatrix(w, 64, 128))))).toBe(true);
+      }
+      // only additions: 2 layers x (3 taus), same count otherwise
+      expect(file.tensors.length).toBe(source.tensors.length + 2 * 3);
+    });
+  });
+
+  it('f32 transposed weights hold exactly the transposed source values', async () => {
+    await transform('teal', 'teal-f32.gguf', { transposedType: 'f32' });
+    await withFile(join(work, 'teal-f32.gguf'), async (file, source) => {
+      for (const p of ['attn_q', 'attn_k', 'attn_v', 'attn_output', 'ffn_gate', 'ffn_up', 'ffn_down']) {
+        const src = source.tensor(`blk.1.${p}.weight`)!;
+        const [nIn, nOut] = src.shape.map(Number) as [number, number];
+        const t = file.tensor(`blk.1.${p}_t.weight`)!;
+        expect(t.shape.map(Number)).toEqual([nOut, nIn]);
+        const w = dequantize(src.type, await source.readTensorData(src), nIn * nOut);
+        const wt = dequantize(GGMLType.F32, await file.readTensorData(t), nIn * nOut);
+        for (let o = 0; o < nOut; o++) for (let i = 0; i < nIn; i += 7) expect(wt[i * nOut + o]).toBe(w[o * nIn + i]);
+        expect(file.tensor(`blk.1.${p}_in_tau`)).toBeDefined();
+      }
+      expect(file.tensor('blk.1.ffn_gate_tau')).toBeUndefined();
+    });
+  });
+});
