@@ -97,7 +97,7 @@ for (const task of args.tasks.split(',')) {
   const scores = [];
   for (const doc of docs) {
     const plans = doc.choices.map((c) => scorer.plan(c.context, c.continuation));
-    const rs = [];
+    const rs: Awaited<ReturnType<LogLikelihoodScorer['scorePlan']>>[] = [];
     for (const plan of plans) rs.push(await scorer.scorePlan(plan));
     scores.push(
       scoreDocument(
@@ -115,7 +115,7 @@ for (const task of args.tasks.split(',')) {
       const same = plan.input.length === seqs[i]!.length && plan.input.every((t, k) => t === seqs[i]![k]);
       if (!same || common < plan.firstTarget) return undefined;
       const lps = rs[i]!.tokenLogProbs.slice(common - plan.firstTarget);
-      return lps.reduce((a, b) => a + b, 0) / lps.length;
+      return lps.reduce((a: number, b: number) => a + b, 0) / lps.length;
     });
     if (means.some((m) => m === undefined)) {
       notComparable++;

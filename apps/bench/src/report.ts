@@ -201,11 +201,13 @@ export function renderHtml(input: ReportInput): string {
     xLabel: 'target sparsity (%)',
     yLabel: 'decode speedup vs first model (×)',
     referenceY: 1,
+    xDomain: [0, 100],
   });
   const accuracy = xyChart(accuracySeries(input), {
     title: 'Average accuracy (acc_norm) vs sparsity',
     xLabel: 'target sparsity (%)',
     yLabel: 'average acc_norm (%)',
+    xDomain: [0, 100],
   });
   const layers = barChart(layerGroups(input), {
     title: 'Achieved sparsity per layer',

@@ -24,6 +24,8 @@ export interface ChartOptions {
   yLabel: string;
   width?: number;
   height?: number;
+  /** Fixed x range, widened if data fall outside (e.g. [0, 100] for sparsity in percent). */
+  xDomain?: [number, number];
   /** Draw a horizontal reference line (e.g. speedup 1). */
   referenceY?: number;
   xFormat?: (v: number) => string;
@@ -74,7 +76,7 @@ export function xyChart(series: readonly Series[], options: ChartOptions): strin
     parts.push(`<text x="${width / 2}" y="${height / 2}" text-anchor="middle" font-size="13" fill="#777">no data</text></svg>`);
     return parts.join('');
   }
-  const xs = all.map((p) => p.x);
+  const xs = [...all.map((p) => p.x), ...(options.xDomain ?? [])];
   const ys = all.flatMap((p) => [p.y, p.yLow ?? p.y, p.yHigh ?? p.y]);
   if (options.referenceY !== undefined) ys.push(options.referenceY);
   const xt = niceTicks(Math.min(...xs), Math.max(...xs));
@@ -145,8 +147,8 @@ export function barChart(groups: readonly BarGroup[], options: ChartOptions): st
   parts.push(`<rect width="${width}" height="${height}" fill="#fff"/>`);
   parts.push(`<text x="${width / 2}" y="20" text-anchor="middle" font-size="14" font-weight="600">${escapeXml(options.title)}</text>`);
   if (n === 0) {
-    parts.push(`<text x="${width / 2}" y="${height / 2}" text-anchor="middle" font-size="13" fill="#777">no data</text></svg>`);
-    return parts.join('');
+    // A short placeholder rather than an empty plot area.
+    return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="64" viewBox="0 0 ${width} 64" role="img" aria-label="${escapeXml(options.title)}"><rect width="${width}" height="64" fill="#fff"/><text x="${width / 2}" y="24" text-anchor="middle" font-size="14" font-weight="600">${escapeXml(options.title)}</text><text x="${width / 2}" y="48" text-anchor="middle" font-size="12" fill="#777">no data (the sparse runtime reports it)</text></svg>`;
   }
   const yMax = Math.max(...groups.flatMap((g) => g.values), 0);
   const yt = niceTicks(0, yMax > 0 ? yMax : 1);

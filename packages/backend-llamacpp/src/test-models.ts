@@ -49,12 +49,21 @@ export interface SparseTestModelOptions {
   /** Type of the transposed projections (default F32); re-quantized along the output axis. */
   transposedType?: GGMLType;
   /**
-   * Re-encode W_up (normal layout) in this type (default: keep the source's). With F32 the
-   * fused output-sparse kernel and ggml's dense product both use float activations, so they
-   * agree to float rounding; with a quantized W_up both quantize the activations to 8 bits,
-   * each with its own rounding details.
+   * Re-encode the projections that keep the normal layout, and the token embedding / output
+   * matrix, in this type (default: keep the source's). ggml quantizes the activations of a quantized product to 8 bits, so with
+   * quantized weights a float-rounding difference anywhere (e.g. a sparse kernel against a
+   * dense product) can move an activation across a rounding boundary and grow, layer after
+   * layer, to ~1e-3 in the next-token probabilities. With F32 weights the sparse route and
+   * the masked dense route agree to float rounding, which is what the kernel tests need.
    */
-  upType?: GGMLType;
+  denseType?: GGMLType;
+  /**
+   * Keep only the first `layers` blocks (default: all). Thresholds make a network sensitive to
+   * rounding: a float-level difference flips the elements that sit at a threshold, and over
+   * 30 layers the flips compound (two ISA variants of the same kernels then disagree visibly).
+   * A few layers keep exact-equality tests meaningful.
+   */
+  layers?: number;
   /** Seed of the synthetic activation samples (default 1). */
   seed?: number;
   /** Dense source GGUF (base architecture llama). */
@@ -74,13 +83,14 @@ export async function makeSparseTestModel(options: SparseTestModelOptions): Prom
   const sparsity = options.sparsity ?? 0.5;
   const type = options.transposedType ?? GGMLType.F32;
   const seed = options.seed ?? 1;
-  const upType = options.upType;
+  const denseType = options.denseType;
+  const layers = options.layers;
   if (!(sparsity >= 0 && sparsity < 1)) throw new ChessError('TEST_MODEL_BAD_OPTION', `sparsity ${sparsity} is not in [0, 1)`, { sparsity });
   const key = createHash('sha256')
-    .update(JSON.stringify({ RECIPE_VERSION, method: options.method, sparsity, type, seed, upType, source: basename(options.source) }))
+    .update(JSON.stringify({ RECIPE_VERSION, method: options.method, sparsity, type, seed, denseType, layers, source: basename(options.source) }))
     .digest('hex')
     .slice(0, 12);
-  const upTag = upType === undefined ? '' : `.up-${ggmlTypeName(upType)}`;
+  const upTag = (denseType === undefined ? '' : `.dense-${ggmlTypeName(denseType)}`) + (layers === undefined ? '' : `.l${layers}`);
   const out =
     options.out ?? cachePath('test-models', `${basename(options.source, '.gguf')}.${options.method}.${ggmlTypeName(type)}${upTag}.s${sparsity}.${key}.gguf`);
   if (options.out === undefined && existsSync(out)) return out;
@@ -93,7 +103,8 @@ export async function makeSparseTestModel(options: SparseTestModelOptions): Prom
     }
     options.log?.(`writing ${options.method} test model (${ggmlTypeName(type)} transposed, sparsity ${sparsity}) to ${out}`);
     const layout = METHOD_LAYOUT[options.method];
-    const nLayer = file.metadata.getNumber('llama.block_count');
+    const sourceLayers = file.metadata.getNumber('llama.block_count');
+    const nLayer = Math.min(layers ?? sourceLayers, sourceLayers);
     const rng = normalSampler(seed);
     const z = Float64Array.from({ length: SAMPLES }, () => rng());
     const z2 = Float64Array.from({ length: SAMPLES }, () => rng());
@@ -122,16 +133,25 @@ export async function makeSparseTestModel(options: SparseTestModelOptions): Prom
     }
 
     const transposed = new Set(layout.transposed);
-    const tensors: GGUFWriteTensor[] = file.tensors.map((t) => {
+    const kept = file.tensors.filter((t) => {
+      const block = /^blk\.(\d+)\./.exec(t.name);
+      return !block || Number(block[1]) < nLayer;
+    });
+    const tensors: GGUFWriteTensor[] = kept.map((t) => {
       const match = /^blk\.(\d+)\.([a-z_]+)\.weight$/.exec(t.name);
       const proj = match?.[2] as Projection | undefined;
       if (proj !== undefined && transposed.has(proj)) return transposedTensor(file, t, `blk.${match![1]}.${proj}_t.weight`, type);
-      if (proj === 'ffn_up' && upType !== undefined) return retypedTensor(file, t, upType);
+      const retyped = (proj !== undefined && (PROJECTIONS as readonly string[]).includes(proj)) || t.name === 'token_embd.weight' || t.name === 'output.weight';
+      if (retyped && denseType !== undefined) return retypedTensor(file, t, denseType);
       return { name: t.name, shape: t.shape, type: t.type, byteLength: t.byteLength, data: () => file.tensorChunks(t) };
     });
 
     const metadata: Array<[string, GGUFValue]> = [];
-    for (const [k, v] of file.metadata) metadata.push([k, k === 'general.architecture' ? ggufValue.string('chess') : v]);
+    for (const [k, v] of file.metadata) {
+      if (k === 'general.architecture') metadata.push([k, ggufValue.string('chess')]);
+      else if (k === 'llama.block_count') metadata.push([k, ggufValue.u32(nLayer)]);
+      else metadata.push([k, v]);
+    }
     metadata.push(
       ['chess.base_architecture', ggufValue.string(arch)],
       ['chess.format_version', ggufValue.u32(1)],

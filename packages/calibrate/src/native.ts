@@ -97,8 +97,11 @@ export async function ensureProfileTool(log: Log = () => undefined): Promise<Pro
     if (build.code !== 0) throw buildError('build', build.tail);
     await mkdir(join(work, 'out'));
     await cp(join(work, 'build', TOOL_NAME), join(work, 'out', TOOL_NAME));
-    await rm(dir, { recursive: true, force: true });
-    await rename(join(work, 'out'), dir);
+    // a concurrent build (another process) may have finished first: keep its result
+    if (!existsSync(exe)) {
+      await rm(dir, { recursive: true, force: true });
+      await rename(join(work, 'out'), dir);
+    }
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT' && !(error instanceof ChessError)) {
       throw new ChessError('CALIBRATE_TOOL_BUILD_FAILED', `cannot build ${TOOL_NAME}: ${(error as Error).message} (is cmake installed?)`, {});

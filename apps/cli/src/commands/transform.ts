@@ -76,26 +76,36 @@ export function registerTransformCommand(program: Command): void {
 
       // 2. the model is checked by transformModel (llama, gated FFN in every layer, transposed type fits);
       //    only then the profile is read and matched against the model file, or calibrated (the expensive part)
-      const cal = (await import('@chess/calibrate')) as unknown as {
-        readProfile(path: string): Promise<import('@chess/pass-chess').ThresholdProfile>;
-        checkProfileMatchesModel(profile: unknown, modelPath: string): Promise<void>;
-        calibrate?: (options: { model: string; log?: (line: string) => void }) => Promise<import('@chess/pass-chess').ThresholdProfile>;
-      };
+      const cal = await import('@chess/calibrate');
+      const { byteProgressBar } = await import('../progress.ts');
       const profilePath = options.profile;
-      const profile = async () => {
+      const profile = async (): Promise<import('@chess/pass-chess').ThresholdProfile> => {
         if (profilePath !== undefined) {
           const given = await cal.readProfile(profilePath);
           await cal.checkProfileMatchesModel(given, modelPath);
           return given;
         }
-        if (typeof cal.calibrate !== 'function') {
-          throw new UsageError('TRANSFORM_NO_CALIBRATION', 'on-the-fly calibration is not available in this build; pass --profile (chess calibrate)', {});
+        log(`no --profile: calibrating ${modelPath} first (${cal.DEFAULT_CALIBRATION_TOKENS} tokens of the Brown corpus, seed ${cal.DEFAULT_SEED})`);
+        const cliProgress = (await import('cli-progress')).default;
+        const calBar = new cliProgress.SingleBar(
+          { format: 'calibrate |{bar}| {percentage}% {value}/{total} tokens (two passes)', stream: process.stderr, hideCursor: true, noTTYOutput: false, notTTYSchedule: 5000 },
+          cliProgress.Presets.shades_classic,
+        );
+        let started = false;
+        try {
+          return await cal.calibrate({
+            model: modelPath,
+            log,
+            progress: (p) => {
+              if (!started) calBar.start(p.total, p.done), (started = true);
+              else calBar.update(p.done);
+            },
+          });
+        } finally {
+          if (started) calBar.stop();
         }
-        log(`no --profile: calibrating ${modelPath} first`);
-        return cal.calibrate({ model: modelPath, log });
       };
 
-      const { byteProgressBar } = await import('../progress.ts');
       const bar = byteProgressBar(`transform ${method}`);
       const started = Date.now();
       try {
