@@ -143,7 +143,7 @@ for (const task of args.tasks.split(',')) {
     ),
   );
   const t0 = performance.now();
-  const { stdout, stderr } = await run(perplexityBin, ['-m', modelPath, '--multiple-choice', '-bf', file, '-c', '2048', '-t', String(threads)], {
+  const { stdout, stderr } = await run(perplexityBin, ['-m', modelPath, '--multiple-choice', '-bf', file, '-c', '2048', '-np', '8', '-t', String(threads)], {
     maxBuffer: 64 << 20,
   });
   const refSeconds = (performance.now() - t0) / 1000;

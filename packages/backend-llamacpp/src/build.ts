@@ -18,7 +18,7 @@ export function packageRoot(): string {
  * Bump when the recipe below changes in a way the hashed inputs do not show
  * (cmake flags, layout of the output directory).
  */
-const RECIPE_VERSION = 3;
+const RECIPE_VERSION = 4;
 
 /** The llama.cpp tools we build (only these targets: a full build takes far longer). */
 // llama-cli needs the server (LLAMA_BUILD_SERVER) in this release; llama-completion is the classic CLI.

@@ -28,15 +28,17 @@ export function packageDirOf(installRoot: string): string {
 /**
  * CMake options of the patched addon build (on top of node-llama-cpp's own:
  * CPU only, Release, GGML_NATIVE on). AMX is compiled out: with -march=native
- * on CPUs that report AMX, ggml's AMX weight buffers are used, and on machines
- * where the kernel does not enable the tile state (our VMs) the first tile
- * instruction raises SIGILL. The stock prebuilt runs the AVX-512 paths there too.
+ * on CPUs that report AMX, ggml puts weights in AMX buffers, and on machines
+ * where the tile state is not usable (our VMs) the first tile instruction
+ * raises SIGILL; the stock prebuilt runs the AVX-512 paths there. The flags go
+ * in the *_RELEASE variables because cmake-js overwrites CMAKE_CXX_FLAGS.
  * node-llama-cpp puts these options in its build folder name, so the loader
- * must pass the same ones.
+ * passes the same ones.
  */
+const NO_AMX = '-O3 -DNDEBUG -mno-amx-tile -mno-amx-int8 -mno-amx-bf16';
 export const ADDON_CMAKE_OPTIONS: Readonly<Record<string, string>> = {
-  CMAKE_C_FLAGS: '-mno-amx-tile -mno-amx-int8 -mno-amx-bf16',
-  CMAKE_CXX_FLAGS: '-mno-amx-tile -mno-amx-int8 -mno-amx-bf16',
+  CMAKE_C_FLAGS_RELEASE: NO_AMX,
+  CMAKE_CXX_FLAGS_RELEASE: NO_AMX,
 };
 
 const SKIPPED_LLAMA_ENTRIES = new Set(['gitRelease.bundle', 'localBuilds', 'llama.cpp', 'lastBuild.json', '.temp']);
