@@ -170,6 +170,31 @@ export async function makeSparseTestModel(options: SparseTestModelOptions): Prom
   }
 }
 
+/**
+ * A dense (stock-format) copy of a model with the projections, token embedding and output
+ * matrix re-encoded in `type` (e.g. F32: no product quantizes its activations, so two
+ * builds that round float operations differently can be compared tightly).
+ */
+export async function makeDenseTestModel(options: { source: string; type: GGMLType; out?: string; log?: (line: string) => void }): Promise<string> {
+  const key = createHash('sha256').update(JSON.stringify({ RECIPE_VERSION, dense: options.type, source: basename(options.source) })).digest('hex').slice(0, 12);
+  const out = options.out ?? cachePath('test-models', `${basename(options.source, '.gguf')}.dense-${ggmlTypeName(options.type)}.${key}.gguf`);
+  if (options.out === undefined && existsSync(out)) return out;
+  const file = await openGGUF(options.source);
+  try {
+    options.log?.(`writing dense ${ggmlTypeName(options.type)} copy of ${options.source} to ${out}`);
+    const tensors = file.tensors.map((t): GGUFWriteTensor => {
+      const proj = /^blk\.\d+\.([a-z_]+)\.weight$/.exec(t.name)?.[1];
+      const retyped = (proj !== undefined && (PROJECTIONS as readonly string[]).includes(proj)) || t.name === 'token_embd.weight' || t.name === 'output.weight';
+      if (retyped) return retypedTensor(file, t, options.type);
+      return { name: t.name, shape: t.shape, type: t.type, byteLength: t.byteLength, data: () => file.tensorChunks(t) };
+    });
+    await writeGGUF(out, { metadata: [...file.metadata], tensors });
+    return out;
+  } finally {
+    await file.close();
+  }
+}
+
 function f32Tensor(name: string, values: Float32Array): GGUFWriteTensor {
   const bytes = new Uint8Array(values.buffer, values.byteOffset, values.byteLength);
   return { name, shape: [values.length], type: GGMLType.F32, byteLength: bytes.byteLength, data: async () => bytes };
