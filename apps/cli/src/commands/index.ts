@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { registerCalibrateCommand } from './calibrate.ts';
+import { registerBackendCommands } from './backend.ts';
 import { registerDemoCommand } from './demo.ts';
 import { registerInspectCommands } from './inspect.ts';
 import { registerModelCommands, registerSynthCommand } from './model.ts';
@@ -12,6 +13,7 @@ export function registerCommands(program: Command): void {
   registerModelCommands(program);
   registerSynthCommand(program);
   registerInspectCommands(program);
+  registerBackendCommands(program);
   registerCalibrateCommand(program);
   registerTransformCommand(program);
   registerBenchCommands(program);
