@@ -1,5 +1,5 @@
 import { ChessError } from '@chess/core';
-import { GGUFValueType, ggufValue, type GGUFValue } from '@chess/gguf';
+import { GGUFValueType, TYPED_ARRAY_OF, ggufValue, type GGUFValue } from '@chess/gguf';
 import type { MetaEntry, MetaLiteral } from '@chess/ir';
 
 const SCALAR_TYPES: Readonly<Record<string, GGUFValueType>> = {
@@ -17,18 +17,6 @@ const SCALAR_TYPES: Readonly<Record<string, GGUFValueType>> = {
   f64: GGUFValueType.FLOAT64,
 };
 
-const TYPED_ARRAYS = {
-  [GGUFValueType.UINT8]: Uint8Array,
-  [GGUFValueType.INT8]: Int8Array,
-  [GGUFValueType.UINT16]: Uint16Array,
-  [GGUFValueType.INT16]: Int16Array,
-  [GGUFValueType.UINT32]: Uint32Array,
-  [GGUFValueType.INT32]: Int32Array,
-  [GGUFValueType.FLOAT32]: Float32Array,
-  [GGUFValueType.FLOAT64]: Float64Array,
-  [GGUFValueType.UINT64]: BigUint64Array,
-  [GGUFValueType.INT64]: BigInt64Array,
-} as const;
 
 function bad(entry: MetaEntry, expected: string): never {
   throw new ChessError('CODEGEN_BAD_META', `metadata '${entry.key}' of type '${entry.type}': expected ${expected}`, { key: entry.key, type: entry.type });
@@ -63,7 +51,7 @@ function convert(entry: MetaEntry, type: string, value: MetaLiteral): GGUFValue 
   if (item === GGUFValueType.BOOL) {
     return ggufValue.array(GGUFValueType.BOOL, Array.from(items, (b) => (typeof b === 'boolean' ? b : bad(entry, 'boolean items'))));
   }
-  const Ctor = TYPED_ARRAYS[item as keyof typeof TYPED_ARRAYS] as unknown as { from(items: ArrayLike<unknown>): ArrayBufferView; new (n: number): ArrayBufferView };
+  const Ctor = TYPED_ARRAY_OF[item as keyof typeof TYPED_ARRAY_OF] as unknown as { from(items: ArrayLike<unknown>): ArrayBufferView; new (n: number): ArrayBufferView };
   const typed = value instanceof (Ctor as unknown as typeof Uint8Array) ? value : Ctor.from(items);
   return { type: GGUFValueType.ARRAY, itemType: item, items: typed } as unknown as GGUFValue;
 }

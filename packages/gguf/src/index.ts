@@ -5,6 +5,8 @@ export {
   GGUFMetadata,
   ggufValue,
   valueTypeName,
+  TYPED_ARRAY_OF,
+  isTypedArrayItemType,
   type GGUFValue,
   type GGUFScalar,
   type GGUFScalarOf,
