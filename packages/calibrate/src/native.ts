@@ -45,7 +45,7 @@ function backendLibraries(binDir: string): string[] {
     if (!hit) throw new ChessError('CALIBRATE_TOOL_BUILD_FAILED', `no ${what} shared library in the patched backend's ${binDir}`, { binDir, what });
     return join(binDir, hit);
   };
-  return [pick(/^libllama(\.v[\d.]+)?\.so$/, 'libllama'), pick(/^libggml(\.v[\d.]+)?\.so$/, 'libggml'), pick(/^libggml-base\.so$/, 'libggml-base')];
+  return [pick(/^libllama(\.v[\w.]+)?\.so$/, 'libllama'), pick(/^libggml(\.v[\w.]+)?\.so$/, 'libggml'), pick(/^libggml-base\.so$/, 'libggml-base')];
 }
 
 interface BackendLocation {
