@@ -32,6 +32,15 @@ export const DEMO_STEPS: DemoStep[] = [
   { title: 'inspect it', args: (c) => ['inspect', c.model] },
   { title: 'import into the IR and emit it back (must equal the source)', args: (c) => ['import', c.model, '--out', `${c.out}/reimported.gguf`] },
   {
+    title: 'calibrate on the Brown corpus (4096 tokens here; the command defaults to 65536) through the patched llama.cpp',
+    args: (c) => ['calibrate', '--model', c.model, '--tokens', '4096', '--seed', '0', '--out', `${c.out}/smollm2.prof`],
+  },
+  {
+    title: 'transform with CHESS w/ (chess+) at 50% sparsity into a sparse GGUF',
+    args: (c) => ['transform', '--model', c.model, '--method', 'chess+', '--sparsity', '0.5', '--profile', `${c.out}/smollm2.prof`, '--out', `${c.out}/smollm2-chess+-50.gguf`],
+    capture: 'sparse',
+  },
+  {
     title: 'quick accuracy of the dense model (2 tasks x 5 documents, LAMBADA perplexity on 2 windows)',
     args: (c) => ['eval', '--model', c.model, '--tasks', 'piqa,sciq', '--limit', '5', '--ppl', 'lambada', '--ppl-windows', '2', '--json', `${c.out}/eval-dense.json`],
   },
