@@ -20,7 +20,7 @@ if [[ ! -f "$src/.chess-complete" ]]; then
 fi
 
 hash="$( (cd "$root" && find packages/backend-llamacpp/native benchmarks/kernels -type f \
-  \( -name '*.c' -o -name '*.h' -o -name 'CMakeLists.txt' \) -print0 | sort -z | xargs -0 sha256sum; echo "$src") \
+  \( -name '*.c' -o -name '*.h' -o -name 'CMakeLists.txt' \) -print0 | sort -z | xargs -0 sha256sum; echo "$src"; echo "$here") \
   | sha256sum | cut -c1-16)"
 build="$cache/build/kernel-bench-$hash"
 if [[ ! -x "$build/bench_kernels" ]]; then

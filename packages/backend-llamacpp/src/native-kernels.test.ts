@@ -25,6 +25,8 @@ function listFiles(dir: string): string[] {
 
 function sourcesHash(): string {
   const hash = createHash('sha256');
+  // CMake's cache records its source directory: each checkout gets its own build tree.
+  hash.update(nativeDir);
   for (const file of listFiles(nativeDir).filter((f) => /\.(c|h)$|CMakeLists\.txt$/.test(f))) {
     hash.update(relative(nativeDir, file));
     hash.update(readFileSync(file));

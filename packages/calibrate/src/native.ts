@@ -29,6 +29,8 @@ export interface ProfileTool {
 function toolHash(backend: string): string {
   const hash = createHash('sha256');
   hash.update(`backend ${backend}\n`);
+  // CMake's cache records its source directory: each checkout gets its own build tree.
+  hash.update(`source ${NATIVE_DIR}\n`);
   for (const name of NATIVE_SOURCES) {
     const data = readFileSync(join(NATIVE_DIR, name));
     hash.update(`${name}:${data.length}\n`);
