@@ -9,7 +9,7 @@ import { LLAMA_CPP_COMMIT, ensureLlamaSource } from '@chess/assets';
 const run = promisify(execFile);
 
 /** Stock llama.cpp tools built by us as independent references (never patched). */
-export type StockTool = 'llama-perplexity';
+export type StockTool = 'llama-perplexity' | 'llama-bench';
 
 /**
  * ISA of the build. Not GGML_NATIVE: on these machines the CPU reports AMX but

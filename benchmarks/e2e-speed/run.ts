@@ -1,0 +1,392 @@
+/**
+ * e2e-speed: end-to-end decode (tg) and prefill (pp) speed of compiled sparse
+ * models against the dense model, on a synthetic 7B shape, through llama-bench.
+ *
+ *   pnpm -C benchmarks e2e-speed [--shape llama2-7b] [--types q4_0,f16] [--methods chess+,teal]
+ *       [--sparsity 0.5] [--transposed-type same|q8_0|...] [--threads 2] [--tg 32] [--pp 512]
+ *       [--rounds 3] [--calibration-tokens 1024] [--json OUT]
+ *
+ * Per weight type: a random-weight model of the shape (`chess model synth`), calibrated
+ * through the patched runtime on the bundled calibration text (`chess calibrate`; random
+ * weights, so any text gives the same statistics) and compiled by `chess transform` for each
+ * method: the real compiler output, not hand-made thresholds. Then, in each round and in
+ * rotated order, one llama-bench process per (build, model, test): the stock llama-bench
+ * (pristine tree) on the dense model, the patched one on the dense model (the patch must cost
+ * nothing) and on every sparse model. Speedups are paired per round against the stock dense
+ * run of the same round (the machine is shared and noisy), reported as median with min and max.
+ *
+ * The patched runs write the runtime's achieved-sparsity counters (CHESS_SPARSITY_REPORT);
+ * with the GGUF tensor sizes they give the weight bytes each decoded token reads, hence the
+ * ideal speedup of a memory-bound decode (dense bytes / sparse bytes) and our efficiency
+ * against it.
+ *
+ * Transposed projections are stored, by default, in the model's own type (`same`): the
+ * speed question is what sparsity buys at equal bytes per weight. (The compiler's default
+ * for an already-quantized source is Q8_0, for quality: docs/transposed-weights.md; pass
+ * --transposed-type q8_0 to measure it.)
+ */
+import { spawn } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
+import { join, resolve } from 'node:path';
+import { backendStatus, buildBackend } from '@chess/backend-llamacpp';
+import { ensureStockTool } from '@chess/bench';
+import { ChessError, UsageError, cachePath, repoRoot, writeFileAtomic } from '@chess/core';
+import { openGGUF } from '@chess/gguf';
+import { SHAPES, parseSynthType, synthesizeModel } from '@chess/models';
+
+type Method = 'chess' | 'chess+' | 'cats' | 'teal';
+const METHODS: readonly Method[] = ['chess', 'chess+', 'cats', 'teal'];
+
+interface Options {
+  shape: string;
+  types: string[];
+  methods: Method[];
+  sparsity: number;
+  transposedType: string;
+  threads: number;
+  tg: number;
+  pp: number;
+  rounds: number;
+  calibrationTokens: number;
+  json: string;
+}
+
+function parseArgs(argv: string[]): Options {
+  const options: Options = {
+    shape: 'llama2-7b',
+    types: ['q4_0', 'f16'],
+    methods: ['chess+', 'teal'],
+    sparsity: 0.5,
+    transposedType: 'same',
+    threads: 2,
+    tg: 32,
+    pp: 512,
+    rounds: 3,
+    calibrationTokens: 1024,
+    json: join(repoRoot(), 'benchmarks', 'results', 'e2e-speed.json'),
+  };
+  const positive = (flag: string, value: string): number => {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n <= 0) throw new UsageError('BENCH_BAD_ARGUMENT', `${flag} ${value}: expected a positive integer`, { flag, value });
+    return n;
+  };
+  for (let i = 0; i < argv.length; i += 2) {
+    const [flag, value] = [argv[i]!, argv[i + 1]];
+    if (value === undefined) throw new UsageError('BENCH_BAD_ARGUMENT', `${flag} needs a value`, { flag });
+    switch (flag) {
+      case '--shape':
+        if (!(value in SHAPES)) throw new UsageError('BENCH_BAD_ARGUMENT', `--shape ${value}: expected one of ${Object.keys(SHAPES).join(', ')}`, { value });
+        options.shape = value;
+        break;
+      case '--types':
+        options.types = value.split(',');
+        for (const t of options.types) parseSynthType(t);
+        break;
+      case '--methods':
+        options.methods = value.split(',') as Method[];
+        for (const m of options.methods) {
+          if (!METHODS.includes(m)) throw new UsageError('BENCH_BAD_ARGUMENT', `--methods: unknown method '${m}', expected ${METHODS.join(', ')}`, { value });
+        }
+        break;
+      case '--sparsity': {
+        const s = Number(value);
+        if (!(s >= 0 && s < 1)) throw new UsageError('BENCH_BAD_ARGUMENT', `--sparsity ${value}: expected a number in [0, 1)`, { value });
+        options.sparsity = s;
+        break;
+      }
+      case '--transposed-type':
+        options.transposedType = value;
+        break;
+      case '--threads':
+        options.threads = positive(flag, value);
+        break;
+      case '--tg':
+        options.tg = positive(flag, value);
+        break;
+      case '--pp':
+        options.pp = positive(flag, value);
+        break;
+      case '--rounds':
+        options.rounds = positive(flag, value);
+        break;
+      case '--calibration-tokens':
+        options.calibrationTokens = positive(flag, value);
+        break;
+      case '--json':
+        options.json = resolve(value);
+        break;
+      default:
+        throw new UsageError('BENCH_BAD_ARGUMENT', `unknown option ${flag}`, { flag });
+    }
+  }
+  return options;
+}
+
+const log = (line: string): void => void process.stderr.write(`[e2e-speed] ${line}\n`);
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+function run(command: string, args: readonly string[], env: NodeJS.ProcessEnv = process.env, echo = false): Promise<Run> {
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(command, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => {
+      const text = d.toString();
+      stderr = (stderr + text).slice(-64_000);
+      if (echo) process.stderr.write(text);
+    });
+    child.on('error', reject);
+    child.on('close', (code) => resolvePromise({ code: code ?? -1, stdout, stderr }));
+  });
+}
+
+/** `pnpm chess ...` from the repository root; its last stdout line is the output path. */
+async function chess(args: string[]): Promise<void> {
+  const result = await run('pnpm', ['--silent', '-C', repoRoot(), 'chess', ...args], process.env, true);
+  if (result.code !== 0) throw new ChessError('BENCH_STEP_FAILED', `chess ${args.join(' ')} failed (exit ${result.code})`, { args });
+}
+
+/** The dense random-weight model, its profile and one compiled model per method (all cached). */
+async function prepareModels(options: Options, type: string): Promise<{ dense: string; sparse: Map<Method, string> }> {
+  const dir = cachePath('bench-models');
+  const dense = join(dir, `${options.shape}.${type}.seed0.gguf`);
+  if (!existsSync(dense)) {
+    log(`synthesizing ${options.shape} ${type} -> ${dense}`);
+    let last = 0;
+    await synthesizeModel({
+      shape: SHAPES[options.shape as keyof typeof SHAPES]!,
+      type: parseSynthType(type),
+      out: dense,
+      seed: 0,
+      progress: (written, total) => {
+        const pct = Math.floor((100 * written) / total);
+        if (pct >= last + 10) log(`  ${(last = pct)}%`);
+      },
+    });
+  }
+  const profile = join(dir, `${options.shape}.${type}.seed0.t${options.calibrationTokens}.profile`);
+  if (!existsSync(profile)) {
+    log(`calibrating ${dense} on ${options.calibrationTokens} tokens`);
+    await chess(['calibrate', '--model', dense, '--tokens', String(options.calibrationTokens), '--ctx', '256', '--out', profile]);
+  }
+  const transposed = options.transposedType === 'same' ? type : options.transposedType;
+  const sparse = new Map<Method, string>();
+  for (const method of options.methods) {
+    const out = join(dir, `${options.shape}.${type}.seed0.t${options.calibrationTokens}.${method}.s${options.sparsity}.${transposed}.gguf`);
+    if (!existsSync(out)) {
+      log(`compiling ${method} at ${options.sparsity} (transposed ${transposed}) -> ${out}`);
+      await chess([
+        'transform',
+        '--model', dense,
+        '--profile', profile,
+        '--method', method,
+        '--sparsity', String(options.sparsity),
+        '--transposed-type', transposed,
+        '--out', out,
+      ]);
+    }
+    sparse.set(method, out);
+  }
+  return { dense, sparse };
+}
+
+/** Weight bytes a decoded token reads, per the sparse contract and the achieved sparsity per site. */
+async function bytesPerToken(model: string, report: SparsityReport | undefined): Promise<number> {
+  const file = await openGGUF(model);
+  try {
+    const sparsityOf = (layer: number, site: string): number => report?.layers[layer]?.[site]?.sparsity ?? 0;
+    const hasOutput = file.tensors.some((t) => t.name === 'output.weight');
+    let bytes = 0;
+    for (const t of file.tensors) {
+      if (t.name === 'token_embd.weight') {
+        // one row per token, and the whole matrix again when it doubles as the (tied) output
+        bytes += t.byteLength / (t.shape.at(-1) ?? 1) + (hasOutput ? 0 : t.byteLength); // ne order: rows last
+        continue;
+      }
+      const m = /^blk\.(\d+)\.([a-z_]+?)(_t)?\.weight$/.exec(t.name);
+      if (!m) {
+        bytes += t.byteLength;
+        continue;
+      }
+      const [layer, proj, transposed] = [Number(m[1]), m[2]!, m[3] !== undefined];
+      if (transposed) bytes += t.byteLength * (1 - sparsityOf(layer, `${proj}_in`));
+      else if (proj === 'ffn_up' && report?.layers[layer]?.ffn_gate_act !== undefined) bytes += t.byteLength * (1 - sparsityOf(layer, 'ffn_gate_act'));
+      else bytes += t.byteLength;
+    }
+    return bytes;
+  } finally {
+    await file.close();
+  }
+}
+
+interface SiteCounters {
+  seen: number;
+  zeroed: number;
+  sparsity: number;
+}
+interface SparsityReport {
+  n_layer: number;
+  layers: Array<Record<string, SiteCounters | number>> & Array<Record<string, SiteCounters>>;
+}
+
+interface Sample {
+  round: number;
+  tokensPerSecond: number;
+}
+
+interface Variant {
+  /** e.g. "stock dense", "patched chess+" */
+  label: string;
+  build: 'stock' | 'patched';
+  method: 'dense' | Method;
+  model: string;
+  tg: Sample[];
+  pp: Sample[];
+  report?: SparsityReport;
+}
+
+async function llamaBench(binary: string, variant: Variant, test: 'tg' | 'pp', options: Options, reportPath?: string): Promise<number> {
+  const args = ['-m', variant.model, '-t', String(options.threads), '-r', '1', '-o', 'json'];
+  args.push(...(test === 'tg' ? ['-p', '0', '-n', String(options.tg)] : ['-p', String(options.pp), '-n', '0']));
+  const env = { ...process.env };
+  if (reportPath) env.CHESS_SPARSITY_REPORT = reportPath;
+  else delete env.CHESS_SPARSITY_REPORT;
+  const result = await run(binary, args, env);
+  if (result.code !== 0) {
+    throw new ChessError('BENCH_STEP_FAILED', `${binary} ${args.join(' ')} failed (exit ${result.code}):\n${result.stderr.split('\n').slice(-15).join('\n')}`, {
+      binary,
+    });
+  }
+  const rows = JSON.parse(result.stdout) as Array<{ avg_ts: number }>;
+  if (rows.length !== 1 || !(rows[0]!.avg_ts > 0)) throw new ChessError('BENCH_STEP_FAILED', `${binary}: unexpected llama-bench output ${result.stdout.slice(0, 200)}`, {});
+  return rows[0]!.avg_ts;
+}
+
+function spread(values: number[]): { median: number; min: number; max: number; n: number } {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  const median = sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+  return { median: round4(median), min: round4(sorted[0]!), max: round4(sorted.at(-1)!), n: sorted.length };
+}
+const round4 = (x: number): number => Math.round(x * 1e4) / 1e4;
+
+/** Per round, variant tokens/s over the stock dense tokens/s of the same round. */
+function pairedRatios(variant: Sample[], baseline: Sample[]): number[] {
+  return variant.flatMap((s) => {
+    const base = baseline.find((b) => b.round === s.round);
+    return base ? [s.tokensPerSecond / base.tokensPerSecond] : [];
+  });
+}
+
+function siteSummary(report: SparsityReport | undefined): Record<string, { min: number; mean: number; max: number }> {
+  const out: Record<string, { min: number; mean: number; max: number }> = {};
+  if (!report) return out;
+  const sites = new Map<string, number[]>();
+  for (const layer of report.layers) {
+    for (const [site, value] of Object.entries(layer)) {
+      if (typeof value !== 'object' || value === null || value.seen === 0) continue;
+      (sites.get(site) ?? sites.set(site, []).get(site)!).push(value.sparsity);
+    }
+  }
+  for (const [site, values] of sites) {
+    out[site] = {
+      min: round4(Math.min(...values)),
+      mean: round4(values.reduce((a, b) => a + b, 0) / values.length),
+      max: round4(Math.max(...values)),
+    };
+  }
+  return out;
+}
+
+async function main(): Promise<void> {
+  const options = parseArgs(process.argv.slice(2));
+  const started = new Date();
+  const loadStart = loadavg();
+  const status = backendStatus();
+  const patchedBench = join(status.built ? status.binDir : (await buildBackend({ log })).binDir, 'llama-bench');
+  const stockBench = await ensureStockTool('llama-bench', log);
+  log(`stock llama-bench: ${stockBench}`);
+  log(`patched llama-bench: ${patchedBench}`);
+
+  const scratch = await mkdtemp(join(tmpdir(), 'chess-e2e-speed-'));
+  const results: unknown[] = [];
+  try {
+    for (const type of options.types) {
+      const { dense, sparse } = await prepareModels(options, type);
+      const variants: Variant[] = [
+        { label: 'stock dense', build: 'stock', method: 'dense', model: dense, tg: [], pp: [] },
+        { label: 'patched dense', build: 'patched', method: 'dense', model: dense, tg: [], pp: [] },
+        ...[...sparse].map(([method, model]): Variant => ({ label: `patched ${method}`, build: 'patched', method, model, tg: [], pp: [] })),
+      ];
+      for (let round = 0; round < options.rounds; round++) {
+        // rotate the order each round so drift in machine load is spread over all variants
+        const order = variants.map((_, i) => variants[(i + round) % variants.length]!);
+        for (const variant of order) {
+          for (const test of ['tg', 'pp'] as const) {
+            const reportPath = variant.build === 'patched' && test === 'tg' ? join(scratch, `report-${variants.indexOf(variant)}-${round}.json`) : undefined;
+            const binary = variant.build === 'stock' ? stockBench : patchedBench;
+            const tps = await llamaBench(binary, variant, test, options, reportPath);
+            variant[test].push({ round, tokensPerSecond: tps });
+            if (reportPath && existsSync(reportPath)) variant.report = JSON.parse(readFileSync(reportPath, 'utf8')) as SparsityReport;
+            log(`${type} round ${round + 1}/${options.rounds} ${variant.label.padEnd(16)} ${test} ${tps.toFixed(3)} tok/s (load ${loadavg()[0]!.toFixed(1)})`);
+          }
+        }
+      }
+      const baseline = variants[0]!;
+      const denseBytes = await bytesPerToken(dense, undefined);
+      for (const variant of variants) {
+        const bytes = variant.method === 'dense' ? denseBytes : await bytesPerToken(variant.model, variant.report);
+        const ideal = denseBytes / bytes;
+        const decode = spread(pairedRatios(variant.tg, baseline.tg));
+        results.push({
+          shape: options.shape,
+          type,
+          variant: variant.label,
+          build: variant.build,
+          method: variant.method,
+          sparsity_target: variant.method === 'dense' ? 0 : options.sparsity,
+          transposed_type: variant.method === 'dense' ? null : options.transposedType === 'same' ? type : options.transposedType,
+          model: variant.model,
+          decode_tps: spread(variant.tg.map((s) => s.tokensPerSecond)),
+          prefill_tps: spread(variant.pp.map((s) => s.tokensPerSecond)),
+          decode_speedup_vs_stock_dense: decode,
+          prefill_speedup_vs_stock_dense: spread(pairedRatios(variant.pp, baseline.pp)),
+          weight_bytes_per_token: Math.round(bytes),
+          ideal_decode_speedup: round4(ideal),
+          decode_efficiency: round4(decode.median / ideal),
+          achieved_sparsity: siteSummary(variant.report),
+        });
+        log(`${type} ${variant.label}: decode x${decode.median.toFixed(3)} [${decode.min.toFixed(3)}, ${decode.max.toFixed(3)}], ideal x${ideal.toFixed(3)}`);
+      }
+    }
+  } finally {
+    await rm(scratch, { recursive: true, force: true });
+  }
+  const json = {
+    benchmark: 'end-to-end llama-bench: stock dense vs patched dense vs compiled sparse models',
+    started: started.toISOString(),
+    finished: new Date().toISOString(),
+    machine: { cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, memory_bytes: totalmem(), loadavg_start: loadStart, loadavg_end: loadavg() },
+    options: { ...options, json: undefined },
+    timing: 'one llama-bench process per (variant, test, round), -r 1 after its warmup; speedups paired per round against stock dense',
+    bytes_model:
+      'weight bytes read per decoded token: every dense tensor in full, one token_embd row, a transposed projection times (1 - achieved input sparsity), ffn_up times (1 - achieved gate sparsity) under an output-sparse gate',
+    results,
+  };
+  await writeFileAtomic(options.json, `${JSON.stringify(json, null, 2)}\n`);
+  log(`wrote ${options.json}`);
+}
+
+main().catch((error: unknown) => {
+  const e = error as { code?: string; message?: string };
+  process.stderr.write(`error[${e.code ?? 'UNEXPECTED'}]: ${e.message ?? String(error)}\n`);
+  process.exit(error instanceof UsageError ? 2 : 1);
+});
