@@ -24,6 +24,9 @@
 // tables
 //
 
+// Largest batch that takes the fused output-sparse W_up kernel (see build_ffn_chess).
+static constexpr int64_t CHESS_FUSED_UP_MAX_TOKENS = 4;
+
 static const char * const CHESS_PROJ_NAMES[LLAMA_CHESS_N_PROJ] = {
     "attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down",
 };
@@ -212,6 +215,22 @@ static void chess_op_up_gated(ggml_tensor * dst, int ith, int nth, void * userda
     }
 }
 
+// gate thresholding with the achieved-sparsity counters (the prefill route of a gated FFN)
+static void chess_op_mask(ggml_tensor * dst, int ith, int nth, void * userdata) {
+    const ggml_tensor * x   = dst->src[0];
+    const ggml_tensor * tau = dst->src[1];
+    const int64_t n = x->ne[0], rows = ggml_nrows(x);
+    const int64_t r0 = rows * ith / nth, r1 = rows * (ith + 1) / nth;
+    for (int64_t r = r0; r < r1; ++r) {
+        float * y = (float *) ((char *) dst->data + r * dst->nb[1]);
+        memcpy(y, (const char *) x->data + r * x->nb[1], n * sizeof(float));
+        const int64_t rc = chess_threshold_mask(y, n, (const float *) tau->data, ggml_nelements(tau), (int32_t) (intptr_t) userdata);
+        if (rc < 0) {
+            GGML_ABORT("chess_threshold_mask failed with code %d", (int) rc);
+        }
+    }
+}
+
 // the kernels read a weight in place: it must be a supported type, block-aligned,
 // in a plain host buffer (not repacked into another layout)
 static bool chess_kernel_can_read(const ggml_tensor * w) {
@@ -309,7 +328,11 @@ ggml_tensor * llm_graph_context::build_ffn_chess(ggml_tensor * cur, const llama_
     cb(g, "ffn_gate_act", il);
 
     ggml_tensor * h;
-    const bool fused_up = ch.tau_gate != nullptr && !ch.uses(LLAMA_CHESS_UP) && layer.ffn_up != nullptr &&
+    // The fused output-sparse product pays while few rows are alive in the batch: a row is
+    // read if its gate is alive for ANY token, ~1 - s^T of them for T tokens at sparsity s
+    // (94% at T = 4, s = 0.5). Larger batches (prefill) take ggml's dense GEMM on the
+    // same W_up times the thresholded gate: the same function, and GEMM-speed.
+    const bool fused_up = ch.tau_gate != nullptr && n_tokens <= CHESS_FUSED_UP_MAX_TOKENS && !ch.uses(LLAMA_CHESS_UP) && layer.ffn_up != nullptr &&
             layer.ffn_up_b == nullptr && layer.ffn_up_s == nullptr && !llama_chess_dense_reference() &&
             chess_kernel_can_read(layer.ffn_up);
     if (fused_up) {
@@ -321,7 +344,13 @@ ggml_tensor * llm_graph_context::build_ffn_chess(ggml_tensor * cur, const llama_
                 chess_op_up_gated, GGML_N_TASKS_MAX, (void *) (intptr_t) llama_chess_site(il, LLAMA_CHESS_SITE_GATE_ACT));
         cb(h, "chess_up_gated", il);
     } else {
-        if (ch.tau_gate != nullptr) {
+        if (ch.tau_gate != nullptr && !llama_chess_dense_reference()) {
+            ggml_tensor * gr = chess_as_rows(ctx0, g);
+            ggml_tensor * args[2] = { gr, ch.tau_gate };
+            g = ggml_custom_4d(ctx0, GGML_TYPE_F32, gr->ne[0], gr->ne[1], 1, 1, args, 2, chess_op_mask, GGML_N_TASKS_MAX,
+                    (void *) (intptr_t) llama_chess_site(il, LLAMA_CHESS_SITE_GATE_ACT));
+            cb(g, "chess_gate_masked", il);
+        } else if (ch.tau_gate != nullptr) {
             g = build_chess_mask(g, ch.tau_gate);
             cb(g, "chess_gate_masked", il);
         }
