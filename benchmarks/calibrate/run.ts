@@ -57,11 +57,12 @@ const result = {
   ctx: options.ctx,
   seed: options.seed,
   wallSeconds,
-  tokensPerSecond: (2 * options.tokens) / wallSeconds, // two passes over the windows
+  tokensPerSecond: options.tokens / wallSeconds, // one pass over the windows (wall time includes start-up and tokenization)
+  cpuSeconds: Number(field(/User time \(seconds\): ([\d.]+)/)) + Number(field(/System time \(seconds\): ([\d.]+)/)),
   maxRssMiB: Number(field(/Maximum resident set size \(kbytes\): (\d+)/)) / 1024,
   collectorPeakRssMiB: Number(field(/chess-profile peak RSS (\d+) MiB/)),
   profileBytes: (await stat(out)).size,
-  machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model, loadAverageAtStart: load },
+  machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model, loadAverageAtStart: load, loadAverageAtEnd: loadavg()[0] },
 };
 await rm(work, { recursive: true, force: true });
 await writeFileAtomic(options.json, `${JSON.stringify(result, null, 2)}\n`);

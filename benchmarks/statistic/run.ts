@@ -5,14 +5,17 @@
  * perplexity of chess and chess+ models on held-out text (LAMBADA passages)
  * through the patched llama.cpp, plus the sparsity the runtime measured.
  *
- *   pnpm -C benchmarks statistic [--profile P] [--sparsities 0.5,0.7] [--chunks N] [--ctx N] [--bin-dir DIR] [--json OUT]
+ * Every model is refined once on the sparse model (as `chess transform` does by
+ * default), so both statistics are compared at the same achieved sparsity.
+ *
+ *   pnpm -C benchmarks statistic [--profile P] [--tokens N] [--methods chess,chess+] [--sparsities 0.5,0.7] [--chunks N] [--ctx N] [--bin-dir DIR] [--json OUT]
  */
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { buildBackend } from '@chess/backend-llamacpp';
-import { calibrate, checkProfileMatchesModel, readProfile } from '@chess/calibrate';
+import { DEFAULT_REFINE_TOKENS, calibrate, checkProfileMatchesModel, readProfile, sparseRefiner } from '@chess/calibrate';
 import { UsageError, cachePath, repoRoot, writeFileAtomic } from '@chess/core';
 import { fetchDefaultModel } from '@chess/models';
 import { type Method, type Statistic, transformModel } from '@chess/pass-chess';
@@ -27,10 +30,12 @@ interface Options {
   json: string;
   /** Directory of the patched llama.cpp tools; default: buildBackend().binDir. */
   binDir?: string;
+  /** Calibration tokens of the profile made when none is given. */
+  tokens: number;
 }
 
 function parseArgs(argv: string[]): Options {
-  const options: Options = { sparsities: [0.5, 0.7], methods: ['chess', 'chess+'], chunks: 40, ctx: 512, json: join(repoRoot(), 'benchmarks', 'results', 'statistic.json') };
+  const options: Options = { sparsities: [0.5, 0.7], methods: ['chess', 'chess+'], chunks: 40, ctx: 512, tokens: 16384, json: join(repoRoot(), 'benchmarks', 'results', 'statistic.json') };
   for (let i = 0; i < argv.length; i += 2) {
     const [flag, value] = [argv[i], argv[i + 1]];
     if (value === undefined) throw new UsageError('BENCH_BAD_ARGUMENT', `${flag} needs a value`, { flag });
@@ -40,6 +45,7 @@ function parseArgs(argv: string[]): Options {
     else if (flag === '--chunks' && Number(value) > 0) options.chunks = Number(value);
     else if (flag === '--ctx' && Number(value) > 0) options.ctx = Number(value);
     else if (flag === '--json') options.json = resolve(value);
+    else if (flag === '--tokens' && Number.isInteger(Number(value)) && Number(value) > 0) options.tokens = Number(value);
     else if (flag === '--bin-dir') options.binDir = resolve(value);
     else throw new UsageError('BENCH_BAD_ARGUMENT', `unknown option or bad value: ${flag} ${value}`, { flag, value });
   }
@@ -51,9 +57,10 @@ async function main(): Promise<void> {
   const log = (line: string) => process.stderr.write(`[statistic] ${line}\n`);
   const model = await fetchDefaultModel({ log });
   const backend = options.binDir ? { binDir: options.binDir, hash: `tools in ${options.binDir}` } : await buildBackend({ log });
-  const profilePath = options.profile ?? cachePath('profiles', 'default-SmolLM2-135M-Instruct.Q4_1.prf');
-  const profile = existsSync(profilePath) ? await readProfile(profilePath) : await calibrate({ model, out: profilePath, log });
+  const profilePath = options.profile ?? cachePath('profiles', `statistic-v2-${options.tokens}-SmolLM2-135M-Instruct.Q4_1.prf`);
+  const profile = existsSync(profilePath) ? await readProfile(profilePath) : await calibrate({ model, tokens: options.tokens, out: profilePath, log });
   await checkProfileMatchesModel(profile, model);
+  const refine = await sparseRefiner({ model, profile, tokens: DEFAULT_REFINE_TOKENS, log });
   const work = await mkdtemp(join(tmpdir(), 'chess-statistic-'));
   const loadBefore = loadavg()[0]!;
   try {
@@ -66,7 +73,7 @@ async function main(): Promise<void> {
       for (const method of options.methods) {
         for (const statistic of ['rms', 'mean-abs'] as const) {
           const out = join(work, `${method}-${statistic}-${sparsity}.gguf`);
-          await transformModel({ model, out, method, statistic, sparsity, profile });
+          await transformModel({ model, out, method, statistic, sparsity, profile, refine, refineIterations: 1 });
           const p = await perplexity(out, text, { ...ppl, report: join(work, 'report.json') });
           log(`${method}/${statistic} at ${sparsity}: PPL ${p.ppl} ± ${p.stderr}; gate sparsity ${JSON.stringify(p.achieved?.ffn_gate_act)}`);
           results.push({ method, statistic, sparsity, ...p });
@@ -76,8 +83,9 @@ async function main(): Promise<void> {
     }
     const report = {
       benchmark: 'statistic',
-      description: 'perplexity on held-out text of CHESS models built from one profile with m_i = rms vs mean-abs; achieved = sparsity measured by the runtime (min/max over layers, total)',
-      command: `pnpm -C benchmarks statistic --sparsities ${options.sparsities.join(',')} --chunks ${options.chunks} --ctx ${options.ctx}`,
+      description: 'perplexity on held-out text of CHESS models built from one profile with m_i = rms vs mean-abs (each refined once on the sparse model); achieved = sparsity measured by the runtime (min/max over layers, total)',
+      command: `pnpm -C benchmarks statistic --methods ${options.methods.join(',')} --sparsities ${options.sparsities.join(',')} --chunks ${options.chunks} --ctx ${options.ctx}${options.profile ? '' : ` --tokens ${options.tokens}`}`,
+      refinement: { tokens: DEFAULT_REFINE_TOKENS, iterations: 1 },
       date: new Date().toISOString(),
       model,
       calibration: profile.calibration,

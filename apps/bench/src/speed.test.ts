@@ -79,7 +79,7 @@ describe('chess bench', () => {
     const order: string[] = [];
     const fake = async (input: RunnerInput): Promise<RunnerOutput> => {
       order.push(`${input.modelPath === model ? 'A' : 'B'}${input.threads}`);
-      return { prefillTokPerSec: 100, decodeTokPerSec: 10, timeToFirstTokenMs: 5, loadMs: 1, peakRssBytes: 1, generatedTokens: input.tokens, weightBytesReadFraction: null, layerSparsity: null, runtime };
+      return { prefillTokPerSec: 100, decodeTokPerSec: 10, timeToFirstTokenMs: 5, loadMs: 1, peakRssBytes: 1, generatedTokens: input.tokens, sparsityReports: null, runtime };
     };
     const { copyFile } = await import('node:fs/promises');
     const other = join(work, 'copy.gguf');
@@ -101,7 +101,8 @@ describe('chess bench', () => {
     // The child maps the 98 MB model: its peak RSS is at least that, and below a few GB.
     expect(out.peakRssBytes).toBeGreaterThan(50 * 2 ** 20);
     expect(out.peakRssBytes).toBeLessThan(4 * 2 ** 30);
-    expect(out.weightBytesReadFraction).toBeNull();
+    // Stock llama.cpp writes no sparsity report.
+    expect(out.sparsityReports).toBeNull();
   }, 120_000);
 
   it('reports a failing child with the model path', async () => {
@@ -112,4 +113,75 @@ describe('chess bench', () => {
     expect(isChessError(error) && error.code).toBe('BENCH_RUN_FAILED');
     expect((error as Error).message).toContain('missing.gguf');
   }, 120_000);
+});
+
+describe('chess bench: runtime per model and decode sparsity', () => {
+  it('auto runs a sparse GGUF on the patched build and a dense one on stock; --runtime stock on a sparse GGUF is refused before any run', async () => {
+    const { makeSparseTestModel } = await import('../../../packages/backend-llamacpp/src/test-models.ts');
+    const { GGMLType } = await import('@chess/gguf');
+    const sparse = await makeSparseTestModel({ source: model, method: 'chess+', transposedType: GGMLType.Q8_0, denseType: GGMLType.F32, layers: 2 });
+    const seen: string[] = [];
+    // Cumulative counters after prefill and at the end: the decode-only difference is 50% on attn_q_in, 25% on the gate.
+    const report = (q: number, g: number) =>
+      JSON.stringify({ format: 'chess-sparsity-report/1', n_layer: 2, layers: [0, 1].map((layer) => ({ layer, attn_q_in: { seen: 100, zeroed: q }, ffn_gate_act: { seen: 100, zeroed: g } })) });
+    const fake = async (input: RunnerInput): Promise<RunnerOutput> => {
+      seen.push(input.runtime);
+      const isSparse = input.modelPath === sparse;
+      return {
+        prefillTokPerSec: 100,
+        decodeTokPerSec: 10,
+        timeToFirstTokenMs: 5,
+        loadMs: 1,
+        peakRssBytes: 1,
+        generatedTokens: input.tokens,
+        sparsityReports: isSparse ? { afterPrefill: report(10, 10).replaceAll('"seen":100', '"seen":50'), end: report(35, 22) } : null,
+        runtime: { ...runtime, name: input.runtime },
+      };
+    };
+    const result = await runBench({ models: [model, sparse], threads: '1', repeat: 1, tokens: 4, promptTokens: 8, runOne: fake });
+    expect(seen).toEqual(['stock', 'patched']);
+    expect(benchResultSchema.safeParse(result).success).toBe(true);
+    const m = result.measurements.find((x) => x.model === 1)!;
+    // decode: attn_q_in (35-10)/(100-50) = 0.5, ffn_gate_act (22-10)/(100-50) = 0.24 -> layer (25+12)/(50+50) = 0.37
+    expect(m.layerSparsity).toEqual([0.37, 0.37]);
+    expect(m.sparsity!.sites.attn_q_in).toEqual([0.5, 0.5]);
+    expect(m.sparsity!.scope).toBe('decoded tokens only');
+    expect(m.weightBytesReadFraction).toBeGreaterThan(0);
+    expect(m.weightBytesReadFraction).toBeLessThan(1);
+    // The dense model has no counters: it reads every byte of its (tied-embedding) file.
+    expect(result.measurements.find((x) => x.model === 0)!.weightBytesReadFraction).toBe(1);
+
+    const refused = await runBench({ models: [sparse], runtimes: ['stock'], threads: '1', repeat: 1, runOne: fake }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(isChessError(refused) && refused.code).toBe('BENCH_RUNTIME_CANNOT_LOAD');
+    const unknown = await runBench({ models: [model], runtimes: ['nope'], threads: '1', repeat: 1, runOne: fake }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(isChessError(unknown) && unknown.code).toBe('BENCH_UNKNOWN_RUNTIME');
+    const missing = await runBench({ models: [join(work, 'absent.gguf')], threads: '1', repeat: 1, runOne: fake }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(isChessError(missing) && missing.code).toBe('BENCH_MODEL_NOT_FOUND');
+    expect(seen).toEqual(['stock', 'patched']);
+  }, 300_000);
+
+  it('a patched child snapshots the sparsity counters after prefill and at the end', async () => {
+    const { makeSparseTestModel } = await import('../../../packages/backend-llamacpp/src/test-models.ts');
+    const { GGMLType } = await import('@chess/gguf');
+    const { parseSparsityReport } = await import('./sparsity.ts');
+    const sparse = await makeSparseTestModel({ source: model, method: 'chess+', transposedType: GGMLType.Q8_0, denseType: GGMLType.F32, layers: 2 });
+    const out = await runInChild({ modelPath: sparse, runtime: 'patched', threads: 1, promptTokens: 16, tokens: 4 });
+    expect(out.runtime.name).toBe('patched');
+    const before = parseSparsityReport(out.sparsityReports!.afterPrefill!);
+    const end = parseSparsityReport(out.sparsityReports!.end!);
+    // Every site sees n_embd (576) or n_ff (1536) values per token: 4 decoded tokens after the snapshot.
+    const q0 = (c: typeof end) => c.layers.get(0)!.attn_q_in!.seen;
+    expect(q0(end) - q0(before)).toBe(4 * 576);
+    const g0 = (c: typeof end) => c.layers.get(0)!.ffn_gate_act!.seen;
+    expect(g0(end) - g0(before)).toBe(4 * 1536);
+  }, 300_000);
 });

@@ -1,16 +1,19 @@
 import { spawn } from 'node:child_process';
-import { cpus, totalmem } from 'node:os';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { cpus, tmpdir, totalmem } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ChessError, UsageError } from '@chess/core';
 import { positiveInteger } from './eval.ts';
 import { readModelInfo } from './model-info.ts';
-import { selectRuntime } from './runtime.ts';
+import { resolveRuntime } from './runtime.ts';
 import type { BenchMeasurement, BenchResult, BenchSummary, ModelInfo, Spread } from './schema.ts';
+import { layerSparsity, parseSparsityReport, readWeightTable, siteSparsity, subtractCounters, weightTraffic, type WeightTensor } from './sparsity.ts';
 import { RESULT_PREFIX, type RunnerInput, type RunnerOutput } from './speed-runner.ts';
 
 export interface BenchOptions {
   models: string[];
-  /** Runtime per model (same length as models) or one for all; default 'stock'. */
+  /** Runtime per model (same length as models) or one for all; default 'auto' (patched for sparse GGUFs, stock otherwise). */
   runtimes?: string[];
   threads?: string;
   tokens?: number;
@@ -42,10 +45,13 @@ const RUNNER = fileURLToPath(new URL('./speed-runner.ts', import.meta.url));
 /** Spawn the runner in a fresh Node process (TypeScript through tsx's loader) and parse its result line. */
 export async function runInChild(input: RunnerInput): Promise<RunnerOutput> {
   const tsx = import.meta.resolve('tsx');
-  return new Promise((resolvePromise, reject) => {
+  // Each child gets its own sparsity report file (the patched runtime writes it; stock ignores it).
+  const reportDir = await mkdtemp(join(tmpdir(), 'chess-bench-sparsity-'));
+  const env = { ...process.env, NODE_OPTIONS: '', CHESS_SPARSITY_REPORT: join(reportDir, 'sparsity.json') };
+  return new Promise<RunnerOutput>((resolvePromise, reject) => {
     const child = spawn(process.execPath, ['--import', tsx, RUNNER, JSON.stringify(input)], {
       stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, NODE_OPTIONS: '' },
+      env,
     });
     let stdout = '';
     let stderr = '';
@@ -68,7 +74,27 @@ export async function runInChild(input: RunnerInput): Promise<RunnerOutput> {
         }),
       );
     });
-  });
+  }).finally(() => rm(reportDir, { recursive: true, force: true }));
+}
+
+/** Decode-only sparsity figures of one measurement (from the child's two report snapshots) and the weight bytes they imply. */
+export function decodeSparsity(
+  out: Pick<RunnerOutput, 'sparsityReports'>,
+  tensors: readonly WeightTensor[],
+  source: string,
+): Pick<BenchMeasurement, 'weightBytesReadFraction' | 'layerSparsity' | 'sparsity'> {
+  const end = out.sparsityReports?.end ? parseSparsityReport(out.sparsityReports.end, `${source} (end)`) : null;
+  if (!end || end.layers.size === 0) {
+    return { weightBytesReadFraction: weightTraffic(tensors, null).fraction, layerSparsity: null, sparsity: null };
+  }
+  const before = out.sparsityReports?.afterPrefill ? parseSparsityReport(out.sparsityReports.afterPrefill, `${source} (after prefill)`) : null;
+  const decode = subtractCounters(end, before);
+  const fraction = weightTraffic(tensors, decode).fraction;
+  return {
+    weightBytesReadFraction: fraction,
+    layerSparsity: layerSparsity(decode),
+    sparsity: { scope: before ? 'decoded tokens only' : 'every evaluated token (warm-up and prefill included)', sites: siteSparsity(decode), weightBytesReadFraction: fraction },
+  };
 }
 
 /**
@@ -84,13 +110,15 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
   const tokens = positiveInteger('--tokens', options.tokens) ?? 64;
   const promptTokens = positiveInteger('--prompt-tokens', options.promptTokens) ?? 128;
   const repeat = positiveInteger('--repeat', options.repeat) ?? 3;
-  const runtimes = options.runtimes ?? ['stock'];
-  if (runtimes.length !== 1 && runtimes.length !== options.models.length) {
+  const requested = options.runtimes && options.runtimes.length > 0 ? options.runtimes : ['auto'];
+  if (requested.length !== 1 && requested.length !== options.models.length) {
     throw new UsageError('BENCH_BAD_OPTION', `--runtime: give one runtime, or one per --model (${options.models.length})`, {});
   }
-  for (const r of runtimes) selectRuntime(r);
   const infos: ModelInfo[] = [];
   for (const path of options.models) infos.push(await readModelInfo(path));
+  const runtimes = infos.map((info, m) => resolveRuntime(requested.length === 1 ? requested[0] : requested[m], info));
+  const tables: WeightTensor[][] = [];
+  for (const info of infos) tables.push(await readWeightTable(info.path));
   const runOne = options.runOne ?? runInChild;
 
   const total = repeat * threads.length * infos.length;
@@ -101,12 +129,12 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
     for (const t of threads) {
       for (let m = 0; m < infos.length; m++) {
         const info = infos[m]!;
-        const runtime = runtimes.length === 1 ? runtimes[0]! : runtimes[m]!;
+        const runtime = runtimes[m]!;
         options.onProgress?.(done, total, `${info.fileName} ${t}t #${r + 1}`);
         const out = await runOne({ modelPath: info.path, runtime, threads: t, promptTokens, tokens });
         if (!runtimeOf.has(m)) {
           runtimeOf.set(m, out.runtime);
-          log(`model ${m} ${info.fileName}: runtime ${out.runtime.name}, ${out.runtime.buildType} binary ${out.runtime.binary}`);
+          log(`model ${m} ${info.fileName} (${info.architecture ?? 'unknown'}, ${info.method}): runtime ${out.runtime.name}, ${out.runtime.buildType} binary ${out.runtime.binary}`);
         }
         measurements.push({
           model: m,
@@ -119,8 +147,7 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
           timeToFirstTokenMs: out.timeToFirstTokenMs,
           loadMs: out.loadMs,
           peakRssBytes: out.peakRssBytes,
-          weightBytesReadFraction: out.weightBytesReadFraction,
-          layerSparsity: out.layerSparsity,
+          ...decodeSparsity(out, tables[m]!, `${info.fileName} run ${r + 1} ${t}t`),
         });
         done++;
         options.onProgress?.(done, total, `${info.fileName} ${t}t #${r + 1}`);

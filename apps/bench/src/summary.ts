@@ -26,6 +26,14 @@ export function formatEvalSummary(r: EvalResult): string {
       `perplexity ${p.perplexity.toFixed(4)}${p.perplexityStderr === null ? '' : ` ± ${p.perplexityStderr.toFixed(4)}`} on ${p.source} (ctx ${p.ctx}, second half of each window scored, ${p.windows}/${p.windowsAvailable} windows, ${p.scoredTokens} tokens)`,
     );
   }
+  if (r.layerSparsity) {
+    const mean = r.layerSparsity.reduce((a, b) => a + b, 0) / r.layerSparsity.length;
+    lines.push(
+      `achieved sparsity (runtime counters, ${r.sparsity?.scope ?? 'every evaluated token'}): mean over ${r.layerSparsity.length} layers ${pct(mean)}%, ` +
+        `min ${pct(Math.min(...r.layerSparsity))}%, max ${pct(Math.max(...r.layerSparsity))}%` +
+        (r.sparsity ? `; weight bytes read per token ${pct(r.sparsity.weightBytesReadFraction)}%` : ''),
+    );
+  }
   lines.push(r.note);
   return `${lines.join('\n')}\n`;
 }
@@ -33,16 +41,17 @@ export function formatEvalSummary(r: EvalResult): string {
 /** Human summary of a bench result (stdout of `chess bench`). */
 export function formatBenchSummary(r: BenchResult): string {
   const lines = [`${r.machine.cpu}, ${r.machine.cores} cores; prompt ${r.settings.promptTokens} tokens, decode ${r.settings.tokens} tokens, ${r.settings.repeat} repeats`];
-  lines.push('model                                     thr  decode tok/s (min-max)   prefill tok/s (min-max)   TTFT ms  peak RSS   speedup decode (min-max)');
+  lines.push('model                                     runtime  thr  decode tok/s (min-max)   prefill tok/s (min-max)   TTFT ms  peak RSS   bytes/tok  speedup decode (min-max)');
   for (const s of r.summary) {
     const m = r.models[s.model]!;
     const d = s.decodeTokPerSec;
     const p = s.prefillTokPerSec;
     const sp = s.decodeSpeedup ? `${s.decodeSpeedup.median.toFixed(2)}x (${s.decodeSpeedup.min.toFixed(2)}-${s.decodeSpeedup.max.toFixed(2)})` : 'baseline';
     lines.push(
-      `${m.fileName.slice(0, 40).padEnd(40)}  ${String(s.threads).padStart(3)}  ${`${d.median.toFixed(1)} (${d.min.toFixed(1)}-${d.max.toFixed(1)})`.padEnd(23)}  ${`${p.median.toFixed(1)} (${p.min.toFixed(1)}-${p.max.toFixed(1)})`.padEnd(24)}  ${s.timeToFirstTokenMs.median.toFixed(0).padStart(7)}  ${`${(s.peakRssBytes / 2 ** 20).toFixed(0)} MiB`.padStart(8)}   ${sp}`,
+      `${m.fileName.slice(0, 40).padEnd(40)}  ${m.runtime.name.padEnd(7)}  ${String(s.threads).padStart(3)}  ${`${d.median.toFixed(1)} (${d.min.toFixed(1)}-${d.max.toFixed(1)})`.padEnd(23)}  ${`${p.median.toFixed(1)} (${p.min.toFixed(1)}-${p.max.toFixed(1)})`.padEnd(24)}  ${s.timeToFirstTokenMs.median.toFixed(0).padStart(7)}  ${`${(s.peakRssBytes / 2 ** 20).toFixed(0)} MiB`.padStart(8)}   ${(s.weightBytesReadFraction === null ? 'n/a' : `${pct(s.weightBytesReadFraction)}%`).padStart(8)}  ${sp}`,
     );
   }
+  lines.push('bytes/tok: fraction of the GGUF\'s weight bytes read per decoded token, from the achieved sparsity (runtime counters) and the tensor sizes.');
   for (const [i, m] of r.models.entries()) lines.push(`model ${i}: ${m.path} (${m.method}, sparsity ${m.sparsity}), runtime ${m.runtime.name}: ${m.runtime.buildType} ${m.runtime.binary}`);
   return `${lines.join('\n')}\n`;
 }

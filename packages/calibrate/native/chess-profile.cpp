@@ -1,30 +1,43 @@
 // chess-profile: collects CHESS calibration statistics from the named graph
-// tensors of a dense llama.cpp model, through llama.cpp's public eval callback.
+// tensors of a llama.cpp model, through llama.cpp's public eval callback.
 //
 // Written for this project (see docs/profile-format.md for the exchange
-// format and packages/calibrate/src/native.ts for the driver). Two modes:
+// format and packages/calibrate/src/native.ts for the driver). Modes:
 //
 //   chess-profile tokenize --model M --text T --max-tokens K --out TOKENS
 //       Documents in T are separated by the byte 0x1E. Each document is
 //       tokenized on its own (no special tokens) and the ids are appended to one
 //       stream until it holds at least K tokens; the stream is written as int32
-//       little-endian. Prints one JSON line with the model's shape.
+//       little-endian, and the start offset of every document used as int64
+//       little-endian to TOKENS.docs. Prints one JSON line with the model's shape.
 //
 //   chess-profile collect --model M --tokens TOKENS --ctx C --act silu|gelu
 //                         [--threads N] --out STATS
-//       TOKENS holds W windows of C int32 ids. Each window is decoded on its
-//       own (empty KV cache, positions 0..C-1, every token an output so that
-//       the last layer's FFN sees all tokens). Pass 1 accumulates per-channel
-//       sum|u_i| and sum u_i^2 (double) of the up projection output and
-//       histograms of |g_i| and of |x| of every projection input. Pass 2 reads
-//       the same windows again and histograms the CHESS scores |g_i| * m_i for
-//       m = rms and m = mean-abs. Progress lines: "progress <pass> <done> <total>".
+//       TOKENS holds W windows of C int32 ids. ONE pass: each window is decoded
+//       on its own (empty KV cache, positions 0..C-1, every token an output so
+//       that the last layer's FFN sees all tokens; the graph is cancelled after
+//       the last layer's W_down input). Per layer it accumulates per-channel
+//       sum|u_i| and sum u_i^2 (double) of the up projection output, a
+//       log-linear histogram of |g_i| PER CHANNEL (g = act(W_gate x)), and
+//       fine histograms of |g| (all channels) and of |x| at every projection
+//       input. The CHESS score threshold is found later from the per-channel
+//       histograms (sum_i F_i(t / m_i) = s N), for either statistic m.
+//       Progress lines: "progress 1 <done> <total>".
 //
-// Graph tensors used (names from llama.cpp's llm_graph_context::cb, "-<layer>"):
-//   attn_norm  input of W_q, W_k, W_v        kqv_out    input of W_o
-//   ffn_norm   input of W_gate, W_up         ffn_up     u = W_up x
-//   ffn_gate   W_gate x (before the activation; g = act of it)
-//   ffn_swiglu / ffn_geglu  act(W_gate x) * u = input of W_down
+//       M may also be a SPARSE GGUF (general.architecture = chess): the same
+//       statistics are then taken at the pre-threshold sites of the sparse
+//       graph (the model with every threshold applied), which is how the
+//       compiler re-calibrates thresholds on the partially sparsified model.
+//       The up projection is not materialised there: the moments are absent.
+//
+// Graph tensors used (names from llama.cpp's llm_graph_context::cb and the
+// CHESS routes of llama-chess.cpp, "-<layer>"):
+//   attn_norm  input of W_q, W_k, W_v          kqv_out  input of W_o
+//   ffn_norm   input of W_gate, W_up           ffn_up   u = W_up x (dense only)
+//   ffn_gate   W_gate x before the activation (dense graph; g = act of it)
+//   ffn_gate_act  act(W_gate x) (sparse graph)
+//   ffn_swiglu / ffn_geglu (dense), chess_up_gated / ffn_gate_par (sparse):
+//              the input of W_down
 
 #include "ggml-backend.h"
 #include "ggml.h"
@@ -32,6 +45,7 @@
 
 #include <sys/resource.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -43,75 +57,136 @@
 
 namespace {
 
-constexpr const char * kToolVersion = "chess-profile 1";
-constexpr char kStatsMagic[8] = {'C', 'H', 'P', 'S', 'T', 'A', 'T', '1'};
+constexpr const char * kToolVersion = "chess-profile 2";
+constexpr char kStatsMagic[8] = {'C', 'H', 'P', 'S', 'T', 'A', 'T', '2'};
 
-// Log-linear magnitude histogram on float32 bit patterns: 2^kSubBits linear
-// sub-bins per power of two over [2^kMinExp, 2^kMaxExp). Same layout as
-// packages/calibrate/src/histogram.ts.
-constexpr int kSubBits = 8;
-constexpr int kMinExp = -34;
-constexpr int kMaxExp = 14;
-constexpr uint32_t kBins = uint32_t(kMaxExp - kMinExp) << kSubBits;
-constexpr uint32_t kLoBits = uint32_t(kMinExp + 127) << 23;
-constexpr uint32_t kHiBits = uint32_t(kMaxExp + 127) << 23;
-constexpr uint32_t kBase = uint32_t(kMinExp + 127) << kSubBits;
 constexpr uint32_t kInfBits = 0x7f800000u;
 
-struct Histogram {
-    std::vector<uint64_t> counts = std::vector<uint64_t>(kBins, 0);
-    uint64_t zeros = 0, underflow = 0, overflow = 0, nonfinite = 0;
-    float min = INFINITY, max = 0.0f;
-
-    inline void add(float x) {
-        const float a = std::fabs(x);
-        uint32_t b;
-        std::memcpy(&b, &a, 4);
-        if (b == 0) {
-            zeros++;
-            return;
-        }
-        if (b >= kInfBits) {
-            nonfinite++;
-            return;
-        }
-        if (a < min) min = a;
-        if (a > max) max = a;
-        if (b < kLoBits) underflow++;
-        else if (b >= kHiBits) overflow++;
-        else counts[(b >> (23 - kSubBits)) - kBase]++;
+// Log-linear magnitude bins on float32 bit patterns: 2^sub linear sub-bins per
+// power of two over [2^min_exp, 2^max_exp). Slot 0: exact zeros, 1: underflow
+// (0, 2^min_exp), 2: overflow (>= 2^max_exp, finite), 3..: the bins. Same
+// layout as packages/calibrate/src/histogram.ts.
+struct BinSpec {
+    int sub, min_exp, max_exp;
+    uint32_t bins, lo, hi, base, shift;
+    constexpr BinSpec(int s, int mn, int mx)
+        : sub(s), min_exp(mn), max_exp(mx), bins(uint32_t(mx - mn) << s), lo(uint32_t(mn + 127) << 23),
+          hi(uint32_t(mx + 127) << 23), base(uint32_t(mn + 127) << s), shift(uint32_t(23 - s)) {}
+    // slot of a magnitude given by its (sign-cleared, finite) bit pattern
+    inline uint32_t slot(uint32_t b) const {
+        const uint32_t bin = (b >> shift) - base + 3u;
+        return b == 0 ? 0u : b < lo ? 1u : b >= hi ? 2u : bin;
     }
 };
 
-enum HistIndex { H_GATE_ABS, H_SCORE_RMS, H_SCORE_MEAN_ABS, H_IN_QKV, H_IN_O, H_IN_GATE_UP, H_IN_DOWN, H_COUNT };
+// fine histograms (tensor-wise thresholds, CATS): 0.39 % relative bin width
+constexpr BinSpec kFine(8, -34, 14);
+// per-channel |g_i| histograms (CHESS): 12.5 % relative bin width, |g| in [2^-16, 64)
+constexpr BinSpec kChan(3, -16, 6);
+constexpr uint32_t kChanSlots = kChan.bins + 3;
 
-struct Layer {
-    std::vector<double> sum_abs, sum_sq;       // pass 1, [n_ff]
-    std::vector<float> m_rms, m_mean_abs;      // pass 2 inputs, [n_ff]
-    Histogram hist[H_COUNT];
-    uint64_t seen[8] = {0};                    // rows seen per tensor kind (sanity check)
+inline uint32_t abs_bits(float x) {
+    uint32_t b;
+    std::memcpy(&b, &x, 4);
+    return b & 0x7fffffffu;
+}
+
+struct Histogram {
+    std::vector<uint64_t> counts = std::vector<uint64_t>(kFine.bins + 3, 0);
+    uint32_t min_bits = 0xffffffffu, max_bits = 0;  // of the non-zero magnitudes (bit order = value order)
+    uint64_t nonfinite = 0;
+
+    // idx: scratch of at least n entries
+    void add_row(const float * x, int64_t n, uint32_t * idx) {
+        uint32_t mn = min_bits, mx = max_bits;
+        for (int64_t i = 0; i < n; i++) {
+            const uint32_t b = abs_bits(x[i]);
+            mn = std::min(mn, b == 0 ? 0xffffffffu : b);
+            mx = std::max(mx, b);
+            idx[i] = kFine.slot(b);
+        }
+        if (mx >= kInfBits) {  // rare: count and drop the non-finite values
+            mx = 0;
+            for (int64_t i = 0; i < n; i++) {
+                const uint32_t b = abs_bits(x[i]);
+                if (b >= kInfBits) nonfinite++, idx[i] = 0xffffffffu;
+                else mx = std::max(mx, b);
+            }
+        }
+        uint64_t * c = counts.data();
+        for (int64_t i = 0; i < n; i++)
+            if (idx[i] != 0xffffffffu) c[idx[i]]++;
+        min_bits = mn;
+        max_bits = mx;
+    }
 };
+
+// per-channel histograms of one layer: counts[n_ch][kChanSlots] (u32), min/max bits per channel
+struct ChannelHistograms {
+    int64_t n_ch = 0;
+    std::vector<uint32_t> counts, min_bits, max_bits;
+    uint64_t nonfinite = 0;
+
+    void init(int64_t n) {
+        n_ch = n;
+        counts.assign(size_t(n) * kChanSlots, 0);
+        min_bits.assign(size_t(n), 0xffffffffu);
+        max_bits.assign(size_t(n), 0);
+    }
+    void add_row(const float * g, uint32_t * idx) {
+        uint32_t * mn = min_bits.data();
+        uint32_t * mx = max_bits.data();
+        bool bad = false;
+        for (int64_t i = 0; i < n_ch; i++) {
+            const uint32_t b = abs_bits(g[i]);
+            bad |= b >= kInfBits;
+            mn[i] = std::min(mn[i], b == 0 ? 0xffffffffu : b);
+            mx[i] = std::max(mx[i], b);
+            idx[i] = uint32_t(i) * kChanSlots + kChan.slot(b);
+        }
+        if (bad) {  // the fine gate histogram reports them (CALIBRATE_NONFINITE); keep counts sane
+            for (int64_t i = 0; i < n_ch; i++)
+                if (abs_bits(g[i]) >= kInfBits) nonfinite++, idx[i] = 0xffffffffu;
+        }
+        uint32_t * c = counts.data();
+        for (int64_t i = 0; i < n_ch; i++)
+            if (idx[i] != 0xffffffffu) c[idx[i]]++;
+    }
+};
+
+enum HistIndex { H_GATE_ABS, H_IN_QKV, H_IN_O, H_IN_GATE_UP, H_IN_DOWN, H_COUNT };
 
 enum Kind { K_ATTN_NORM, K_KQV_OUT, K_FFN_NORM, K_FFN_UP, K_FFN_GATE, K_FFN_DOWN_IN, K_NONE };
 
+struct Layer {
+    std::vector<double> sum_abs, sum_sq;  // [n_ff]
+    Histogram hist[H_COUNT];
+    ChannelHistograms gate;
+    uint64_t seen[K_NONE] = {0};  // token rows seen per tensor kind (sanity check)
+};
+
 struct State {
-    int pass = 1;
     bool gelu = false;
+    bool sparse = false;  // the model is a sparse (chess) GGUF
     int n_layer = 0, n_ff = 0;
     std::vector<Layer> layers;
-    std::vector<float> scratch;
+    std::vector<float> scratch, act;
+    std::vector<uint32_t> idx;
     std::string error;
     bool stopped = false;  // we cancelled the rest of the graph (nothing after it is needed)
 };
 
-Kind classify(const char * name, int * layer) {
+// is_act: the tensor holds act(W_gate x) already (sparse graph)
+Kind classify(const char * name, int * layer, bool * is_act) {
     static const struct {
         const char * prefix;
         Kind kind;
+        bool act;
     } table[] = {
-        {"attn_norm-", K_ATTN_NORM}, {"kqv_out-", K_KQV_OUT},     {"ffn_norm-", K_FFN_NORM},
-        {"ffn_up-", K_FFN_UP},       {"ffn_gate-", K_FFN_GATE},   {"ffn_swiglu-", K_FFN_DOWN_IN},
-        {"ffn_geglu-", K_FFN_DOWN_IN},
+        {"attn_norm-", K_ATTN_NORM, false},    {"kqv_out-", K_KQV_OUT, false},         {"ffn_norm-", K_FFN_NORM, false},
+        {"ffn_up-", K_FFN_UP, false},          {"ffn_gate-", K_FFN_GATE, false},       {"ffn_gate_act-", K_FFN_GATE, true},
+        {"ffn_swiglu-", K_FFN_DOWN_IN, false}, {"ffn_geglu-", K_FFN_DOWN_IN, false},   {"chess_up_gated-", K_FFN_DOWN_IN, false},
+        {"ffn_gate_par-", K_FFN_DOWN_IN, false},
     };
     for (const auto & e : table) {
         const size_t n = std::strlen(e.prefix);
@@ -120,17 +195,14 @@ Kind classify(const char * name, int * layer) {
             const long il = std::strtol(name + n, &end, 10);
             if (end == name + n || *end != '\0') return K_NONE;
             *layer = int(il);
+            *is_act = e.act;
             return e.kind;
         }
     }
     return K_NONE;
 }
 
-bool wanted(int pass, Kind k) {
-    if (pass == 2) return k == K_FFN_GATE;
-    return k != K_NONE;
-}
-
+// act(x) as ggml computes it in float (SiLU: x / (1 + e^-x); GELU: tanh approximation)
 inline float act(float x, bool gelu) {
     if (!gelu) return x / (1.0f + std::exp(-x));
     const float c = 0.7978845608028654f;  // sqrt(2 / pi)
@@ -148,10 +220,10 @@ const float * row_ptr(const ggml_tensor * t, const uint8_t * base, int64_t r) {
 bool eval_callback(ggml_tensor * t, bool ask, void * user_data) {
     auto * st = static_cast<State *>(user_data);
     int il = -1;
-    const Kind kind = classify(t->name, &il);
-    if (ask) return wanted(st->pass, kind);
-    if (!wanted(st->pass, kind)) return true;
-    if (il < 0 || il >= st->n_layer) return true;
+    bool is_act = false;
+    const Kind kind = classify(t->name, &il, &is_act);
+    if (ask) return kind != K_NONE;
+    if (kind == K_NONE || il < 0 || il >= st->n_layer) return true;
     if (t->type != GGML_TYPE_F32 || t->nb[0] != sizeof(float)) {
         st->error = std::string("tensor ") + t->name + " is not a row-contiguous F32 tensor";
         return false;
@@ -166,27 +238,21 @@ bool eval_callback(ggml_tensor * t, bool ask, void * user_data) {
     }
     const int64_t ne0 = t->ne[0];
     const int64_t rows = ggml_nrows(t);
-    Layer & L = st->layers[il];
+    Layer & L = st->layers[size_t(il)];
     if ((kind == K_FFN_UP || kind == K_FFN_GATE || kind == K_FFN_DOWN_IN) && ne0 != st->n_ff) {
         st->error = std::string("tensor ") + t->name + " has " + std::to_string(ne0) + " channels, expected n_ff = " + std::to_string(st->n_ff);
         return false;
     }
+    if (st->idx.size() < size_t(ne0)) st->idx.resize(size_t(ne0));
+    uint32_t * idx = st->idx.data();
     L.seen[kind] += uint64_t(rows);
     for (int64_t r = 0; r < rows; r++) {
         const float * x = row_ptr(t, base, r);
         switch (kind) {
-            case K_ATTN_NORM:
-                for (int64_t i = 0; i < ne0; i++) L.hist[H_IN_QKV].add(x[i]);
-                break;
-            case K_KQV_OUT:
-                for (int64_t i = 0; i < ne0; i++) L.hist[H_IN_O].add(x[i]);
-                break;
-            case K_FFN_NORM:
-                for (int64_t i = 0; i < ne0; i++) L.hist[H_IN_GATE_UP].add(x[i]);
-                break;
-            case K_FFN_DOWN_IN:
-                for (int64_t i = 0; i < ne0; i++) L.hist[H_IN_DOWN].add(x[i]);
-                break;
+            case K_ATTN_NORM: L.hist[H_IN_QKV].add_row(x, ne0, idx); break;
+            case K_KQV_OUT: L.hist[H_IN_O].add_row(x, ne0, idx); break;
+            case K_FFN_NORM: L.hist[H_IN_GATE_UP].add_row(x, ne0, idx); break;
+            case K_FFN_DOWN_IN: L.hist[H_IN_DOWN].add_row(x, ne0, idx); break;
             case K_FFN_UP: {
                 double * sa = L.sum_abs.data();
                 double * sq = L.sum_sq.data();
@@ -197,27 +263,23 @@ bool eval_callback(ggml_tensor * t, bool ask, void * user_data) {
                 }
                 break;
             }
-            case K_FFN_GATE:
-                if (st->pass == 1) {
-                    for (int64_t i = 0; i < ne0; i++) L.hist[H_GATE_ABS].add(act(x[i], st->gelu));
-                } else {
-                    const float * mr = L.m_rms.data();
-                    const float * ma = L.m_mean_abs.data();
-                    for (int64_t i = 0; i < ne0; i++) {
-                        const float g = std::fabs(act(x[i], st->gelu));
-                        L.hist[H_SCORE_RMS].add(g * mr[i]);
-                        L.hist[H_SCORE_MEAN_ABS].add(g * ma[i]);
-                    }
+            case K_FFN_GATE: {
+                const float * g = x;
+                if (!is_act) {
+                    float * a = st->act.data();
+                    for (int64_t i = 0; i < ne0; i++) a[i] = act(x[i], st->gelu);
+                    g = a;
                 }
+                L.hist[H_GATE_ABS].add_row(g, ne0, idx);
+                L.gate.add_row(g, idx);
                 break;
-            default:
-                break;
+            }
+            default: break;
         }
     }
-    // Everything after the last layer's last wanted tensor (its W_down, the
-    // output norm and the vocabulary projection) is not needed: cancel it.
-    const Kind last = st->pass == 1 ? K_FFN_DOWN_IN : K_FFN_GATE;
-    if (il == st->n_layer - 1 && kind == last) {
+    // Everything after the last layer's W_down input (its W_down, the output
+    // norm and the vocabulary projection) is not needed: cancel it.
+    if (il == st->n_layer - 1 && kind == K_FFN_DOWN_IN) {
         st->stopped = true;
         return false;
     }
@@ -308,6 +370,7 @@ int cmd_tokenize(const Args & a) {
     const llama_vocab * vocab = llama_model_get_vocab(model);
     const std::vector<char> text = read_file(a.text);
     std::vector<int32_t> stream;
+    std::vector<int64_t> starts;  // stream offset of every document used
     std::vector<llama_token> buf;
     size_t start = 0;
     while (start <= text.size() && (long long) stream.size() < a.max_tokens) {
@@ -322,6 +385,7 @@ int cmd_tokenize(const Args & a) {
                 n = llama_tokenize(vocab, text.data() + start, len, buf.data(), int32_t(buf.size()), false, false);
             }
             if (n < 0) die("tokenization failed");
+            if (n > 0) starts.push_back(int64_t(stream.size()));
             stream.insert(stream.end(), buf.begin(), buf.begin() + n);
         }
         start = end + 1;
@@ -330,12 +394,22 @@ int cmd_tokenize(const Args & a) {
     f.write(reinterpret_cast<const char *>(stream.data()), std::streamsize(stream.size() * sizeof(int32_t)));
     if (!f) die("cannot write " + a.out);
     f.close();
+    std::ofstream fd(a.out + ".docs", std::ios::binary);
+    fd.write(reinterpret_cast<const char *>(starts.data()), std::streamsize(starts.size() * sizeof(int64_t)));
+    if (!fd) die("cannot write " + a.out + ".docs");
+    fd.close();
     print_info(model, (long long) stream.size());
     llama_model_free(model);
     return 0;
 }
 
 template <typename T> void put(std::ofstream & f, const T & v) { f.write(reinterpret_cast<const char *>(&v), sizeof(T)); }
+
+double bits_to_double(uint32_t b) {
+    float v;
+    std::memcpy(&v, &b, 4);
+    return double(v);
+}
 
 int cmd_collect(const Args & a) {
     if (a.model.empty() || a.tokens.empty() || a.out.empty() || a.ctx <= 0) die("collect needs --model --tokens --ctx --out");
@@ -350,13 +424,16 @@ int cmd_collect(const Args & a) {
     llama_model * model = load_model(a.model);
     State st;
     st.gelu = a.act == "gelu";
+    st.sparse = meta(model, "general.architecture") == "chess";
     st.n_layer = llama_model_n_layer(model);
     st.n_ff = model_n_ff(model);
     if (st.n_ff <= 0) die("model has no feed_forward_length");
+    st.act.resize(size_t(st.n_ff));
     st.layers.resize(size_t(st.n_layer));
     for (auto & L : st.layers) {
         L.sum_abs.assign(size_t(st.n_ff), 0.0);
         L.sum_sq.assign(size_t(st.n_ff), 0.0);
+        L.gate.init(st.n_ff);
     }
     const int n_vocab = llama_vocab_n_tokens(llama_model_get_vocab(model));
     for (int32_t t : tokens) {
@@ -378,43 +455,31 @@ int cmd_collect(const Args & a) {
     if (!ctx) die("cannot create a context of " + std::to_string(a.ctx) + " tokens");
 
     llama_batch batch = llama_batch_init(a.ctx, 0, 1);
-    for (int pass = 1; pass <= 2; pass++) {
-        st.pass = pass;
-        if (pass == 2) {
-            for (auto & L : st.layers) {
-                L.m_rms.resize(size_t(st.n_ff));
-                L.m_mean_abs.resize(size_t(st.n_ff));
-                for (int i = 0; i < st.n_ff; i++) {
-                    L.m_mean_abs[size_t(i)] = float(L.sum_abs[size_t(i)] / double(n_total));
-                    L.m_rms[size_t(i)] = float(std::sqrt(L.sum_sq[size_t(i)] / double(n_total)));
-                }
-            }
+    for (size_t w = 0; w < n_windows; w++) {
+        llama_memory_clear(llama_get_memory(ctx), true);
+        batch.n_tokens = a.ctx;
+        for (int k = 0; k < a.ctx; k++) {
+            batch.token[k] = tokens[w * size_t(a.ctx) + size_t(k)];
+            batch.pos[k] = k;
+            batch.n_seq_id[k] = 1;
+            batch.seq_id[k][0] = 0;
+            batch.logits[k] = 1;  // all outputs: otherwise the last layer's FFN skips tokens
         }
-        for (size_t w = 0; w < n_windows; w++) {
-            llama_memory_clear(llama_get_memory(ctx), true);
-            batch.n_tokens = a.ctx;
-            for (int k = 0; k < a.ctx; k++) {
-                batch.token[k] = tokens[w * size_t(a.ctx) + size_t(k)];
-                batch.pos[k] = k;
-                batch.n_seq_id[k] = 1;
-                batch.seq_id[k][0] = 0;
-                batch.logits[k] = 1;  // all outputs: otherwise the last layer's FFN skips tokens
-            }
-            st.stopped = false;
-            const int rc = llama_decode(ctx, batch);
-            if (!st.error.empty()) die(st.error);
-            if (rc != 0 && !(rc == 2 && st.stopped)) die("llama_decode failed with code " + std::to_string(rc));
-            std::printf("progress %d %zu %zu\n", pass, (w + 1) * size_t(a.ctx), n_total);
-            std::fflush(stdout);
-        }
+        st.stopped = false;
+        const int rc = llama_decode(ctx, batch);
+        if (!st.error.empty()) die(st.error);
+        if (rc != 0 && !(rc == 2 && st.stopped)) die("llama_decode failed with code " + std::to_string(rc));
+        std::printf("progress 1 %zu %zu\n", (w + 1) * size_t(a.ctx), n_total);
+        std::fflush(stdout);
     }
     llama_batch_free(batch);
 
-    // every layer must have produced every tensor for every token
-    static const char * kind_names[] = {"attn_norm", "kqv_out", "ffn_norm", "ffn_up", "ffn_gate", "ffn_swiglu/ffn_geglu"};
+    // every layer must have produced every tensor for every token (the up projection: dense graphs only)
+    static const char * kind_names[] = {"attn_norm", "kqv_out", "ffn_norm", "ffn_up", "ffn_gate/ffn_gate_act", "ffn_swiglu/chess_up_gated/ffn_gate_par"};
     for (int il = 0; il < st.n_layer; il++) {
         for (int k = 0; k < K_NONE; k++) {
-            const uint64_t expect = uint64_t(n_total) * (k == K_FFN_GATE ? 2u : 1u);
+            if (k == K_FFN_UP && st.sparse) continue;
+            const uint64_t expect = uint64_t(n_total);
             if (st.layers[size_t(il)].seen[k] != expect) {
                 die(std::string("graph tensor ") + kind_names[k] + "-" + std::to_string(il) + " seen for " +
                     std::to_string(st.layers[size_t(il)].seen[k]) + " token rows, expected " + std::to_string(expect) +
@@ -425,27 +490,40 @@ int cmd_collect(const Args & a) {
 
     std::ofstream f(a.out, std::ios::binary);
     f.write(kStatsMagic, 8);
-    put<uint32_t>(f, 1);  // stats version
+    put<uint32_t>(f, 2);  // stats version
     put<uint32_t>(f, uint32_t(st.n_layer));
     put<uint32_t>(f, uint32_t(st.n_ff));
     put<uint32_t>(f, uint32_t(H_COUNT));
-    put<int32_t>(f, kSubBits);
-    put<int32_t>(f, kMinExp);
-    put<int32_t>(f, kMaxExp);
-    put<uint32_t>(f, kBins);
+    put<int32_t>(f, kFine.sub);
+    put<int32_t>(f, kFine.min_exp);
+    put<int32_t>(f, kFine.max_exp);
+    put<uint32_t>(f, kFine.bins);
+    put<int32_t>(f, kChan.sub);
+    put<int32_t>(f, kChan.min_exp);
+    put<int32_t>(f, kChan.max_exp);
+    put<uint32_t>(f, kChan.bins);
     put<uint64_t>(f, uint64_t(n_total));
+    put<uint32_t>(f, st.sparse ? 0u : 1u);  // moments present
+    put<uint32_t>(f, 0u);
     for (const auto & L : st.layers) {
-        for (int i = 0; i < st.n_ff; i++) put<double>(f, L.sum_abs[size_t(i)] / double(n_total));
-        for (int i = 0; i < st.n_ff; i++) put<double>(f, std::sqrt(L.sum_sq[size_t(i)] / double(n_total)));
+        for (int i = 0; i < st.n_ff; i++) put<double>(f, st.sparse ? 0.0 : L.sum_abs[size_t(i)] / double(n_total));
+        for (int i = 0; i < st.n_ff; i++) put<double>(f, st.sparse ? 0.0 : std::sqrt(L.sum_sq[size_t(i)] / double(n_total)));
         for (const auto & h : L.hist) {
-            put<uint64_t>(f, h.zeros);
-            put<uint64_t>(f, h.underflow);
-            put<uint64_t>(f, h.overflow);
+            put<uint64_t>(f, h.counts[0]);
+            put<uint64_t>(f, h.counts[1]);
+            put<uint64_t>(f, h.counts[2]);
             put<uint64_t>(f, h.nonfinite);
-            put<double>(f, std::isfinite(h.min) ? double(h.min) : -1.0);
-            put<double>(f, double(h.max));
-            f.write(reinterpret_cast<const char *>(h.counts.data()), std::streamsize(h.counts.size() * sizeof(uint64_t)));
+            put<double>(f, h.min_bits == 0xffffffffu ? -1.0 : bits_to_double(h.min_bits));
+            put<double>(f, bits_to_double(h.max_bits));
+            f.write(reinterpret_cast<const char *>(h.counts.data() + 3), std::streamsize(kFine.bins * sizeof(uint64_t)));
         }
+        put<uint64_t>(f, L.gate.nonfinite);
+        f.write(reinterpret_cast<const char *>(L.gate.counts.data()), std::streamsize(L.gate.counts.size() * sizeof(uint32_t)));
+        for (int i = 0; i < st.n_ff; i++) {
+            const uint32_t b = L.gate.min_bits[size_t(i)];
+            put<float>(f, b == 0xffffffffu ? -1.0f : float(bits_to_double(b)));
+        }
+        for (int i = 0; i < st.n_ff; i++) put<float>(f, float(bits_to_double(L.gate.max_bits[size_t(i)])));
     }
     f.close();
     if (!f) die("cannot write " + a.out);

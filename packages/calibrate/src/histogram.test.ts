@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_HISTOGRAM_SPEC, Histogram } from './histogram.ts';
+import { ChannelHistograms, DEFAULT_HISTOGRAM_SPEC, Histogram } from './histogram.ts';
 import { Xoshiro128 } from '@chess/models';
 
 /** The exact sample quantile the histogram approximates: the smallest v with >= p*n values <= v. */
@@ -101,5 +101,58 @@ describe('Histogram', () => {
     expect(() => h.quantile(0.5)).toThrow(/empty/);
     h.add(1);
     expect(() => h.quantile(1.5)).toThrow(/\[0, 1\]/);
+  });
+});
+
+describe('ChannelHistograms: CHESS score thresholds from per-channel histograms', () => {
+  const SPEC = { subBits: 3, minExp: -16, maxExp: 6 };
+
+  it('the mixture quantile matches the exact quantile of the scores |v_i| * m_i (sorted array), for any scale', () => {
+    const rng = new Xoshiro128(7);
+    const nCh = 64;
+    const perChannel = 2000;
+    const h = new ChannelHistograms(SPEC, nCh);
+    const values: Float64Array[] = [];
+    for (let i = 0; i < nCh; i++) {
+      // channels of very different scales; 3 % exact zeros
+      const v = lognormal(rng, perChannel, -4 + (8 * i) / nCh, 1 + (i % 3) * 0.5).map((x) => (rng.nextFloat() < 0.03 ? 0 : Math.fround(x)));
+      values.push(v);
+      for (const x of v) h.add(i, x);
+    }
+    for (const scale of [Float64Array.from({ length: nCh }, (_, i) => 1 + i), Float64Array.from({ length: nCh }, () => 0.1 + rng.nextFloat()), Float64Array.from({ length: nCh }, (_, i) => (i === 5 ? 0 : 1))]) {
+      const scores = new Float64Array(nCh * perChannel);
+      for (let i = 0; i < nCh; i++) for (let k = 0; k < perChannel; k++) scores[i * perChannel + k] = values[i]![k]! * scale[i]!;
+      scores.sort();
+      for (const p of [0.1, 0.3, 0.5, 0.7, 0.9]) {
+        const t = h.mixtureQuantile(scale, p);
+        // in probability: the fraction of exact scores <= t is p within 0.5 point
+        let below = 0;
+        while (below < scores.length && scores[below]! <= t) below++;
+        expect(Math.abs(below / scores.length - p), `p ${p}`).toBeLessThan(0.005);
+        expect(Math.abs(h.mixtureCdf(scale, t) - p)).toBeLessThan(1e-6);
+        // in value: within one coarse bin (12.5 %) of the exact sample quantile
+        const exact = scores[Math.ceil(p * scores.length) - 1]!;
+        expect(Math.abs(t - exact) / exact, `p ${p}`).toBeLessThan(2 ** -SPEC.subBits);
+      }
+    }
+  });
+
+  it('channel i is an ordinary Histogram; zeros, min and max are per channel', () => {
+    const h = new ChannelHistograms(SPEC, 3);
+    for (const v of [0, 0, 0.5, 1, 2]) h.add(1, v);
+    h.add(2, 100); // overflow
+    expect(h.count(0)).toBe(0);
+    expect(h.count(1)).toBe(5);
+    const c = h.channel(1);
+    expect([c.zeros, c.min, c.max, c.count]).toEqual([2, 0.5, 2, 5]);
+    expect(h.countAtMost(1, 0)).toBe(2);
+    expect(h.countAtMost(1, 2)).toBe(5);
+    expect(h.countAtMost(2, 99)).toBe(0);
+    expect(h.countAtMost(2, 100)).toBe(1);
+    // a channel with scale 0 scores 0: always dropped
+    expect(h.mixtureCdf([1, 0, 1], 0)).toBeCloseTo(5 / 6, 12);
+    expect(h.mixtureQuantile([1, 1, 1], 0.2)).toBe(0); // 2 of 6 values are exact zeros
+    expect(() => h.add(0, Number.NaN)).toThrow(/non-finite/);
+    expect(() => h.mixtureQuantile([1, 1, 1], 2)).toThrow(/\[0, 1\]/);
   });
 });

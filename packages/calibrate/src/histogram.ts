@@ -215,3 +215,180 @@ export class Histogram {
 function clamp01(x: number): number {
   return Number.isNaN(x) ? 0 : x < 0 ? 0 : x > 1 ? 1 : x;
 }
+
+/**
+ * One coarse log-linear histogram of |v| PER CHANNEL (same bin layout as
+ * Histogram, its own spec; counts as u32, slot 0 = exact zeros, 1 = underflow,
+ * 2 = overflow, 3.. = the bins), with the exact min / max of every channel's
+ * non-zero values. This is what CHESS needs from the gate: the layer's score
+ * threshold t is the root of
+ *
+ *     sum_i n_i F_i(t / m_i) = s sum_i n_i        (F_i: CDF of |g_i|)
+ *
+ * for any per-channel statistic m (decided at transform time), and a channel
+ * with m_i = 0 (score 0, always dropped) counts as F_i = 1.
+ */
+export class ChannelHistograms {
+  readonly spec: Readonly<HistogramSpec>;
+  readonly channels: number;
+  /** Slots per channel: 3 + bins. */
+  readonly slots: number;
+  readonly counts: Uint32Array;
+  /** Smallest non-zero value per channel (+Infinity when none). */
+  readonly min: Float32Array;
+  /** Largest value per channel (0 when none). */
+  readonly max: Float32Array;
+  private readonly edges: Float64Array;
+  private readonly loBits: number;
+  private readonly hiBits: number;
+  private readonly base: number;
+  private readonly shift: number;
+  private cum: Float64Array | undefined;
+  private totals: Float64Array | undefined;
+
+  constructor(spec: Readonly<HistogramSpec>, channels: number, counts?: Uint32Array) {
+    new Histogram(spec); // validates the spec
+    if (!Number.isInteger(channels) || channels < 0) throw new RangeError(`ChannelHistograms: bad channel count ${channels}`);
+    this.spec = Object.freeze({ subBits: spec.subBits, minExp: spec.minExp, maxExp: spec.maxExp });
+    this.channels = channels;
+    this.slots = histogramBins(spec) + 3;
+    if (counts && counts.length !== channels * this.slots) throw new RangeError(`ChannelHistograms: ${counts.length} counts, expected ${channels * this.slots}`);
+    this.counts = counts ?? new Uint32Array(channels * this.slots);
+    this.min = new Float32Array(channels).fill(Number.POSITIVE_INFINITY);
+    this.max = new Float32Array(channels);
+    const bins = this.slots - 3;
+    const s = 2 ** spec.subBits;
+    this.edges = new Float64Array(bins + 1);
+    for (let i = 0; i <= bins; i++) this.edges[i] = 2 ** (spec.minExp + Math.floor(i / s)) * (1 + (i % s) / s);
+    this.loBits = (spec.minExp + 127) * 2 ** 23;
+    this.hiBits = (spec.maxExp + 127) * 2 ** 23;
+    this.shift = 23 - spec.subBits;
+    this.base = (spec.minExp + 127) * 2 ** spec.subBits;
+  }
+
+  /** Slot of a magnitude: 0 zero, 1 underflow, 2 overflow, 3 + bin. */
+  slotOf(value: number): number {
+    f32[0] = Math.abs(value);
+    const b = u32[0]!;
+    if (b === 0) return 0;
+    if (b < this.loBits) return 1;
+    if (b >= this.hiBits) return 2;
+    return 3 + (b >>> this.shift) - this.base;
+  }
+
+  /** Add |value| (rounded to float32) to channel i. */
+  add(channel: number, value: number): void {
+    f32[0] = Math.abs(value);
+    const v = f32[0]!;
+    if (!Number.isFinite(v)) throw new RangeError(`ChannelHistograms.add: non-finite value ${value}`);
+    this.counts[channel * this.slots + this.slotOf(v)]! += 1;
+    if (v > 0 && v < this.min[channel]!) this.min[channel] = v;
+    if (v > this.max[channel]!) this.max[channel] = v;
+    this.cum = undefined;
+  }
+
+  /** Values counted in channel i. */
+  count(channel: number): number {
+    this.prepare();
+    return this.totals![channel]!;
+  }
+
+  /** Channel i as a Histogram of the same spec. */
+  channel(i: number): Histogram {
+    const h = new Histogram(this.spec);
+    const o = i * this.slots;
+    h.zeros = this.counts[o]!;
+    h.underflow = this.counts[o + 1]!;
+    h.overflow = this.counts[o + 2]!;
+    for (let k = 0; k < this.slots - 3; k++) h.counts[k] = this.counts[o + 3 + k]!;
+    h.min = this.min[i]!;
+    h.max = this.max[i]!;
+    return h;
+  }
+
+  private prepare(): void {
+    if (this.cum) return;
+    const bins = this.slots - 3;
+    const cum = new Float64Array(this.channels * (bins + 1));
+    const totals = new Float64Array(this.channels);
+    for (let i = 0; i < this.channels; i++) {
+      const o = i * this.slots;
+      const c = i * (bins + 1);
+      let acc = 0;
+      for (let k = 0; k < bins; k++) {
+        cum[c + k] = acc;
+        acc += this.counts[o + 3 + k]!;
+      }
+      cum[c + bins] = acc;
+      totals[i] = acc + this.counts[o]! + this.counts[o + 1]! + this.counts[o + 2]!;
+    }
+    this.cum = cum;
+    this.totals = totals;
+  }
+
+  /** Number of values of channel i that are <= v (interpolated inside a bin, clamped to the channel's min / max). */
+  countAtMost(i: number, v: number): number {
+    this.prepare();
+    const total = this.totals![i]!;
+    const max = this.max[i]!;
+    if (v >= max) return total;
+    const o = i * this.slots;
+    const zeros = this.counts[o]!;
+    if (v <= 0) return zeros;
+    const min = this.min[i]!;
+    if (v < min) return zeros;
+    const under = this.counts[o + 1]!;
+    const slot = this.slotOf(v);
+    if (slot === 1) {
+      const b = Math.min(2 ** this.spec.minExp, max);
+      return zeros + under * (b > min ? clamp01((v - min) / (b - min)) : 1);
+    }
+    const bins = this.slots - 3;
+    const c = i * (bins + 1);
+    if (slot === 2) {
+      const a = Math.max(2 ** this.spec.maxExp, min);
+      return zeros + under + this.cum![c + bins]! + this.counts[o + 2]! * (max > a ? clamp01((v - a) / (max - a)) : 1);
+    }
+    const k = slot - 3;
+    const a = Math.max(this.edges[k]!, min);
+    const b = Math.min(this.edges[k + 1]!, max);
+    return zeros + under + this.cum![c + k]! + this.counts[o + slot]! * (b > a ? clamp01((v - a) / (b - a)) : 1);
+  }
+
+  /**
+   * Fraction of all (channel, value) pairs with |v_i| * scale_i <= t: the CDF
+   * of the scores at t. A channel with scale_i = 0 scores 0 everywhere.
+   */
+  mixtureCdf(scale: ArrayLike<number>, t: number): number {
+    this.prepare();
+    let below = 0;
+    let total = 0;
+    for (let i = 0; i < this.channels; i++) {
+      const n = this.totals![i]!;
+      total += n;
+      const m = scale[i]!;
+      below += m > 0 ? this.countAtMost(i, t / m) : t >= 0 ? n : 0;
+    }
+    if (total === 0) throw new RangeError('mixtureCdf of empty channel histograms');
+    return below / total;
+  }
+
+  /**
+   * The p-quantile of the scores |v_i| * scale_i: the smallest t with
+   * mixtureCdf(scale, t) >= p (bisection; the CDF is continuous and
+   * non-decreasing between the exact-zero mass and the largest score).
+   */
+  mixtureQuantile(scale: ArrayLike<number>, p: number): number {
+    if (!(p >= 0 && p <= 1)) throw new RangeError(`mixtureQuantile: p must be in [0, 1], got ${p}`);
+    if (this.mixtureCdf(scale, 0) >= p) return 0;
+    let hi = 0;
+    for (let i = 0; i < this.channels; i++) hi = Math.max(hi, this.max[i]! * Math.max(0, scale[i]!));
+    let lo = 0;
+    for (let it = 0; it < 200 && hi - lo > hi * 1e-12; it++) {
+      const mid = 0.5 * (lo + hi);
+      if (this.mixtureCdf(scale, mid) >= p) hi = mid;
+      else lo = mid;
+    }
+    return hi;
+  }
+}

@@ -2,6 +2,14 @@ export * from './profile.ts';
 export { sha256OfFile } from './hash.ts';
 export {
   calibrate,
+  calibrationWindows,
+  measureSparse,
+  sparseRefiner,
+  DEFAULT_REFINE_TOKENS,
+  type SparseRefinerOptions,
+  windowStarts,
+  type CalibrationWindows,
+  type MeasureSparseOptions,
   validateCalibrateOptions,
   defaultThreads,
   DEFAULT_CALIBRATION_TOKENS,

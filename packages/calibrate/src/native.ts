@@ -81,7 +81,7 @@ export async function ensureProfileTool(log: Log = () => undefined): Promise<Pro
     status = backendStatus();
   }
   const hash = toolHash(status.hash);
-  const version = `${TOOL_NAME} 1; llama.cpp ${LLAMA_CPP_COMMIT.slice(0, 12)}; chess backend ${status.hash}`;
+  const version = `${TOOL_NAME} 2; llama.cpp ${LLAMA_CPP_COMMIT.slice(0, 12)}; chess backend ${status.hash}`;
   const dir = cachePath('calibrate', `${TOOL_NAME}-${hash}`);
   const exe = join(dir, TOOL_NAME);
   if (existsSync(exe)) return { exe, version };

@@ -62,3 +62,14 @@ describe('text files and document order', () => {
     expect(items[0]).toBe(0); // input untouched
   });
 });
+
+describe('calibration windows start at document starts', () => {
+  it('one window per long document, short documents packed, never overlapping or past the stream', async () => {
+    const { windowStarts } = await import('./calibrate.ts');
+    // documents at 0 (long), 1000, 1010, 1020 (short: packed into the window at 1000), 1100, 1500; stream of 1600 tokens, windows of 100
+    expect(windowStarts([0, 1000, 1010, 1020, 1100, 1500], 1600, 100, 10)).toEqual([0, 1000, 1100, 1500]);
+    expect(windowStarts([0, 1000, 1010, 1020, 1100, 1500], 1600, 100, 2)).toEqual([0, 1000]);
+    expect(windowStarts([0, 50, 120], 200, 100, 5)).toEqual([0]);
+    expect(windowStarts([0], 50, 100, 5)).toEqual([]);
+  });
+});

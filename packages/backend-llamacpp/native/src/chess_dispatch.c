@@ -1,10 +1,13 @@
 /* Public entry points: argument checks, ISA selection, per-thread work split,
  * scratch memory, counters. The per-type arithmetic lives in the per-ISA files
- * (chess_ref.c, chess_avx2.c, chess_avx512.c) behind cs_isa_table. */
+ * (chess_ref.c, chess_avx2.c, chess_avx512.c, chess_neon.c) behind cs_isa_table. */
 #include <math.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
+#if defined(__aarch64__) && defined(__linux__)
+#include <sys/auxv.h>
+#endif
 
 #include "chess_internal.h"
 
@@ -47,7 +50,16 @@ static const cs_isa_table *cs_tables[CHESS_ISA_COUNT] = {
 #else
     NULL,
 #endif
+#ifdef CHESS_HAVE_NEON
+    &cs_table_neon,
+#else
+    NULL,
+#endif
 };
+
+const cs_isa_table *cs_isa_table_of(chess_isa isa) {
+    return ((int)isa < 0 || isa >= CHESS_ISA_COUNT) ? NULL : cs_tables[isa];
+}
 
 static int cs_cpu_has(chess_isa isa) {
 #if defined(__x86_64__) || defined(__i386__)
@@ -60,6 +72,30 @@ static int cs_cpu_has(chess_isa isa) {
         return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
                __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni") &&
                __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+    default: return 0;
+    }
+#elif defined(__aarch64__)
+    switch (isa) {
+    case CHESS_ISA_REF: return 1;
+    case CHESS_ISA_NEON: {
+#if defined(__linux__)
+        /* ASIMD is architectural on AArch64; SDOT is optional (ARMv8.2+). */
+#ifndef HWCAP_ASIMD
+#define HWCAP_ASIMD (1UL << 1)
+#endif
+#ifndef HWCAP_ASIMDDP
+#define HWCAP_ASIMDDP (1UL << 20)
+#endif
+        const unsigned long hw = getauxval(AT_HWCAP);
+#ifdef CHESS_NEON_DOTPROD
+        return (hw & HWCAP_ASIMD) && (hw & HWCAP_ASIMDDP);
+#else
+        return (hw & HWCAP_ASIMD) != 0;
+#endif
+#else
+        return 1; /* e.g. Apple arm64: ASIMD and SDOT on every CPU */
+#endif
+    }
     default: return 0;
     }
 #else
@@ -77,6 +113,7 @@ const char *chess_isa_name(chess_isa isa) {
     case CHESS_ISA_REF: return "ref";
     case CHESS_ISA_AVX2: return "avx2";
     case CHESS_ISA_AVX512: return "avx512";
+    case CHESS_ISA_NEON: return "neon";
     default: return "unknown";
     }
 }
@@ -94,7 +131,7 @@ static chess_isa cs_isa_default(void) {
                 return CHESS_ISA_REF;
             }
         }
-        fprintf(stderr, "chess_sparse: unknown CHESS_KERNEL_ISA=%s (expected ref|avx2|avx512); using the best available\n", env);
+        fprintf(stderr, "chess_sparse: unknown CHESS_KERNEL_ISA=%s (expected ref|avx2|avx512|neon); using the best available\n", env);
     }
     for (int i = CHESS_ISA_COUNT - 1; i > 0; i--)
         if (chess_isa_available((chess_isa)i)) return (chess_isa)i;

@@ -87,6 +87,12 @@ extern const cs_isa_table cs_table_avx2;
 #ifdef CHESS_HAVE_AVX512
 extern const cs_isa_table cs_table_avx512;
 #endif
+#ifdef CHESS_HAVE_NEON
+extern const cs_isa_table cs_table_neon;
+#endif
+
+/* The compiled-in table of an ISA (NULL if not built, whatever the CPU): white-box tests. */
+const cs_isa_table *cs_isa_table_of(chess_isa isa);
 
 /* Portable activation quantizer, shared by ref and used as the spec for SIMD ones:
  * per block amax = max|x|, d = amax/127, id = d ? 1/d : 0, q = nearbyint(x*id). */

@@ -9,7 +9,19 @@
  *                             CHESS_GGML_SOURCE, and always this file's own).
  *   test_kernels badargs      every error code, nothing written on error.
  *   test_kernels threshold    chess_threshold_mask and the sparsity counters.
- *   test_kernels isaenv       CHESS_KERNEL_ISA (run by ctest with CHESS_KERNEL_ISA=ref).
+ *   test_kernels primitives   white-box, every available SIMD ISA against the reference
+ *                             table: the 8-bit activation quantizer bit for bit (scales,
+ *                             bytes, sums; incl. zero blocks and exact .5 ties) and
+ *                             to_float (exact; Q4_1 may fuse d*q+m: 2 ulp).
+ *   test_kernels isaenv       CHESS_KERNEL_ISA selects the named ISA (run by ctest with
+ *                             CHESS_KERNEL_ISA=ref, and =<expected ISA> when one is set).
+ *
+ * CHESS_TEST_EXPECT_ISA=<name> (set by ctest from the CMake option of that name, e.g.
+ * neon in the aarch64 cross build): conformance fails unless that ISA is available,
+ * is the default selection, and was run for every type and both products.
+ * The golden ggml dequantization is compiled in with CHESS_TEST_WITH_GGML (defined
+ * by CMake when CHESS_GGML_SOURCE is given); without it the test's own dequantizer
+ * is the golden one and every other check is unchanged.
  *
  * Tolerances (relative to the Euclidean norm of the expected result):
  *   SIMD vs reference                          1e-4  (float32, different summation order)
@@ -23,6 +35,7 @@
 #include <string.h>
 
 #include "chess_sparse.h"
+#include "chess_internal.h" /* white-box: per-ISA primitive tables (test_primitives) */
 
 #ifdef CHESS_TEST_WITH_GGML
 #include "ggml.h"
@@ -286,8 +299,24 @@ static void random_shape(chess_type t, int kind, int64_t *ne0, int64_t *ne1, int
 }
 
 /* ---------------- conformance: SIMD vs reference, nth independence ---------------- */
+static chess_isa g_default_isa = CHESS_ISA_REF; /* chess_get_isa() before any chess_set_isa */
+
 static void test_conformance(void) {
     const double sparsities[] = { 0.0, 0.5, 1.0, -1.0 };
+    const char *expect = getenv("CHESS_TEST_EXPECT_ISA");
+    int expect_runs = 0; /* (type, kind) pairs of the expected ISA with all their cases */
+    if (expect && *expect) {
+        int found = 0;
+        for (int isa = 0; isa < CHESS_ISA_COUNT; isa++) {
+            if (strcmp(chess_isa_name((chess_isa)isa), expect) != 0) continue;
+            found = 1;
+            CHECK(chess_isa_available((chess_isa)isa), "expected ISA %s is not available on this CPU/build", expect);
+        }
+        CHECK(found, "expected ISA %s is unknown to this build", expect);
+        CHECK(strcmp(chess_isa_name(g_default_isa), expect) == 0, "default ISA is %s, expected %s",
+              chess_isa_name(g_default_isa), expect);
+        printf("  default isa %s (expected %s)\n", chess_isa_name(g_default_isa), expect);
+    }
     for (int isa = 1; isa < CHESS_ISA_COUNT; isa++) {
         if (!chess_isa_available((chess_isa)isa)) { printf("  isa %s: not available, skipped\n", chess_isa_name((chess_isa)isa)); continue; }
         for (size_t ti = 0; ti < sizeof k_types / sizeof k_types[0]; ti++) {
@@ -338,8 +367,13 @@ static void test_conformance(void) {
                     cases++;
                 }
                 printf("  %-6s %-5s %-9s %d cases\n", chess_isa_name((chess_isa)isa), type_name(t), kind ? "out_gated" : "in", cases);
+                if (expect && !strcmp(chess_isa_name((chess_isa)isa), expect) && cases == 28) expect_runs++;
             }
         }
+    }
+    if (expect && *expect) {
+        const int want = (int)(2 * sizeof k_types / sizeof k_types[0]);
+        CHECK(expect_runs == want, "expected ISA %s ran %d of %d (type, product) pairs", expect, expect_runs, want);
     }
 }
 
@@ -531,8 +565,84 @@ static void test_threshold(void) {
     printf("  threshold + counters done\n");
 }
 
+/* ---------------- white-box: quantizer and to_float per ISA ---------------- */
+static int cs_index(chess_type t) {
+    switch (t) {
+    case CHESS_TYPE_F32: return CS_F32; case CHESS_TYPE_F16: return CS_F16; case CHESS_TYPE_BF16: return CS_BF16;
+    case CHESS_TYPE_Q8_0: return CS_Q8_0; case CHESS_TYPE_Q4_0: return CS_Q4_0; case CHESS_TYPE_Q4_1: return CS_Q4_1;
+    }
+    return -1;
+}
+
+static void test_primitives(void) {
+    const cs_isa_table *R = cs_isa_table_of(CHESS_ISA_REF);
+    CHECK(R != NULL && cs_isa_table_of((chess_isa)CHESS_ISA_COUNT) == NULL, "table lookup");
+    for (int isa = 1; isa < CHESS_ISA_COUNT; isa++) {
+        const cs_isa_table *T = cs_isa_table_of((chess_isa)isa);
+        if (!T || !chess_isa_available((chess_isa)isa)) { printf("  isa %s: not available, skipped\n", chess_isa_name((chess_isa)isa)); continue; }
+        /* quantizer: identical scales, bytes and sums */
+        int64_t blocks = 0;
+        for (int c = 0; c < 40; c++) {
+            const int64_t nb = c < 8 ? c + 1 : rnd_int(1, 80), n = 32 * nb;
+            float *x = malloc(sizeof(float) * (size_t)n);
+            const float scale = (float)ldexp(1.0, (int)rnd_int(-20, 20));
+            for (int64_t i = 0; i < n; i++) x[i] = scale * rnd_normal();
+            for (int64_t b = 0; b < nb; b++) {
+                const int kind = (int)rnd_int(0, 5);
+                float *v = x + 32 * b;
+                if (kind == 0) for (int i = 0; i < 32; i++) v[i] = 0.0f;                  /* d = 0 */
+                if (kind == 1) {                                                          /* ties: x*id = k + 0.5 exactly */
+                    const float e = (float)ldexp(1.0, (int)rnd_int(-10, 10));
+                    for (int i = 0; i < 32; i++) v[i] = e * ((float)rnd_int(-126, 125) + 0.5f);
+                    v[rnd_int(0, 31)] = (rnd_u64() & 1 ? 127.0f : -127.0f) * e;
+                }
+                if (kind == 2) for (int i = 0; i < 32; i++) if (rnd_u64() & 1) v[i] = 0.0f; /* sparse block */
+            }
+            int8_t *q1 = malloc((size_t)n), *q2 = malloc((size_t)n);
+            float *d1 = malloc(sizeof(float) * (size_t)nb), *d2 = malloc(sizeof(float) * (size_t)nb);
+            int32_t *s1 = malloc(sizeof(int32_t) * (size_t)nb), *s2 = malloc(sizeof(int32_t) * (size_t)nb);
+            const cs_q8x a = { q1, d1, s1 }, b = { q2, d2, s2 };
+            R->quant_x8(x, &a, n);
+            T->quant_x8(x, &b, n);
+            CHECK(memcmp(q1, q2, (size_t)n) == 0 && memcmp(d1, d2, sizeof(float) * (size_t)nb) == 0 &&
+                      memcmp(s1, s2, sizeof(int32_t) * (size_t)nb) == 0,
+                  "%s quant_x8 differs from the reference (nb=%lld)", chess_isa_name((chess_isa)isa), (long long)nb);
+            blocks += nb;
+            free(x); free(q1); free(q2); free(d1); free(d2); free(s1); free(s2);
+        }
+        /* to_float of every type */
+        for (size_t ti = 0; ti < sizeof k_types / sizeof k_types[0]; ti++) {
+            const chess_type t = k_types[ti];
+            const int ix = cs_index(t);
+            int64_t worst = 0;
+            for (int c = 0; c < 20; c++) {
+                const int64_t n = blck(t) == 1 ? rnd_int(1, 300) : 32 * rnd_int(1, 12);
+                uint8_t *w = make_weights(t, n, 1, row_bytes(t, n));
+                float *f1 = malloc(sizeof(float) * (size_t)n), *f2 = malloc(sizeof(float) * (size_t)n);
+                R->k[ix].to_float(w, f1, n);
+                T->k[ix].to_float(w, f2, n);
+                for (int64_t i = 0; i < n; i++) {
+                    if (f1[i] == f2[i] || (isnan(f1[i]) && isnan(f2[i]))) continue;
+                    /* Q4_1: d*q + m rounded once (fma) or twice: |diff| <= 2^-24 (2|d*q| + |r|) */
+                    const double m = t == CHESS_TYPE_Q4_1 ? fabs(half_to_double(rd16(w + 20 * (size_t)(i / 32) + 2))) : 0.0;
+                    const double tol = t == CHESS_TYPE_Q4_1 ? 1.8e-7 * (fabs((double)f1[i]) + m) : 0.0;
+                    if (fabs((double)f1[i] - (double)f2[i]) > tol) worst++;
+                }
+                free(w); free(f1); free(f2);
+            }
+            CHECK(worst == 0, "%s to_float %s: %lld elements differ from the reference", chess_isa_name((chess_isa)isa),
+                  type_name(t), (long long)worst);
+        }
+        printf("  %-6s quant_x8 identical to ref on %lld blocks; to_float of 6 types matches\n",
+               chess_isa_name((chess_isa)isa), (long long)blocks);
+    }
+}
+
 static void test_isaenv(void) {
-    CHECK(chess_get_isa() == CHESS_ISA_REF, "CHESS_KERNEL_ISA=ref must select ref, got %s", chess_isa_name(chess_get_isa()));
+    const char *want = getenv("CHESS_KERNEL_ISA");
+    CHECK(want && strcmp(chess_isa_name(chess_get_isa()), want) == 0, "CHESS_KERNEL_ISA=%s must select %s, got %s",
+          want ? want : "(unset)", want ? want : "it", chess_isa_name(chess_get_isa()));
+    printf("  CHESS_KERNEL_ISA=%s selected %s\n", want ? want : "(unset)", chess_isa_name(chess_get_isa()));
     for (int i = 0; i < CHESS_ISA_COUNT; i++)
         printf("  isa %-6s available=%d\n", chess_isa_name((chess_isa)i), chess_isa_available((chess_isa)i));
 }
@@ -542,11 +652,13 @@ int main(int argc, char **argv) {
     const char *seed = getenv("CHESS_TEST_SEED");
     if (seed) g_rng = strtoull(seed, NULL, 0);
     printf("chess_sparse tests (%s), seed 0x%llx\n", what, (unsigned long long)g_rng);
+    g_default_isa = chess_get_isa();
     const int all = strcmp(what, "all") == 0;
     if (all || !strcmp(what, "isaenv")) { if (!all) test_isaenv(); }
     if (all || !strcmp(what, "badargs")) test_badargs();
     if (all || !strcmp(what, "threshold")) test_threshold();
     if (all || !strcmp(what, "reference")) test_reference();
+    if (all || !strcmp(what, "primitives")) test_primitives();
     if (all || !strcmp(what, "conformance")) test_conformance();
     chess_thread_release();
     printf("%ld checks, %d failures\n", g_checks, g_failures);

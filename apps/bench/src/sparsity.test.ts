@@ -1,0 +1,86 @@
+import { describe, expect, it } from 'vitest';
+import { isChessError } from '@chess/core';
+import { GGMLType } from '@chess/gguf';
+import { layerSparsity, parseSparsityReport, siteSparsity, subtractCounters, weightTraffic, type WeightTensor } from './sparsity.ts';
+
+/** A report in the exact layout llama-chess.cpp writes (llama_chess_write_report), values chosen by hand. */
+const REPORT = `{
+  "format": "chess-sparsity-report/1",
+  "keep_rule": "|v| > tau",
+  "n_layer": 3,
+  "layers": [
+    {"layer": 0, "attn_q_in": {"seen": 1000, "zeroed": 500, "sparsity": 0.500000}, "ffn_down_in": {"seen": 4000, "zeroed": 1000, "sparsity": 0.250000}, "ffn_gate_act": {"seen": 4000, "zeroed": 1000, "sparsity": 0.250000}},
+    {"layer": 2, "attn_q_in": {"seen": 1000, "zeroed": 100, "sparsity": 0.100000}}
+  ],
+  "totals": {"attn_q_in": {"seen": 2000, "zeroed": 600, "sparsity": 0.300000}}
+}
+`;
+
+function codeOf(f: () => unknown): string | undefined {
+  try {
+    f();
+  } catch (error) {
+    return isChessError(error) ? error.code : 'not a ChessError';
+  }
+  return undefined;
+}
+
+describe('sparsity report', () => {
+  it('parses per-layer per-site counters', () => {
+    const c = parseSparsityReport(REPORT);
+    expect(c.nLayer).toBe(3);
+    expect(c.layers.get(0)).toEqual({ attn_q_in: { seen: 1000, zeroed: 500 }, ffn_down_in: { seen: 4000, zeroed: 1000 }, ffn_gate_act: { seen: 4000, zeroed: 1000 } });
+    expect(c.layers.has(1)).toBe(false);
+    expect(siteSparsity(c)).toEqual({ attn_q_in: [0.5, null, 0.1], ffn_down_in: [0.25, null, null], ffn_gate_act: [0.25, null, null] });
+  });
+
+  it('per layer: zeroed/seen over distinct sites (ffn_down_in counted once with the gate), 0 for dense layers', () => {
+    // layer 0: (500 + 1000) / (1000 + 4000) = 0.3; layer 1 has no site; layer 2: 100 / 1000.
+    expect(layerSparsity(parseSparsityReport(REPORT))).toEqual([0.3, 0, 0.1]);
+  });
+
+  it('subtracts an earlier snapshot (decode-only counters)', () => {
+    const before = parseSparsityReport(REPORT.replace('"seen": 1000, "zeroed": 500', '"seen": 600, "zeroed": 400'));
+    const d = subtractCounters(parseSparsityReport(REPORT), before);
+    expect(d.layers.get(0)!.attn_q_in).toEqual({ seen: 400, zeroed: 100 });
+    expect(d.layers.get(0)!.ffn_gate_act).toEqual({ seen: 0, zeroed: 0 });
+  });
+
+  it('rejects malformed reports with BENCH_SPARSITY_REPORT_INVALID', () => {
+    expect(codeOf(() => parseSparsityReport('{"format":'))).toBe('BENCH_SPARSITY_REPORT_INVALID');
+    expect(codeOf(() => parseSparsityReport(REPORT.replace('chess-sparsity-report/1', 'other/2')))).toBe('BENCH_SPARSITY_REPORT_INVALID');
+    expect(codeOf(() => parseSparsityReport(REPORT.replace('"zeroed": 500', '"zeroed": 5000')))).toBe('BENCH_SPARSITY_REPORT_INVALID');
+    expect(codeOf(() => parseSparsityReport(REPORT.replace('"layer": 2', '"layer": 7')))).toBe('BENCH_SPARSITY_REPORT_INVALID');
+  });
+});
+
+describe('weight bytes read per token', () => {
+  // Byte sizes by hand from the ggml block layouts: Q4_1 = 20 bytes per 32 values, Q8_0 = 34, Q5_0 = 22, F32 = 4 per value.
+  const tensors: WeightTensor[] = [
+    { name: 'token_embd.weight', type: GGMLType.Q4_1, shape: [64, 100], bytes: 100 * 2 * 20 }, // 4000
+    { name: 'blk.0.attn_q_t.weight', type: GGMLType.Q8_0, shape: [64, 64], bytes: 64 * 2 * 34 }, // 4352
+    { name: 'blk.0.attn_output_t.weight', type: GGMLType.Q5_0, shape: [64, 64], bytes: 64 * 2 * 22 }, // 2816, no sparse kernel for q5_0
+    { name: 'blk.0.ffn_gate.weight', type: GGMLType.Q4_1, shape: [64, 128], bytes: 128 * 2 * 20 }, // 5120
+    { name: 'blk.0.ffn_up.weight', type: GGMLType.Q4_1, shape: [64, 128], bytes: 128 * 2 * 20 }, // 5120
+    { name: 'blk.0.ffn_down_t.weight', type: GGMLType.Q8_0, shape: [64, 128], bytes: 128 * 2 * 34 }, // 8704
+    { name: 'blk.0.ffn_gate_tau', type: GGMLType.F32, shape: [128], bytes: 512 },
+  ];
+  const counters = parseSparsityReport(`{"format": "chess-sparsity-report/1", "n_layer": 1, "layers": [
+    {"layer": 0, "attn_q_in": {"seen": 10, "zeroed": 5}, "attn_output_in": {"seen": 10, "zeroed": 4}, "ffn_down_in": {"seen": 100, "zeroed": 25}, "ffn_gate_act": {"seen": 100, "zeroed": 25}}]}`);
+
+  it('transposed rows of dropped inputs and up rows of dead channels are skipped; the tied embedding is read whole', () => {
+    const t = weightTraffic(tensors, counters);
+    expect(t.totalBytes).toBe(30624);
+    // 4000 (tied: LM head) + 4352*0.5 + 2816 (masked dense) + 5120 + 5120*0.75 + 8704*0.75 + 512
+    expect(t.readBytes).toBe(4000 + 2176 + 2816 + 5120 + 3840 + 6528 + 512);
+    expect(t.fraction).toBeCloseTo(24992 / 30624, 12);
+  });
+
+  it('an untied embedding reads one row per token; no counters = dense traffic', () => {
+    const untied = [...tensors, { name: 'output.weight', type: GGMLType.Q4_1, shape: [64, 100], bytes: 4000 }];
+    const t = weightTraffic(untied, null);
+    expect(t.totalBytes).toBe(34624);
+    expect(t.readBytes).toBe(34624 - 4000 + 40);
+    expect(weightTraffic(tensors, null).fraction).toBe(1);
+  });
+});

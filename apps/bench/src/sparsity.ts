@@ -1,0 +1,201 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { ChessError } from '@chess/core';
+import { GGMLType, openGGUF } from '@chess/gguf';
+
+/**
+ * Achieved sparsity and weight bytes read per token, from the patched
+ * runtime's counters (`CHESS_SPARSITY_REPORT`, docs/gguf-sparse.md §5) and the
+ * GGUF's tensor table.
+ */
+
+/** Counter sites of one layer, as the patched runtime names them. */
+export const SPARSITY_SITES = ['attn_q_in', 'attn_k_in', 'attn_v_in', 'attn_output_in', 'ffn_gate_in', 'ffn_up_in', 'ffn_down_in', 'ffn_gate_act'] as const;
+export type SparsitySite = (typeof SPARSITY_SITES)[number];
+
+export interface SiteCounter {
+  seen: number;
+  zeroed: number;
+}
+
+/** A parsed `chess-sparsity-report/1`: per layer, per site counters (cumulative over the process). */
+export interface SparsityCounters {
+  nLayer: number;
+  layers: Map<number, Partial<Record<SparsitySite, SiteCounter>>>;
+}
+
+/** Parse the JSON the patched runtime writes; anything malformed is a BENCH_SPARSITY_REPORT_INVALID error. */
+export function parseSparsityReport(text: string, source = 'sparsity report'): SparsityCounters {
+  const bad = (why: string): never => {
+    throw new ChessError('BENCH_SPARSITY_REPORT_INVALID', `${source}: ${why}`, { source });
+  };
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (error) {
+    return bad(`not valid JSON (${(error as Error).message})`);
+  }
+  const v = value as { format?: unknown; n_layer?: unknown; layers?: unknown };
+  if (v === null || typeof v !== 'object' || v.format !== 'chess-sparsity-report/1') return bad(`format is not chess-sparsity-report/1`);
+  if (!Number.isInteger(v.n_layer) || (v.n_layer as number) < 0) return bad('n_layer is not a non-negative integer');
+  if (!Array.isArray(v.layers)) return bad('layers is not an array');
+  const nLayer = v.n_layer as number;
+  const layers = new Map<number, Partial<Record<SparsitySite, SiteCounter>>>();
+  for (const entry of v.layers as unknown[]) {
+    const e = entry as Record<string, unknown>;
+    const layer = e?.layer;
+    if (!Number.isInteger(layer) || (layer as number) < 0 || (layer as number) >= nLayer) return bad(`layer index ${JSON.stringify(layer)} outside 0..${nLayer - 1}`);
+    const sites: Partial<Record<SparsitySite, SiteCounter>> = {};
+    for (const site of SPARSITY_SITES) {
+      const c = e[site] as { seen?: unknown; zeroed?: unknown } | undefined;
+      if (c === undefined) continue;
+      const seen = c?.seen;
+      const zeroed = c?.zeroed;
+      if (!Number.isSafeInteger(seen) || !Number.isSafeInteger(zeroed) || (zeroed as number) < 0 || (zeroed as number) > (seen as number)) {
+        return bad(`layer ${layer as number} site ${site}: seen/zeroed are not integers with 0 <= zeroed <= seen`);
+      }
+      sites[site] = { seen: seen as number, zeroed: zeroed as number };
+    }
+    layers.set(layer as number, sites);
+  }
+  return { nLayer, layers };
+}
+
+export function readSparsityReport(path: string): SparsityCounters | null {
+  if (!existsSync(path)) return null;
+  return parseSparsityReport(readFileSync(path, 'utf8'), path);
+}
+
+/** Counters of `after` minus those of `before` (both cumulative snapshots of one process). */
+export function subtractCounters(after: SparsityCounters, before: SparsityCounters | null): SparsityCounters {
+  if (!before) return after;
+  const layers = new Map<number, Partial<Record<SparsitySite, SiteCounter>>>();
+  for (const [layer, sites] of after.layers) {
+    const out: Partial<Record<SparsitySite, SiteCounter>> = {};
+    for (const site of SPARSITY_SITES) {
+      const a = sites[site];
+      if (!a) continue;
+      const b = before.layers.get(layer)?.[site] ?? { seen: 0, zeroed: 0 };
+      out[site] = { seen: a.seen - b.seen, zeroed: a.zeroed - b.zeroed };
+    }
+    layers.set(layer, out);
+  }
+  return { nLayer: after.nLayer, layers };
+}
+
+const ratio = (c: SiteCounter | undefined): number | null => (c && c.seen > 0 ? c.zeroed / c.seen : null);
+
+/** Per site, per layer achieved sparsity (null where the layer has no such site or saw nothing). */
+export function siteSparsity(counters: SparsityCounters): Partial<Record<SparsitySite, (number | null)[]>> {
+  const out: Partial<Record<SparsitySite, (number | null)[]>> = {};
+  for (const site of SPARSITY_SITES) {
+    const values = Array.from({ length: counters.nLayer }, (_, l) => ratio(counters.layers.get(l)?.[site]));
+    if (values.some((v) => v !== null)) out[site] = values;
+  }
+  return out;
+}
+
+/**
+ * One number per layer: zeroed / seen summed over the layer's distinct
+ * thresholded activations. `ffn_down_in` is left out when `ffn_gate_act` is
+ * counted (the down projection's input is the gated product, whose zeros are
+ * exactly the dropped gate channels: the same elements). Layers without any
+ * site get 0 (they run dense).
+ */
+export function layerSparsity(counters: SparsityCounters): number[] {
+  return Array.from({ length: counters.nLayer }, (_, l) => {
+    const sites = counters.layers.get(l) ?? {};
+    let seen = 0;
+    let zeroed = 0;
+    for (const site of SPARSITY_SITES) {
+      const c = sites[site];
+      if (!c) continue;
+      if (site === 'ffn_down_in' && sites.ffn_gate_act) continue;
+      seen += c.seen;
+      zeroed += c.zeroed;
+    }
+    return seen > 0 ? zeroed / seen : 0;
+  });
+}
+
+/** A tensor of the model as far as weight traffic is concerned. */
+export interface WeightTensor {
+  name: string;
+  type: GGMLType;
+  shape: number[];
+  bytes: number;
+}
+
+/** Types the patched runtime's sparse kernels read directly (native/include/chess_sparse.h); others run masked-dense. */
+export const SPARSE_KERNEL_TYPES: ReadonlySet<GGMLType> = new Set([GGMLType.F32, GGMLType.F16, GGMLType.BF16, GGMLType.Q8_0, GGMLType.Q4_0, GGMLType.Q4_1]);
+
+const BLOCK_SIZE: Partial<Record<GGMLType, number>> = {
+  [GGMLType.F32]: 1,
+  [GGMLType.F16]: 1,
+  [GGMLType.BF16]: 1,
+  [GGMLType.Q8_0]: 32,
+  [GGMLType.Q4_0]: 32,
+  [GGMLType.Q4_1]: 32,
+};
+
+function kernelReadable(t: WeightTensor): boolean {
+  const block = BLOCK_SIZE[t.type];
+  return SPARSE_KERNEL_TYPES.has(t.type) && block !== undefined && t.shape[0]! % block === 0;
+}
+
+export async function readWeightTable(path: string): Promise<WeightTensor[]> {
+  const file = await openGGUF(path);
+  try {
+    return file.tensors.map((t) => ({ name: t.name, type: t.type, shape: [...t.shape], bytes: t.byteLength }));
+  } finally {
+    await file.close();
+  }
+}
+
+export interface WeightTraffic {
+  /** Bytes of every tensor in the file. */
+  totalBytes: number;
+  /** Bytes read to compute one token with the given per-site sparsity. */
+  readBytes: number;
+  fraction: number;
+}
+
+const PROJECTIONS = ['attn_q', 'attn_k', 'attn_v', 'attn_output', 'ffn_gate', 'ffn_up', 'ffn_down'] as const;
+
+/**
+ * Weight bytes read per token (a decode step), from the tensor table and the
+ * achieved sparsity of each site (docs/gguf-sparse.md §4):
+ *  - a projection stored transposed (`blk.N.<proj>_t.weight`, kernel-readable
+ *    type) whose input site drops a fraction s reads (1 - s) of its bytes: the
+ *    rows of dropped inputs are skipped;
+ *  - `ffn_up` in its normal layout under an output-sparse gate
+ *    (`blk.N.ffn_gate_tau`) reads the rows of surviving channels: (1 - s_gate);
+ *  - the token embedding reads one row per token, unless the model ties it to
+ *    the output (no `output.weight`): then the LM head reads all of it;
+ *  - everything else (dense projections, norms, output, thresholds) is read whole.
+ * With no sparsity (dense model or `counters` null) the fraction is that of a
+ * dense run: 1, or a bit less when the embedding is untied.
+ */
+export function weightTraffic(tensors: readonly WeightTensor[], counters: SparsityCounters | null): WeightTraffic {
+  const names = new Set(tensors.map((t) => t.name));
+  const tied = !names.has('output.weight');
+  const s = (layer: number, site: SparsitySite): number => ratio(counters?.layers.get(layer)?.[site]) ?? 0;
+  let totalBytes = 0;
+  let readBytes = 0;
+  for (const t of tensors) {
+    totalBytes += t.bytes;
+    let read = t.bytes;
+    const m = /^blk\.(\d+)\.(attn_q|attn_k|attn_v|attn_output|ffn_gate|ffn_up|ffn_down)(_t)?\.weight$/.exec(t.name);
+    if (t.name === 'token_embd.weight' && !tied) {
+      read = t.bytes / (t.shape[1] ?? 1);
+    } else if (m && kernelReadable(t)) {
+      const layer = Number(m[1]);
+      const proj = m[2] as (typeof PROJECTIONS)[number];
+      if (m[3] === '_t') read = t.bytes * (1 - s(layer, `${proj}_in` as SparsitySite));
+      else if (proj === 'ffn_up' && names.has(`blk.${layer}.ffn_gate_tau`) && !names.has(`blk.${layer}.ffn_up_t.weight`)) {
+        read = t.bytes * (1 - s(layer, 'ffn_gate_act'));
+      }
+    }
+    readBytes += read;
+  }
+  return { totalBytes, readBytes, fraction: totalBytes > 0 ? readBytes / totalBytes : 1 };
+}
