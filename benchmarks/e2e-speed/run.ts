@@ -4,7 +4,7 @@
  *
  *   pnpm -C benchmarks e2e-speed [--shape llama2-7b] [--types q4_0,f16] [--methods chess+,teal]
  *       [--sparsity 0.5] [--transposed-type same|q8_0|...] [--threads 2] [--tg 32] [--pp 512]
- *       [--rounds 3] [--calibration-tokens 1024] [--layers N] [--json OUT]
+ *       [--rounds 3] [--calibration-tokens 1024] [--refine-tokens 512] [--layers N] [--json OUT]
  *
  * A 7B F16 model is 13.5 GB: three of them do not stay in this machine's page cache (24 GB),
  * so the F16 run uses fewer blocks (`--types f16 --layers 8 --json results/e2e-speed-f16.json`);
@@ -54,6 +54,8 @@ interface Options {
   pp: number;
   rounds: number;
   calibrationTokens: number;
+  /** Tokens of calibration text run on the partially sparsified model to refine its thresholds (transform --refine-tokens). */
+  refineTokens: number;
   /** Keep only this many blocks (default: the shape's); per-layer work is what sparsity changes. */
   layers?: number;
   json: string;
@@ -71,6 +73,7 @@ function parseArgs(argv: string[]): Options {
     pp: 512,
     rounds: 3,
     calibrationTokens: 1024,
+    refineTokens: 512,
     json: join(repoRoot(), 'benchmarks', 'results', 'e2e-speed.json'),
   };
   const positive = (flag: string, value: string): number => {
@@ -120,6 +123,12 @@ function parseArgs(argv: string[]): Options {
       case '--layers':
         options.layers = positive(flag, value);
         break;
+      case '--refine-tokens': {
+        const n = Number(value);
+        if (!Number.isInteger(n) || n < 0) throw new UsageError('BENCH_BAD_ARGUMENT', `--refine-tokens ${value}: expected an integer >= 0`, { value });
+        options.refineTokens = n;
+        break;
+      }
       case '--calibration-tokens':
         options.calibrationTokens = positive(flag, value);
         break;
@@ -191,7 +200,7 @@ async function prepareModels(options: Options, type: string): Promise<{ dense: s
   const transposed = options.transposedType === 'same' ? type : options.transposedType;
   const sparse = new Map<Method, string>();
   for (const method of options.methods) {
-    const out = join(dir, `${stem}.t${options.calibrationTokens}.${method}.s${options.sparsity}.${transposed}.gguf`);
+    const out = join(dir, `${stem}.t${options.calibrationTokens}.r${options.refineTokens}.${method}.s${options.sparsity}.${transposed}.gguf`);
     if (!existsSync(out)) {
       log(`compiling ${method} at ${options.sparsity} (transposed ${transposed}) -> ${out}`);
       await chess([
@@ -201,6 +210,7 @@ async function prepareModels(options: Options, type: string): Promise<{ dense: s
         '--method', method,
         '--sparsity', String(options.sparsity),
         '--transposed-type', transposed,
+        '--refine-tokens', String(options.refineTokens),
         '--out', out,
       ]);
     }

@@ -84,7 +84,7 @@ async function main(): Promise<void> {
     const report = {
       benchmark: 'statistic',
       description: 'perplexity on held-out text of CHESS models built from one profile with m_i = rms vs mean-abs (each refined once on the sparse model); achieved = sparsity measured by the runtime (min/max over layers, total)',
-      command: `pnpm -C benchmarks statistic --methods ${options.methods.join(',')} --sparsities ${options.sparsities.join(',')} --chunks ${options.chunks} --ctx ${options.ctx}${options.profile ? '' : ` --tokens ${options.tokens}`}`,
+      command: `pnpm -C benchmarks statistic --methods ${options.methods.join(',')} --sparsities ${options.sparsities.join(',')} --chunks ${options.chunks} --ctx ${options.ctx}${options.profile ? ' --profile <8192-token profile of the default model>' : ` --tokens ${options.tokens}`}`,
       refinement: { tokens: DEFAULT_REFINE_TOKENS, iterations: 1 },
       date: new Date().toISOString(),
       model,

@@ -124,7 +124,7 @@ async function main(): Promise<void> {
     benchmark: 'transform',
     description:
       'wall time of `chess transform` (CLI child process, start-up included) on the default model with default options (chess+, sparsity 0.5, transposed q8_0; ' +
-      'without --profile: one-pass calibration on 8192 tokens of the Brown corpus + one refinement on the sparse model over 4096 tokens). ' +
+      'without --profile: one-pass calibration on 6144 tokens of the Brown corpus + one refinement on the sparse model over 4096 tokens). ' +
       'cpuSeconds = user + system CPU of the process tree (GNU time); on a machine shared with other jobs wall time exceeds cpuSeconds / cores.',
     command: `pnpm -C benchmarks transform --repeats ${options.repeats}${options.profile ? ' --profile <profile of the default model>' : ''}${options.skipDefaults ? ' --skip-defaults' : ''}`,
     targetSeconds: 120,

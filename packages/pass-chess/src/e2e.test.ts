@@ -47,7 +47,7 @@ const HELD_OUT_BROWN_DOCS = 40;
 const CTX = 512;
 const CHUNKS = 4;
 /** Calibration and refinement tokens: the defaults of `chess transform` without --profile. */
-const CALIBRATION_TOKENS = 8192;
+const CALIBRATION_TOKENS = 6144;
 const REFINE_TOKENS = 4096;
 
 const log = (line: string): void => {

@@ -28,7 +28,7 @@ export function registerTransformCommand(program: Command): void {
     .option('--sparsity <s>', 'target fraction of dropped elements in every thresholded tensor, in [0, 1)', '0.5')
     .option('--statistic <stat>', 'per-channel statistic m_i of chess / chess+: rms | mean-abs (cats and teal record none)', 'rms')
     .option('--profile <file>', 'calibration profile of this model (chess calibrate); default: calibrate now')
-    .option('--calibration-tokens <n>', 'without --profile: tokens of the on-the-fly calibration (Brown corpus, seed 0)', '8192')
+    .option('--calibration-tokens <n>', 'without --profile: tokens of the on-the-fly calibration (Brown corpus, seed 0)', '6144')
     .option('--refine-tokens <n>', 're-calibrate every threshold on the partially sparsified model: tokens of calibration text evaluated on the sparse model per iteration (0: off)', '4096')
     .option('--refine-iterations <n>', 'refinement iterations (each: write, measure the sparse model, recompute the thresholds)', '1')
     .option('--transposed-type <type>', 'storage type of the transposed projections: f32 | f16 | bf16 | q8_0 | q4_0 | q4_1 | q5_0 | q5_1', 'q8_0')
@@ -101,6 +101,8 @@ export function registerTransformCommand(program: Command): void {
           { format: `${label} |{bar}| {percentage}% {value}/{total} tokens`, stream: process.stderr, hideCursor: true, noTTYOutput: false, notTTYSchedule: 5000 },
           cliProgress.Presets.shades_classic,
         );
+      // compute threads chosen once, before our own collector runs raise the load average the choice is based on
+      const threads = cal.defaultThreads();
       let calibrated: import('@chess/calibrate').CalibrationProfile | undefined;
       const profile = async (): Promise<import('@chess/pass-chess').ThresholdProfile> => {
         if (profilePath !== undefined) {
@@ -124,6 +126,7 @@ export function registerTransformCommand(program: Command): void {
           calibrated = await cal.calibrate({
             model: modelPath,
             tokens: calibrationTokens,
+            threads,
             log,
             progress: (p) => {
               if (!started) calBar.start(p.total, p.done), (started = true);
@@ -143,6 +146,7 @@ export function registerTransformCommand(program: Command): void {
           model: modelPath,
           profile: calibrated!,
           tokens: refineTokens,
+          threads,
           log,
           progress: (_it, done, total) => {
             if (!refineBar) (refineBar = tokenBar(`refine ${iteration}/${refineIterations}`)), refineBar.start(total, done);
