@@ -13,17 +13,18 @@
 // with apt-get (root, or sudo without a password); if that fails the test fails and
 // says what to install.
 import { execFile } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
-import { dirname, join, relative } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { cachePath } from '@chess/core';
+import { NATIVE_DIR, nativeSourcesHash } from './native-sources.ts';
+import { findOnPath } from './process.ts';
 import { describe, expect, it } from 'vitest';
 import { ensureLlamaSource } from '@chess/assets';
 
 const run = promisify(execFile);
-const nativeDir = join(dirname(fileURLToPath(import.meta.url)), '..', 'native');
+const nativeDir = NATIVE_DIR;
+const hasTool = (tool: string): boolean => findOnPath(tool) !== undefined;
 const toolchainFile = join(nativeDir, 'cmake', 'aarch64-linux-gnu.cmake');
 
 const APT_PACKAGES = ['gcc-aarch64-linux-gnu', 'g++-aarch64-linux-gnu', 'libc6-dev-arm64-cross', 'qemu-user'];
@@ -33,28 +34,8 @@ const REQUIRED = {
 };
 const TYPES = ['f32', 'f16', 'bf16', 'q8_0', 'q4_0', 'q4_1'];
 
-function listFiles(dir: string): string[] {
-  return readdirSync(dir)
-    .flatMap((name) => {
-      const path = join(dir, name);
-      return statSync(path).isDirectory() ? listFiles(path) : [path];
-    })
-    .sort();
-}
 
-function sourcesHash(): string {
-  const hash = createHash('sha256');
-  hash.update(nativeDir); // CMake's cache records its source directory
-  for (const file of listFiles(nativeDir).filter((f) => /\.(c|h|cmake)$|CMakeLists\.txt$/.test(f))) {
-    hash.update(relative(nativeDir, file));
-    hash.update(readFileSync(file));
-  }
-  return hash.digest('hex').slice(0, 16);
-}
 
-function hasTool(tool: string): boolean {
-  return (process.env.PATH ?? '').split(':').some((dir) => dir && existsSync(join(dir, tool)));
-}
 
 function missingPrerequisites(): string[] {
   return [...REQUIRED.tools.filter((t) => !hasTool(t)), ...REQUIRED.files.filter((f) => !existsSync(f))];
@@ -114,7 +95,7 @@ type Variant = {
 };
 
 async function buildAndTest(v: Variant, ggmlSource: string | null): Promise<string> {
-  const buildDir = cachePath('build', `kernels-${v.name}-${sourcesHash()}`);
+  const buildDir = cachePath('build', `kernels-${v.name}-${nativeSourcesHash(/\.(c|h|cmake)$|CMakeLists\.txt$/)}`);
   const args = [
     '-S', nativeDir, '-B', buildDir,
     ...(hasTool('ninja') ? ['-G', 'Ninja'] : []),

@@ -2,48 +2,22 @@
 // of their sources) and runs their ctest suite, once normally and once with
 // ASan + UBSan. Golden dequantization uses ggml-base from the pristine tree.
 import { execFile } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
-import { dirname, join, relative } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { cachePath } from '@chess/core';
+import { NATIVE_DIR, nativeSourcesHash } from './native-sources.ts';
+import { findOnPath } from './process.ts';
 import { describe, expect, it } from 'vitest';
 import { ensureLlamaSource } from '@chess/assets';
 
 const run = promisify(execFile);
-const nativeDir = join(dirname(fileURLToPath(import.meta.url)), '..', 'native');
+const nativeDir = NATIVE_DIR;
+const hasTool = (tool: string): boolean => findOnPath(tool) !== undefined;
 
-function listFiles(dir: string): string[] {
-  return readdirSync(dir)
-    .flatMap((name) => {
-      const path = join(dir, name);
-      return statSync(path).isDirectory() ? listFiles(path) : [path];
-    })
-    .sort();
-}
 
-function sourcesHash(): string {
-  const hash = createHash('sha256');
-  // CMake's cache records its source directory: each checkout gets its own build tree.
-  hash.update(nativeDir);
-  for (const file of listFiles(nativeDir).filter((f) => /\.(c|h)$|CMakeLists\.txt$/.test(f))) {
-    hash.update(relative(nativeDir, file));
-    hash.update(readFileSync(file));
-  }
-  return hash.digest('hex').slice(0, 16);
-}
 
-function hasTool(tool: string): boolean {
-  try {
-    return (process.env.PATH ?? '').split(':').some((dir) => dir && existsSync(join(dir, tool)));
-  } catch {
-    return false;
-  }
-}
 
 async function buildAndTest(variant: 'release' | 'sanitize', ggmlSource: string): Promise<string> {
-  const buildDir = cachePath('build', `kernels-${variant}-${sourcesHash()}`);
+  const buildDir = cachePath('build', `kernels-${variant}-${nativeSourcesHash(/\.(c|h)$|CMakeLists\.txt$/)}`);
   const args = [
     '-S', nativeDir, '-B', buildDir,
     ...(hasTool('ninja') ? ['-G', 'Ninja'] : []),
