@@ -30,14 +30,13 @@
  * --transposed-type q8_0 to measure it.)
  */
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import { backendStatus, buildBackend } from '@chess/backend-llamacpp';
-import { ensureStockTool } from '@chess/bench';
+import { ensureStockTool, readSparsityReport, readWeightTable, siteSparsity, spread, weightTraffic, type SparsityCounters } from '@chess/bench';
 import { ChessError, UsageError, cachePath, repoRoot, writeFileAtomic } from '@chess/core';
-import { openGGUF } from '@chess/gguf';
 import { SHAPES, parseSynthType, synthesizeModel } from '@chess/models';
 
 type Method = 'chess' | 'chess+' | 'cats' | 'teal';
@@ -219,45 +218,6 @@ async function prepareModels(options: Options, type: string): Promise<{ dense: s
   return { dense, sparse };
 }
 
-/** Weight bytes a decoded token reads, per the sparse contract and the achieved sparsity per site. */
-async function bytesPerToken(model: string, report: SparsityReport | undefined): Promise<number> {
-  const file = await openGGUF(model);
-  try {
-    const sparsityOf = (layer: number, site: string): number => report?.layers[layer]?.[site]?.sparsity ?? 0;
-    const hasOutput = file.tensors.some((t) => t.name === 'output.weight');
-    let bytes = 0;
-    for (const t of file.tensors) {
-      if (t.name === 'token_embd.weight') {
-        // one row per token, and the whole matrix again when it doubles as the (tied) output
-        bytes += t.byteLength / (t.shape.at(-1) ?? 1) + (hasOutput ? 0 : t.byteLength); // ne order: rows last
-        continue;
-      }
-      const m = /^blk\.(\d+)\.([a-z_]+?)(_t)?\.weight$/.exec(t.name);
-      if (!m) {
-        bytes += t.byteLength;
-        continue;
-      }
-      const [layer, proj, transposed] = [Number(m[1]), m[2]!, m[3] !== undefined];
-      if (transposed) bytes += t.byteLength * (1 - sparsityOf(layer, `${proj}_in`));
-      else if (proj === 'ffn_up' && report?.layers[layer]?.ffn_gate_act !== undefined) bytes += t.byteLength * (1 - sparsityOf(layer, 'ffn_gate_act'));
-      else bytes += t.byteLength;
-    }
-    return bytes;
-  } finally {
-    await file.close();
-  }
-}
-
-interface SiteCounters {
-  seen: number;
-  zeroed: number;
-  sparsity: number;
-}
-interface SparsityReport {
-  n_layer: number;
-  layers: Array<Record<string, SiteCounters | number>> & Array<Record<string, SiteCounters>>;
-}
-
 interface Sample {
   round: number;
   tokensPerSecond: number;
@@ -271,7 +231,8 @@ interface Variant {
   model: string;
   tg: Sample[];
   pp: Sample[];
-  report?: SparsityReport;
+  /** Counters of the last decode run (cumulative over its warmup and timed tokens). */
+  counters?: SparsityCounters;
 }
 
 async function llamaBench(binary: string, variant: Variant, test: 'tg' | 'pp', options: Options, reportPath?: string): Promise<number> {
@@ -291,13 +252,13 @@ async function llamaBench(binary: string, variant: Variant, test: 'tg' | 'pp', o
   return rows[0]!.avg_ts;
 }
 
-function spread(values: number[]): { median: number; min: number; max: number; n: number } {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  const median = sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-  return { median: round4(median), min: round4(sorted[0]!), max: round4(sorted.at(-1)!), n: sorted.length };
-}
 const round4 = (x: number): number => Math.round(x * 1e4) / 1e4;
+
+/** Median, min, max (rounded) and count, from @chess/bench's summary. */
+function spreadOf(values: number[]): { median: number; min: number; max: number; n: number } {
+  const { median, min, max } = spread(values);
+  return { median: round4(median), min: round4(min), max: round4(max), n: values.length };
+}
 
 /** Per round, variant tokens/s over the stock dense tokens/s of the same round. */
 function pairedRatios(variant: Sample[], baseline: Sample[]): number[] {
@@ -307,22 +268,12 @@ function pairedRatios(variant: Sample[], baseline: Sample[]): number[] {
   });
 }
 
-function siteSummary(report: SparsityReport | undefined): Record<string, { min: number; mean: number; max: number }> {
+/** Per site: min, mean, max over the layers that have it. */
+function siteSummary(counters: SparsityCounters | undefined): Record<string, { min: number; mean: number; max: number }> {
   const out: Record<string, { min: number; mean: number; max: number }> = {};
-  if (!report) return out;
-  const sites = new Map<string, number[]>();
-  for (const layer of report.layers) {
-    for (const [site, value] of Object.entries(layer)) {
-      if (typeof value !== 'object' || value === null || value.seen === 0) continue;
-      (sites.get(site) ?? sites.set(site, []).get(site)!).push(value.sparsity);
-    }
-  }
-  for (const [site, values] of sites) {
-    out[site] = {
-      min: round4(Math.min(...values)),
-      mean: round4(values.reduce((a, b) => a + b, 0) / values.length),
-      max: round4(Math.max(...values)),
-    };
+  for (const [site, perLayer] of Object.entries(counters ? siteSparsity(counters) : {})) {
+    const values = perLayer.filter((v): v is number => v !== null);
+    out[site] = { min: round4(Math.min(...values)), mean: round4(values.reduce((a, b) => a + b, 0) / values.length), max: round4(Math.max(...values)) };
   }
   return out;
 }
@@ -356,17 +307,18 @@ async function main(): Promise<void> {
             const binary = variant.build === 'stock' ? stockBench : patchedBench;
             const tps = await llamaBench(binary, variant, test, options, reportPath);
             variant[test].push({ round, tokensPerSecond: tps });
-            if (reportPath && existsSync(reportPath)) variant.report = JSON.parse(readFileSync(reportPath, 'utf8')) as SparsityReport;
+            if (reportPath) variant.counters = readSparsityReport(reportPath) ?? undefined;
             log(`${type} round ${round + 1}/${options.rounds} ${variant.label.padEnd(16)} ${test} ${tps.toFixed(3)} tok/s (load ${loadavg()[0]!.toFixed(1)})`);
           }
         }
       }
       const baseline = variants[0]!;
-      const denseBytes = await bytesPerToken(dense, undefined);
+      const denseBytes = weightTraffic(await readWeightTable(dense), null).readBytes;
       for (const variant of variants) {
-        const bytes = variant.method === 'dense' ? denseBytes : await bytesPerToken(variant.model, variant.report);
+        const bytes = variant.method === 'dense' ? denseBytes : weightTraffic(await readWeightTable(variant.model), variant.counters ?? null).readBytes;
         const ideal = denseBytes / bytes;
-        const decode = spread(pairedRatios(variant.tg, baseline.tg));
+        const decode = spreadOf(pairedRatios(variant.tg, baseline.tg));
+        const decodeTps = spreadOf(variant.tg.map((s) => s.tokensPerSecond));
         results.push({
           shape: options.shape,
           type,
@@ -376,16 +328,16 @@ async function main(): Promise<void> {
           sparsity_target: variant.method === 'dense' ? 0 : options.sparsity,
           transposed_type: variant.method === 'dense' ? null : options.transposedType === 'same' ? type : options.transposedType,
           model: variant.model,
-          decode_tps: spread(variant.tg.map((s) => s.tokensPerSecond)),
-          prefill_tps: spread(variant.pp.map((s) => s.tokensPerSecond)),
+          decode_tps: decodeTps,
+          prefill_tps: spreadOf(variant.pp.map((s) => s.tokensPerSecond)),
           decode_speedup_vs_stock_dense: decode,
-          prefill_speedup_vs_stock_dense: spread(pairedRatios(variant.pp, baseline.pp)),
+          prefill_speedup_vs_stock_dense: spreadOf(pairedRatios(variant.pp, baseline.pp)),
           weight_bytes_per_token: Math.round(bytes),
           // weight traffic of the median decode: near the machine's read bandwidth when decoding is memory-bound
-          decode_weight_gbps: round4((bytes * spread(variant.tg.map((s) => s.tokensPerSecond)).median) / 1e9),
+          decode_weight_gbps: round4((bytes * decodeTps.median) / 1e9),
           ideal_decode_speedup: round4(ideal),
           decode_efficiency: round4(decode.median / ideal),
-          achieved_sparsity: siteSummary(variant.report),
+          achieved_sparsity: siteSummary(variant.counters),
         });
         log(`${type} ${variant.label}: decode x${decode.median.toFixed(3)} [${decode.min.toFixed(3)}, ${decode.max.toFixed(3)}], ideal x${ideal.toFixed(3)}`);
       }
@@ -400,8 +352,7 @@ async function main(): Promise<void> {
     machine: { cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, memory_bytes: totalmem(), loadavg_start: loadStart, loadavg_end: loadavg() },
     options: { ...options, json: undefined },
     timing: 'one llama-bench process per (variant, test, round), -r 1 after its warmup; speedups paired per round against stock dense',
-    bytes_model:
-      'weight bytes read per decoded token: every dense tensor in full, one token_embd row, a transposed projection times (1 - achieved input sparsity), ffn_up times (1 - achieved gate sparsity) under an output-sparse gate',
+    bytes_model: 'weight bytes read per decoded token: @chess/bench weightTraffic (docs/gguf-sparse.md section 7) with the achieved sparsity of the decode run',
     results,
   };
   await writeFileAtomic(options.json, `${JSON.stringify(json, null, 2)}\n`);

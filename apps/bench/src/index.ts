@@ -10,3 +10,4 @@ export { encodePair, planRequest, LogLikelihoodScorer } from './loglik.ts';
 export { perplexityWindows, computePerplexity, summarisePerplexity } from './perplexity.ts';
 export { scoreDocument, aggregateTask, averageOverTasks, stderrOfMean, normalisationLength } from './metrics.ts';
 export { ensureStockTool } from './stock-tools.ts';
+export { readSparsityReport, siteSparsity, readWeightTable, weightTraffic, type SparsityCounters, type SparsitySite } from './sparsity.ts';

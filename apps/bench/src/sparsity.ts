@@ -1,6 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { ChessError } from '@chess/core';
-import { GGMLType, openGGUF } from '@chess/gguf';
+import { GGML_TYPE_TRAITS, GGMLType, openGGUF } from '@chess/gguf';
 
 /**
  * Achieved sparsity and weight bytes read per token, from the patched
@@ -128,17 +128,8 @@ export interface WeightTensor {
 /** Types the patched runtime's sparse kernels read directly (native/include/chess_sparse.h); others run masked-dense. */
 export const SPARSE_KERNEL_TYPES: ReadonlySet<GGMLType> = new Set([GGMLType.F32, GGMLType.F16, GGMLType.BF16, GGMLType.Q8_0, GGMLType.Q4_0, GGMLType.Q4_1]);
 
-const BLOCK_SIZE: Partial<Record<GGMLType, number>> = {
-  [GGMLType.F32]: 1,
-  [GGMLType.F16]: 1,
-  [GGMLType.BF16]: 1,
-  [GGMLType.Q8_0]: 32,
-  [GGMLType.Q4_0]: 32,
-  [GGMLType.Q4_1]: 32,
-};
-
 function kernelReadable(t: WeightTensor): boolean {
-  const block = BLOCK_SIZE[t.type];
+  const block = GGML_TYPE_TRAITS.get(t.type)?.blockSize;
   return SPARSE_KERNEL_TYPES.has(t.type) && block !== undefined && t.shape[0]! % block === 0;
 }
 
