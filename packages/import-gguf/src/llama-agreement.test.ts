@@ -103,8 +103,11 @@ describe('imported SmolLM2 graph vs stock llama.cpp', () => {
       for (let i = 0; i < nVocab; i++) tv += Math.abs(ours[i]! - ref[i]!);
       distances.push(tv / 2);
     }
-    // Observed <= ~0.05 per position (exact vs Q8-activation products).
-    expect(Math.max(...distances)).toBeLessThan(0.1);
-    expect(distances.reduce((a, b) => a + b, 0) / distances.length).toBeLessThan(0.04);
+    // Exact float products vs llama.cpp's Q8-activation products, whose kernel (and rounding)
+    // the prebuilt picks per CPU: observed max 0.05 on an Intel Xeon, 0.104 on an AMD EPYC
+    // (Zen 4); the mean stays under 0.04 on both. A wrong RoPE pairing, head mapping or norm gives ~1.
+    const shown = distances.map((d) => d.toFixed(3)).join(' ');
+    expect(Math.max(...distances), `total-variation distance per position: ${shown}`).toBeLessThan(0.15);
+    expect(distances.reduce((a, b) => a + b, 0) / distances.length, `per position: ${shown}`).toBeLessThan(0.04);
   }, 300_000);
 });
