@@ -37,7 +37,7 @@ import { join, resolve } from 'node:path';
 import { backendStatus, buildBackend } from '@chess/backend-llamacpp';
 import { ensureStockTool, readSparsityReport, readWeightTable, siteSparsity, spread, weightTraffic, type SparsityCounters } from '@chess/bench';
 import { ChessError, UsageError, cachePath, repoRoot, writeFileAtomic } from '@chess/core';
-import { SHAPES, parseSynthType, synthesizeModel } from '@chess/models';
+import { SHAPES, SYNTH_VERSION, parseSynthType, synthesizeModel } from '@chess/models';
 
 type Method = 'chess' | 'chess+' | 'cats' | 'teal';
 const METHODS: readonly Method[] = ['chess', 'chess+', 'cats', 'teal'];
@@ -175,7 +175,7 @@ async function chess(args: string[]): Promise<void> {
 async function prepareModels(options: Options, type: string): Promise<{ dense: string; sparse: Map<Method, string> }> {
   const dir = cachePath('bench-models');
   const shape = { ...SHAPES[options.shape]!, ...(options.layers === undefined ? {} : { nLayer: options.layers }) };
-  const stem = `${options.shape}${options.layers === undefined ? '' : `-${options.layers}l`}.${type}.seed0`;
+  const stem = `${options.shape}${options.layers === undefined ? '' : `-${options.layers}l`}.${type}.synth${SYNTH_VERSION}.seed0`;
   const dense = join(dir, `${stem}.gguf`);
   if (!existsSync(dense)) {
     log(`synthesizing ${options.shape} ${type} -> ${dense}`);

@@ -2,5 +2,5 @@
 export { DEFAULT_MODEL, fetchDefaultModel, verifyDefaultModel, modelCacheDir, sha256File, type FetchOptions } from '@chess/assets';
 export { SHAPES, parseShape, type ModelShape } from './shapes.ts';
 export { SYNTH_TYPES, parseSynthType, type SynthType } from './random-blocks.ts';
-export { synthesizeModel, planTensors, type SynthOptions } from './synth.ts';
+export { synthesizeModel, planTensors, SYNTH_VERSION, type SynthOptions } from './synth.ts';
 export { Xoshiro128 } from './prng.ts';

@@ -56,7 +56,12 @@ function fillQuantBlocks(out: Uint8Array, view: DataView, rng: Xoshiro128, block
   const variants = 64;
   const encoded = new Uint16Array(variants * scales.length);
   for (let v = 0; v < variants; v++) {
-    const jitter = 0.75 + 0.5 * rng.nextFloat();
+    // Half of the variants negative: q4_0 decodes (q - 8) d and q8_0 q d with uniform q, whose
+    // mean is -d/2; with one sign that bias gives every output channel the same shift
+    // (proportional to the sum of the inputs), which compounds over layers into activations
+    // that are on or off for every token: nothing like a trained model. Random signs make the
+    // weights zero-mean.
+    const jitter = (v & 1 ? -1 : 1) * (0.75 + 0.5 * rng.nextFloat());
     for (let s = 0; s < scales.length; s++) encoded[v * scales.length + s] = fp32ToFp16(scales[s]! * jitter);
   }
   for (let offset = 0; offset < out.byteLength; offset += blockBytes) {

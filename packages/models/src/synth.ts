@@ -28,6 +28,8 @@ const FILE_TYPE: Record<SynthType, number> = {
 /** Chunk size of generated tensor data: memory stays bounded by one chunk, whatever the model size. */
 const CHUNK_BYTES = 16 << 20;
 const WEIGHT_STD = 0.02;
+/** Bumped whenever the same seed gives other weights (2: zero-mean quantized blocks); caches key on it. */
+export const SYNTH_VERSION = 2;
 
 interface PlannedTensor {
   name: string;
@@ -101,6 +103,7 @@ export async function synthesizeModel(options: SynthOptions): Promise<{ path: st
     ['llama.rope.freq_base', ggufValue.f32(shape.ropeFreqBase)],
     ['llama.attention.layer_norm_rms_epsilon', ggufValue.f32(shape.rmsEps)],
     ['chess.synthetic.seed', ggufValue.u32(seed)],
+    ['chess.synthetic.version', ggufValue.u32(SYNTH_VERSION)],
     ...tokenizerEntries,
   ];
 
