@@ -465,18 +465,25 @@ int chess_spmv_out_gated(const chess_spmv_out_gated_args *a, int ith, int nth) {
             float *y = CS_Y(t);
             for (int64_t i = r0; i < r1; i++) if (!act[i]) y[i] = 0.0f;
         }
-        const int32_t zero = 0;
-        for (int64_t k = 0; k < nr; k++) {
-            const int64_t i = rows[k];
-            const uint8_t *row = w + (size_t)i * a->nb1;
+        /* Chunks of active rows small enough to stay in L2, so that each row comes from
+         * DRAM once for all tokens; per token, the rows it keeps go to dot_rows together
+         * (its 4-row kernel gives every row the same arithmetic however rows are grouped). */
+        enum { CHUNK = 64 };
+        int32_t *sub = cs_get_scratch(CS_SCRATCH_A, CHUNK * sizeof(int32_t));
+        if (!sub) return CHESS_ERR_NOMEM;
+        for (int64_t c0 = 0; c0 < nr; c0 += CHUNK) {
+            const int64_t c1 = nr - c0 < CHUNK ? nr : c0 + CHUNK;
             for (int64_t t = 0; t < nt; t++) {
-                const float gi = CS_G(t)[i];
+                const float *g = CS_G(t);
                 float *y = CS_Y(t);
-                if (!cs_keep(gi, a->tau, a->n_tau, i)) { y[i] = 0.0f; continue; }
-                const void *xa = tr.quantized ? (const void *)&xq[t] : (const void *)CS_X(t);
-                float d;
-                K->dot_rows(&d, row, a->nb1, &zero, 1, xa, ne0);
-                y[i] = gi * d;
+                int64_t ns = 0;
+                for (int64_t k = c0; k < c1; k++) {
+                    const int32_t i = rows[k];
+                    if (cs_keep(g[i], a->tau, a->n_tau, i)) sub[ns++] = i;
+                    else y[i] = 0.0f;
+                }
+                K->dot_rows(y, w, a->nb1, sub, ns, tr.quantized ? (const void *)&xq[t] : (const void *)CS_X(t), ne0);
+                for (int64_t k = 0; k < ns; k++) y[sub[k]] *= g[sub[k]];
             }
         }
     }
