@@ -97,16 +97,17 @@ static void to_float_q4_1(const uint8_t *src, float *dst, int64_t n) {
         float bias[CS_MAXB];                                                                         \
         memset(y, 0, (size_t)n * sizeof(float));                                                     \
         memset(bias, 0, sizeof(float) * (size_t)nb);                                                 \
+        for (int64_t j = 0; j < nact && j < CS_PF_ROWS; j++) cs_prefetch_span(w + (size_t)idx[j] * nb1, (size_t)nb * S); \
         int64_t k = 0;                                                                               \
         for (; k + 2 <= nact; k += 2) {                                                              \
             const uint8_t *r0 = w + (size_t)idx[k] * nb1, *r1 = w + (size_t)idx[k + 1] * nb1;        \
-            const uint8_t *p0 = k + 4 <= nact ? w + (size_t)idx[k + 2] * nb1 : r0;                   \
-            const uint8_t *p1 = k + 4 <= nact ? w + (size_t)idx[k + 3] * nb1 : r1;                   \
+            const uint8_t *p0 = k + CS_PF_ROWS + 2 <= nact ? w + (size_t)idx[k + CS_PF_ROWS] * nb1 : r0; \
+            const uint8_t *p1 = k + CS_PF_ROWS + 2 <= nact ? w + (size_t)idx[k + CS_PF_ROWS + 1] * nb1 : r1; \
             const float x0 = xv[k], x1 = xv[k + 1];                                                  \
             for (int64_t b = 0; b < nb; b++) {                                                       \
                 const BLOCK_T *b0 = (const BLOCK_T *)(r0 + b * S), *b1 = (const BLOCK_T *)(r1 + b * S); \
-                _mm_prefetch((const char *)p0 + b * S + 256, _MM_HINT_T0);                           \
-                _mm_prefetch((const char *)p1 + b * S + 256, _MM_HINT_T0);                           \
+                _mm_prefetch((const char *)p0 + b * S, _MM_HINT_T0);                                 \
+                _mm_prefetch((const char *)p1 + b * S, _MM_HINT_T0);                                 \
                 const float s0 = x0 * cs_h2f(&b0->d), s1 = x1 * cs_h2f(&b1->d);                      \
                 bias[b] += BIAS(b0, x0, s0) + BIAS(b1, x1, s1);                                      \
                 __m256 v0[4], v1[4];                                                                 \
@@ -161,16 +162,17 @@ CS_IN_ACCUM_BLOCKS(in_accum_q8_0, cs_block_q8_0, CS_WB_Q8, 1, CS_BIAS_NONE)
     static void NAME(float *y, int64_t n, const uint8_t *w, size_t nb1, const int32_t *idx,         \
                      const float *xv, int64_t nact) {                                               \
         memset(y, 0, (size_t)n * sizeof(float));                                                    \
+        for (int64_t j = 0; j < nact && j < CS_PF_ROWS; j++) cs_prefetch_span(w + (size_t)idx[j] * nb1, (size_t)n * (ESZ)); \
         int64_t k = 0;                                                                              \
         for (; k + 2 <= nact; k += 2) {                                                             \
             const uint8_t *r0 = w + (size_t)idx[k] * nb1, *r1 = w + (size_t)idx[k + 1] * nb1;       \
-            const uint8_t *p0 = k + 4 <= nact ? w + (size_t)idx[k + 2] * nb1 : r0;                  \
-            const uint8_t *p1 = k + 4 <= nact ? w + (size_t)idx[k + 3] * nb1 : r1;                  \
+            const uint8_t *p0 = k + CS_PF_ROWS + 2 <= nact ? w + (size_t)idx[k + CS_PF_ROWS] * nb1 : r0; \
+            const uint8_t *p1 = k + CS_PF_ROWS + 2 <= nact ? w + (size_t)idx[k + CS_PF_ROWS + 1] * nb1 : r1; \
             const __m256 s0 = _mm256_set1_ps(xv[k]), s1 = _mm256_set1_ps(xv[k + 1]);                \
             int64_t i = 0;                                                                          \
             for (; i + 8 <= n; i += 8) {                                                            \
-                _mm_prefetch((const char *)p0 + i * (ESZ) + 512, _MM_HINT_T0);                      \
-                _mm_prefetch((const char *)p1 + i * (ESZ) + 512, _MM_HINT_T0);                      \
+                _mm_prefetch((const char *)p0 + i * (ESZ), _MM_HINT_T0);                            \
+                _mm_prefetch((const char *)p1 + i * (ESZ), _MM_HINT_T0);                            \
                 __m256 a = _mm256_loadu_ps(y + i);                                                  \
                 a = _mm256_fmadd_ps(LD(r0 + i * (ESZ)), s0, a);                                     \
                 a = _mm256_fmadd_ps(LD(r1 + i * (ESZ)), s1, a);                                     \
@@ -207,107 +209,108 @@ static inline __m256i cs_dot_u8s8(__m256i u, __m256i s) {
     return _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1));
 }
 
-static float dot_q4_0(const uint8_t *row, const cs_q8x *x, int64_t n) {
-    const cs_block_q4_0 *b = (const cs_block_q4_0 *)row;
-    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-    float corr = 0.0f;
-    int64_t ib = 0;
-    const int64_t nb = n / CS_QK;
-    for (; ib + 2 <= nb; ib += 2) {
-        const float s0 = cs_h2f(&b[ib].d) * x->d[ib], s1 = cs_h2f(&b[ib + 1].d) * x->d[ib + 1];
-        corr += s0 * (float)x->sum[ib] + s1 * (float)x->sum[ib + 1];
-        const __m256i d0 = cs_dot_u8s8(cs_nibbles_256(b[ib].qs), _mm256_loadu_si256((const __m256i *)(x->qs + ib * CS_QK)));
-        const __m256i d1 = cs_dot_u8s8(cs_nibbles_256(b[ib + 1].qs), _mm256_loadu_si256((const __m256i *)(x->qs + (ib + 1) * CS_QK)));
-        acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(d0), _mm256_set1_ps(s0), acc0);
-        acc1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(d1), _mm256_set1_ps(s1), acc1);
-    }
-    for (; ib < nb; ib++) {
-        const float s0 = cs_h2f(&b[ib].d) * x->d[ib];
-        corr += s0 * (float)x->sum[ib];
-        const __m256i d0 = cs_dot_u8s8(cs_nibbles_256(b[ib].qs), _mm256_loadu_si256((const __m256i *)(x->qs + ib * CS_QK)));
-        acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(d0), _mm256_set1_ps(s0), acc0);
-    }
-    return cs_hsum256(_mm256_add_ps(acc0, acc1)) - 8.0f * corr;
-}
-
-static float dot_q4_1(const uint8_t *row, const cs_q8x *x, int64_t n) {
-    const cs_block_q4_1 *b = (const cs_block_q4_1 *)row;
-    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-    float corr = 0.0f;
-    int64_t ib = 0;
-    const int64_t nb = n / CS_QK;
-    for (; ib + 2 <= nb; ib += 2) {
-        const float s0 = cs_h2f(&b[ib].d) * x->d[ib], s1 = cs_h2f(&b[ib + 1].d) * x->d[ib + 1];
-        corr += cs_h2f(&b[ib].m) * (x->d[ib] * (float)x->sum[ib]) + cs_h2f(&b[ib + 1].m) * (x->d[ib + 1] * (float)x->sum[ib + 1]);
-        const __m256i d0 = cs_dot_u8s8(cs_nibbles_256(b[ib].qs), _mm256_loadu_si256((const __m256i *)(x->qs + ib * CS_QK)));
-        const __m256i d1 = cs_dot_u8s8(cs_nibbles_256(b[ib + 1].qs), _mm256_loadu_si256((const __m256i *)(x->qs + (ib + 1) * CS_QK)));
-        acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(d0), _mm256_set1_ps(s0), acc0);
-        acc1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(d1), _mm256_set1_ps(s1), acc1);
-    }
-    for (; ib < nb; ib++) {
-        const float s0 = cs_h2f(&b[ib].d) * x->d[ib];
-        corr += cs_h2f(&b[ib].m) * (x->d[ib] * (float)x->sum[ib]);
-        const __m256i d0 = cs_dot_u8s8(cs_nibbles_256(b[ib].qs), _mm256_loadu_si256((const __m256i *)(x->qs + ib * CS_QK)));
-        acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(d0), _mm256_set1_ps(s0), acc0);
-    }
-    return cs_hsum256(_mm256_add_ps(acc0, acc1)) + corr;
-}
-
-static float dot_q8_0(const uint8_t *row, const cs_q8x *x, int64_t n) {
-    const cs_block_q8_0 *b = (const cs_block_q8_0 *)row;
-    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-    const int64_t nb = n / CS_QK;
-    for (int64_t ib = 0; ib < nb; ib++) {
-        const __m256i wq = _mm256_loadu_si256((const __m256i *)b[ib].qs);
-        const __m256i xq = _mm256_loadu_si256((const __m256i *)(x->qs + ib * CS_QK));
-        const __m256i d = cs_dot_u8s8(_mm256_sign_epi8(wq, wq), _mm256_sign_epi8(xq, wq));
-        const __m256 s = _mm256_set1_ps(cs_h2f(&b[ib].d) * x->d[ib]);
-        if (ib & 1) acc1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(d), s, acc1);
-        else acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(d), s, acc0);
-    }
-    return cs_hsum256(_mm256_add_ps(acc0, acc1));
-}
-
-#define CS_DOT_FLOAT(NAME, ESZ, LD, SCALAR)                                                         \
-    static float NAME(const uint8_t *row, const float *x, int64_t n) {                              \
-        __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), a2 = _mm256_setzero_ps(),         \
-               a3 = _mm256_setzero_ps();                                                            \
-        int64_t i = 0;                                                                              \
-        for (; i + 32 <= n; i += 32) {                                                              \
-            a0 = _mm256_fmadd_ps(LD(row + (i + 0) * (ESZ)), _mm256_loadu_ps(x + i + 0), a0);        \
-            a1 = _mm256_fmadd_ps(LD(row + (i + 8) * (ESZ)), _mm256_loadu_ps(x + i + 8), a1);        \
-            a2 = _mm256_fmadd_ps(LD(row + (i + 16) * (ESZ)), _mm256_loadu_ps(x + i + 16), a2);      \
-            a3 = _mm256_fmadd_ps(LD(row + (i + 24) * (ESZ)), _mm256_loadu_ps(x + i + 24), a3);      \
+/* Active rows go 4 at a time, block by block: the scattered rows stream together (one
+ * row at a time leaves the memory system idle between rows) and each activation block
+ * is loaded once for the four; rows CS_PF_ROWS ahead are prefetched a block at a time.
+ * A last group of fewer rows repeats its last row, so every row gets the same
+ * arithmetic whatever the thread split. STEP(bp, a, c) adds one block of the row at
+ * bp to the float accumulator a and to the scalar correction c. */
+#define CS_ROWS4_HEAD(EXPR_BYTES)                                                                   \
+    for (int64_t j = 0; j < nrows && j < CS_PF_ROWS; j++) cs_prefetch_span(w + (size_t)rows[j] * nb1, (EXPR_BYTES)); \
+    for (int64_t k = 0; k < nrows; k += 4) {                                                        \
+        const int64_t l = nrows - 1;                                                                \
+        const uint8_t *r0 = w + (size_t)rows[k] * nb1, *r1 = w + (size_t)rows[k + 1 < l ? k + 1 : l] * nb1; \
+        const uint8_t *r2 = w + (size_t)rows[k + 2 < l ? k + 2 : l] * nb1, *r3 = w + (size_t)rows[k + 3 < l ? k + 3 : l] * nb1; \
+        const uint8_t *p0 = r0, *p1 = r1, *p2 = r2, *p3 = r3;                                       \
+        if (k + CS_PF_ROWS + 4 <= nrows) {                                                          \
+            p0 = w + (size_t)rows[k + CS_PF_ROWS] * nb1; p1 = w + (size_t)rows[k + CS_PF_ROWS + 1] * nb1; \
+            p2 = w + (size_t)rows[k + CS_PF_ROWS + 2] * nb1; p3 = w + (size_t)rows[k + CS_PF_ROWS + 3] * nb1; \
         }                                                                                           \
-        for (; i + 8 <= n; i += 8) a0 = _mm256_fmadd_ps(LD(row + i * (ESZ)), _mm256_loadu_ps(x + i), a0); \
-        float r = cs_hsum256(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));          \
-        for (; i < n; i++) r += SCALAR(row + i * (ESZ)) * x[i];                                     \
-        return r;                                                                                   \
+        __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps(); \
+        float c0 = 0.0f, c1 = 0.0f, c2 = 0.0f, c3 = 0.0f;
+#define CS_ROWS4_PREFETCH(o)                                                                        \
+        _mm_prefetch((const char *)p0 + (o), _MM_HINT_T0);                                          \
+        _mm_prefetch((const char *)p1 + (o), _MM_HINT_T0);                                          \
+        _mm_prefetch((const char *)p2 + (o), _MM_HINT_T0);                                          \
+        _mm_prefetch((const char *)p3 + (o), _MM_HINT_T0);
+#define CS_ROWS4_TAIL                                                                               \
+        y[rows[k]] = cs_hsum256(a0) + c0;                                                           \
+        if (k + 1 < nrows) y[rows[k + 1]] = cs_hsum256(a1) + c1;                                    \
+        if (k + 2 < nrows) y[rows[k + 2]] = cs_hsum256(a2) + c2;                                    \
+        if (k + 3 < nrows) y[rows[k + 3]] = cs_hsum256(a3) + c3;                                    \
     }
-CS_DOT_FLOAT(dot_f32, 4, CS_LD_F32, cs_sc_f32)
-CS_DOT_FLOAT(dot_f16, 2, CS_LD_F16, cs_sc_f16)
-CS_DOT_FLOAT(dot_bf16, 2, CS_LD_BF16, cs_sc_bf16)
 
-#define CS_DOT_ROWS(NAME, DOT, XT)                                                                  \
+#define CS_DOT_ROWS4_BLOCKS(NAME, BLOCK_T, STEP)                                                    \
     static void NAME(float *y, const uint8_t *w, size_t nb1, const int32_t *rows, int64_t nrows,   \
                      const void *xa, int64_t n) {                                                   \
-        for (int64_t k = 0; k < nrows; k++) {                                                       \
-            if (k + 1 < nrows) {                                                                    \
-                const char *nx = (const char *)w + (size_t)rows[k + 1] * nb1;                       \
-                _mm_prefetch(nx, _MM_HINT_T0);                                                      \
-                _mm_prefetch(nx + 64, _MM_HINT_T0);                                                 \
-                _mm_prefetch(nx + 128, _MM_HINT_T0);                                                \
-                _mm_prefetch(nx + 192, _MM_HINT_T0);                                                \
-            }                                                                                       \
-            y[rows[k]] = DOT(w + (size_t)rows[k] * nb1, (const XT *)xa, n);                         \
+        const cs_q8x *x = (const cs_q8x *)xa;                                                       \
+        const int64_t nb = n / CS_QK;                                                               \
+        const size_t S = sizeof(BLOCK_T);                                                           \
+        CS_ROWS4_HEAD((size_t)nb * S)                                                               \
+        for (int64_t ib = 0; ib < nb; ib++) {                                                       \
+            const size_t o = (size_t)ib * S;                                                        \
+            CS_ROWS4_PREFETCH(o)                                                                    \
+            const __m256i xq = _mm256_loadu_si256((const __m256i *)(x->qs + ib * CS_QK));          \
+            const float xd = x->d[ib], xs = x->d[ib] * (float)x->sum[ib];                           \
+            STEP(r0 + o, a0, c0) STEP(r1 + o, a1, c1) STEP(r2 + o, a2, c2) STEP(r3 + o, a3, c3)     \
         }                                                                                           \
+        CS_ROWS4_TAIL                                                                               \
     }
-CS_DOT_ROWS(dot_rows_f32, dot_f32, float)
-CS_DOT_ROWS(dot_rows_f16, dot_f16, float)
-CS_DOT_ROWS(dot_rows_bf16, dot_bf16, float)
-CS_DOT_ROWS(dot_rows_q8_0, dot_q8_0, cs_q8x)
-CS_DOT_ROWS(dot_rows_q4_0, dot_q4_0, cs_q8x)
-CS_DOT_ROWS(dot_rows_q4_1, dot_q4_1, cs_q8x)
+
+/* Q4_0: unsigned nibbles, -8 offset from the activation sum. */
+#define CS_STEP_Q4_0(BP, A, C)                                                                      \
+    {                                                                                               \
+        const cs_block_q4_0 *blk = (const cs_block_q4_0 *)(BP);                                     \
+        const float s = cs_h2f(&blk->d) * xd;                                                       \
+        A = _mm256_fmadd_ps(_mm256_cvtepi32_ps(cs_dot_u8s8(cs_nibbles_256(blk->qs), xq)), _mm256_set1_ps(s), A); \
+        C -= 8.0f * cs_h2f(&blk->d) * xs;                                                           \
+    }
+/* Q4_1: d*q + m, the minimum from the activation sum. */
+#define CS_STEP_Q4_1(BP, A, C)                                                                      \
+    {                                                                                               \
+        const cs_block_q4_1 *blk = (const cs_block_q4_1 *)(BP);                                     \
+        const float s = cs_h2f(&blk->d) * xd;                                                       \
+        A = _mm256_fmadd_ps(_mm256_cvtepi32_ps(cs_dot_u8s8(cs_nibbles_256(blk->qs), xq)), _mm256_set1_ps(s), A); \
+        C += cs_h2f(&blk->m) * xs;                                                                  \
+    }
+/* Q8_0: sign trick (|w| x sign(x, w)) keeps maddubs within int16. */
+#define CS_STEP_Q8_0(BP, A, C)                                                                      \
+    {                                                                                               \
+        const cs_block_q8_0 *blk = (const cs_block_q8_0 *)(BP);                                     \
+        const __m256i wq = _mm256_loadu_si256((const __m256i *)blk->qs);                            \
+        const __m256i d = cs_dot_u8s8(_mm256_sign_epi8(wq, wq), _mm256_sign_epi8(xq, wq));          \
+        A = _mm256_fmadd_ps(_mm256_cvtepi32_ps(d), _mm256_set1_ps(cs_h2f(&blk->d) * xd), A);       \
+    }
+
+CS_DOT_ROWS4_BLOCKS(dot_rows_q4_0, cs_block_q4_0, CS_STEP_Q4_0)
+CS_DOT_ROWS4_BLOCKS(dot_rows_q4_1, cs_block_q4_1, CS_STEP_Q4_1)
+CS_DOT_ROWS4_BLOCKS(dot_rows_q8_0, cs_block_q8_0, CS_STEP_Q8_0)
+
+/* Float types: 8 elements per step, scalar tail (n need not be a multiple of 8). */
+#define CS_DOT_ROWS4_FLOAT(NAME, ESZ, LD, SCALAR)                                                   \
+    static void NAME(float *y, const uint8_t *w, size_t nb1, const int32_t *rows, int64_t nrows,   \
+                     const void *xa, int64_t n) {                                                   \
+        const float *x = (const float *)xa;                                                         \
+        CS_ROWS4_HEAD((size_t)n * (ESZ))                                                            \
+        int64_t i = 0;                                                                              \
+        for (; i + 8 <= n; i += 8) {                                                                \
+            const size_t o = (size_t)i * (ESZ);                                                     \
+            CS_ROWS4_PREFETCH(o)                                                                    \
+            const __m256 xv = _mm256_loadu_ps(x + i);                                               \
+            a0 = _mm256_fmadd_ps(LD(r0 + o), xv, a0);                                               \
+            a1 = _mm256_fmadd_ps(LD(r1 + o), xv, a1);                                               \
+            a2 = _mm256_fmadd_ps(LD(r2 + o), xv, a2);                                               \
+            a3 = _mm256_fmadd_ps(LD(r3 + o), xv, a3);                                               \
+        }                                                                                           \
+        for (; i < n; i++) {                                                                        \
+            c0 += SCALAR(r0 + i * (ESZ)) * x[i]; c1 += SCALAR(r1 + i * (ESZ)) * x[i];               \
+            c2 += SCALAR(r2 + i * (ESZ)) * x[i]; c3 += SCALAR(r3 + i * (ESZ)) * x[i];               \
+        }                                                                                           \
+        CS_ROWS4_TAIL                                                                               \
+    }
+CS_DOT_ROWS4_FLOAT(dot_rows_f32, 4, CS_LD_F32, cs_sc_f32)
+CS_DOT_ROWS4_FLOAT(dot_rows_f16, 2, CS_LD_F16, cs_sc_f16)
+CS_DOT_ROWS4_FLOAT(dot_rows_bf16, 2, CS_LD_BF16, cs_sc_bf16)
 
 /* ---------------- activation quantizer (same arithmetic as cs_quant_x8_ref) ---------------- */
 
