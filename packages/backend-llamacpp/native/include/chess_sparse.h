@@ -43,7 +43,10 @@
  * amax/127, round half to even), like ggml's vec_dot does with Q8_0/Q8_1; every
  * ISA variant (the portable reference included) uses the same quantized
  * activations, so variants agree to float rounding. The input-sparse product
- * dequantizes weights and uses float activations on every ISA.
+ * uses float activations on every ISA; it dequantizes weights to float, except
+ * the AVX-512 decode of Q4_0/Q4_1, which scales the coefficients x_j * d_jb of
+ * each group of 16 active rows (list order) to 16-bit integers against the
+ * group's largest and sums exact integer products (relative error ~1e-5 of y).
  *
  * Preconditions: pointers non-NULL (except tau when n_tau == 0), strides at
  * least one row, y must not alias w/x/g. No alignment is required beyond the
