@@ -209,44 +209,18 @@ static inline __m256i cs_dot_u8s8(__m256i u, __m256i s) {
     return _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1));
 }
 
-/* Active rows go 4 at a time, block by block: the scattered rows stream together (one
- * row at a time leaves the memory system idle between rows) and each activation block
- * is loaded once for the four; rows CS_PF_ROWS ahead are prefetched a block at a time.
- * A last group of fewer rows repeats its last row, so every row gets the same
- * arithmetic whatever the thread split. STEP(bp, a, c) adds one block of the row at
- * bp to the float accumulator a and to the scalar correction c. */
-#define CS_ROWS4_HEAD(EXPR_BYTES)                                                                   \
-    for (int64_t j = 0; j < nrows && j < CS_PF_ROWS; j++) cs_prefetch_span(w + (size_t)rows[j] * nb1, (EXPR_BYTES)); \
-    for (int64_t k = 0; k < nrows; k += 4) {                                                        \
-        const int64_t l = nrows - 1;                                                                \
-        const uint8_t *r0 = w + (size_t)rows[k] * nb1, *r1 = w + (size_t)rows[k + 1 < l ? k + 1 : l] * nb1; \
-        const uint8_t *r2 = w + (size_t)rows[k + 2 < l ? k + 2 : l] * nb1, *r3 = w + (size_t)rows[k + 3 < l ? k + 3 : l] * nb1; \
-        const uint8_t *p0 = r0, *p1 = r1, *p2 = r2, *p3 = r3;                                       \
-        if (k + CS_PF_ROWS + 4 <= nrows) {                                                          \
-            p0 = w + (size_t)rows[k + CS_PF_ROWS] * nb1; p1 = w + (size_t)rows[k + CS_PF_ROWS + 1] * nb1; \
-            p2 = w + (size_t)rows[k + CS_PF_ROWS + 2] * nb1; p3 = w + (size_t)rows[k + CS_PF_ROWS + 3] * nb1; \
-        }                                                                                           \
-        __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps(); \
-        float c0 = 0.0f, c1 = 0.0f, c2 = 0.0f, c3 = 0.0f;
-#define CS_ROWS4_PREFETCH(o)                                                                        \
-        _mm_prefetch((const char *)p0 + (o), _MM_HINT_T0);                                          \
-        _mm_prefetch((const char *)p1 + (o), _MM_HINT_T0);                                          \
-        _mm_prefetch((const char *)p2 + (o), _MM_HINT_T0);                                          \
-        _mm_prefetch((const char *)p3 + (o), _MM_HINT_T0);
-#define CS_ROWS4_TAIL                                                                               \
-        y[rows[k]] = cs_hsum256(a0) + c0;                                                           \
-        if (k + 1 < nrows) y[rows[k + 1]] = cs_hsum256(a1) + c1;                                    \
-        if (k + 2 < nrows) y[rows[k + 2]] = cs_hsum256(a2) + c2;                                    \
-        if (k + 3 < nrows) y[rows[k + 3]] = cs_hsum256(a3) + c3;                                    \
-    }
-
+/* Active rows go 4 at a time (CS_ROWS4_*, chess_internal.h); each activation block is
+ * loaded once for the four. STEP(bp, a, c) adds one block of the row at bp to the
+ * float accumulator a and to the scalar correction c. */
 #define CS_DOT_ROWS4_BLOCKS(NAME, BLOCK_T, STEP)                                                    \
     static void NAME(float *y, const uint8_t *w, size_t nb1, const int32_t *rows, int64_t nrows,   \
                      const void *xa, int64_t n) {                                                   \
         const cs_q8x *x = (const cs_q8x *)xa;                                                       \
         const int64_t nb = n / CS_QK;                                                               \
         const size_t S = sizeof(BLOCK_T);                                                           \
-        CS_ROWS4_HEAD((size_t)nb * S)                                                               \
+        CS_ROWS4_BEGIN((size_t)nb * S)                                                               \
+        __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps(); \
+        float c0 = 0.0f, c1 = 0.0f, c2 = 0.0f, c3 = 0.0f;                                           \
         for (int64_t ib = 0; ib < nb; ib++) {                                                       \
             const size_t o = (size_t)ib * S;                                                        \
             CS_ROWS4_PREFETCH(o)                                                                    \
@@ -254,7 +228,7 @@ static inline __m256i cs_dot_u8s8(__m256i u, __m256i s) {
             const float xd = x->d[ib], xs = x->d[ib] * (float)x->sum[ib];                           \
             STEP(r0 + o, a0, c0) STEP(r1 + o, a1, c1) STEP(r2 + o, a2, c2) STEP(r3 + o, a3, c3)     \
         }                                                                                           \
-        CS_ROWS4_TAIL                                                                               \
+        CS_ROWS4_END(cs_hsum256(a0) + c0, cs_hsum256(a1) + c1, cs_hsum256(a2) + c2, cs_hsum256(a3) + c3) \
     }
 
 /* Q4_0: unsigned nibbles, -8 offset from the activation sum. */
@@ -291,7 +265,9 @@ CS_DOT_ROWS4_BLOCKS(dot_rows_q8_0, cs_block_q8_0, CS_STEP_Q8_0)
     static void NAME(float *y, const uint8_t *w, size_t nb1, const int32_t *rows, int64_t nrows,   \
                      const void *xa, int64_t n) {                                                   \
         const float *x = (const float *)xa;                                                         \
-        CS_ROWS4_HEAD((size_t)n * (ESZ))                                                            \
+        CS_ROWS4_BEGIN((size_t)n * (ESZ))                                                            \
+        __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps(); \
+        float c0 = 0.0f, c1 = 0.0f, c2 = 0.0f, c3 = 0.0f;                                           \
         int64_t i = 0;                                                                              \
         for (; i + 8 <= n; i += 8) {                                                                \
             const size_t o = (size_t)i * (ESZ);                                                     \
@@ -306,7 +282,7 @@ CS_DOT_ROWS4_BLOCKS(dot_rows_q8_0, cs_block_q8_0, CS_STEP_Q8_0)
             c0 += SCALAR(r0 + i * (ESZ)) * x[i]; c1 += SCALAR(r1 + i * (ESZ)) * x[i];               \
             c2 += SCALAR(r2 + i * (ESZ)) * x[i]; c3 += SCALAR(r3 + i * (ESZ)) * x[i];               \
         }                                                                                           \
-        CS_ROWS4_TAIL                                                                               \
+        CS_ROWS4_END(cs_hsum256(a0) + c0, cs_hsum256(a1) + c1, cs_hsum256(a2) + c2, cs_hsum256(a3) + c3) \
     }
 CS_DOT_ROWS4_FLOAT(dot_rows_f32, 4, CS_LD_F32, cs_sc_f32)
 CS_DOT_ROWS4_FLOAT(dot_rows_f16, 2, CS_LD_F16, cs_sc_f16)

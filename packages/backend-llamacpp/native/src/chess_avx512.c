@@ -294,36 +294,20 @@ static inline __m256i cs_nibbles_256(const uint8_t *qs) {
     static void NAME(float *y, const uint8_t *w, size_t nb1, const int32_t *rows, int64_t nrows,     \
                      const void *xa, int64_t n) {                                                     \
         const float *x = (const float *)xa;                                                           \
-        for (int64_t j = 0; j < nrows && j < CS_PF_ROWS; j++) cs_prefetch_span(w + (size_t)rows[j] * nb1, (size_t)n * (ESZ)); \
-        for (int64_t k = 0; k < nrows; k += 4) {                                                      \
-            const int64_t l = nrows - 1; /* a short last group repeats its last row */                \
-            const uint8_t *r0 = w + (size_t)rows[k] * nb1, *r1 = w + (size_t)rows[k + 1 < l ? k + 1 : l] * nb1; \
-            const uint8_t *r2 = w + (size_t)rows[k + 2 < l ? k + 2 : l] * nb1, *r3 = w + (size_t)rows[k + 3 < l ? k + 3 : l] * nb1; \
-            const uint8_t *p0 = r0, *p1 = r1, *p2 = r2, *p3 = r3;                                     \
-            if (k + CS_PF_ROWS + 4 <= nrows) {                                                        \
-                p0 = w + (size_t)rows[k + CS_PF_ROWS] * nb1; p1 = w + (size_t)rows[k + CS_PF_ROWS + 1] * nb1; \
-                p2 = w + (size_t)rows[k + CS_PF_ROWS + 2] * nb1; p3 = w + (size_t)rows[k + CS_PF_ROWS + 3] * nb1; \
-            }                                                                                         \
+        CS_ROWS4_BEGIN((size_t)n * (ESZ))                                                             \
             __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps(), a2 = _mm512_setzero_ps(),      \
                    a3 = _mm512_setzero_ps();                                                          \
             for (int64_t i = 0; i < n; i += 16) {                                                     \
                 const __mmask16 m = cs_tail_mask(n - i);                                              \
                 const size_t o = (size_t)i * (ESZ);                                                   \
-                _mm_prefetch((const char *)p0 + o, _MM_HINT_T0);                                      \
-                _mm_prefetch((const char *)p1 + o, _MM_HINT_T0);                                      \
-                _mm_prefetch((const char *)p2 + o, _MM_HINT_T0);                                      \
-                _mm_prefetch((const char *)p3 + o, _MM_HINT_T0);                                      \
+                CS_ROWS4_PREFETCH(o)                                                                  \
                 const __m512 xv = _mm512_maskz_loadu_ps(m, x + i);                                    \
                 a0 = _mm512_fmadd_ps(LOAD(r0 + o, m), xv, a0);                                        \
                 a1 = _mm512_fmadd_ps(LOAD(r1 + o, m), xv, a1);                                        \
                 a2 = _mm512_fmadd_ps(LOAD(r2 + o, m), xv, a2);                                        \
                 a3 = _mm512_fmadd_ps(LOAD(r3 + o, m), xv, a3);                                        \
             }                                                                                         \
-            y[rows[k]] = _mm512_reduce_add_ps(a0);                                                    \
-            if (k + 1 < nrows) y[rows[k + 1]] = _mm512_reduce_add_ps(a1);                             \
-            if (k + 2 < nrows) y[rows[k + 2]] = _mm512_reduce_add_ps(a2);                             \
-            if (k + 3 < nrows) y[rows[k + 3]] = _mm512_reduce_add_ps(a3);                             \
-        }                                                                                             \
+        CS_ROWS4_END(_mm512_reduce_add_ps(a0), _mm512_reduce_add_ps(a1), _mm512_reduce_add_ps(a2), _mm512_reduce_add_ps(a3)) \
     }
 CS_DOT_ROWS4_FLOAT(dot_rows_f32, 4, CS_LOAD_F32)
 CS_DOT_ROWS4_FLOAT(dot_rows_f16, 2, CS_LOAD_F16)
@@ -347,25 +331,13 @@ static inline float cs_hsum256(__m256 v) {
         const cs_q8x *x = (const cs_q8x *)xa;                                                           \
         const int64_t nb = n / CS_QK;                                                                   \
         const size_t S = sizeof(BLOCK_T);                                                               \
-        for (int64_t j = 0; j < nrows && j < CS_PF_ROWS; j++) cs_prefetch_span(w + (size_t)rows[j] * nb1, (size_t)nb * S); \
-        for (int64_t k = 0; k < nrows; k += 4) {                                                      \
-            const int64_t l = nrows - 1; /* a short last group repeats its last row */                \
-            const uint8_t *r0 = w + (size_t)rows[k] * nb1, *r1 = w + (size_t)rows[k + 1 < l ? k + 1 : l] * nb1; \
-            const uint8_t *r2 = w + (size_t)rows[k + 2 < l ? k + 2 : l] * nb1, *r3 = w + (size_t)rows[k + 3 < l ? k + 3 : l] * nb1; \
-            const uint8_t *p0 = r0, *p1 = r1, *p2 = r2, *p3 = r3;                                       \
-            if (k + CS_PF_ROWS + 4 <= nrows) {                                                          \
-                p0 = w + (size_t)rows[k + CS_PF_ROWS] * nb1; p1 = w + (size_t)rows[k + CS_PF_ROWS + 1] * nb1; \
-                p2 = w + (size_t)rows[k + CS_PF_ROWS + 2] * nb1; p3 = w + (size_t)rows[k + CS_PF_ROWS + 3] * nb1; \
-            }                                                                                           \
+        CS_ROWS4_BEGIN((size_t)nb * S)                                                                  \
             __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), a2 = _mm256_setzero_ps(),        \
                    a3 = _mm256_setzero_ps();                                                            \
             float m0 = 0.0f, m1 = 0.0f, m2 = 0.0f, m3 = 0.0f;                                           \
             for (int64_t b = 0; b < nb; b++) {                                                          \
                 const size_t o = (size_t)b * S;                                                         \
-                _mm_prefetch((const char *)p0 + o, _MM_HINT_T0);                                        \
-                _mm_prefetch((const char *)p1 + o, _MM_HINT_T0);                                        \
-                _mm_prefetch((const char *)p2 + o, _MM_HINT_T0);                                        \
-                _mm_prefetch((const char *)p3 + o, _MM_HINT_T0);                                        \
+                CS_ROWS4_PREFETCH(o)                                                                    \
                 const __m256i xq = _mm256_loadu_si256((const __m256i *)(x->qs + b * CS_QK));           \
                 const float xd = x->d[b];                                                               \
                 const __m256i bias = _mm256_castsi128_si256(_mm_cvtsi32_si128((BIAS_K) * x->sum[b]));   \
@@ -375,11 +347,7 @@ static inline float cs_hsum256(__m256 v) {
                 CS_DOT4_ROW(r2, a2, m2, WBYTES, QS_OFF, HAS_MIN)                                        \
                 CS_DOT4_ROW(r3, a3, m3, WBYTES, QS_OFF, HAS_MIN)                                        \
             }                                                                                           \
-            y[rows[k]] = cs_hsum256(a0) + m0;                                                           \
-            if (k + 1 < nrows) y[rows[k + 1]] = cs_hsum256(a1) + m1;                                    \
-            if (k + 2 < nrows) y[rows[k + 2]] = cs_hsum256(a2) + m2;                                    \
-            if (k + 3 < nrows) y[rows[k + 3]] = cs_hsum256(a3) + m3;                                    \
-        }                                                                                               \
+        CS_ROWS4_END(cs_hsum256(a0) + m0, cs_hsum256(a1) + m1, cs_hsum256(a2) + m2, cs_hsum256(a3) + m3) \
     }
 #define CS_DOT4_ROW(R, A, M, WBYTES, QS_OFF, HAS_MIN)                                                   \
     {                                                                                                   \

@@ -33,6 +33,32 @@ static inline void cs_prefetch_span(const uint8_t *p, size_t bytes) {
     if (bytes > 0) __builtin_prefetch(p + bytes - 1, 0, 3);
 }
 
+/* dot_rows over groups of 4 active rows (the x86 kernels): the four stream together,
+ * block by block, and rows CS_PF_ROWS ahead are prefetched one step at a time
+ * (CS_ROWS4_PREFETCH(byte offset)). In scope: y, w, nb1, rows, nrows of the dot_rows
+ * signature. A short last group repeats its last row, so that every row gets the same
+ * arithmetic whatever the thread split; CS_ROWS4_END stores only the real rows. */
+#define CS_ROWS4_BEGIN(ROW_BYTES)                                                                   \
+    for (int64_t j = 0; j < nrows && j < CS_PF_ROWS; j++) cs_prefetch_span(w + (size_t)rows[j] * nb1, (ROW_BYTES)); \
+    for (int64_t k = 0; k < nrows; k += 4) {                                                        \
+        const int64_t l = nrows - 1;                                                                \
+        const uint8_t *r0 = w + (size_t)rows[k] * nb1, *r1 = w + (size_t)rows[k + 1 < l ? k + 1 : l] * nb1; \
+        const uint8_t *r2 = w + (size_t)rows[k + 2 < l ? k + 2 : l] * nb1, *r3 = w + (size_t)rows[k + 3 < l ? k + 3 : l] * nb1; \
+        const uint8_t *p0 = r0, *p1 = r1, *p2 = r2, *p3 = r3;                                       \
+        if (k + CS_PF_ROWS + 4 <= nrows) {                                                          \
+            p0 = w + (size_t)rows[k + CS_PF_ROWS] * nb1; p1 = w + (size_t)rows[k + CS_PF_ROWS + 1] * nb1; \
+            p2 = w + (size_t)rows[k + CS_PF_ROWS + 2] * nb1; p3 = w + (size_t)rows[k + CS_PF_ROWS + 3] * nb1; \
+        }
+#define CS_ROWS4_PREFETCH(o)                                                                        \
+    __builtin_prefetch(p0 + (o), 0, 3); __builtin_prefetch(p1 + (o), 0, 3);                         \
+    __builtin_prefetch(p2 + (o), 0, 3); __builtin_prefetch(p3 + (o), 0, 3);
+#define CS_ROWS4_END(V0, V1, V2, V3)                                                                \
+        y[rows[k]] = (V0);                                                                          \
+        if (k + 1 < nrows) y[rows[k + 1]] = (V1);                                                   \
+        if (k + 2 < nrows) y[rows[k + 2]] = (V2);                                                   \
+        if (k + 3 < nrows) y[rows[k + 3]] = (V3);                                                   \
+    }
+
 /* Internal type index (dense, for tables). */
 enum { CS_F32 = 0, CS_F16, CS_BF16, CS_Q8_0, CS_Q4_0, CS_Q4_1, CS_NTYPES };
 
