@@ -1,17 +1,26 @@
 /* Kernel benchmark: chess_sparse sparse products vs ggml's dense mul_mat.
  *
- * Both run inside ggml graphs computed by the CPU backend (ggml_graph_plan +
- * ggml_graph_compute, same thread count): the dense side as ggml_mul_mat nodes,
+ * All run inside ggml graphs computed by the CPU backend (same thread count):
  * ours as ggml_custom_4d nodes whose callback calls the kernel with (ith, nth),
- * exactly as the llama.cpp integration does. One graph holds one node per copy
- * of the weight; the copies together exceed the last-level cache, so weights
- * stream from DRAM as they do in decoding. Dense and sparse variants are
- * interleaved (round robin) over the repeats; we report median/min/max per
- * product, the speedup over dense and its ratio to the ideal 1/(1-s).
+ * exactly as the llama.cpp integration does, against two dense baselines of
+ * ggml_mul_mat nodes:
+ *   dense          - the weight in a plain CPU buffer (ggml_graph_plan +
+ *                    ggml_graph_compute): ggml's generic vec_dot path;
+ *   dense_repacked - the same bytes uploaded into ggml-cpu's "CPU_REPACK" extra
+ *                    buffer type (ggml_backend_graph_compute): the interleaved
+ *                    layout and gemv kernels llama.cpp really uses at run time
+ *                    (e.g. Q4_0 8x8 on AVX2/AVX-512). Only where ggml repacks
+ *                    this type on this CPU; null in the JSON otherwise.
+ * One graph holds one node per copy of the weight; the copies together exceed
+ * the last-level cache, so weights stream from DRAM as they do in decoding. All
+ * variants are interleaved (round robin) over the repeats; we report
+ * median/min/max per product, the speedup over each dense baseline and its
+ * ratio to the ideal 1/(1-s).
  *
  * Dense weight = ggml's row layout [n_out rows of n_in]; ours for input-sparse
  * projections = the transposed layout [n_in rows of n_out]; both are the same
- * number of bytes and share one buffer (values do not change the speed).
+ * number of bytes and share one buffer (values do not change the speed). The
+ * repacked copies are a separate allocation of the same size.
  */
 #define _GNU_SOURCE
 #include <math.h>
@@ -23,6 +32,8 @@
 
 #include "chess_sparse.h"
 #include "ggml.h"
+#include "ggml-alloc.h"
+#include "ggml-backend.h"
 #include "ggml-cpu.h"
 
 typedef struct { const char *model, *proj; int kind; int64_t n_in, n_out; } shape_t; /* kind 0: in, 1: out_gated */
@@ -83,17 +94,73 @@ static void chess_op(struct ggml_tensor *dst, int ith, int nth, void *ud) {
     if (rc != CHESS_OK) { fprintf(stderr, "kernel error %d\n", rc); abort(); }
 }
 
-typedef struct { struct ggml_cgraph *gf; struct ggml_cplan plan; } runnable;
+/* backend == NULL: ggml_graph_compute with our plan; else ggml_backend_graph_compute
+ * (plans per call, as llama.cpp does; needed for the extra buffer types) */
+typedef struct { struct ggml_cgraph *gf; struct ggml_cplan plan; ggml_backend_t backend; } runnable;
 
 static runnable make_runnable(struct ggml_cgraph *gf, int nthreads) {
-    runnable r = { gf, ggml_graph_plan(gf, nthreads, NULL) };
+    runnable r = { gf, ggml_graph_plan(gf, nthreads, NULL), NULL };
     r.plan.work_data = r.plan.work_size ? malloc(r.plan.work_size) : NULL;
     return r;
 }
 static double time_run(runnable *r) {
     const double t0 = now_s();
-    if (ggml_graph_compute(r->gf, &r->plan) != GGML_STATUS_SUCCESS) { fprintf(stderr, "graph compute failed\n"); abort(); }
+    const enum ggml_status st = r->backend ? ggml_backend_graph_compute(r->backend, r->gf) : ggml_graph_compute(r->gf, &r->plan);
+    if (st != GGML_STATUS_SUCCESS) { fprintf(stderr, "graph compute failed\n"); abort(); }
     return now_s() - t0;
+}
+
+/* ggml-cpu's repack extra buffer type, found through the device's public extra-buffer
+ * list (it is not in the public headers); NULL if this ggml build has none */
+static ggml_backend_buffer_type_t find_repack_buft(ggml_backend_t backend) {
+    ggml_backend_dev_t dev = ggml_backend_get_device(backend);
+    ggml_backend_dev_get_extra_bufts_t get_extra =
+        (ggml_backend_dev_get_extra_bufts_t)ggml_backend_reg_get_proc_address(ggml_backend_dev_backend_reg(dev), "ggml_backend_dev_get_extra_bufts");
+    if (!get_extra) return NULL;
+    for (ggml_backend_buffer_type_t *b = get_extra(dev); b && *b; b++)
+        if (!strcmp(ggml_backend_buft_name(*b), "CPU_REPACK")) return *b;
+    return NULL;
+}
+
+/* the weight copies uploaded into the repack buffer type */
+typedef struct { struct ggml_context *ctx; ggml_backend_buffer_t buf; struct ggml_tensor **w; } repacked_t;
+
+static void free_repacked(repacked_t *rp) {
+    if (rp->buf) ggml_backend_buffer_free(rp->buf);
+    if (rp->ctx) ggml_free(rp->ctx);
+    free(rp->w);
+    memset(rp, 0, sizeof *rp);
+}
+
+/* Returns 0 with the copies in rp, or -1 (nothing kept, *why set) when ggml has no
+ * repacked mul_mat for this type/shape on this CPU. The set_tensor of that buffer
+ * type does the repack, and would crash on a tensor it cannot repack, so ask the
+ * device's supports_op first (it checks the repack buffer and the type). */
+static int make_repacked(repacked_t *rp, ggml_backend_buffer_type_t buft, enum ggml_type type, const shape_t *sh, int64_t T,
+                         uint8_t **bufs, int copies, const char **why) {
+    memset(rp, 0, sizeof *rp);
+    if (!buft) { *why = "no CPU_REPACK buffer type in this ggml build"; return -1; }
+    struct ggml_init_params ip = { ggml_tensor_overhead() * (size_t)(copies + 2), NULL, true };
+    rp->ctx = ggml_init(ip);
+    rp->w = malloc(sizeof(struct ggml_tensor *) * (size_t)copies);
+    for (int c = 0; c < copies; c++) rp->w[c] = ggml_new_tensor_2d(rp->ctx, type, sh->n_in, sh->n_out);
+    rp->buf = ggml_backend_alloc_ctx_tensors_from_buft(rp->ctx, buft);
+    if (!rp->buf) { *why = "allocation in CPU_REPACK failed"; free_repacked(rp); return -1; }
+    /* probe node: a mul_mat of the first copy by an f32 activation, as in the graphs */
+    struct ggml_init_params pp = { ggml_tensor_overhead() * 4, NULL, true };
+    struct ggml_context *pctx = ggml_init(pp);
+    struct ggml_tensor *probe = ggml_mul_mat(pctx, rp->w[0], ggml_new_tensor_2d(pctx, GGML_TYPE_F32, sh->n_in, T));
+    const bool ok = ggml_backend_dev_supports_op(ggml_backend_buft_get_device(buft), probe);
+    ggml_free(pctx);
+    if (!ok) { *why = "no repacked mul_mat for this type on this CPU"; free_repacked(rp); return -1; }
+    const size_t wbytes = ggml_row_size(type, sh->n_in) * (size_t)sh->n_out;
+    for (int c = 0; c < copies; c++) ggml_backend_tensor_set(rp->w[c], bufs[c], 0, wbytes); /* repacks */
+    return 0;
+}
+
+static void json_ms(FILE *out, const char *name, int have, double med, double mn, double mx) {
+    if (have) fprintf(out, "\"%s\": {\"median\": %.4f, \"min\": %.4f, \"max\": %.4f}, ", name, med, mn, mx);
+    else fprintf(out, "\"%s\": null, ", name);
 }
 
 static int cmp_d(const void *a, const void *b) { const double x = *(const double *)a, y = *(const double *)b; return x < y ? -1 : x > y; }
@@ -148,8 +215,12 @@ int main(int argc, char **argv) {
          * prefill is compute-bound, a smaller set suffices */
         ws_mb = tokens > 1 ? 64 : fmax(512.0, l3 > 0 ? 2.0 * (double)l3 / 1048576.0 : 512.0);
     }
-    fprintf(stderr, "bench_kernels: isa %s, L3 %ld bytes, working set %.0f MB, tokens %d, reps %d\n",
-            chess_isa_name(chess_get_isa()), l3, ws_mb, tokens, reps);
+    /* one CPU backend for the repacked baseline; its thread count is set per run */
+    ggml_backend_t backend = ggml_backend_cpu_init();
+    if (!backend) { fprintf(stderr, "ggml_backend_cpu_init failed\n"); return 1; }
+    ggml_backend_buffer_type_t repack_buft = find_repack_buft(backend);
+    fprintf(stderr, "bench_kernels: isa %s, L3 %ld bytes, working set %.0f MB, tokens %d, reps %d, repack buffer type %s\n",
+            chess_isa_name(chess_get_isa()), l3, ws_mb, tokens, reps, repack_buft ? ggml_backend_buft_name(repack_buft) : "none");
 
     FILE *out = out_path ? fopen(out_path, "w") : stdout;
     if (!out) { perror(out_path); return 1; }
@@ -157,7 +228,13 @@ int main(int argc, char **argv) {
     fprintf(out, "  \"isa\": \"%s\",\n  \"ggml_cpu_avx512\": %d,\n  \"l3_bytes\": %ld,\n  \"working_set_mb\": %.0f,\n  \"tokens\": %d,\n  \"reps\": %d,\n  \"clock\": \"%s\",\n",
             chess_isa_name(chess_get_isa()), ggml_cpu_has_avx512(), l3, ws_mb, tokens, reps,
             g_clock == CLOCK_MONOTONIC ? "wall" : "process-cpu");
-    fprintf(out, "  \"timing\": \"per product (graph time / copies); speedup = dense median / sparse median; efficiency = speedup / (1/(1-s))\",\n");
+    fprintf(out, "  \"timing\": \"per product (graph time / copies), all variants interleaved in one run; "
+                 "speedup = dense median / sparse median; efficiency = speedup / (1/(1-s)); "
+                 "speedup_vs_repacked = dense_repacked median / sparse median; efficiency_vs_repacked = speedup_vs_repacked / (1/(1-s))\",\n");
+    fprintf(out, "  \"baselines\": {\"dense_ms\": \"ggml_mul_mat, weight in a plain CPU buffer (no repack), ggml_graph_compute\", "
+                 "\"dense_repacked_ms\": \"ggml_mul_mat, same weight bytes uploaded into ggml-cpu's %s extra buffer type "
+                 "(repacked layout + kernels llama.cpp uses at run time), ggml_backend_graph_compute; null where ggml does not repack the type on this CPU\"},\n",
+            repack_buft ? ggml_backend_buft_name(repack_buft) : "CPU_REPACK (absent in this build)");
     fprintf(out, "  \"results\": [\n");
     int first = 1;
 
@@ -185,8 +262,14 @@ int main(int argc, char **argv) {
                 bufs[c] = aligned_alloc(64, (wbytes + 63) & ~(size_t)63);
                 fill_weights(bufs[c], wbytes, type);
             }
-            /* activations */
             const int64_t T = tokens;
+            /* the same bytes in the repack buffer type, shared by all thread counts */
+            repacked_t rp;
+            const char *why = NULL;
+            const int have_rp = make_repacked(&rp, repack_buft, type, sh, T, bufs, copies, &why) == 0;
+            fprintf(stderr, "%-9s %-4s %-5s repacked baseline: %s\n", sh->model, sh->proj, ts,
+                    have_rp ? ggml_backend_buffer_name(rp.buf) : why);
+            /* activations */
             float *x_dense = malloc(sizeof(float) * (size_t)(sh->n_in * T));
             for (int64_t i = 0; i < sh->n_in * T; i++) x_dense[i] = rnd_normal();
             const int64_t nmask = sh->kind == 0 ? sh->n_in : sh->n_out;
@@ -205,7 +288,10 @@ int main(int argc, char **argv) {
             char *save = NULL;
             for (char *th = strtok_r(thbuf, ",", &save); th; th = strtok_r(NULL, ",", &save)) {
                 const int nthreads = atoi(th);
-                const int nvar = 1 + n_sp;
+                /* variants: 0 dense, 1..n_sp sparse, n_sp+1 dense repacked (if any) */
+                const int v_rp = have_rp ? 1 + n_sp : -1;
+                const int nvar = 1 + n_sp + (have_rp ? 1 : 0);
+                ggml_backend_cpu_set_n_threads(backend, nthreads);
                 struct ggml_context **ctxs = malloc(sizeof(*ctxs) * (size_t)nvar);
                 runnable *rs = malloc(sizeof(runnable) * (size_t)nvar);
                 op_ud *uds = malloc(sizeof(op_ud) * (size_t)copies * (size_t)n_sp);
@@ -225,6 +311,8 @@ int main(int argc, char **argv) {
                             ggml_set_no_alloc(ctx, false);
                             w->data = bufs[c];
                             ggml_build_forward_expand(gf, ggml_mul_mat(ctx, w, x));
+                        } else if (v == v_rp) {
+                            ggml_build_forward_expand(gf, ggml_mul_mat(ctx, rp.w[c], x));
                         } else {
                             op_ud *u = &uds[(size_t)(v - 1) * (size_t)copies + (size_t)c];
                             memset(u, 0, sizeof *u);
@@ -245,7 +333,8 @@ int main(int argc, char **argv) {
                                                                          chess_op, GGML_N_TASKS_MAX, u));
                         }
                     }
-                    rs[v] = make_runnable(gf, nthreads);
+                    if (v == v_rp) rs[v] = (runnable){ gf, { 0 }, backend };
+                    else rs[v] = make_runnable(gf, nthreads);
                 }
                 /* warm-up, then interleaved repeats */
                 for (int v = 0; v < nvar; v++) time_run(&rs[v]);
@@ -255,30 +344,39 @@ int main(int argc, char **argv) {
                         const int v = (i + r) % nvar; /* rotate the order every repeat */
                         samples[v * reps + r] = time_run(&rs[v]) / copies * 1e3;
                     }
-                double dmed, dmin, dmax;
+                double dmed, dmin, dmax, rmed = 0, rmin = 0, rmax = 0;
                 stats(samples, reps, &dmed, &dmin, &dmax);
+                if (have_rp) stats(samples + (size_t)v_rp * (size_t)reps, reps, &rmed, &rmin, &rmax);
                 for (int k = 0; k < n_sp; k++) {
                     const double s = 0.1 * k;
                     double med, mn, mx;
                     stats(samples + (size_t)(k + 1) * (size_t)reps, reps, &med, &mn, &mx);
-                    const double speedup = dmed / med, ideal = 1.0 / (1.0 - s);
+                    const double speedup = dmed / med, ideal = 1.0 / (1.0 - s), speedup_rp = rmed / med;
                     fprintf(out, "%s    {\"model\": \"%s\", \"proj\": \"%s\", \"kernel\": \"%s\", \"n_in\": %lld, \"n_out\": %lld, "
-                                 "\"type\": \"%s\", \"threads\": %d, \"tokens\": %d, \"sparsity\": %.1f, \"copies\": %d, "
-                                 "\"dense_ms\": {\"median\": %.4f, \"min\": %.4f, \"max\": %.4f}, "
-                                 "\"sparse_ms\": {\"median\": %.4f, \"min\": %.4f, \"max\": %.4f}, "
-                                 "\"dense_gbps\": %.2f, \"speedup\": %.3f, \"ideal\": %.3f, \"efficiency\": %.3f}",
+                                 "\"type\": \"%s\", \"threads\": %d, \"tokens\": %d, \"sparsity\": %.1f, \"copies\": %d, ",
                             first ? "" : ",\n", sh->model, sh->proj, sh->kind ? "spmv_out_gated" : "spmv_in", (long long)sh->n_in,
-                            (long long)sh->n_out, ts, nthreads, tokens, s, copies, dmed, dmin, dmax, med, mn, mx,
+                            (long long)sh->n_out, ts, nthreads, tokens, s, copies);
+                    json_ms(out, "dense_ms", 1, dmed, dmin, dmax);
+                    json_ms(out, "dense_repacked_ms", have_rp, rmed, rmin, rmax);
+                    json_ms(out, "sparse_ms", 1, med, mn, mx);
+                    fprintf(out, "\"dense_gbps\": %.2f, \"speedup\": %.3f, \"ideal\": %.3f, \"efficiency\": %.3f, ",
                             (double)wbytes / (dmed * 1e-3) / 1e9, speedup, ideal, speedup / ideal);
+                    if (have_rp)
+                        fprintf(out, "\"dense_repacked_gbps\": %.2f, \"speedup_vs_repacked\": %.3f, \"efficiency_vs_repacked\": %.3f}",
+                                (double)wbytes / (rmed * 1e-3) / 1e9, speedup_rp, speedup_rp / ideal);
+                    else fprintf(out, "\"dense_repacked_gbps\": null, \"speedup_vs_repacked\": null, \"efficiency_vs_repacked\": null}");
                     first = 0;
-                    fprintf(stderr, "%-9s %-4s %-5s t=%d T=%d s=%.1f dense %.3f ms (%.1f GB/s) sparse %.3f ms speedup %.2f (ideal %.2f, eff %.2f)\n",
+                    char rbuf[96] = "repacked n/a";
+                    if (have_rp) snprintf(rbuf, sizeof rbuf, "repacked %.3f ms, vs repacked %.2f (eff %.2f)", rmed, speedup_rp, speedup_rp / ideal);
+                    fprintf(stderr, "%-9s %-4s %-5s t=%d T=%d s=%.1f dense %.3f ms (%.1f GB/s) sparse %.3f ms speedup %.2f (ideal %.2f, eff %.2f); %s\n",
                             sh->model, sh->proj, ts, nthreads, tokens, s, dmed, (double)wbytes / (dmed * 1e-3) / 1e9, med, speedup,
-                            ideal, speedup / ideal);
+                            ideal, speedup / ideal, rbuf);
                 }
                 fflush(out);
                 for (int v = 0; v < nvar; v++) { free(rs[v].plan.work_data); ggml_free(ctxs[v]); }
                 free(samples); free(ctxs); free(rs); free(uds);
             }
+            if (have_rp) free_repacked(&rp);
             for (int c = 0; c < copies; c++) free(bufs[c]);
             free(bufs);
             free(x_dense);
@@ -288,5 +386,6 @@ int main(int argc, char **argv) {
     }
     fprintf(out, "\n  ]\n}\n");
     if (out != stdout) fclose(out);
+    ggml_backend_free(backend);
     return 0;
 }
