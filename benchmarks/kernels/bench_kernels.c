@@ -82,6 +82,7 @@ static void fill_weights(uint8_t *w, size_t bytes, enum ggml_type t) {
 
 typedef struct {
     int kind;
+    int n_parts; /* kind 0, one token: > 1 splits the active inputs (chess_spmv_in_parts), as the runtime does */
     chess_spmv_in_args in;
     chess_spmv_out_gated_args out;
 } op_ud;
@@ -89,9 +90,21 @@ typedef struct {
 static void chess_op(struct ggml_tensor *dst, int ith, int nth, void *ud) {
     op_ud *u = ud;
     int rc;
-    if (u->kind == 0) { chess_spmv_in_args a = u->in; a.y = (float *)dst->data; rc = chess_spmv_in(&a, ith, nth); }
+    if (u->kind == 0 && u->n_parts > 1) {
+        chess_spmv_in_args a = u->in;
+        a.y = (float *)dst->data;
+        a.y_nb1 = dst->nb[1];
+        rc = chess_spmv_in_parts(&a, u->n_parts, ith, nth);
+    } else if (u->kind == 0) { chess_spmv_in_args a = u->in; a.y = (float *)dst->data; rc = chess_spmv_in(&a, ith, nth); }
     else { chess_spmv_out_gated_args a = u->out; a.y = (float *)dst->data; rc = chess_spmv_out_gated(&a, ith, nth); }
     if (rc != CHESS_OK) { fprintf(stderr, "kernel error %d\n", rc); abort(); }
+}
+
+static void sum_parts_op(struct ggml_tensor *dst, int ith, int nth, void *ud) {
+    (void)ud;
+    const struct ggml_tensor *parts = dst->src[0];
+    const int rc = chess_sum_parts((float *)dst->data, (const float *)parts->data, parts->nb[1], dst->ne[0], (int)parts->ne[1], ith, nth);
+    if (rc != CHESS_OK) { fprintf(stderr, "chess_sum_parts error %d\n", rc); abort(); }
 }
 
 /* backend == NULL: ggml_graph_compute with our plan; else ggml_backend_graph_compute
@@ -318,12 +331,13 @@ int main(int argc, char **argv) {
                 runnable *rs = malloc(sizeof(runnable) * (size_t)nvar);
                 op_ud *uds = malloc(sizeof(op_ud) * (size_t)copies * (size_t)n_sp);
                 for (int v = 0; v < nvar; v++) {
-                    const size_t mem = ggml_tensor_overhead() * (size_t)(3 * copies + 16) + ggml_graph_overhead_custom((size_t)copies * 2 + 16, false) +
-                                       sizeof(float) * (size_t)(sh->n_out * T) * (size_t)(copies + 1) + sizeof(float) * (size_t)(sh->n_in * T) + (1u << 20);
+                    /* outputs: T rows per copy, plus nthreads partial rows per copy on the parts route */
+                    const size_t mem = ggml_tensor_overhead() * (size_t)(4 * copies + 16) + ggml_graph_overhead_custom((size_t)copies * 3 + 16, false) +
+                                       sizeof(float) * (size_t)(sh->n_out * (T + nthreads)) * (size_t)(copies + 1) + sizeof(float) * (size_t)(sh->n_in * T) + (1u << 20);
                     struct ggml_init_params ip = { mem, NULL, false };
                     struct ggml_context *ctx = ggml_init(ip);
                     ctxs[v] = ctx;
-                    struct ggml_cgraph *gf = ggml_new_graph_custom(ctx, (size_t)copies * 2 + 16, false);
+                    struct ggml_cgraph *gf = ggml_new_graph_custom(ctx, (size_t)copies * 3 + 16, false);
                     struct ggml_tensor *x = ggml_new_tensor_2d(ctx, GGML_TYPE_F32, sh->n_in, T);
                     memcpy(x->data, x_dense, sizeof(float) * (size_t)(sh->n_in * T));
                     for (int c = 0; c < copies; c++) {
@@ -351,8 +365,17 @@ int main(int argc, char **argv) {
                                                                       sizeof(float) * (size_t)sh->n_out, T, NULL, 0, -1 };
                             }
                             struct ggml_tensor *args[1] = { x };
-                            ggml_build_forward_expand(gf, ggml_custom_4d(ctx, GGML_TYPE_F32, sh->n_out, T, 1, 1, args, 1,
-                                                                         chess_op, GGML_N_TASKS_MAX, u));
+                            u->n_parts = sh->kind == 0 && T == 1 ? nthreads : 1; /* the runtime's decode route */
+                            if (u->n_parts > 1) {
+                                struct ggml_tensor *parts = ggml_custom_4d(ctx, GGML_TYPE_F32, sh->n_out, u->n_parts, 1, 1, args, 1,
+                                                                           chess_op, GGML_N_TASKS_MAX, u);
+                                struct ggml_tensor *sum_args[1] = { parts };
+                                ggml_build_forward_expand(gf, ggml_custom_4d(ctx, GGML_TYPE_F32, sh->n_out, 1, 1, 1, sum_args, 1,
+                                                                             sum_parts_op, GGML_N_TASKS_MAX, NULL));
+                            } else {
+                                ggml_build_forward_expand(gf, ggml_custom_4d(ctx, GGML_TYPE_F32, sh->n_out, T, 1, 1, args, 1,
+                                                                             chess_op, GGML_N_TASKS_MAX, u));
+                            }
                         }
                     }
                     if (v == v_rp) rs[v] = (runnable){ gf, { 0 }, backend };

@@ -2,6 +2,8 @@
 // the graph routes that call our kernels (chess_sparse.h) through ggml_custom_4d.
 #include "llama-chess.h"
 
+#include <algorithm>
+
 #include "llama-arch.h"
 #include "llama-graph.h"
 #include "llama-impl.h"
@@ -65,6 +67,25 @@ bool llama_chess_dense_reference() {
         return v != nullptr && v[0] != '\0' && strcmp(v, "0") != 0;
     }();
     return on;
+}
+
+// Parts of a one-token input-sparse product (chess_spmv_in_parts): one per thread of
+// the context, unless CHESS_DECODE_PARTS=n overrides it (1: threads split columns).
+static int llama_chess_decode_parts(int n_threads) {
+    static const int forced = [] {
+        const char * v = getenv("CHESS_DECODE_PARTS");
+        if (v == nullptr || v[0] == '\0') {
+            return 0;
+        }
+        char * end = nullptr;
+        const long n = strtol(v, &end, 10);
+        if (*end != '\0' || n < 1 || n > CHESS_MAX_PARTS) {
+            LLAMA_LOG_WARN("%s: ignoring CHESS_DECODE_PARTS=%s (expected an integer in [1, %d])\n", __func__, v, CHESS_MAX_PARTS);
+            return 0;
+        }
+        return (int) n;
+    }();
+    return forced > 0 ? forced : std::min(std::max(n_threads, 1), (int) CHESS_MAX_PARTS);
 }
 
 //
@@ -186,6 +207,43 @@ static void chess_op_spmv_in(ggml_tensor * dst, int ith, int nth, void * userdat
     }
 }
 
+// decode: the active inputs split into dst->ne[1] parts (rows of dst), summed by chess_op_sum_parts
+static void chess_op_spmv_in_parts(ggml_tensor * dst, int ith, int nth, void * userdata) {
+    const ggml_tensor * x   = dst->src[0];
+    const ggml_tensor * w   = dst->src[1];
+    const ggml_tensor * tau = dst->src[2];
+
+    chess_spmv_in_args a = {};
+    a.type     = (chess_type) w->type;
+    a.w        = w->data;
+    a.ne0      = w->ne[0];
+    a.ne1      = w->ne[1];
+    a.nb1      = w->nb[1];
+    a.x        = (const float *) x->data;
+    a.x_nb1    = x->nb[1];
+    a.y        = (float *) dst->data;
+    a.y_nb1    = dst->nb[1];
+    a.n_tokens = 1;
+    a.tau      = tau ? (const float *) tau->data : nullptr;
+    a.n_tau    = tau ? ggml_nelements(tau) : 0;
+    a.site     = (int32_t) (intptr_t) userdata;
+
+    const int rc = chess_spmv_in_parts(&a, (int) dst->ne[1], ith, nth);
+    if (rc != CHESS_OK) {
+        GGML_ABORT("chess_spmv_in_parts(%s) failed with code %d", w->name, rc);
+    }
+}
+
+static void chess_op_sum_parts(ggml_tensor * dst, int ith, int nth, void * userdata) {
+    GGML_UNUSED(userdata);
+    const ggml_tensor * parts = dst->src[0];
+    const int rc = chess_sum_parts((float *) dst->data, (const float *) parts->data, parts->nb[1], dst->ne[0],
+            (int) parts->ne[1], ith, nth);
+    if (rc != CHESS_OK) {
+        GGML_ABORT("chess_sum_parts failed with code %d", rc);
+    }
+}
+
 static void chess_op_up_gated(ggml_tensor * dst, int ith, int nth, void * userdata) {
     const ggml_tensor * g   = dst->src[0];
     const ggml_tensor * tau = dst->src[1];
@@ -280,8 +338,18 @@ ggml_tensor * llm_graph_context::build_chess_mm(const llama_layer & layer, int p
         const int64_t n_out = w_t->ne[0];
         ggml_tensor * x = chess_as_rows(ctx0, cur);
         ggml_tensor * args[3] = { x, w_t, tau };
-        res = ggml_custom_4d(ctx0, GGML_TYPE_F32, n_out, x->ne[1], 1, 1, args, tau ? 3 : 2,
-                chess_op_spmv_in, GGML_N_TASKS_MAX, (void *) (intptr_t) llama_chess_site(il, p));
+        // one token: threads split the active inputs (whole rows of Wt, longer contiguous
+        // reads) into one part per thread, then a second node sums the parts
+        const int n_parts = llama_chess_decode_parts((int) cparams.n_threads);
+        if (x->ne[1] == 1 && n_parts > 1) {
+            ggml_tensor * parts = ggml_custom_4d(ctx0, GGML_TYPE_F32, n_out, n_parts, 1, 1, args, tau ? 3 : 2,
+                    chess_op_spmv_in_parts, GGML_N_TASKS_MAX, (void *) (intptr_t) llama_chess_site(il, p));
+            ggml_tensor * sum_args[1] = { parts };
+            res = ggml_custom_4d(ctx0, GGML_TYPE_F32, n_out, 1, 1, 1, sum_args, 1, chess_op_sum_parts, GGML_N_TASKS_MAX, nullptr);
+        } else {
+            res = ggml_custom_4d(ctx0, GGML_TYPE_F32, n_out, x->ne[1], 1, 1, args, tau ? 3 : 2,
+                    chess_op_spmv_in, GGML_N_TASKS_MAX, (void *) (intptr_t) llama_chess_site(il, p));
+        }
         if (ggml_n_dims(cur) > 2) {
             res = ggml_reshape_4d(ctx0, res, n_out, cur->ne[1], cur->ne[2], cur->ne[3]);
         }

@@ -110,7 +110,16 @@ describe('sparse models: kernels against the masked dense reference', () => {
   // differences (an element at its threshold flips), and ggml's 8-bit quantization of the
   // activations of quantized products turns rounding differences into quantization steps.
   // See test-models.ts; the 30-layer case below checks the real model end to end.
-  const cases: Array<{ method: SparseMethod; type: GGMLType; denseType: GGMLType; maxAbsDiff: number }> = [
+  // batchSize 1: one token per llama_decode call, the decode routes (threads split the active
+  // inputs into parts, chess_spmv_in_parts); otherwise the whole text is one batch. One token at
+  // a time, the reference's ggml products and ours differ in summation order, and at 67-85%
+  // sparsity an activation within that distance of its threshold flips, moving a probability by
+  // far more than the perturbation (F32: measured 1.6e-4 with parts, 8.4e-3 without; Q4_0 with
+  // AVX-512's 16-bit coefficients: 3.6e-2..6.3e-2, 1.5e-4 under CHESS_KERNEL_ISA=ref). So the
+  // bounds are loose and top-1 agreement (>= 0.95; measured 0.989..1) is the sharper check.
+  const cases: Array<{ method: SparseMethod; type: GGMLType; denseType: GGMLType; maxAbsDiff: number; batchSize?: number }> = [
+    { method: 'teal', type: GGMLType.F32, denseType: GGMLType.F32, maxAbsDiff: 0.05, batchSize: 1 },
+    { method: 'chess+', type: GGMLType.Q4_0, denseType: GGMLType.F32, maxAbsDiff: 0.1, batchSize: 1 },
     { method: 'chess', type: GGMLType.F32, denseType: GGMLType.F32, maxAbsDiff: 1e-4 },
     { method: 'chess+', type: GGMLType.F32, denseType: GGMLType.F32, maxAbsDiff: 1e-4 },
     { method: 'teal', type: GGMLType.F32, denseType: GGMLType.F32, maxAbsDiff: 1e-4 },
@@ -121,19 +130,19 @@ describe('sparse models: kernels against the masked dense reference', () => {
     // only a loose bound holds (measured 5e-2; see the report of the backend task).
     { method: 'chess+', type: GGMLType.F16, denseType: GGMLType.Q8_0, maxAbsDiff: 0.1 },
   ];
-  for (const { method, type, denseType, maxAbsDiff } of cases) {
+  for (const { method, type, denseType, maxAbsDiff, batchSize } of cases) {
     it(
-      `${method}, ${GGMLType[type]} transposed, ${GGMLType[denseType]} dense parts: sparse decode equals dense products on masked inputs`,
+      `${method}, ${GGMLType[type]} transposed, ${GGMLType[denseType]} dense parts, ${batchSize === 1 ? 'one token per decode' : 'one batch'}: sparse equals dense products on masked inputs`,
       async () => {
         const model = await makeSparseTestModel({ method, source: dense, transposedType: type, denseType, layers: 2, log });
-        const reportPath = join(work, `${method}-${GGMLType[type]}-${GGMLType[denseType]}.json`);
-        const sparse = await evaluateProbabilities({ flavour: 'patched', model, text: SAMPLE_TEXT, env: { CHESS_SPARSITY_REPORT: reportPath } });
-        const reference = await evaluateProbabilities({ flavour: 'patched', model, text: SAMPLE_TEXT, env: { CHESS_DENSE_REFERENCE: '1' } });
+        const reportPath = join(work, `${method}-${GGMLType[type]}-${GGMLType[denseType]}-b${batchSize ?? 0}.json`);
+        const sparse = await evaluateProbabilities({ flavour: 'patched', model, text: SAMPLE_TEXT, batchSize, env: { CHESS_SPARSITY_REPORT: reportPath } });
+        const reference = await evaluateProbabilities({ flavour: 'patched', model, text: SAMPLE_TEXT, batchSize, env: { CHESS_DENSE_REFERENCE: '1' } });
         expectPatchedBinary(sparse);
         expect(sparse.loadError).toBeUndefined();
         const cmp = compareProbabilities(reference.probs!, sparse.probs!, sparse.nVocab!);
         const report = await readReport(reportPath);
-        log(`${method}/${GGMLType[type]}/${GGMLType[denseType]}: max |dp| ${cmp.maxAbsDiff.toExponential(2)}, max KL ${cmp.maxKl.toExponential(2)}; achieved ${formatReport(report)}`);
+        log(`${method}/${GGMLType[type]}/${GGMLType[denseType]}/batch ${batchSize ?? 'all'}: max |dp| ${cmp.maxAbsDiff.toExponential(2)}, max KL ${cmp.maxKl.toExponential(2)}, top-1 ${cmp.top1Agreement.toFixed(3)}; achieved ${formatReport(report)}`);
         // the thresholds really bite (the comparison would be vacuous otherwise)
         expect(report.totals[method === 'teal' ? 'ffn_up_in' : 'ffn_gate_act']!.sparsity).toBeGreaterThan(0.2);
         if (method !== 'chess') expect(report.totals.attn_q_in!.sparsity).toBeGreaterThan(0.2);

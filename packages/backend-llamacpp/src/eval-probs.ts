@@ -35,6 +35,7 @@ async function main(): Promise<void> {
       out: { type: 'string' },
       threads: { type: 'string', default: '2' },
       'context-size': { type: 'string', default: '512' },
+      'batch-size': { type: 'string' },
     },
   });
   const flavour = values.flavour;
@@ -62,7 +63,8 @@ async function main(): Promise<void> {
   if (values['text-file'] && values.out) {
     const text = await readFile(values['text-file'], 'utf8');
     const contextSize = Number(values['context-size']);
-    const context = await model.createContext({ contextSize, batchSize: contextSize, threads: Number(values.threads) });
+    const batchSize = values['batch-size'] === undefined ? contextSize : Number(values['batch-size']);
+    const context = await model.createContext({ contextSize, batchSize, threads: Number(values.threads) });
     const sequence = context.getSequence();
     const tokens = model.tokenize(text, true).slice(0, contextSize);
     const outputs = await sequence.controlledEvaluate(tokens.map((token) => [token, { generateNext: { probabilities: true } }]));

@@ -18,6 +18,8 @@ export interface EvaluateOptions {
   /** Extra environment (e.g. CHESS_DENSE_REFERENCE, CHESS_SPARSITY_REPORT). */
   env?: Record<string, string>;
   threads?: number;
+  /** Tokens per llama_decode call (default: the whole text in one batch); 1 takes the one-token (decode) routes. */
+  batchSize?: number;
 }
 
 export interface Evaluation extends EvalProbsResult {
@@ -34,6 +36,7 @@ export async function evaluateProbabilities(options: EvaluateOptions): Promise<E
   try {
     const script = join(dirname(fileURLToPath(import.meta.url)), 'eval-probs.ts');
     const args = [require.resolve('tsx/cli'), script, '--flavour', options.flavour, '--model', options.model, '--threads', String(options.threads ?? 2)];
+    if (options.batchSize !== undefined) args.push('--batch-size', String(options.batchSize));
     const out = join(work, 'probs.bin');
     if (options.text !== undefined) {
       await writeFile(join(work, 'text.txt'), options.text);

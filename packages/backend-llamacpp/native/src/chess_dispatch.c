@@ -375,6 +375,53 @@ int chess_spmv_in(const chess_spmv_in_args *a, int ith, int nth) {
     return CHESS_OK;
 }
 
+int chess_spmv_in_parts(const chess_spmv_in_args *a, int n_parts, int ith, int nth) {
+    if (!a) return CHESS_ERR_NULL;
+    cs_type_traits tr;
+    int rc = cs_check_common(a->type, a->w, a->ne0, a->ne1, a->nb1, a->n_tokens, ith, nth, a->site, &tr);
+    if (rc) return rc;
+    if (!a->x || !a->y) return CHESS_ERR_NULL;
+    if ((rc = cs_check_tau(a->tau, a->n_tau, a->ne1))) return rc;
+    if (a->n_tokens != 1 || n_parts < 1 || n_parts > CHESS_MAX_PARTS) return CHESS_ERR_SHAPE;
+    if (n_parts > 1 && a->y_nb1 < (size_t)a->ne0 * sizeof(float)) return CHESS_ERR_STRIDE;
+
+    const cs_kernels *K = &cs_table()->k[tr.index];
+    int32_t *idx = cs_get_scratch(CS_SCRATCH_IDX, (size_t)a->ne1 * sizeof(int32_t));
+    float *xv = cs_get_scratch(CS_SCRATCH_VAL, (size_t)a->ne1 * sizeof(float));
+    if (!idx || !xv) return CHESS_ERR_NOMEM;
+    int64_t nact = 0;
+    for (int64_t j = 0; j < a->ne1; j++) {
+        const float v = a->x[j];
+        if (cs_keep(v, a->tau, a->n_tau, j)) { idx[nact] = (int32_t)j; xv[nact] = v; nact++; }
+    }
+    const uint8_t *w = (const uint8_t *)a->w;
+    for (int p = ith; p < n_parts; p += nth) {
+        const int64_t k0 = nact * p / n_parts, k1 = nact * (p + 1) / n_parts;
+        float *y = (float *)((char *)a->y + (size_t)p * a->y_nb1);
+        for (int64_t c = 0; c < a->ne0; c += CS_IN_CHUNK) {
+            const int64_t nc = a->ne0 - c < CS_IN_CHUNK ? a->ne0 - c : CS_IN_CHUNK;
+            K->in_accum(y + c, nc, w + (size_t)(c / tr.blck) * tr.bbytes, a->nb1, idx + k0, xv + k0, k1 - k0);
+        }
+    }
+    if (ith == 0) cs_count(a->site, (uint64_t)a->ne1, (uint64_t)(a->ne1 - nact));
+    return CHESS_OK;
+}
+
+int chess_sum_parts(float *y, const float *parts, size_t parts_nb1, int64_t n, int n_parts, int ith, int nth) {
+    if (!y || !parts) return CHESS_ERR_NULL;
+    if (n <= 0 || n_parts < 1 || n_parts > CHESS_MAX_PARTS) return CHESS_ERR_SHAPE;
+    if (n_parts > 1 && parts_nb1 < (size_t)n * sizeof(float)) return CHESS_ERR_STRIDE;
+    if (nth < 1 || ith < 0 || ith >= nth) return CHESS_ERR_THREAD;
+    int64_t c0, c1;
+    cs_slice(n, 16, ith, nth, &c0, &c1);
+    for (int64_t i = c0; i < c1; i++) {
+        float s = parts[i];
+        for (int p = 1; p < n_parts; p++) s += ((const float *)((const char *)parts + (size_t)p * parts_nb1))[i];
+        y[i] = s;
+    }
+    return CHESS_OK;
+}
+
 /* ---------------- output-sparse product fused with the gate ---------------- */
 
 int chess_spmv_out_gated(const chess_spmv_out_gated_args *a, int ith, int nth) {

@@ -377,6 +377,66 @@ static void test_conformance(void) {
     }
 }
 
+/* ---------------- decode with the active inputs split into parts ---------------- */
+
+/* chess_spmv_in_parts + chess_sum_parts against chess_spmv_in on the same ISA: the
+ * same product up to the order of the sums; independent of nth; exact zeros at
+ * 100% sparsity; bad part counts rejected. */
+static void test_parts(void) {
+    const double sparsities[] = { 0.0, 0.5, 1.0, -1.0 };
+    for (int isa = 0; isa < CHESS_ISA_COUNT; isa++) {
+        if (!chess_isa_available((chess_isa)isa)) continue;
+        chess_set_isa((chess_isa)isa);
+        for (size_t ti = 0; ti < sizeof k_types / sizeof k_types[0]; ti++) {
+            const chess_type t = k_types[ti];
+            for (int c = 0; c < 12; c++) {
+                int64_t ne0, ne1, nt;
+                random_shape(t, 0, &ne0, &ne1, &nt, c % 6 == 5);
+                double s = sparsities[c % 4];
+                if (s < 0) s = rnd_unit();
+                problem p = make_problem(0, t, ne0, ne1, 1, s, (int)rnd_int(0, 2));
+                CHECK(run(0, &p, 1) == CHESS_OK, "whole run");
+                const int n_parts = (int)rnd_int(1, 7);
+                const size_t pnb1 = sizeof(float) * (size_t)(ne0 + rnd_int(0, 3));
+                float *parts = malloc(pnb1 * (size_t)n_parts);
+                float *ya = malloc(sizeof(float) * (size_t)ne0), *yb = malloc(sizeof(float) * (size_t)ne0);
+                for (int rep = 0; rep < 2; rep++) {
+                    for (size_t i = 0; i < pnb1 / sizeof(float) * (size_t)n_parts; i++) parts[i] = NAN; /* every part is written */
+                    const int nth = (int)rnd_int(1, 5);
+                    chess_spmv_in_args a = { p.type, p.w, p.ne0, p.ne1, p.nb1, p.x, p.x_nb1, parts, pnb1, 1, p.tau, p.n_tau, 9 };
+                    for (int i = nth - 1; i >= 0; i--) CHECK(chess_spmv_in_parts(&a, n_parts, i, nth) == CHESS_OK, "parts run");
+                    const int nth_sum = (int)rnd_int(1, 4);
+                    for (int i = 0; i < nth_sum; i++) CHECK(chess_sum_parts(rep ? yb : ya, parts, pnb1, ne0, n_parts, i, nth_sum) == CHESS_OK, "sum run");
+                }
+                double *yr = malloc(sizeof(double) * (size_t)ne0);
+                for (int64_t i = 0; i < ne0; i++) yr[i] = p.y[i];
+                double nref;
+                const double err = norm_diff(ya, yr, ne0, &nref);
+                CHECK(!has_nan(ya, ne0), "%s %s parts: NaN/inf in output", chess_isa_name((chess_isa)isa), type_name(t));
+                CHECK(err <= 1e-4 * nref + 1e-30, "%s %s parts=%d ne0=%lld ne1=%lld s=%.2f: rel err %.3g vs the whole product",
+                      chess_isa_name((chess_isa)isa), type_name(t), n_parts, (long long)ne0, (long long)ne1, s, nref > 0 ? err / nref : err);
+                CHECK(memcmp(ya, yb, sizeof(float) * (size_t)ne0) == 0, "%s %s parts: result depends on nth", chess_isa_name((chess_isa)isa), type_name(t));
+                if (s >= 1.0) {
+                    int allzero = 1;
+                    for (int64_t i = 0; i < ne0; i++) allzero &= ya[i] == 0.0f;
+                    CHECK(allzero, "parts: 100%% sparsity must give exact zeros");
+                }
+                chess_spmv_in_args bad = { p.type, p.w, p.ne0, p.ne1, p.nb1, p.x, p.x_nb1, parts, pnb1, 1, p.tau, p.n_tau, -1 };
+                CHECK(chess_spmv_in_parts(&bad, 0, 0, 1) == CHESS_ERR_SHAPE, "0 parts");
+                CHECK(chess_spmv_in_parts(&bad, CHESS_MAX_PARTS + 1, 0, 1) == CHESS_ERR_SHAPE, "too many parts");
+                bad.n_tokens = 2;
+                CHECK(chess_spmv_in_parts(&bad, 2, 0, 1) == CHESS_ERR_SHAPE, "parts need one token");
+                CHECK(chess_sum_parts(ya, parts, sizeof(float), ne0 + 1, 2, 0, 1) == CHESS_ERR_STRIDE, "parts stride");
+                CHECK(chess_sum_parts(ya, parts, pnb1, ne0, 2, 1, 1) == CHESS_ERR_THREAD, "sum ith");
+                free(parts); free(ya); free(yb); free(yr);
+                free_problem(&p);
+            }
+            printf("  %-6s %-5s parts    12 cases\n", chess_isa_name((chess_isa)isa), type_name(t));
+        }
+    }
+    chess_set_isa(g_default_isa);
+}
+
 /* ---------------- reference vs float64 ---------------- */
 
 /* this file's own 8-bit activation quantization (same rule as documented in chess_sparse.h) */
@@ -660,6 +720,7 @@ int main(int argc, char **argv) {
     if (all || !strcmp(what, "reference")) test_reference();
     if (all || !strcmp(what, "primitives")) test_primitives();
     if (all || !strcmp(what, "conformance")) test_conformance();
+    if (all || !strcmp(what, "parts")) test_parts();
     chess_thread_release();
     printf("%ld checks, %d failures\n", g_checks, g_failures);
     return g_failures ? 1 : 0;
