@@ -181,7 +181,8 @@ void llama_chess_load_tensors(llama_model_base & model, llama_model_loader & ml)
 // kernels as ggml custom ops (CPU; every thread calls the kernel with identical arguments)
 //
 
-static void chess_op_spmv_in(ggml_tensor * dst, int ith, int nth, void * userdata) {
+// arguments of an input-sparse node: src x, Wt, tau (optional); y = dst
+static chess_spmv_in_args chess_spmv_in_args_of(ggml_tensor * dst, void * userdata) {
     const ggml_tensor * x   = dst->src[0];
     const ggml_tensor * w   = dst->src[1];
     const ggml_tensor * tau = dst->src[2];
@@ -200,37 +201,23 @@ static void chess_op_spmv_in(ggml_tensor * dst, int ith, int nth, void * userdat
     a.tau      = tau ? (const float *) tau->data : nullptr;
     a.n_tau    = tau ? ggml_nelements(tau) : 0;
     a.site     = (int32_t) (intptr_t) userdata;
+    return a;
+}
 
+static void chess_op_spmv_in(ggml_tensor * dst, int ith, int nth, void * userdata) {
+    const chess_spmv_in_args a = chess_spmv_in_args_of(dst, userdata);
     const int rc = chess_spmv_in(&a, ith, nth);
     if (rc != CHESS_OK) {
-        GGML_ABORT("chess_spmv_in(%s) failed with code %d", w->name, rc);
+        GGML_ABORT("chess_spmv_in(%s) failed with code %d", dst->src[1]->name, rc);
     }
 }
 
 // decode: the active inputs split into dst->ne[1] parts (rows of dst), summed by chess_op_sum_parts
 static void chess_op_spmv_in_parts(ggml_tensor * dst, int ith, int nth, void * userdata) {
-    const ggml_tensor * x   = dst->src[0];
-    const ggml_tensor * w   = dst->src[1];
-    const ggml_tensor * tau = dst->src[2];
-
-    chess_spmv_in_args a = {};
-    a.type     = (chess_type) w->type;
-    a.w        = w->data;
-    a.ne0      = w->ne[0];
-    a.ne1      = w->ne[1];
-    a.nb1      = w->nb[1];
-    a.x        = (const float *) x->data;
-    a.x_nb1    = x->nb[1];
-    a.y        = (float *) dst->data;
-    a.y_nb1    = dst->nb[1];
-    a.n_tokens = 1;
-    a.tau      = tau ? (const float *) tau->data : nullptr;
-    a.n_tau    = tau ? ggml_nelements(tau) : 0;
-    a.site     = (int32_t) (intptr_t) userdata;
-
+    const chess_spmv_in_args a = chess_spmv_in_args_of(dst, userdata); // y: one row per part
     const int rc = chess_spmv_in_parts(&a, (int) dst->ne[1], ith, nth);
     if (rc != CHESS_OK) {
-        GGML_ABORT("chess_spmv_in_parts(%s) failed with code %d", w->name, rc);
+        GGML_ABORT("chess_spmv_in_parts(%s) failed with code %d", dst->src[1]->name, rc);
     }
 }
 

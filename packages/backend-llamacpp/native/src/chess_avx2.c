@@ -215,10 +215,7 @@ static inline __m256i cs_dot_u8s8(__m256i u, __m256i s) {
 #define CS_DOT_ROWS4_BLOCKS(NAME, BLOCK_T, STEP)                                                    \
     static void NAME(float *y, const uint8_t *w, size_t nb1, const int32_t *rows, int64_t nrows,   \
                      const void *xa, int64_t n) {                                                   \
-        const cs_q8x *x = (const cs_q8x *)xa;                                                       \
-        const int64_t nb = n / CS_QK;                                                               \
-        const size_t S = sizeof(BLOCK_T);                                                           \
-        CS_ROWS4_BEGIN((size_t)nb * S)                                                               \
+        CS_DOT_ROWS4_Q_PROLOGUE(BLOCK_T)                                                             \
         __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps(); \
         float c0 = 0.0f, c1 = 0.0f, c2 = 0.0f, c3 = 0.0f;                                           \
         for (int64_t ib = 0; ib < nb; ib++) {                                                       \

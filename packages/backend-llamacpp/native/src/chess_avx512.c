@@ -328,10 +328,7 @@ static inline float cs_hsum256(__m256 v) {
 #define CS_DOT_ROWS4(NAME, BLOCK_T, QS_OFF, WBYTES, BIAS_K, HAS_MIN)                              \
     static void NAME(float *y, const uint8_t *w, size_t nb1, const int32_t *rows, int64_t nrows,       \
                      const void *xa, int64_t n) {                                                       \
-        const cs_q8x *x = (const cs_q8x *)xa;                                                           \
-        const int64_t nb = n / CS_QK;                                                                   \
-        const size_t S = sizeof(BLOCK_T);                                                               \
-        CS_ROWS4_BEGIN((size_t)nb * S)                                                                  \
+        CS_DOT_ROWS4_Q_PROLOGUE(BLOCK_T)                                                             \
             __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), a2 = _mm256_setzero_ps(),        \
                    a3 = _mm256_setzero_ps();                                                            \
             float m0 = 0.0f, m1 = 0.0f, m2 = 0.0f, m3 = 0.0f;                                           \

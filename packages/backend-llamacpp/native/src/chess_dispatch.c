@@ -273,18 +273,30 @@ static void cs_slice(int64_t ne0, int64_t align, int ith, int nth, int64_t *c0, 
 #define CS_GEMM_KC 64      /* prefill: active rows per panel */
 #define CS_GEMM_TT 64      /* prefill: tokens per tile */
 
-static int cs_spmv_in_decode(const cs_isa_table *T, const cs_kernels *K, const chess_spmv_in_args *a,
-                             const cs_type_traits *tr, int64_t c0, int64_t c1, const float *x, float *y,
-                             int64_t *kept_out) {
+/* The kept inputs of one token, in channel order, into this thread's scratch:
+ * their indices (*idx) and values (*xv); returns their count, or -1 without memory. */
+static int64_t cs_active_inputs(const chess_spmv_in_args *a, const float *x, int32_t **idx_out, float **xv_out) {
     int32_t *idx = cs_get_scratch(CS_SCRATCH_IDX, (size_t)a->ne1 * sizeof(int32_t));
     float *xv = cs_get_scratch(CS_SCRATCH_VAL, (size_t)a->ne1 * sizeof(float));
-    if (!idx || !xv) return CHESS_ERR_NOMEM;
-    (void)T;
+    if (!idx || !xv) return -1;
     int64_t nact = 0;
     for (int64_t j = 0; j < a->ne1; j++) {
         const float v = x[j];
         if (cs_keep(v, a->tau, a->n_tau, j)) { idx[nact] = (int32_t)j; xv[nact] = v; nact++; }
     }
+    *idx_out = idx;
+    *xv_out = xv;
+    return nact;
+}
+
+static int cs_spmv_in_decode(const cs_isa_table *T, const cs_kernels *K, const chess_spmv_in_args *a,
+                             const cs_type_traits *tr, int64_t c0, int64_t c1, const float *x, float *y,
+                             int64_t *kept_out) {
+    (void)T;
+    int32_t *idx;
+    float *xv;
+    const int64_t nact = cs_active_inputs(a, x, &idx, &xv);
+    if (nact < 0) return CHESS_ERR_NOMEM;
     *kept_out = nact;
     const uint8_t *w = (const uint8_t *)a->w;
     for (int64_t c = c0; c < c1; c += CS_IN_CHUNK) {
@@ -386,14 +398,10 @@ int chess_spmv_in_parts(const chess_spmv_in_args *a, int n_parts, int ith, int n
     if (n_parts > 1 && a->y_nb1 < (size_t)a->ne0 * sizeof(float)) return CHESS_ERR_STRIDE;
 
     const cs_kernels *K = &cs_table()->k[tr.index];
-    int32_t *idx = cs_get_scratch(CS_SCRATCH_IDX, (size_t)a->ne1 * sizeof(int32_t));
-    float *xv = cs_get_scratch(CS_SCRATCH_VAL, (size_t)a->ne1 * sizeof(float));
-    if (!idx || !xv) return CHESS_ERR_NOMEM;
-    int64_t nact = 0;
-    for (int64_t j = 0; j < a->ne1; j++) {
-        const float v = a->x[j];
-        if (cs_keep(v, a->tau, a->n_tau, j)) { idx[nact] = (int32_t)j; xv[nact] = v; nact++; }
-    }
+    int32_t *idx;
+    float *xv;
+    const int64_t nact = cs_active_inputs(a, a->x, &idx, &xv);
+    if (nact < 0) return CHESS_ERR_NOMEM;
     const uint8_t *w = (const uint8_t *)a->w;
     for (int p = ith; p < n_parts; p += nth) {
         const int64_t k0 = nact * p / n_parts, k1 = nact * (p + 1) / n_parts;
