@@ -306,13 +306,19 @@ static int cs_spmv_in_decode(const cs_isa_table *T, const cs_kernels *K, const c
     return CHESS_OK;
 }
 
-int chess_spmv_in(const chess_spmv_in_args *a, int ith, int nth) {
+/* Checks shared by the input-sparse entry points; fills *tr. */
+static int cs_check_spmv_in(const chess_spmv_in_args *a, int ith, int nth, cs_type_traits *tr) {
     if (!a) return CHESS_ERR_NULL;
-    cs_type_traits tr;
-    int rc = cs_check_common(a->type, a->w, a->ne0, a->ne1, a->nb1, a->n_tokens, ith, nth, a->site, &tr);
+    int rc = cs_check_common(a->type, a->w, a->ne0, a->ne1, a->nb1, a->n_tokens, ith, nth, a->site, tr);
     if (rc) return rc;
     if (!a->x || !a->y) return CHESS_ERR_NULL;
-    if ((rc = cs_check_tau(a->tau, a->n_tau, a->ne1))) return rc;
+    return cs_check_tau(a->tau, a->n_tau, a->ne1);
+}
+
+int chess_spmv_in(const chess_spmv_in_args *a, int ith, int nth) {
+    cs_type_traits tr;
+    int rc = cs_check_spmv_in(a, ith, nth, &tr);
+    if (rc) return rc;
     if (a->n_tokens > 1 && (a->x_nb1 < (size_t)a->ne1 * sizeof(float) || a->y_nb1 < (size_t)a->ne0 * sizeof(float)))
         return CHESS_ERR_STRIDE;
 
@@ -388,12 +394,9 @@ int chess_spmv_in(const chess_spmv_in_args *a, int ith, int nth) {
 }
 
 int chess_spmv_in_parts(const chess_spmv_in_args *a, int n_parts, int ith, int nth) {
-    if (!a) return CHESS_ERR_NULL;
     cs_type_traits tr;
-    int rc = cs_check_common(a->type, a->w, a->ne0, a->ne1, a->nb1, a->n_tokens, ith, nth, a->site, &tr);
+    int rc = cs_check_spmv_in(a, ith, nth, &tr);
     if (rc) return rc;
-    if (!a->x || !a->y) return CHESS_ERR_NULL;
-    if ((rc = cs_check_tau(a->tau, a->n_tau, a->ne1))) return rc;
     if (a->n_tokens != 1 || n_parts < 1 || n_parts > CHESS_MAX_PARTS) return CHESS_ERR_SHAPE;
     if (n_parts > 1 && a->y_nb1 < (size_t)a->ne0 * sizeof(float)) return CHESS_ERR_STRIDE;
 
