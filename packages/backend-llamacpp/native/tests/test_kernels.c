@@ -293,7 +293,7 @@ static void random_shape(chess_type t, int kind, int64_t *ne0, int64_t *ne1, int
     else *ne0 = b * (big ? (rnd_int(64, 70) * 2 + 1) : (rnd_int(0, 6) * 2 + 1)); /* odd multiples, > CHUNK when big */
     *ne1 = big ? rnd_int(200, 300) : rnd_int(1, 120);
     const int r = (int)rnd_int(0, 9);
-    *nt = r < 6 ? 1 : r < 9 ? rnd_int(2, 9) : rnd_int(60, 70);
+    *nt = r < 6 ? 1 : r < 9 ? rnd_int(2, 9) : rnd_int(0, 1) ? rnd_int(60, 70) : rnd_int(257, 270); /* > 256: several prefill tiles */
     if (big && *nt > 9) *nt = 5;
     (void)kind;
 }
