@@ -357,30 +357,34 @@ int chess_spmv_in(const chess_spmv_in_args *a, int ith, int nth) {
         float *A = cs_get_scratch(CS_SCRATCH_A, (size_t)tt * (size_t)a->ne1 * sizeof(float));
         if (!uni || !in_union || !P || !A) return CHESS_ERR_NOMEM;
         const uint8_t *w = (const uint8_t *)a->w;
-        for (int64_t t0 = 0; t0 < nt_all; t0 += CS_GEMM_TT) {
+        /* a thread without columns only counts (thread 0 owns the counters) */
+        for (int64_t t0 = 0; t0 < nt_all && (c0 < c1 || ith == 0); t0 += CS_GEMM_TT) {
             const int64_t nt = nt_all - t0 < CS_GEMM_TT ? nt_all - t0 : CS_GEMM_TT;
-            /* union of kept inputs over the tile (and the kept count, once) */
+            /* one pass over x: the masked rows (row t at A + t*ne1), the union of kept
+             * inputs over the tile, and the kept count */
             memset(in_union, 0, (size_t)a->ne1);
             for (int64_t t = 0; t < nt; t++) {
                 const float *x = (const float *)((const char *)a->x + (size_t)(t0 + t) * a->x_nb1);
+                float *At = A + (size_t)t * (size_t)a->ne1;
                 int64_t kept = 0;
                 for (int64_t j = 0; j < a->ne1; j++) {
                     const int k = cs_keep(x[j], a->tau, a->n_tau, j);
+                    At[j] = k ? x[j] : 0.0f;
                     in_union[j] |= (uint8_t)k;
                     kept += k;
                 }
                 if (ith == 0) kept_total += kept;
             }
+            if (c0 >= c1) continue;
             int64_t nu = 0;
             for (int64_t j = 0; j < a->ne1; j++)
                 if (in_union[j]) uni[nu++] = (int32_t)j;
+            /* compact the rows to the union in place (row t moves to A + t*nu; every
+             * destination precedes its source, which no earlier row still needs) */
             for (int64_t t = 0; t < nt; t++) {
-                const float *x = (const float *)((const char *)a->x + (size_t)(t0 + t) * a->x_nb1);
-                float *At = A + (size_t)t * (size_t)nu;
-                for (int64_t k = 0; k < nu; k++) {
-                    const int64_t j = uni[k];
-                    At[k] = cs_keep(x[j], a->tau, a->n_tau, j) ? x[j] : 0.0f;
-                }
+                const float *src = A + (size_t)t * (size_t)a->ne1;
+                float *dst = A + (size_t)t * (size_t)nu;
+                for (int64_t k = 0; k < nu; k++) dst[k] = src[uni[k]];
             }
             float *Y0 = (float *)((char *)a->y + (size_t)t0 * a->y_nb1);
             const size_t ldy = a->y_nb1 / sizeof(float);

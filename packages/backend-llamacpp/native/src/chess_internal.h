@@ -38,14 +38,6 @@ static inline void cs_prefetch_span(const uint8_t *p, size_t bytes) {
  * (CS_ROWS4_PREFETCH(byte offset)). In scope: y, w, nb1, rows, nrows of the dot_rows
  * signature. A short last group repeats its last row, so that every row gets the same
  * arithmetic whatever the thread split; CS_ROWS4_END stores only the real rows. */
-/* Start of a quantized 4-row dot kernel (signature of cs_kernels.dot_rows): the
- * activation blocks x, nb blocks per row of S bytes, then CS_ROWS4_BEGIN. */
-#define CS_DOT_ROWS4_Q_PROLOGUE(BLOCK_T)                                                             \
-    const cs_q8x *x = (const cs_q8x *)xa;                                                           \
-    const int64_t nb = n / CS_QK;                                                                   \
-    const size_t S = sizeof(BLOCK_T);                                                               \
-    CS_ROWS4_BEGIN((size_t)nb * S)
-
 #define CS_ROWS4_BEGIN(ROW_BYTES)                                                                   \
     for (int64_t j = 0; j < nrows && j < CS_PF_ROWS; j++) cs_prefetch_span(w + (size_t)rows[j] * nb1, (ROW_BYTES)); \
     for (int64_t k = 0; k < nrows; k += 4) {                                                        \
@@ -66,6 +58,14 @@ static inline void cs_prefetch_span(const uint8_t *p, size_t bytes) {
         if (k + 2 < nrows) y[rows[k + 2]] = (V2);                                                   \
         if (k + 3 < nrows) y[rows[k + 3]] = (V3);                                                   \
     }
+
+/* Start of a quantized 4-row dot kernel (signature of cs_kernels.dot_rows): the
+ * activation blocks x, nb blocks per row of S bytes, then CS_ROWS4_BEGIN. */
+#define CS_DOT_ROWS4_Q_PROLOGUE(BLOCK_T)                                                             \
+    const cs_q8x *x = (const cs_q8x *)xa;                                                           \
+    const int64_t nb = n / CS_QK;                                                                   \
+    const size_t S = sizeof(BLOCK_T);                                                               \
+    CS_ROWS4_BEGIN((size_t)nb * S)
 
 /* Internal type index (dense, for tables). */
 enum { CS_F32 = 0, CS_F16, CS_BF16, CS_Q8_0, CS_Q4_0, CS_Q4_1, CS_NTYPES };
