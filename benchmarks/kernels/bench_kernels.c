@@ -11,6 +11,12 @@
  *                    layout and gemv kernels llama.cpp really uses at run time
  *                    (e.g. Q4_0 8x8 on AVX2/AVX-512). Only where ggml repacks
  *                    this type on this CPU; null in the JSON otherwise.
+ * and, for decode (one token), a memory ceiling:
+ *   read_ceiling   - no arithmetic: the same active rows (the same bytes, the same
+ *                    split between threads) only streamed through vector loads with
+ *                    software prefetch. What any kernel over this layout could reach
+ *                    on this machine; on a VM, scattered rows read well below the
+ *                    sequential bandwidth the dense GEMV gets.
  * One graph holds one node per copy of the weight; the copies together exceed
  * the last-level cache, so weights stream from DRAM as they do in decoding. All
  * variants are interleaved (round robin) over the repeats; we report
@@ -105,6 +111,32 @@ static void sum_parts_op(struct ggml_tensor *dst, int ith, int nth, void *ud) {
     const struct ggml_tensor *parts = dst->src[0];
     const int rc = chess_sum_parts((float *)dst->data, (const float *)parts->data, parts->nb[1], dst->ne[0], (int)parts->ne[1], ith, nth);
     if (rc != CHESS_OK) { fprintf(stderr, "chess_sum_parts error %d\n", rc); abort(); }
+}
+
+/* read_ceiling: stream the active rows (list range ith/nth of rows), prefetching
+ * about 64 KB ahead into L2; the XOR keeps the loads alive */
+typedef struct { const uint8_t *w; size_t nb1, row_bytes; const int32_t *rows; int64_t nrows; } read_ud;
+
+static void read_rows_op(struct ggml_tensor *dst, int ith, int nth, void *ud) {
+    const read_ud *u = ud;
+    const int64_t k0 = u->nrows * ith / nth, k1 = u->nrows * (ith + 1) / nth;
+    int64_t ahead = (int64_t)(65536 / (u->row_bytes ? u->row_bytes : 1));
+    if (ahead < 2) ahead = 2;
+    uint64_t acc[8] = { 0 };
+    for (int64_t k = k0; k < k1; k++) {
+        if (k + ahead < k1) {
+            const uint8_t *p = u->w + (size_t)u->rows[k + ahead] * u->nb1;
+            for (size_t o = 0; o < u->row_bytes; o += 64) __builtin_prefetch(p + o, 0, 2);
+        }
+        const uint8_t *r = u->w + (size_t)u->rows[k] * u->nb1;
+        size_t o = 0;
+        for (; o + 64 <= u->row_bytes; o += 64)
+            for (int i = 0; i < 8; i++) { uint64_t v; memcpy(&v, r + o + 8 * i, 8); acc[i] ^= v; }
+        for (; o < u->row_bytes; o++) acc[0] ^= r[o];
+    }
+    uint64_t a = 0;
+    for (int i = 0; i < 8; i++) a ^= acc[i];
+    ((float *)dst->data)[ith] = (float)(a & 0xffff);
 }
 
 /* backend == NULL: ggml_graph_compute with our plan; else ggml_backend_graph_compute
@@ -265,10 +297,12 @@ int main(int argc, char **argv) {
             g_clock == CLOCK_MONOTONIC ? "wall" : "process-cpu");
     fprintf(out, "  \"timing\": \"per product (graph time / copies), all variants interleaved in one run; "
                  "speedup = dense median / sparse median; efficiency = speedup / (1/(1-s)); "
-                 "speedup_vs_repacked = dense_repacked median / sparse median; efficiency_vs_repacked = speedup_vs_repacked / (1/(1-s))\",\n");
+                 "speedup_vs_repacked = dense_repacked median / sparse median; efficiency_vs_repacked = speedup_vs_repacked / (1/(1-s)); "
+                 "efficiency_vs_ceiling = read_ceiling median / sparse median (decode only)\",\n");
     fprintf(out, "  \"baselines\": {\"dense_ms\": \"ggml_mul_mat, weight in a plain CPU buffer (no repack), ggml_graph_compute\", "
                  "\"dense_repacked_ms\": \"ggml_mul_mat, same weight bytes uploaded into ggml-cpu's %s extra buffer type "
-                 "(repacked layout + kernels llama.cpp uses at run time), ggml_backend_graph_compute; null where ggml does not repack the type on this CPU\"},\n",
+                 "(repacked layout + kernels llama.cpp uses at run time), ggml_backend_graph_compute; null where ggml does not repack the type on this CPU\", "
+                 "\"read_ceiling_ms\": \"decode only: the sparse product's active rows (same bytes, same thread split) streamed with vector loads and prefetch, no arithmetic: the memory system's limit for this access pattern\"},\n",
             repack_buft ? ggml_backend_buft_name(repack_buft) : "CPU_REPACK (absent in this build)");
     fprintf(out, "  \"results\": [\n");
     int first = 1;
@@ -318,14 +352,29 @@ int main(int argc, char **argv) {
                 }
             }
 
+            /* decode: the active rows per sparsity for the read ceiling (kind 0: inputs, rows of
+             * the transposed weight; kind 1: live gates, rows of the row layout) */
+            const int have_ceiling = T == 1;
+            const size_t active_row_bytes = ggml_row_size(type, sh->kind == 0 ? sh->n_out : sh->n_in);
+            int32_t **active = malloc(sizeof(int32_t *) * (size_t)n_sp);
+            int64_t *n_active = malloc(sizeof(int64_t) * (size_t)n_sp);
+            for (int k = 0; k < n_sp; k++) {
+                active[k] = malloc(sizeof(int32_t) * (size_t)nmask);
+                n_active[k] = 0;
+                for (int64_t i = 0; i < nmask; i++)
+                    if (masked[k][i] != 0.0f) active[k][n_active[k]++] = (int32_t)i;
+            }
+
             char thbuf[64];
             snprintf(thbuf, sizeof thbuf, "%s", threads_arg);
             char *save = NULL;
             for (char *th = strtok_r(thbuf, ",", &save); th; th = strtok_r(NULL, ",", &save)) {
                 const int nthreads = atoi(th);
-                /* variants: 0 dense, 1..n_sp sparse, n_sp+1 dense repacked (if any) */
-                const int v_rp = have_rp ? 1 + n_sp : -1;
-                const int nvar = 1 + n_sp + (have_rp ? 1 : 0);
+                /* variants: 0 dense, 1..n_sp sparse, then n_sp read ceilings (decode), then dense repacked (if any) */
+                const int v_ceil = have_ceiling ? 1 + n_sp : -1;
+                const int v_rp = have_rp ? 1 + n_sp + (have_ceiling ? n_sp : 0) : -1;
+                const int nvar = 1 + n_sp + (have_ceiling ? n_sp : 0) + (have_rp ? 1 : 0);
+                read_ud *rud = malloc(sizeof(read_ud) * (size_t)copies * (size_t)n_sp);
                 ggml_backend_cpu_set_n_threads(backend, nthreads);
                 struct ggml_context **ctxs = malloc(sizeof(*ctxs) * (size_t)nvar);
                 runnable *rs = malloc(sizeof(runnable) * (size_t)nvar);
@@ -349,6 +398,12 @@ int main(int argc, char **argv) {
                             ggml_build_forward_expand(gf, ggml_mul_mat(ctx, w, x));
                         } else if (v == v_rp) {
                             ggml_build_forward_expand(gf, ggml_mul_mat(ctx, rp.w[c], x));
+                        } else if (have_ceiling && v >= v_ceil && v < v_ceil + n_sp) {
+                            read_ud *u = &rud[(size_t)(v - v_ceil) * (size_t)copies + (size_t)c];
+                            *u = (read_ud){ bufs[c], active_row_bytes, active_row_bytes, active[v - v_ceil], n_active[v - v_ceil] };
+                            struct ggml_tensor *args[1] = { x };
+                            ggml_build_forward_expand(gf, ggml_custom_4d(ctx, GGML_TYPE_F32, 64, 1, 1, 1, args, 1, read_rows_op,
+                                                                         GGML_N_TASKS_MAX, u));
                         } else {
                             op_ud *u = &uds[(size_t)(v - 1) * (size_t)copies + (size_t)c];
                             memset(u, 0, sizeof *u);
@@ -411,6 +466,15 @@ int main(int argc, char **argv) {
                     json_ms(out, "dense_ms", 1, dmed, dmin, dmax);
                     json_ms(out, "dense_repacked_ms", have_rp, rmed, rmin, rmax);
                     json_ms(out, "sparse_ms", 1, med, mn, mx);
+                    double cmed = 0, cmin = 0, cmax = 0;
+                    if (have_ceiling) stats(samples + (size_t)(v_ceil + k) * (size_t)reps, reps, &cmed, &cmin, &cmax);
+                    json_ms(out, "read_ceiling_ms", have_ceiling, cmed, cmin, cmax);
+                    char crp[32] = "null";
+                    if (have_ceiling && have_rp) snprintf(crp, sizeof crp, "%.3f", rmed / cmed);
+                    if (have_ceiling)
+                        fprintf(out, "\"efficiency_vs_ceiling\": %.3f, \"ceiling_speedup_vs_dense\": %.3f, \"ceiling_speedup_vs_repacked\": %s, ",
+                                cmed / med, dmed / cmed, crp);
+                    else fprintf(out, "\"efficiency_vs_ceiling\": null, \"ceiling_speedup_vs_dense\": null, \"ceiling_speedup_vs_repacked\": null, ");
                     fprintf(out, "\"dense_gbps\": %.2f, \"speedup\": %.3f, \"ideal\": %.3f, \"efficiency\": %.3f, ",
                             (double)wbytes / (dmed * 1e-3) / 1e9, speedup, ideal, speedup / ideal);
                     if (have_rp)
@@ -420,20 +484,22 @@ int main(int argc, char **argv) {
                     first = 0;
                     char rbuf[96] = "repacked n/a";
                     if (have_rp) snprintf(rbuf, sizeof rbuf, "repacked %.3f ms, vs repacked %.2f (eff %.2f)", rmed, speedup_rp, speedup_rp / ideal);
-                    fprintf(stderr, "%-9s %-4s %-5s t=%d T=%d s=%.1f dense %.3f ms (%.1f GB/s) sparse %.3f ms speedup %.2f (ideal %.2f, eff %.2f); %s\n",
+                    char cbuf[96] = "";
+                    if (have_ceiling) snprintf(cbuf, sizeof cbuf, "; read ceiling %.3f ms (kernel at %.2f of it)", cmed, cmed / med);
+                    fprintf(stderr, "%-9s %-4s %-5s t=%d T=%d s=%.1f dense %.3f ms (%.1f GB/s) sparse %.3f ms speedup %.2f (ideal %.2f, eff %.2f); %s%s\n",
                             sh->model, sh->proj, ts, nthreads, tokens, s, dmed, (double)wbytes / (dmed * 1e-3) / 1e9, med, speedup,
-                            ideal, speedup / ideal, rbuf);
+                            ideal, speedup / ideal, rbuf, cbuf);
                 }
                 fflush(out);
                 for (int v = 0; v < nvar; v++) { free(rs[v].plan.work_data); ggml_free(ctxs[v]); }
-                free(samples); free(ctxs); free(rs); free(uds);
+                free(samples); free(ctxs); free(rs); free(uds); free(rud);
             }
             if (have_rp) free_repacked(&rp);
             for (int c = 0; c < copies; c++) free(bufs[c]);
             free(bufs);
             free(x_dense);
-            for (int k = 0; k < n_sp; k++) free(masked[k]);
-            free(masked);
+            for (int k = 0; k < n_sp; k++) { free(masked[k]); free(active[k]); }
+            free(masked); free(active); free(n_active);
         }
     }
     fprintf(out, "\n  ]\n}\n");

@@ -223,6 +223,7 @@ static inline __m256i cs_dot_u8s8(__m256i u, __m256i s) {
             CS_ROWS4_PREFETCH(o)                                                                    \
             const __m256i xq = _mm256_loadu_si256((const __m256i *)(x->qs + ib * CS_QK));          \
             const float xd = x->d[ib], xs = x->d[ib] * (float)x->sum[ib];                           \
+            (void)xs; /* Q8_0 has no offset term */                                                 \
             STEP(r0 + o, a0, c0) STEP(r1 + o, a1, c1) STEP(r2 + o, a2, c2) STEP(r3 + o, a3, c3)     \
         }                                                                                           \
         CS_ROWS4_END(cs_hsum256(a0) + c0, cs_hsum256(a1) + c1, cs_hsum256(a2) + c2, cs_hsum256(a3) + c3) \

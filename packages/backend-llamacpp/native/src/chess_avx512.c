@@ -100,15 +100,31 @@ static inline void cs_row_scales(const uint8_t *row, int stride, float x, int64_
     }
 }
 
-/* The 16 bytes of a block's nibbles, zero-extended to 16 dwords without a lane-crossing
- * shuffle (broadcast to the 4 lanes, then an in-lane byte shuffle: lane L takes bytes
- * 4L..4L+3): q & 15 is elements 0..15, q >> 4 elements 16..31. */
-static inline __m512i cs_nibble_dwords(const uint8_t *qs) {
-    const __m512i ctl = _mm512_set_epi32(
-        (int)0x8080800f, (int)0x8080800e, (int)0x8080800d, (int)0x8080800c, (int)0x8080800b, (int)0x8080800a,
-        (int)0x80808009, (int)0x80808008, (int)0x80808007, (int)0x80808006, (int)0x80808005, (int)0x80808004,
-        (int)0x80808003, (int)0x80808002, (int)0x80808001, (int)0x80808000);
-    return _mm512_shuffle_epi8(_mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)qs)), ctl);
+/* Q4_0 scales without a gather (a gather of 16 scales cost about as much as the
+ * products of a whole row-block): 8 blocks (144 bytes) hold their fp16 scales at words
+ * 0, 9, .., 63 of the first 128 bytes, picked by one two-register word permute; two
+ * such windows give 16 scales. Loads are masked to the row's nb blocks (no read past
+ * the row; masked-off lanes read as 0). */
+static inline __mmask64 cs_byte_mask(int64_t avail) {
+    return avail >= 64 ? ~(__mmask64)0 : avail <= 0 ? (__mmask64)0 : (((__mmask64)1 << avail) - 1);
+}
+static inline __m128i cs_q4_0_window_scales(const uint8_t *p, int64_t avail) {
+    const __m512i idx = _mm512_setr_epi32(0x00090000, 0x001b0012, 0x002d0024, 0x003f0036, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
+    const __m512i a = _mm512_maskz_loadu_epi8(cs_byte_mask(avail), p), b = _mm512_maskz_loadu_epi8(cs_byte_mask(avail - 64), p + 64);
+    return _mm512_castsi512_si128(_mm512_permutex2var_epi16(a, idx, b));
+}
+static inline void cs_row_scales_q4_0(const uint8_t *row, float x, int64_t nb, float *sc, float *mb) {
+    const __m512 vx = _mm512_set1_ps(x), off = _mm512_set1_ps(-8.0f);
+    const int S = (int)sizeof(cs_block_q4_0);
+    for (int64_t b = 0; b < nb; b += 16) {
+        const int64_t avail = (nb - b) * S;
+        const uint8_t *p = row + (size_t)b * S;
+        const __m256i h = _mm256_inserti128_si256(_mm256_castsi128_si256(cs_q4_0_window_scales(p, avail)),
+                                                  cs_q4_0_window_scales(p + 8 * S, avail - 8 * S), 1);
+        const __m512 s = _mm512_mul_ps(vx, _mm512_cvtph_ps(h));
+        _mm512_store_ps(sc + b, s);
+        _mm512_store_ps(mb + b, _mm512_fmadd_ps(s, off, _mm512_load_ps(mb + b)));
+    }
 }
 
 /* Q4_0 / Q4_1: 16-bit integer products. Active rows go in groups of CS_IG (16, in
@@ -118,9 +134,14 @@ static inline __m512i cs_nibble_dwords(const uint8_t *qs) {
  * vpdpwssd (two int16 products per 32-bit lane, exact int32 sums: 16 * 32767 * 15
  * < 2^31), and the block's sum is scaled back to float once per group. A coefficient
  * is off by at most 2^-16 of the group's largest one: about 1e-5 of |y| (the
- * conformance tolerance against the float reference is 1e-4); float FMAs per nibble
- * were twice the per-weight time of ggml's dense GEMV on Zen 4. The offsets (Q4_0:
- * -8 c_j, Q4_1: x_j m_jb) stay float, in the per-block constant mb. */
+ * conformance tolerance against the float reference is 1e-4). The offsets (Q4_0:
+ * -8 c_j, Q4_1: x_j m_jb) stay float, in the per-block constant mb.
+ * The nibble bytes of a row pair are interleaved by two in-lane byte shuffles of the
+ * rows' 16 bytes broadcast to the four lanes: lane L, dword i holds column 4L+i of
+ * the first row in its low word and of the second in its high word (the low nibble
+ * is column c, the high nibble column c+16 of the block). 8-bit coefficients (four
+ * rows per lane, vpdpbusd) were 15% faster from L3 but no faster from DRAM, where
+ * decode runs, at 1e-2 instead of 1e-5 of |y|: not taken. */
 #define CS_IG 16
 
 static inline void cs_quant_coeffs(float (*sc)[CS_MAXB], int64_t nrows, int64_t nb, int32_t (*cf)[CS_MAXB], float *sb) {
@@ -141,7 +162,7 @@ static inline void cs_quant_coeffs(float (*sc)[CS_MAXB], int64_t nrows, int64_t 
     }
 }
 
-#define CS_IN_ACCUM_Q4(NAME, BLOCK_T, OFFSET, HAS_MIN)                                                \
+#define CS_IN_ACCUM_Q4(NAME, BLOCK_T, OFFSET, HAS_MIN, ROW_SCALES)                                              \
     static void NAME(float *y, int64_t n, const uint8_t *w, size_t nb1, const int32_t *idx,           \
                      const float *xv, int64_t nact) {                                                 \
         const int64_t nb = n / CS_QK;                                                                 \
@@ -154,7 +175,12 @@ static inline void cs_quant_coeffs(float (*sc)[CS_MAXB], int64_t nrows, int64_t 
         cs_zero(y, n);                                                                                \
         memset(mb, 0, sizeof(mb));                                                                    \
         for (int64_t j = 0; j < nact && j < CS_IG; j++) cs_prefetch_span(w + (size_t)idx[j] * nb1, (size_t)nb * S); \
-        const __m512i low4 = _mm512_set1_epi32(0x000f000f);                                           \
+        const __m512i low4 = _mm512_set1_epi8(0x0f);                                                  \
+        /* byte 16L+4i+j of a pair's interleave = byte 4L+i of its row j/2 (j = 0, 2; 1, 3 zero) */ \
+        const __m512i ilv = _mm512_set4_epi32(0x03030303, 0x02020202, 0x01010101, 0x00000000);      \
+        const __m512i ilv_lane = _mm512_add_epi8(ilv, _mm512_set_epi32(                               \
+            0x0c0c0c0c, 0x0c0c0c0c, 0x0c0c0c0c, 0x0c0c0c0c, 0x08080808, 0x08080808, 0x08080808, 0x08080808, \
+            0x04040404, 0x04040404, 0x04040404, 0x04040404, 0, 0, 0, 0));                             \
         for (int64_t k = 0; k < nact; k += CS_IG) {                                                   \
             const int64_t g = nact - k < CS_IG ? nact - k : CS_IG;                                    \
             for (int64_t j = 0; j < CS_IG; j++) {                                                     \
@@ -162,19 +188,23 @@ static inline void cs_quant_coeffs(float (*sc)[CS_MAXB], int64_t nrows, int64_t 
                 const int64_t f = k + CS_IG + j;                                                      \
                 p[j] = f < nact ? w + (size_t)idx[f] * nb1 : r[j];                                    \
             }                                                                                         \
-            for (int64_t j = 0; j < g; j++) cs_row_scales(r[j], S, xv[k + j], nb, sc[j], mb, HAS_MIN, OFFSET); \
+            for (int64_t j = 0; j < g; j++) ROW_SCALES(r[j], S, xv[k + j], nb, sc[j], mb, HAS_MIN, OFFSET); \
             cs_quant_coeffs(sc, g, nb, cf, sb);                                                       \
+            const int64_t nq = (g + 1) / 2;                                                           \
             for (int64_t b = 0; b < nb; b++) {                                                        \
                 const size_t o = (size_t)b * S;                                                       \
                 __m512i lo = _mm512_setzero_si512(), hi = _mm512_setzero_si512();                     \
-                for (int64_t q = 0; q < CS_IG / 2; q++) {                                             \
-                    _mm_prefetch((const char *)p[2 * q] + o, _MM_HINT_T0);                            \
-                    _mm_prefetch((const char *)p[2 * q + 1] + o, _MM_HINT_T0);                        \
-                    const __m512i v = _mm512_or_si512(cs_nibble_dwords(r[2 * q] + o + S - 16),        \
-                                                      _mm512_slli_epi32(cs_nibble_dwords(r[2 * q + 1] + o + S - 16), 16)); \
+                /* the next group's rows, into L2 (the group's 36 KB would evict this one's from L1); \
+                 * every third block: 54 bytes apart, every 64-byte line gets one */                   \
+                if (b % 3 == 0)                                                                       \
+                    for (int64_t j = 0; j < CS_IG; j++) _mm_prefetch((const char *)p[j] + o, _MM_HINT_T1); \
+                for (int64_t q = 0; q < nq; q++) {                                                    \
+                    const size_t qo = o + S - 16;                                                     \
+                    __m512i v = _mm512_maskz_shuffle_epi8(0x1111111111111111ull, _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)(r[2 * q] + qo))), ilv_lane); \
+                    v = _mm512_mask_shuffle_epi8(v, 0x4444444444444444ull, _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)(r[2 * q + 1] + qo))), ilv_lane); \
                     const __m512i c = _mm512_set1_epi32(cf[q][b]);                                    \
                     lo = _mm512_dpwssd_epi32(lo, _mm512_and_si512(v, low4), c);                       \
-                    hi = _mm512_dpwssd_epi32(hi, _mm512_and_si512(_mm512_srli_epi32(v, 4), low4), c); \
+                    hi = _mm512_dpwssd_epi32(hi, _mm512_and_si512(_mm512_srli_epi16(v, 4), low4), c); \
                 }                                                                                     \
                 const __m512 s = _mm512_set1_ps(sb[b]);                                               \
                 _mm512_storeu_ps(y + b * CS_QK, _mm512_fmadd_ps(_mm512_cvtepi32_ps(lo), s, _mm512_loadu_ps(y + b * CS_QK))); \
@@ -190,8 +220,9 @@ static inline void cs_quant_coeffs(float (*sc)[CS_MAXB], int64_t nrows, int64_t 
         }                                                                                             \
     }
 
-CS_IN_ACCUM_Q4(in_accum_q4_0, cs_block_q4_0, -8.0f, 0)
-CS_IN_ACCUM_Q4(in_accum_q4_1, cs_block_q4_1, 0.0f, 1)
+#define CS_ROW_SCALES_Q4_0(row, S, x, nb, sc, mb, HAS_MIN, OFFSET) cs_row_scales_q4_0(row, x, nb, sc, mb)
+CS_IN_ACCUM_Q4(in_accum_q4_0, cs_block_q4_0, -8.0f, 0, CS_ROW_SCALES_Q4_0)
+CS_IN_ACCUM_Q4(in_accum_q4_1, cs_block_q4_1, 0.0f, 1, cs_row_scales)
 
 static void in_accum_q8_0(float *y, int64_t n, const uint8_t *w, size_t nb1, const int32_t *idx, const float *xv,
                           int64_t nact) {
