@@ -117,32 +117,40 @@ describe('sparse models: kernels against the masked dense reference', () => {
   // far more than the perturbation (F32: measured 1.6e-4 with parts, 8.4e-3 without; Q4_0 with
   // AVX-512's 16-bit coefficients: 3.6e-2..6.3e-2, 1.5e-4 under CHESS_KERNEL_ISA=ref). So the
   // bounds are loose and top-1 agreement (>= 0.95; measured 0.989..1) is the sharper check.
-  const cases: Array<{ method: SparseMethod; type: GGMLType; denseType: GGMLType; maxAbsDiff: number; batchSize?: number }> = [
+  // One batch of 4-bit transposed weights: on AVX-512 prefill multiplies in 16-bit integers
+  // (activations and the weights re-quantized along the inputs, native/src/chess_internal.h;
+  // ~2e-4 of |y|), which the thresholds amplify like the one-token case (measured max |dp| 0.11,
+  // top-1 1.000; TEAL with seven thresholded sites per layer: 0.11, top-1 0.93), so that case has
+  // a loose bound; the same case under CHESS_KERNEL_ISA=ref checks the prefill route itself
+  // (tiles, union of kept inputs) tightly.
+  const cases: Array<{ method: SparseMethod; type: GGMLType; denseType: GGMLType; maxAbsDiff: number; batchSize?: number; isa?: string }> = [
     { method: 'teal', type: GGMLType.F32, denseType: GGMLType.F32, maxAbsDiff: 0.05, batchSize: 1 },
     { method: 'chess+', type: GGMLType.Q4_0, denseType: GGMLType.F32, maxAbsDiff: 0.1, batchSize: 1 },
     { method: 'chess', type: GGMLType.F32, denseType: GGMLType.F32, maxAbsDiff: 1e-4 },
     { method: 'chess+', type: GGMLType.F32, denseType: GGMLType.F32, maxAbsDiff: 1e-4 },
     { method: 'teal', type: GGMLType.F32, denseType: GGMLType.F32, maxAbsDiff: 1e-4 },
     { method: 'chess+', type: GGMLType.Q8_0, denseType: GGMLType.F32, maxAbsDiff: 1e-4 },
-    { method: 'chess+', type: GGMLType.Q4_0, denseType: GGMLType.F32, maxAbsDiff: 1e-4 },
+    { method: 'chess+', type: GGMLType.Q4_0, denseType: GGMLType.F32, maxAbsDiff: 1e-4, isa: 'ref' },
+    { method: 'chess+', type: GGMLType.Q4_0, denseType: GGMLType.F32, maxAbsDiff: 0.2 },
     // Quantized dense parts (incl. W_up of the fused kernel): both routes quantize activations
     // to 8 bits with different rounding details, and ggml requantizes every product's input, so
     // only a loose bound holds (measured 5e-2; see the report of the backend task).
     { method: 'chess+', type: GGMLType.F16, denseType: GGMLType.Q8_0, maxAbsDiff: 0.1 },
   ];
-  for (const { method, type, denseType, maxAbsDiff, batchSize } of cases) {
+  for (const { method, type, denseType, maxAbsDiff, batchSize, isa } of cases) {
     it(
-      `${method}, ${GGMLType[type]} transposed, ${GGMLType[denseType]} dense parts, ${batchSize === 1 ? 'one token per decode' : 'one batch'}: sparse equals dense products on masked inputs`,
+      `${method}, ${GGMLType[type]} transposed, ${GGMLType[denseType]} dense parts, ${batchSize === 1 ? 'one token per decode' : 'one batch'}${isa ? `, kernels ${isa}` : ''}: sparse equals dense products on masked inputs`,
       async () => {
         const model = await makeSparseTestModel({ method, source: dense, transposedType: type, denseType, layers: 2, log });
-        const reportPath = join(work, `${method}-${GGMLType[type]}-${GGMLType[denseType]}-b${batchSize ?? 0}.json`);
-        const sparse = await evaluateProbabilities({ flavour: 'patched', model, text: SAMPLE_TEXT, batchSize, env: { CHESS_SPARSITY_REPORT: reportPath } });
-        const reference = await evaluateProbabilities({ flavour: 'patched', model, text: SAMPLE_TEXT, batchSize, env: { CHESS_DENSE_REFERENCE: '1' } });
+        const reportPath = join(work, `${method}-${GGMLType[type]}-${GGMLType[denseType]}-b${batchSize ?? 0}${isa ? `-${isa}` : ''}.json`);
+        const isaEnv = isa ? { CHESS_KERNEL_ISA: isa } : {};
+        const sparse = await evaluateProbabilities({ flavour: 'patched', model, text: SAMPLE_TEXT, batchSize, env: { ...isaEnv, CHESS_SPARSITY_REPORT: reportPath } });
+        const reference = await evaluateProbabilities({ flavour: 'patched', model, text: SAMPLE_TEXT, batchSize, env: { ...isaEnv, CHESS_DENSE_REFERENCE: '1' } });
         expectPatchedBinary(sparse);
         expect(sparse.loadError).toBeUndefined();
         const cmp = compareProbabilities(reference.probs!, sparse.probs!, sparse.nVocab!);
         const report = await readReport(reportPath);
-        log(`${method}/${GGMLType[type]}/${GGMLType[denseType]}/batch ${batchSize ?? 'all'}: max |dp| ${cmp.maxAbsDiff.toExponential(2)}, max KL ${cmp.maxKl.toExponential(2)}, top-1 ${cmp.top1Agreement.toFixed(3)}; achieved ${formatReport(report)}`);
+        log(`${method}/${GGMLType[type]}/${GGMLType[denseType]}/batch ${batchSize ?? 'all'}${isa ? `/${isa}` : ''}: max |dp| ${cmp.maxAbsDiff.toExponential(2)}, max KL ${cmp.maxKl.toExponential(2)}, top-1 ${cmp.top1Agreement.toFixed(3)}; achieved ${formatReport(report)}`);
         // the thresholds really bite (the comparison would be vacuous otherwise)
         expect(report.totals[method === 'teal' ? 'ffn_up_in' : 'ffn_gate_act']!.sparsity).toBeGreaterThan(0.2);
         if (method !== 'chess') expect(report.totals.attn_q_in!.sparsity).toBeGreaterThan(0.2);

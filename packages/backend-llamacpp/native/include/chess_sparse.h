@@ -46,7 +46,12 @@
  * uses float activations on every ISA; it dequantizes weights to float, except
  * the AVX-512 decode of Q4_0/Q4_1, which scales the coefficients x_j * d_jb of
  * each group of 16 active rows (list order) to 16-bit integers against the
- * group's largest and sums exact integer products (relative error ~1e-5 of y).
+ * group's largest and sums exact integer products (relative error ~1e-5 of y),
+ * and the AVX-512 prefill (n_tokens > 1) of Q4_0/Q4_1, which multiplies in 16-bit
+ * integers: per tile of 256 tokens, rows normalized by their magnitude, the kept
+ * activations quantized to 14 bits per 32 kept inputs, the weights re-quantized to
+ * 13 bits along the inputs per 32 rows and column, exact int32 sums (relative error
+ * ~2e-4 of y; tests/test_kernels.c checks this exact arithmetic against a model).
  *
  * Preconditions: pointers non-NULL (except tau when n_tau == 0), strides at
  * least one row, y must not alias w/x/g. No alignment is required beyond the

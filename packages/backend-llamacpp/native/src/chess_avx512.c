@@ -452,6 +452,113 @@ static void gemm(float *Y, size_t ldy, const float *A, size_t lda, const float *
     }
 }
 
+/* ---------------- 16-bit integer prefill (contract in chess_internal.h) ---------------- */
+
+static void pack_b_i16(const float *P, size_t ldp, const float *rinv, int64_t kc, int64_t n, int32_t *B, float *e) {
+    const int64_t ncb = n / 16;
+    for (int64_t g = 0; g < kc / 32; g++) {
+        for (int64_t cb = 0; cb < ncb; cb++) {
+            const float *p = P + (size_t)(32 * g) * ldp + (size_t)(16 * cb);
+            __m512 amax = _mm512_setzero_ps();
+            for (int64_t k = 0; k < 32; k++)
+                amax = _mm512_max_ps(amax, _mm512_abs_ps(_mm512_mul_ps(_mm512_loadu_ps(p + (size_t)k * ldp), _mm512_set1_ps(rinv[32 * g + k]))));
+            const __mmask16 nz = _mm512_cmp_ps_mask(amax, _mm512_setzero_ps(), _CMP_GT_OQ);
+            const __m512 inv = _mm512_maskz_div_ps(nz, _mm512_set1_ps(4095.0f), amax);
+            _mm512_storeu_ps(e + (size_t)g * (size_t)n + (size_t)(16 * cb), _mm512_div_ps(amax, _mm512_set1_ps(4095.0f)));
+            int32_t *dst = B + (size_t)((g * ncb + cb) * 16) * 16;
+            for (int64_t st = 0; st < 16; st++) {
+                const __m512 v0 = _mm512_mul_ps(_mm512_loadu_ps(p + (size_t)(2 * st) * ldp), _mm512_set1_ps(rinv[32 * g + 2 * st]));
+                const __m512 v1 = _mm512_mul_ps(_mm512_loadu_ps(p + (size_t)(2 * st + 1) * ldp), _mm512_set1_ps(rinv[32 * g + 2 * st + 1]));
+                const __m512i q0 = _mm512_cvtps_epi32(_mm512_mul_ps(v0, inv)), q1 = _mm512_cvtps_epi32(_mm512_mul_ps(v1, inv));
+                _mm512_storeu_si512(dst + st * 16, _mm512_or_si512(_mm512_and_si512(q0, _mm512_set1_epi32(0xffff)), _mm512_slli_epi32(q1, 16)));
+            }
+        }
+    }
+}
+
+static void quant_a_i16(const float *x, int64_t n, int16_t *q, float *d) {
+    for (int64_t g = 0; g < n / 32; g++) {
+        const __m512 v0 = _mm512_loadu_ps(x + 32 * g), v1 = _mm512_loadu_ps(x + 32 * g + 16);
+        const float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(v0), _mm512_abs_ps(v1)));
+        const float inv = amax > 0.0f ? 8191.0f / amax : 0.0f;
+        d[g] = amax / 8191.0f;
+        const __m512 vi = _mm512_set1_ps(inv);
+        _mm256_storeu_si256((__m256i *)(q + 32 * g), _mm512_cvtepi32_epi16(_mm512_cvtps_epi32(_mm512_mul_ps(v0, vi))));
+        _mm256_storeu_si256((__m256i *)(q + 32 * g + 16), _mm512_cvtepi32_epi16(_mm512_cvtps_epi32(_mm512_mul_ps(v1, vi))));
+    }
+}
+
+/* Q4_0: the scales through the windows of in_accum (no gather); Q4_1 through a gather */
+static void row_magnitudes(int q4_1, const uint8_t *w, size_t nb1, const int32_t *rows, int64_t n, int64_t nb, float *r) {
+    const int S = q4_1 ? (int)sizeof(cs_block_q4_1) : (int)sizeof(cs_block_q4_0);
+    const __m512i off = cs_block_offsets(S);
+    for (int64_t k = 0; k < n; k++) {
+        const uint8_t *row = w + (size_t)rows[k] * nb1;
+        __m512 m = _mm512_setzero_ps();
+        for (int64_t b = 0; b < nb; b += 16) {
+            const __mmask16 tail = cs_tail_mask(nb - b);
+            const uint8_t *p = row + (size_t)b * S;
+            if (q4_1) {
+                const __m512i raw = cs_gather_head(p, off, nb - b);
+                const __m512 v = _mm512_fmadd_ps(_mm512_abs_ps(cs_lo_half_to_ps(raw)), _mm512_set1_ps(15.0f), _mm512_abs_ps(cs_hi_half_to_ps(raw)));
+                m = _mm512_mask_max_ps(m, tail, m, v);
+            } else {
+                const int64_t avail = (nb - b) * S;
+                const __m256i h = _mm256_inserti128_si256(_mm256_castsi128_si256(cs_q4_0_window_scales(p, avail)),
+                                                          cs_q4_0_window_scales(p + 8 * S, avail - 8 * S), 1);
+                m = _mm512_mask_max_ps(m, tail, m, _mm512_mul_ps(_mm512_abs_ps(_mm512_cvtph_ps(h)), _mm512_set1_ps(8.0f)));
+            }
+        }
+        r[k] = _mm512_reduce_max_ps(m);
+    }
+}
+
+/* 4 tokens x 32 columns: 8 int32 accumulators per group of 32 k (16 vpdpwssd steps),
+ * scaled into 8 float ones; 16 columns x 2 k per instruction. */
+static void gemm_i16(float *Y, size_t ldy, const int16_t *qa, size_t ldq, const float *da, size_t ldd, const int32_t *B,
+                     const float *e, int64_t nt, int64_t ng, int64_t n) {
+    const int64_t ncb = n / 16;
+    for (int64_t t0 = 0; t0 < nt; t0 += 4) {
+        const int16_t *ar[4];
+        const float *dr[4];
+        for (int i = 0; i < 4; i++) { /* missing tokens repeat the last (not stored) */
+            const int64_t t = t0 + i < nt ? t0 + i : nt - 1;
+            ar[i] = qa + (size_t)t * ldq;
+            dr[i] = da + (size_t)t * ldd;
+        }
+        for (int64_t cb = 0; cb < ncb; cb += 2) {
+            __m512 f[4][2];
+            for (int i = 0; i < 4; i++) f[i][0] = f[i][1] = _mm512_setzero_ps();
+            for (int64_t g = 0; g < ng; g++) {
+                __m512i acc[4][2];
+                for (int i = 0; i < 4; i++) acc[i][0] = acc[i][1] = _mm512_setzero_si512();
+                const int32_t *b0 = B + (size_t)((g * ncb + cb) * 16) * 16, *b1 = b0 + 16 * 16;
+                for (int64_t st = 0; st < 16; st++) {
+                    const __m512i w0 = _mm512_loadu_si512(b0 + st * 16), w1 = _mm512_loadu_si512(b1 + st * 16);
+                    for (int i = 0; i < 4; i++) {
+                        int32_t a2;
+                        memcpy(&a2, ar[i] + 32 * g + 2 * st, 4);
+                        const __m512i a = _mm512_set1_epi32(a2);
+                        acc[i][0] = _mm512_dpwssd_epi32(acc[i][0], w0, a);
+                        acc[i][1] = _mm512_dpwssd_epi32(acc[i][1], w1, a);
+                    }
+                }
+                const __m512 e0 = _mm512_loadu_ps(e + (size_t)g * (size_t)n + (size_t)(16 * cb)), e1 = _mm512_loadu_ps(e + (size_t)g * (size_t)n + (size_t)(16 * cb + 16));
+                for (int i = 0; i < 4; i++) {
+                    const __m512 d = _mm512_set1_ps(dr[i][g]);
+                    f[i][0] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc[i][0]), _mm512_mul_ps(e0, d), f[i][0]);
+                    f[i][1] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc[i][1]), _mm512_mul_ps(e1, d), f[i][1]);
+                }
+            }
+            for (int i = 0; i < 4 && t0 + i < nt; i++) {
+                float *y = Y + (size_t)(t0 + i) * ldy + (size_t)(16 * cb);
+                _mm512_storeu_ps(y, _mm512_add_ps(_mm512_loadu_ps(y), f[i][0]));
+                _mm512_storeu_ps(y + 16, _mm512_add_ps(_mm512_loadu_ps(y + 16), f[i][1]));
+            }
+        }
+    }
+}
+
 const cs_isa_table cs_table_avx512 = {
     .name = "avx512",
     .k = {
@@ -464,4 +571,8 @@ const cs_isa_table cs_table_avx512 = {
     },
     .quant_x8 = quant_x8,
     .gemm = gemm,
+    .pack_b_i16 = pack_b_i16,
+    .gemm_i16 = gemm_i16,
+    .quant_a_i16 = quant_a_i16,
+    .row_magnitudes = row_magnitudes,
 };

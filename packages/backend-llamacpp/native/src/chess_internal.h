@@ -2,6 +2,7 @@
 #ifndef CHESS_INTERNAL_H
 #define CHESS_INTERNAL_H
 
+#include <math.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -117,11 +118,43 @@ typedef void (*cs_gemm_fn)(float *Y, size_t ldy, const float *A, size_t lda, con
 /* Activation quantizer (identical results on every ISA). n multiple of 32. */
 typedef void (*cs_quant_x8_fn)(const float *x, const cs_q8x *q, int64_t n);
 
+/* Prefill tiles: tokens per tile (scratch: CS_GEMM_TT x n_in floats per thread, 11 MB for
+ * a 7B W_down). Each tile's union of kept inputs is what the prefill routes multiply. */
+#define CS_GEMM_TT 256
+
+/* 16-bit integer prefill (4-bit weights, ISAs with integer dot products). Rows are
+ * first normalized: row j of the weight (input j) has magnitude r_j, a bound of |value|
+ * over the whole row (max over its blocks of Q4_0: 8|d|, Q4_1: |m| + 15|d|; 0 for an
+ * all-zero row); the kept activations
+ * are multiplied by r_j and the weights divided by it, so that no row is crushed by
+ * a larger one in the re-quantization below.
+ * Activations (dispatcher, portable): per token and group g of 32 kept inputs,
+ * da = amax/8191, qa = nearbyint(v * (8191/amax)) as int16 (14 bits; 0 when amax = 0).
+ * pack_b_i16: the float panel P (kc rows of n columns, kc a multiple of 32, n a
+ * multiple of 32) times rinv[k] (1/r, 0 for an all-zero row) is re-quantized along k:
+ * per group g and column c, e[g*n + c] = amax/4095 and q = nearbyint(v * (4095/amax))
+ * (13 bits: 16 steps of 2 * 4095 * 8191 stay below 2^31), stored as int16 pairs for
+ * dot products over 2 consecutive k: B + ((g*(n/16) + c/16)*16 + s)*64 holds, for
+ * columns c..c+15, rows 32g+2s (low half) and 32g+2s+1 (high half) of each dword.
+ * gemm_i16: Y[t][0..n) += sum_g da[t][g] * e[g][.] * sum_k q[k][.] * qa[t][k], t < nt
+ * (exact int32 sums per group). */
+typedef void (*cs_pack_b_i16_fn)(const float *P, size_t ldp, const float *rinv, int64_t kc, int64_t n, int32_t *B, float *e);
+/* quant_a_i16: the activation quantizer above, n a multiple of 32 (identical results on
+ * every ISA); row_magnitudes: r[k] = r_j of row j = rows[k], k < n. */
+typedef void (*cs_quant_a_i16_fn)(const float *x, int64_t n, int16_t *q, float *d);
+typedef void (*cs_row_magnitudes_fn)(int q4_1, const uint8_t *w, size_t nb1, const int32_t *rows, int64_t n, int64_t nb, float *r);
+typedef void (*cs_gemm_i16_fn)(float *Y, size_t ldy, const int16_t *qa, size_t ldq, const float *da, size_t ldd,
+                               const int32_t *B, const float *e, int64_t nt, int64_t ng, int64_t n);
+
 typedef struct {
     const char *name;
     cs_kernels k[CS_NTYPES];
     cs_quant_x8_fn quant_x8;
     cs_gemm_fn gemm;  /* NULL: prefill falls back to per-token decode */
+    cs_pack_b_i16_fn pack_b_i16; /* NULL (all four): 4-bit prefill uses the float gemm */
+    cs_gemm_i16_fn gemm_i16;
+    cs_quant_a_i16_fn quant_a_i16;
+    cs_row_magnitudes_fn row_magnitudes;
 } cs_isa_table;
 
 extern const cs_isa_table cs_table_ref;
