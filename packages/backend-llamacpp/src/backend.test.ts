@@ -143,7 +143,7 @@ describe('sparse models: kernels against the masked dense reference', () => {
       async () => {
         const model = await makeSparseTestModel({ method, source: dense, transposedType: type, denseType, layers: 2, log });
         const reportPath = join(work, `${method}-${GGMLType[type]}-${GGMLType[denseType]}-b${batchSize ?? 0}${isa ? `-${isa}` : ''}.json`);
-        const isaEnv = isa ? { CHESS_KERNEL_ISA: isa } : {};
+        const isaEnv: Record<string, string> = isa ? { CHESS_KERNEL_ISA: isa } : {};
         const sparse = await evaluateProbabilities({ flavour: 'patched', model, text: SAMPLE_TEXT, batchSize, env: { ...isaEnv, CHESS_SPARSITY_REPORT: reportPath } });
         const reference = await evaluateProbabilities({ flavour: 'patched', model, text: SAMPLE_TEXT, batchSize, env: { ...isaEnv, CHESS_DENSE_REFERENCE: '1' } });
         expectPatchedBinary(sparse);
