@@ -343,12 +343,12 @@ static int cs_spmv_in_decode(const cs_isa_table *T, const cs_kernels *K, const c
 
 /* 16-bit integer prefill of one tile (4-bit weights; contract in chess_internal.h):
  * rows normalized by their magnitude, the tile's compacted kept activations A (nt rows
- * of nu) times r quantized to int16 per 32 kept inputs, each panel of up to CS_I16_KC
+ * of nu) times r quantized to 14 bits per 32 kept inputs, each panel of up to CS_I16_KC
  * kept rows x CS_GEMM_NC columns dequantized (to_float), normalized and re-quantized to
- * 11 bits along the inputs, and the integer micro-kernel accumulates into Y. The float
- * micro-kernel did the same multiply-adds at about half the rate; 8-bit activations and
- * weights (vpdpbusd, twice as fast again) cost +1.4% / +3.4% perplexity for CHESS w/ /
- * TEAL on SmolLM2 at 50% (native/README.md), this about 1e-4 of |y|. */
+ * 13 bits along the inputs, and the integer micro-kernel accumulates into Y (~2e-4 of
+ * |y|). The float micro-kernel did the same multiply-adds at about half the rate; 8-bit
+ * activations and weights (vpdpbusd, faster again) cost +0.8% perplexity on SmolLM2 at
+ * sparsity 0 (native/README.md). */
 #define CS_I16_KC 256
 static int cs_prefill_i16(const cs_isa_table *T, const cs_kernels *K, const chess_spmv_in_args *a, const cs_type_traits *tr,
                           const float *A, int64_t nu, const int32_t *uni, int64_t nt, int64_t c0, int64_t c1, float *Y0,
@@ -438,7 +438,7 @@ int chess_spmv_in(const chess_spmv_in_args *a, int ith, int nth) {
         float *A = cs_get_scratch(CS_SCRATCH_A, (size_t)tt * (size_t)a->ne1 * sizeof(float));
         if (!uni || !in_union || !P || !A) return CHESS_ERR_NOMEM;
         const uint8_t *w = (const uint8_t *)a->w;
-        const int int16 = T->gemm_i16 && T->pack_b_i16 && T->quant_a_i16 && T->row_magnitudes && (tr.index == CS_Q4_0 || tr.index == CS_Q4_1);
+        const int integer_route = T->gemm_i16 && T->pack_b_i16 && T->quant_a_i16 && T->row_magnitudes && (tr.index == CS_Q4_0 || tr.index == CS_Q4_1);
         /* a thread without columns only counts (thread 0 owns the counters) */
         for (int64_t t0 = 0; t0 < nt_all && (c0 < c1 || ith == 0); t0 += CS_GEMM_TT) {
             const int64_t nt = nt_all - t0 < CS_GEMM_TT ? nt_all - t0 : CS_GEMM_TT;
@@ -464,7 +464,7 @@ int chess_spmv_in(const chess_spmv_in_args *a, int ith, int nth) {
             float *Y0 = (float *)((char *)a->y + (size_t)t0 * a->y_nb1);
             const size_t ldy = a->y_nb1 / sizeof(float);
             for (int64_t t = 0; t < nt; t++) memset(Y0 + (size_t)t * ldy + c0, 0, (size_t)(c1 - c0) * sizeof(float));
-            if (int16) {
+            if (integer_route) {
                 if ((rc = cs_prefill_i16(T, K, a, &tr, A, nu, uni, nt, c0, c1, Y0, ldy, P))) return rc;
                 continue;
             }
