@@ -113,15 +113,17 @@ static inline __m128i cs_q4_0_window_scales(const uint8_t *p, int64_t avail) {
     const __m512i a = _mm512_maskz_loadu_epi8(cs_byte_mask(avail), p), b = _mm512_maskz_loadu_epi8(cs_byte_mask(avail - 64), p + 64);
     return _mm512_castsi512_si128(_mm512_permutex2var_epi16(a, idx, b));
 }
+/* The scales of the (up to) 16 Q4_0 blocks at p, avail bytes of the row left, as floats. */
+static inline __m512 cs_q4_0_scales16(const uint8_t *p, int64_t avail) {
+    const int64_t w = 8 * (int64_t)sizeof(cs_block_q4_0);
+    return _mm512_cvtph_ps(_mm256_inserti128_si256(_mm256_castsi128_si256(cs_q4_0_window_scales(p, avail)),
+                                                   cs_q4_0_window_scales(p + w, avail - w), 1));
+}
 static inline void cs_row_scales_q4_0(const uint8_t *row, float x, int64_t nb, float *sc, float *mb) {
     const __m512 vx = _mm512_set1_ps(x), off = _mm512_set1_ps(-8.0f);
     const int S = (int)sizeof(cs_block_q4_0);
     for (int64_t b = 0; b < nb; b += 16) {
-        const int64_t avail = (nb - b) * S;
-        const uint8_t *p = row + (size_t)b * S;
-        const __m256i h = _mm256_inserti128_si256(_mm256_castsi128_si256(cs_q4_0_window_scales(p, avail)),
-                                                  cs_q4_0_window_scales(p + 8 * S, avail - 8 * S), 1);
-        const __m512 s = _mm512_mul_ps(vx, _mm512_cvtph_ps(h));
+        const __m512 s = _mm512_mul_ps(vx, cs_q4_0_scales16(row + (size_t)b * S, (nb - b) * S));
         _mm512_store_ps(sc + b, s);
         _mm512_store_ps(mb + b, _mm512_fmadd_ps(s, off, _mm512_load_ps(mb + b)));
     }
@@ -162,7 +164,7 @@ static inline void cs_quant_coeffs(float (*sc)[CS_MAXB], int64_t nrows, int64_t 
     }
 }
 
-#define CS_IN_ACCUM_Q4(NAME, BLOCK_T, OFFSET, HAS_MIN, ROW_SCALES)                                              \
+#define CS_IN_ACCUM_Q4(NAME, BLOCK_T, OFFSET, HAS_MIN)                                                \
     static void NAME(float *y, int64_t n, const uint8_t *w, size_t nb1, const int32_t *idx,           \
                      const float *xv, int64_t nact) {                                                 \
         const int64_t nb = n / CS_QK;                                                                 \
@@ -188,7 +190,10 @@ static inline void cs_quant_coeffs(float (*sc)[CS_MAXB], int64_t nrows, int64_t 
                 const int64_t f = k + CS_IG + j;                                                      \
                 p[j] = f < nact ? w + (size_t)idx[f] * nb1 : r[j];                                    \
             }                                                                                         \
-            for (int64_t j = 0; j < g; j++) ROW_SCALES(r[j], S, xv[k + j], nb, sc[j], mb, HAS_MIN, OFFSET); \
+            for (int64_t j = 0; j < g; j++) {                                                         \
+                if (HAS_MIN) cs_row_scales(r[j], S, xv[k + j], nb, sc[j], mb, 1, OFFSET);             \
+                else cs_row_scales_q4_0(r[j], xv[k + j], nb, sc[j], mb); /* Q4_0: no gather */         \
+            }                                                                                         \
             cs_quant_coeffs(sc, g, nb, cf, sb);                                                       \
             const int64_t nq = (g + 1) / 2;                                                           \
             for (int64_t b = 0; b < nb; b++) {                                                        \
@@ -220,9 +225,8 @@ static inline void cs_quant_coeffs(float (*sc)[CS_MAXB], int64_t nrows, int64_t 
         }                                                                                             \
     }
 
-#define CS_ROW_SCALES_Q4_0(row, S, x, nb, sc, mb, HAS_MIN, OFFSET) cs_row_scales_q4_0(row, x, nb, sc, mb)
-CS_IN_ACCUM_Q4(in_accum_q4_0, cs_block_q4_0, -8.0f, 0, CS_ROW_SCALES_Q4_0)
-CS_IN_ACCUM_Q4(in_accum_q4_1, cs_block_q4_1, 0.0f, 1, cs_row_scales)
+CS_IN_ACCUM_Q4(in_accum_q4_0, cs_block_q4_0, -8.0f, 0)
+CS_IN_ACCUM_Q4(in_accum_q4_1, cs_block_q4_1, 0.0f, 1)
 
 static void in_accum_q8_0(float *y, int64_t n, const uint8_t *w, size_t nb1, const int32_t *idx, const float *xv,
                           int64_t nact) {
@@ -503,10 +507,7 @@ static void row_magnitudes(int q4_1, const uint8_t *w, size_t nb1, const int32_t
                 const __m512 v = _mm512_fmadd_ps(_mm512_abs_ps(cs_lo_half_to_ps(raw)), _mm512_set1_ps(15.0f), _mm512_abs_ps(cs_hi_half_to_ps(raw)));
                 m = _mm512_mask_max_ps(m, tail, m, v);
             } else {
-                const int64_t avail = (nb - b) * S;
-                const __m256i h = _mm256_inserti128_si256(_mm256_castsi128_si256(cs_q4_0_window_scales(p, avail)),
-                                                          cs_q4_0_window_scales(p + 8 * S, avail - 8 * S), 1);
-                m = _mm512_mask_max_ps(m, tail, m, _mm512_mul_ps(_mm512_abs_ps(_mm512_cvtph_ps(h)), _mm512_set1_ps(8.0f)));
+                m = _mm512_mask_max_ps(m, tail, m, _mm512_mul_ps(_mm512_abs_ps(cs_q4_0_scales16(p, (nb - b) * S)), _mm512_set1_ps(8.0f)));
             }
         }
         r[k] = _mm512_reduce_max_ps(m);

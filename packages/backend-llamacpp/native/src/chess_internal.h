@@ -2,7 +2,6 @@
 #ifndef CHESS_INTERNAL_H
 #define CHESS_INTERNAL_H
 
-#include <math.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -128,8 +127,8 @@ typedef void (*cs_quant_x8_fn)(const float *x, const cs_q8x *q, int64_t n);
  * all-zero row); the kept activations
  * are multiplied by r_j and the weights divided by it, so that no row is crushed by
  * a larger one in the re-quantization below.
- * Activations (dispatcher, portable): per token and group g of 32 kept inputs,
- * da = amax/8191, qa = nearbyint(v * (8191/amax)) as int16 (14 bits; 0 when amax = 0).
+ * quant_a_i16 (activations): per token and group g of 32 kept inputs, da = amax/8191,
+ * qa = nearbyint(v * (8191/amax)) as int16 (14 bits; 0 when amax = 0).
  * pack_b_i16: the float panel P (kc rows of n columns, kc a multiple of 32, n a
  * multiple of 32) times rinv[k] (1/r, 0 for an all-zero row) is re-quantized along k:
  * per group g and column c, e[g*n + c] = amax/4095 and q = nearbyint(v * (4095/amax))
@@ -139,8 +138,7 @@ typedef void (*cs_quant_x8_fn)(const float *x, const cs_q8x *q, int64_t n);
  * gemm_i16: Y[t][0..n) += sum_g da[t][g] * e[g][.] * sum_k q[k][.] * qa[t][k], t < nt
  * (exact int32 sums per group). */
 typedef void (*cs_pack_b_i16_fn)(const float *P, size_t ldp, const float *rinv, int64_t kc, int64_t n, int32_t *B, float *e);
-/* quant_a_i16: the activation quantizer above, n a multiple of 32 (identical results on
- * every ISA); row_magnitudes: r[k] = r_j of row j = rows[k], k < n. */
+/* quant_a_i16: n a multiple of 32; row_magnitudes: r[k] = r_j of row j = rows[k], k < n. */
 typedef void (*cs_quant_a_i16_fn)(const float *x, int64_t n, int16_t *q, float *d);
 typedef void (*cs_row_magnitudes_fn)(int q4_1, const uint8_t *w, size_t nb1, const int32_t *rows, int64_t n, int64_t nb, float *r);
 typedef void (*cs_gemm_i16_fn)(float *Y, size_t ldy, const int16_t *qa, size_t ldq, const float *da, size_t ldd,
