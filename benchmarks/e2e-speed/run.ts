@@ -4,7 +4,8 @@
  *
  *   pnpm -C benchmarks e2e-speed [--shape llama2-7b] [--types q4_0,f16] [--methods chess+,teal]
  *       [--sparsity 0.5] [--transposed-type same|q8_0|...] [--threads 2] [--tg 32] [--pp 512]
- *       [--rounds 3] [--calibration-tokens 1024] [--refine-tokens 512] [--layers N] [--json OUT]
+ *       [--rounds 3] [--calibration-tokens 1024] [--refine-tokens 512] [--layers N] [--read-ceiling on|off]
+ *       [--json OUT]
  *
  * A 7B F16 model is 13.5 GB: three of them do not stay in this machine's page cache (24 GB),
  * so the F16 run uses fewer blocks (`--types f16 --layers 8 --json results/e2e-speed-f16.json`);
@@ -23,6 +24,13 @@
  * with the GGUF tensor sizes they give the weight bytes each decoded token reads, hence the
  * ideal speedup of a memory-bound decode (dense bytes / sparse bytes) and our efficiency
  * against it.
+ *
+ * Read ceiling (`--read-ceiling on`, the default): each sparse model also decodes with
+ * CHESS_READ_CEILING=1, where the one-token sparse products read their rows and compute nothing,
+ * keeping a pseudo-random share of channels at the target sparsity (CHESS_READ_CEILING_SPARSITY;
+ * zero outputs would otherwise change which rows later products keep). Its speed, rescaled from
+ * the bytes it read to the bytes the real run read, is what any arithmetic could reach on this
+ * machine for that access pattern: `read_ceiling_decode_speedup` and `efficiency_vs_read_ceiling`.
  *
  * Transposed projections are stored, by default, in the model's own type (`same`): the
  * speed question is what sparsity buys at equal bytes per weight. (The compiler's default
@@ -57,6 +65,8 @@ interface Options {
   refineTokens: number;
   /** Keep only this many blocks (default: the shape's); per-layer work is what sparsity changes. */
   layers?: number;
+  /** Also decode every sparse model in read-ceiling mode. */
+  readCeiling: boolean;
   json: string;
 }
 
@@ -73,6 +83,7 @@ function parseArgs(argv: string[]): Options {
     rounds: 3,
     calibrationTokens: 1024,
     refineTokens: 512,
+    readCeiling: true,
     json: join(repoRoot(), 'benchmarks', 'results', 'e2e-speed.json'),
   };
   const positive = (flag: string, value: string): number => {
@@ -115,6 +126,10 @@ function parseArgs(argv: string[]): Options {
         break;
       case '--pp':
         options.pp = positive(flag, value);
+        break;
+      case '--read-ceiling':
+        if (value !== 'on' && value !== 'off') throw new UsageError('BENCH_BAD_ARGUMENT', `--read-ceiling ${value}: expected on or off`, { flag, value });
+        options.readCeiling = value === 'on';
         break;
       case '--rounds':
         options.rounds = positive(flag, value);
@@ -233,12 +248,20 @@ interface Variant {
   pp: Sample[];
   /** Counters of the last decode run (cumulative over its warmup and timed tokens). */
   counters?: SparsityCounters;
+  /** Read-ceiling mode (decode only): the variant whose arithmetic this one leaves out. */
+  ceilingOf?: Variant;
 }
 
 async function llamaBench(binary: string, variant: Variant, test: 'tg' | 'pp', options: Options, reportPath?: string): Promise<number> {
   const args = ['-m', variant.model, '-t', String(options.threads), '-r', '1', '-o', 'json'];
   args.push(...(test === 'tg' ? ['-p', '0', '-n', String(options.tg)] : ['-p', String(options.pp), '-n', '0']));
   const env = { ...process.env };
+  delete env.CHESS_READ_CEILING;
+  delete env.CHESS_READ_CEILING_SPARSITY;
+  if (variant.ceilingOf) {
+    env.CHESS_READ_CEILING = '1';
+    env.CHESS_READ_CEILING_SPARSITY = String(options.sparsity);
+  }
   if (reportPath) env.CHESS_SPARSITY_REPORT = reportPath;
   else delete env.CHESS_SPARSITY_REPORT;
   const result = await run(binary, args, env);
@@ -298,11 +321,14 @@ async function main(): Promise<void> {
         { label: 'patched dense', build: 'patched', method: 'dense', model: dense, tg: [], pp: [] },
         ...[...sparse].map(([method, model]): Variant => ({ label: `patched ${method}`, build: 'patched', method, model, tg: [], pp: [] })),
       ];
+      if (options.readCeiling)
+        for (const real of variants.filter((v) => v.build === 'patched' && v.method !== 'dense'))
+          variants.push({ label: `${real.label} read-ceiling`, build: 'patched', method: real.method, model: real.model, tg: [], pp: [], ceilingOf: real });
       for (let round = 0; round < options.rounds; round++) {
         // rotate the order each round so drift in machine load is spread over all variants
         const order = variants.map((_, i) => variants[(i + round) % variants.length]!);
         for (const variant of order) {
-          for (const test of ['tg', 'pp'] as const) {
+          for (const test of variant.ceilingOf ? (['tg'] as const) : (['tg', 'pp'] as const)) {
             const reportPath = variant.build === 'patched' && test === 'tg' ? join(scratch, `report-${variants.indexOf(variant)}-${round}.json`) : undefined;
             const binary = variant.build === 'stock' ? stockBench : patchedBench;
             const tps = await llamaBench(binary, variant, test, options, reportPath);
@@ -314,10 +340,17 @@ async function main(): Promise<void> {
       }
       const baseline = variants[0]!;
       const denseBytes = weightTraffic(await readWeightTable(dense), null).readBytes;
+      const bytesOf = new Map<Variant, number>();
+      for (const variant of variants)
+        bytesOf.set(variant, variant.method === 'dense' ? denseBytes : weightTraffic(await readWeightTable(variant.model), variant.counters ?? null).readBytes);
       for (const variant of variants) {
-        const bytes = variant.method === 'dense' ? denseBytes : weightTraffic(await readWeightTable(variant.model), variant.counters ?? null).readBytes;
+        const bytes = bytesOf.get(variant)!;
         const ideal = denseBytes / bytes;
         const decode = spreadOf(pairedRatios(variant.tg, baseline.tg));
+        // read ceiling of a real sparse variant: the read-ceiling run's speedup, rescaled from the
+        // bytes it read to the bytes the real run read (same bandwidth), paired per round
+        const ceilingRun = variants.find((v) => v.ceilingOf === variant);
+        const ceiling = ceilingRun ? spreadOf(pairedRatios(ceilingRun.tg, baseline.tg).map((r) => (r * bytesOf.get(ceilingRun)!) / bytes)) : null;
         const decodeTps = spreadOf(variant.tg.map((s) => s.tokensPerSecond));
         results.push({
           shape: options.shape,
@@ -328,18 +361,23 @@ async function main(): Promise<void> {
           sparsity_target: variant.method === 'dense' ? 0 : options.sparsity,
           transposed_type: variant.method === 'dense' ? null : options.transposedType === 'same' ? type : options.transposedType,
           model: variant.model,
+          // read-ceiling runs compute nothing: their speed is a limit, not a result
+          read_ceiling_mode: variant.ceilingOf !== undefined,
           decode_tps: decodeTps,
-          prefill_tps: spreadOf(variant.pp.map((s) => s.tokensPerSecond)),
+          prefill_tps: variant.ceilingOf ? null : spreadOf(variant.pp.map((s) => s.tokensPerSecond)),
           decode_speedup_vs_stock_dense: decode,
-          prefill_speedup_vs_stock_dense: spreadOf(pairedRatios(variant.pp, baseline.pp)),
+          prefill_speedup_vs_stock_dense: variant.ceilingOf ? null : spreadOf(pairedRatios(variant.pp, baseline.pp)),
           weight_bytes_per_token: Math.round(bytes),
           // weight traffic of the median decode: near the machine's read bandwidth when decoding is memory-bound
           decode_weight_gbps: round4((bytes * decodeTps.median) / 1e9),
           ideal_decode_speedup: round4(ideal),
           decode_efficiency: round4(decode.median / ideal),
+          read_ceiling_decode_speedup: ceiling,
+          efficiency_vs_read_ceiling: ceiling ? round4(decode.median / ceiling.median) : null,
           achieved_sparsity: siteSummary(variant.counters),
         });
-        log(`${type} ${variant.label}: decode x${decode.median.toFixed(3)} [${decode.min.toFixed(3)}, ${decode.max.toFixed(3)}], ideal x${ideal.toFixed(3)}`);
+        const limit = ceiling ? `, read ceiling x${ceiling.median.toFixed(3)} [${ceiling.min.toFixed(3)}, ${ceiling.max.toFixed(3)}]` : '';
+        log(`${type} ${variant.label}: decode x${decode.median.toFixed(3)} [${decode.min.toFixed(3)}, ${decode.max.toFixed(3)}], ideal x${ideal.toFixed(3)}${limit}`);
       }
     }
   } finally {
@@ -352,6 +390,8 @@ async function main(): Promise<void> {
     machine: { cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, memory_bytes: totalmem(), loadavg_start: loadStart, loadavg_end: loadavg() },
     options: { ...options, json: undefined },
     timing: 'one llama-bench process per (variant, test, round), -r 1 after its warmup; speedups paired per round against stock dense',
+    read_ceiling:
+      'read-ceiling runs (CHESS_READ_CEILING=1, CHESS_READ_CEILING_SPARSITY=target): one-token sparse products read their rows (a pseudo-random share at the target sparsity) and compute nothing; read_ceiling_decode_speedup = their paired speedup x their weight bytes / the real run\'s weight bytes',
     bytes_model: 'weight bytes read per decoded token: @chess/bench weightTraffic (docs/gguf-sparse.md section 7) with the achieved sparsity of the decode run',
     results,
   };

@@ -173,7 +173,10 @@ void chess_counters_reset(void);
 /* Variant selection. The default is the best ISA the CPU supports (x86-64:
  * avx512 > avx2 > ref; AArch64: neon > ref), unless the environment variable
  * CHESS_KERNEL_ISA=ref|avx2|avx512|neon forces one (read once; an unavailable
- * forced ISA falls back to ref with a warning on stderr). */
+ * forced ISA falls back to ref with a warning on stderr).
+ * Timing instrument: CHESS_READ_CEILING=1 makes one-token products read their rows
+ * and compute nothing (outputs 0; CHESS_READ_CEILING_SPARSITY=s keeps a pseudo-random
+ * share 1-s of channels instead of thresholding); see src/chess_read_ceiling.c. */
 int         chess_isa_available(chess_isa isa);   /* compiled in and supported by the CPU */
 chess_isa   chess_get_isa(void);
 int         chess_set_isa(chess_isa isa);         /* CHESS_OK or CHESS_ERR_ISA */

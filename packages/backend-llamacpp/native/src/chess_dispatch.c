@@ -153,7 +153,68 @@ int chess_set_isa(chess_isa isa) {
     return CHESS_OK;
 }
 
-static const cs_isa_table *cs_table(void) { return cs_tables[chess_get_isa()]; }
+/* CHESS_READ_CEILING=1: one-token products stream their rows and compute nothing
+ * (chess_read_ceiling.c), for timing the memory limit end to end. Their zero outputs
+ * change every later activation, hence which rows later products keep; with
+ * CHESS_READ_CEILING_SPARSITY=s (0 <= s < 1) each one-token product instead keeps a
+ * pseudo-random fraction 1-s of its channels, fixed per (site, channel), so the bytes
+ * read do not depend on the distorted activations. Read once; the first caller builds
+ * the tables while the others wait. */
+static _Atomic int cs_rc_state = 0; /* 0 unread, 1 building, 2 off, 3 on */
+static cs_isa_table cs_rc_tables[CHESS_ISA_COUNT];
+static int cs_rc_replay;          /* CHESS_READ_CEILING_SPARSITY given */
+static uint32_t cs_rc_drop_below; /* channel dropped iff its hash < this (s * 2^32) */
+
+static int cs_read_ceiling_on(void) {
+    int st = atomic_load_explicit(&cs_rc_state, memory_order_acquire);
+    if (st >= 2) return st == 3;
+    int expected = 0;
+    if (atomic_compare_exchange_strong_explicit(&cs_rc_state, &expected, 1, memory_order_acq_rel, memory_order_acquire)) {
+        const char *env = getenv("CHESS_READ_CEILING");
+        const int on = env && strcmp(env, "1") == 0;
+        if (env && *env && !on && strcmp(env, "0") != 0)
+            fprintf(stderr, "chess_sparse: CHESS_READ_CEILING=%s ignored (expected 0 or 1)\n", env);
+        if (on) {
+            for (int i = 0; i < CHESS_ISA_COUNT; i++)
+                if (cs_tables[i]) cs_read_ceiling_table(cs_tables[i], &cs_rc_tables[i]);
+            const char *sp = getenv("CHESS_READ_CEILING_SPARSITY");
+            if (sp && *sp) {
+                char *end = NULL;
+                const double s = strtod(sp, &end);
+                if (end && *end == '\0' && s >= 0.0 && s < 1.0) {
+                    cs_rc_replay = 1;
+                    cs_rc_drop_below = (uint32_t)(s * 4294967296.0);
+                } else {
+                    fprintf(stderr, "chess_sparse: CHESS_READ_CEILING_SPARSITY=%s ignored (expected a number in [0, 1))\n", sp);
+                }
+            }
+            fprintf(stderr, "chess_sparse: CHESS_READ_CEILING=1: one-token sparse products read their rows and "
+                            "compute nothing (outputs are 0): for timing only%s\n",
+                    cs_rc_replay ? "; kept channels pseudo-random (CHESS_READ_CEILING_SPARSITY)" : "");
+        }
+        atomic_store_explicit(&cs_rc_state, on ? 3 : 2, memory_order_release);
+        return on;
+    }
+    while ((st = atomic_load_explicit(&cs_rc_state, memory_order_acquire)) < 2) {}
+    return st == 3;
+}
+
+/* Read-ceiling replay: is channel j of a one-token product at `site` kept? */
+static int cs_rc_replay_keep(int32_t site, int64_t j) {
+    uint64_t z = ((uint64_t)(uint32_t)site << 40) ^ (uint64_t)j;
+    z += 0x9e3779b97f4a7c15ull;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    z ^= z >> 31;
+    return (uint32_t)(z >> 32) >= cs_rc_drop_below;
+}
+static int cs_rc_replaying(int64_t n_tokens) { return n_tokens == 1 && cs_read_ceiling_on() && cs_rc_replay; }
+
+/* The table for a product of n_tokens tokens. */
+static const cs_isa_table *cs_table_for(int64_t n_tokens) {
+    const chess_isa isa = chess_get_isa();
+    return n_tokens == 1 && cs_read_ceiling_on() ? &cs_rc_tables[isa] : cs_tables[isa];
+}
 
 /* ---------------- per-thread scratch ---------------- */
 
@@ -313,11 +374,16 @@ static int64_t cs_active_inputs(const chess_spmv_in_args *a, const float *x, int
     if (!idx || !xv) return -1;
     /* branch-free compaction: at s ~ 0.5 a branch per input mispredicts half the time */
     int64_t nact = 0;
-    for (int64_t j = 0; j < a->ne1; j++) {
-        const float v = x[j];
-        idx[nact] = (int32_t)j;
-        xv[nact] = v;
-        nact += cs_keep(v, a->tau, a->n_tau, j);
+    if (cs_rc_replaying(a->n_tokens)) {
+        for (int64_t j = 0; j < a->ne1; j++)
+            if (cs_rc_replay_keep(a->site, j)) { idx[nact] = (int32_t)j; xv[nact++] = x[j]; }
+    } else {
+        for (int64_t j = 0; j < a->ne1; j++) {
+            const float v = x[j];
+            idx[nact] = (int32_t)j;
+            xv[nact] = v;
+            nact += cs_keep(v, a->tau, a->n_tau, j);
+        }
     }
     *idx_out = idx;
     *xv_out = xv;
@@ -406,7 +472,7 @@ int chess_spmv_in(const chess_spmv_in_args *a, int ith, int nth) {
     if (a->n_tokens > 1 && (a->x_nb1 < (size_t)a->ne1 * sizeof(float) || a->y_nb1 < (size_t)a->ne0 * sizeof(float)))
         return CHESS_ERR_STRIDE;
 
-    const cs_isa_table *T = cs_table();
+    const cs_isa_table *T = cs_table_for(a->n_tokens);
     const cs_kernels *K = &T->k[tr.index];
     const int64_t align = tr.blck > 16 ? tr.blck : 16;
     int64_t c0, c1;
@@ -493,7 +559,7 @@ int chess_spmv_in_parts(const chess_spmv_in_args *a, int n_parts, int ith, int n
     if (a->n_tokens != 1 || n_parts < 1 || n_parts > CHESS_MAX_PARTS) return CHESS_ERR_SHAPE;
     if (n_parts > 1 && a->y_nb1 < (size_t)a->ne0 * sizeof(float)) return CHESS_ERR_STRIDE;
 
-    const cs_kernels *K = &cs_table()->k[tr.index];
+    const cs_kernels *K = &cs_table_for(1)->k[tr.index];
     int32_t *idx;
     float *xv;
     const int64_t nact = cs_active_inputs(a, a->x, &idx, &xv);
@@ -539,7 +605,7 @@ int chess_spmv_out_gated(const chess_spmv_out_gated_args *a, int ith, int nth) {
                             a->y_nb1 < (size_t)a->ne1 * sizeof(float)))
         return CHESS_ERR_STRIDE;
 
-    const cs_isa_table *T = cs_table();
+    const cs_isa_table *T = cs_table_for(a->n_tokens);
     const cs_kernels *K = &T->k[tr.index];
     const int64_t nt = a->n_tokens, ne0 = a->ne0, ne1 = a->ne1;
 #define CS_G(t) ((const float *)((const char *)a->g + (size_t)(t) * a->g_nb1))
@@ -553,7 +619,11 @@ int chess_spmv_out_gated(const chess_spmv_out_gated_args *a, int ith, int nth) {
     int64_t n_active = 0, kept_total = 0;
     if (nt == 1) {
         const float *g = CS_G(0);
-        for (int64_t i = 0; i < ne1; i++) { act[i] = (uint8_t)cs_keep(g[i], a->tau, a->n_tau, i); n_active += act[i]; }
+        const int replay = cs_rc_replaying(1);
+        for (int64_t i = 0; i < ne1; i++) {
+            act[i] = (uint8_t)(replay ? cs_rc_replay_keep(a->site, i) : cs_keep(g[i], a->tau, a->n_tau, i));
+            n_active += act[i];
+        }
         kept_total = n_active;
     } else {
         memset(act, 0, (size_t)ne1);

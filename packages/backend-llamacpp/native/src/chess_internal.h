@@ -169,6 +169,10 @@ extern const cs_isa_table cs_table_neon;
 /* The compiled-in table of an ISA (NULL if not built, whatever the CPU): white-box tests. */
 const cs_isa_table *cs_isa_table_of(chess_isa isa);
 
+/* Read-ceiling mode (chess_read_ceiling.c): *out = base with in_accum and dot_rows of
+ * every type replaced by row streams that compute nothing (outputs 0). */
+void cs_read_ceiling_table(const cs_isa_table *base, cs_isa_table *out);
+
 /* Portable activation quantizer, shared by ref and used as the spec for SIMD ones:
  * per block amax = max|x|, d = amax/127, id = d ? 1/d : 0, q = nearbyint(x*id). */
 void cs_quant_x8_ref(const float *x, const cs_q8x *q, int64_t n);

@@ -792,6 +792,88 @@ static void test_primitives(void) {
     }
 }
 
+/* CHESS_READ_CEILING=1 (set by ctest): one-token products write exact zeros everywhere
+ * (and still count), prefill is unchanged (checked against a float64 product). With
+ * CHESS_READ_CEILING_SPARSITY=s the one-token products drop a pseudo-random share s
+ * of their channels whatever the activations (counters). */
+static void test_read_ceiling(void) {
+    const char *env = getenv("CHESS_READ_CEILING");
+    CHECK(env && strcmp(env, "1") == 0, "run with CHESS_READ_CEILING=1");
+    const char *rs = getenv("CHESS_READ_CEILING_SPARSITY");
+    const double replay = rs && *rs ? atof(rs) : -1.0; /* < 0: kept channels follow the thresholds */
+    for (int isa = 0; isa < CHESS_ISA_COUNT; isa++) {
+        if (!chess_isa_available((chess_isa)isa)) continue;
+        chess_set_isa((chess_isa)isa);
+        for (size_t ti = 0; ti < sizeof k_types / sizeof k_types[0]; ti++) {
+            const chess_type t = k_types[ti];
+            for (int kind = 0; kind < 2; kind++) {
+                int64_t ne0, ne1, nt;
+                random_shape(t, kind, &ne0, &ne1, &nt, 0);
+                /* decode: nothing dropped, so a computing kernel would give nonzero outputs */
+                problem p = make_problem(kind, t, ne0, ne1, 1, 0.0, 1);
+                const int32_t site = kind == 0 ? 7 : 8;
+                uint64_t seen0 = 0, seen1 = 0, zeroed0 = 0, zeroed1 = 0;
+                chess_counters_get(site, &seen0, &zeroed0);
+                CHECK(run(kind, &p, (int)rnd_int(1, 4)) == CHESS_OK, "read-ceiling decode run");
+                chess_counters_get(site, &seen1, &zeroed1);
+                if (replay >= 0) {
+                    /* the thresholds keep everything here: what is dropped is the replay's pseudo-random share */
+                    const double frac = (double)(zeroed1 - zeroed0) / (double)ne1;
+                    const double bound = 4.0 * sqrt(replay * (1.0 - replay) / (double)ne1) + 1.0 / (double)ne1;
+                    CHECK(fabs(frac - replay) <= bound, "%s %s kind %d: replay dropped %.3f of %lld channels, expected %.3f",
+                          chess_isa_name((chess_isa)isa), type_name(t), kind, frac, (long long)ne1, replay);
+                } else {
+                    CHECK(zeroed1 == zeroed0, "%s %s kind %d: nothing is below the thresholds, yet channels were dropped",
+                          chess_isa_name((chess_isa)isa), type_name(t), kind);
+                }
+                const int64_t ny = kind == 0 ? ne0 : ne1;
+                int64_t nonzero = 0;
+                for (int64_t i = 0; i < ny; i++) nonzero += p.y[i] != 0.0f; /* NaN (unwritten) counts too */
+                CHECK(nonzero == 0, "%s %s kind %d: read-ceiling decode wrote %lld nonzero outputs", chess_isa_name((chess_isa)isa),
+                      type_name(t), kind, (long long)nonzero);
+                CHECK(seen1 - seen0 == (uint64_t)ne1, "%s %s kind %d: counters saw %llu channels, expected %lld",
+                      chess_isa_name((chess_isa)isa), type_name(t), kind, (unsigned long long)(seen1 - seen0), (long long)ne1);
+                if (kind == 0) {
+                    float *parts = malloc(sizeof(float) * (size_t)(2 * ne0));
+                    for (int64_t i = 0; i < 2 * ne0; i++) parts[i] = NAN;
+                    chess_spmv_in_args a = { p.type, p.w, p.ne0, p.ne1, p.nb1, p.x, p.x_nb1, parts, sizeof(float) * (size_t)ne0, 1, p.tau, p.n_tau, -1 };
+                    for (int i = 0; i < 2; i++) CHECK(chess_spmv_in_parts(&a, 2, i, 2) == CHESS_OK, "read-ceiling parts run");
+                    nonzero = 0;
+                    for (int64_t i = 0; i < 2 * ne0; i++) nonzero += parts[i] != 0.0f;
+                    CHECK(nonzero == 0, "%s %s: read-ceiling parts wrote %lld nonzero outputs", chess_isa_name((chess_isa)isa), type_name(t),
+                          (long long)nonzero);
+                    free(parts);
+                }
+                free_problem(&p);
+                /* prefill (input-sparse): the real product */
+                if (kind == 0) {
+                    problem q = make_problem(0, t, ne0, ne1, 3, 0.5, 1);
+                    CHECK(run(0, &q, 2) == CHESS_OK, "read-ceiling prefill run");
+                    double *row = malloc(sizeof(double) * (size_t)ne0), *yr = calloc((size_t)(3 * ne0), sizeof(double));
+                    for (int64_t j = 0; j < ne1; j++) {
+                        own_dequant_row(t, q.w + (size_t)j * q.nb1, row, ne0);
+                        for (int64_t tt = 0; tt < 3; tt++) {
+                            const float xj = ((const float *)((const char *)q.x + (size_t)tt * q.x_nb1))[j];
+                            if (keep(&q, xj, j))
+                                for (int64_t i = 0; i < ne0; i++) yr[tt * ne0 + i] += (double)xj * row[i];
+                        }
+                    }
+                    for (int64_t tt = 0; tt < 3; tt++) {
+                        double nref;
+                        const double err = norm_diff((const float *)((const char *)q.y + (size_t)tt * q.y_nb1), yr + tt * ne0, ne0, &nref);
+                        CHECK(err <= 1e-3 * nref + 1e-30, "%s %s: read-ceiling mode changed prefill (rel err %.3g)",
+                              chess_isa_name((chess_isa)isa), type_name(t), nref > 0 ? err / nref : err);
+                    }
+                    free(row); free(yr);
+                    free_problem(&q);
+                }
+            }
+        }
+        printf("  %-6s read ceiling: decode outputs 0 for 6 types x 2 products (+ parts), prefill unchanged\n", chess_isa_name((chess_isa)isa));
+    }
+    chess_set_isa(g_default_isa);
+}
+
 static void test_isaenv(void) {
     const char *want = getenv("CHESS_KERNEL_ISA");
     CHECK(want && strcmp(chess_isa_name(chess_get_isa()), want) == 0, "CHESS_KERNEL_ISA=%s must select %s, got %s",
@@ -809,6 +891,7 @@ int main(int argc, char **argv) {
     g_default_isa = chess_get_isa();
     const int all = strcmp(what, "all") == 0;
     if (all || !strcmp(what, "isaenv")) { if (!all) test_isaenv(); }
+    if (!strcmp(what, "read_ceiling")) test_read_ceiling(); /* needs CHESS_READ_CEILING=1: not part of "all" */
     if (all || !strcmp(what, "badargs")) test_badargs();
     if (all || !strcmp(what, "threshold")) test_threshold();
     if (all || !strcmp(what, "reference")) test_reference();
