@@ -51,6 +51,7 @@ static const shape_t k_shapes[] = {
     { "llama3-8b", "down", 0, 14336, 4096 },
     { "llama3-8b", "q/o", 0, 4096, 4096 },
     { "llama3-8b", "k/v", 0, 4096, 1024 },
+    { "llama2-7b", "gate/up (teal)", 0, 4096, 11008 }, /* all-seven: input-sparse, 6.2 KB Q4_0 rows */
 };
 
 /* wall clock by default; --clock cpu uses the process CPU time (sum over threads,

@@ -199,14 +199,17 @@ static int cs_read_ceiling_on(void) {
     return st == 3;
 }
 
-/* Read-ceiling replay: is channel j of a one-token product at `site` kept? */
-static int cs_rc_replay_keep(int32_t site, int64_t j) {
-    uint64_t z = ((uint64_t)(uint32_t)site << 40) ^ (uint64_t)j;
-    z += 0x9e3779b97f4a7c15ull;
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    z ^= z >> 31;
-    return (uint32_t)(z >> 32) >= cs_rc_drop_below;
+/* Read-ceiling replay: is channel j of a one-token product at `site` kept? A 32-bit
+ * mix (murmur3's finalizer) of (site, j): cheap and branch-free, so that the replay
+ * itself does not lower the ceiling it measures. */
+static inline int cs_rc_replay_keep(int32_t site, int64_t j) {
+    uint32_t h = ((uint32_t)site << 17) ^ (uint32_t)j ^ 0x9e3779b9u;
+    h ^= h >> 16;
+    h *= 0x85ebca6bu;
+    h ^= h >> 13;
+    h *= 0xc2b2ae35u;
+    h ^= h >> 16;
+    return h >= cs_rc_drop_below;
 }
 static int cs_rc_replaying(int64_t n_tokens) { return n_tokens == 1 && cs_read_ceiling_on() && cs_rc_replay; }
 
@@ -375,8 +378,11 @@ static int64_t cs_active_inputs(const chess_spmv_in_args *a, const float *x, int
     /* branch-free compaction: at s ~ 0.5 a branch per input mispredicts half the time */
     int64_t nact = 0;
     if (cs_rc_replaying(a->n_tokens)) {
-        for (int64_t j = 0; j < a->ne1; j++)
-            if (cs_rc_replay_keep(a->site, j)) { idx[nact] = (int32_t)j; xv[nact++] = x[j]; }
+        for (int64_t j = 0; j < a->ne1; j++) {
+            idx[nact] = (int32_t)j;
+            xv[nact] = x[j];
+            nact += cs_rc_replay_keep(a->site, j);
+        }
     } else {
         for (int64_t j = 0; j < a->ne1; j++) {
             const float v = x[j];

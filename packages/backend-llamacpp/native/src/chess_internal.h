@@ -21,7 +21,12 @@ _Static_assert(sizeof(cs_block_q8_0) == 34, "q8_0 layout");
  * three arrays (contiguous scales vectorize): for block b of 32 activations,
  * x[32b+i] ~= d[b] * qs[32b+i], sum[b] = sum_i qs[32b+i] (exact). */
 typedef struct { int8_t *qs; float *d; int32_t *sum; } cs_q8x;
-#define CS_IN_CHUNK 4096   /* max y elements per in_accum call (16 KB of y: stays in L1) */
+/* Max y elements per in_accum call. A one-token product streams each active row once,
+ * whole: with 4096 (16 KB of y, the L1 size) a 7B W_gate/W_up transposed row (11008
+ * outputs, 6.2 KB in Q4_0) was read in three separate scattered passes, and TEAL decoded
+ * 10% slower than with the row in one pass and y (43 KB) in L2. 16384 covers Llama-3's
+ * 14336; stack scratch of the AVX-512 Q4 kernels is then about 52 KB. */
+#define CS_IN_CHUNK 16384
 
 /* Software prefetch. Decode reads each active row once from DRAM: at ~25 GB/s per core
  * and ~150 ns latency about 4 KB must be in flight per thread, more than the hardware

@@ -369,9 +369,10 @@ static void prefill_i16_model(const problem *p, const cs_isa_table *T, double *y
 
 static void random_shape(chess_type t, int kind, int64_t *ne0, int64_t *ne1, int64_t *nt, int big) {
     const int64_t b = blck(t);
-    if (b == 1) *ne0 = big ? rnd_int(4097, 4500) : rnd_int(1, 300);
-    else *ne0 = b * (big ? (rnd_int(64, 70) * 2 + 1) : (rnd_int(0, 6) * 2 + 1)); /* odd multiples, > CHUNK when big */
-    *ne1 = big ? rnd_int(200, 300) : rnd_int(1, 120);
+    /* big: more columns than one in_accum call takes (CS_IN_CHUNK, 16384) */
+    if (b == 1) *ne0 = big ? rnd_int(16385, 16800) : rnd_int(1, 300);
+    else *ne0 = b * (big ? (rnd_int(256, 262) * 2 + 1) : (rnd_int(0, 6) * 2 + 1)); /* odd multiples */
+    *ne1 = big ? rnd_int(100, 160) : rnd_int(1, 120);
     const int r = (int)rnd_int(0, 9);
     *nt = r < 6 ? 1 : r < 9 ? rnd_int(2, 9) : rnd_int(0, 1) ? rnd_int(60, 70) : rnd_int(257, 270); /* > 256: several prefill tiles */
     if (big && *nt > 9) *nt = 5;
