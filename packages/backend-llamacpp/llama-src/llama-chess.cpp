@@ -385,9 +385,13 @@ ggml_tensor * llm_graph_context::build_ffn_chess(ggml_tensor * cur, const llama_
     ggml_tensor * h;
     // The fused output-sparse product pays while few rows are alive in the batch: a row is
     // read if its gate is alive for ANY token, ~1 - s^T of them for T tokens at sparsity s
-    // (94% at T = 4, s = 0.5). Larger batches (prefill) take ggml's dense GEMM on the
-    // same W_up times the thresholded gate: the same function, and GEMM-speed.
-    const bool fused_up = ch.tau_gate != nullptr && n_tokens <= CHESS_FUSED_UP_MAX_TOKENS && !ch.uses(LLAMA_CHESS_UP) && layer.ffn_up != nullptr &&
+    // (94% at T = 4, s = 0.5). Larger batches (prefill) take the kernel's own GEMM where the
+    // ISA has one for the type (faster than ggml's on W_up, which cannot be repacked: the
+    // decode reads its rows), else ggml's dense GEMM on the same W_up times the thresholded
+    // gate: the same function, and GEMM-speed.
+    const bool up_batch_ok = n_tokens <= CHESS_FUSED_UP_MAX_TOKENS ||
+            (layer.ffn_up != nullptr && chess_out_gated_has_gemm((chess_type) layer.ffn_up->type));
+    const bool fused_up = ch.tau_gate != nullptr && up_batch_ok && !ch.uses(LLAMA_CHESS_UP) && layer.ffn_up != nullptr &&
             layer.ffn_up_b == nullptr && layer.ffn_up_s == nullptr && !llama_chess_dense_reference() &&
             chess_kernel_can_read(layer.ffn_up);
     if (fused_up) {

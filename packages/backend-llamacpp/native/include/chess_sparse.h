@@ -181,6 +181,10 @@ int         chess_isa_available(chess_isa isa);   /* compiled in and supported b
 chess_isa   chess_get_isa(void);
 int         chess_set_isa(chess_isa isa);         /* CHESS_OK or CHESS_ERR_ISA */
 const char *chess_isa_name(chess_isa isa);
+/* 1 if the selected ISA runs chess_spmv_out_gated with n_tokens >= 8 as a GEMM over the
+ * rows alive for any token (else per token over its kept rows, a GEMV per token: slower
+ * than a dense GEMM, so callers may prefer the dense product plus a mask for large batches). */
+int         chess_out_gated_has_gemm(chess_type type);
 int         chess_type_supported(chess_type type);
 int64_t     chess_type_block_size(chess_type type); /* elements per block, or 0 if unsupported */
 size_t      chess_type_block_bytes(chess_type type);/* bytes per block, or 0 */

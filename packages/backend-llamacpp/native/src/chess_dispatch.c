@@ -213,6 +213,11 @@ static inline int cs_rc_replay_keep(int32_t site, int64_t j) {
 }
 static int cs_rc_replaying(int64_t n_tokens) { return n_tokens == 1 && cs_read_ceiling_on() && cs_rc_replay; }
 
+int chess_out_gated_has_gemm(chess_type type) {
+    const int idx = cs_traits(type).index;
+    return idx >= 0 && cs_traits(type).quantized && cs_tables[chess_get_isa()]->gemm_rows[idx] != NULL;
+}
+
 /* The table for a product of n_tokens tokens. */
 static const cs_isa_table *cs_table_for(int64_t n_tokens) {
     const chess_isa isa = chess_get_isa();
@@ -696,21 +701,44 @@ int chess_spmv_out_gated(const chess_spmv_out_gated_args *a, int ith, int nth) {
          * DRAM once for all tokens; per token, the rows it keeps go to dot_rows together
          * (its 4-row kernel gives every row the same arithmetic however rows are grouped). */
         enum { CHUNK = 64 };
-        int32_t *sub = cs_get_scratch(CS_SCRATCH_A, CHUNK * sizeof(int32_t));
-        if (!sub) return CHESS_ERR_NOMEM;
-        for (int64_t c0 = 0; c0 < nr; c0 += CHUNK) {
-            const int64_t c1 = nr - c0 < CHUNK ? nr : c0 + CHUNK;
-            for (int64_t t = 0; t < nt; t++) {
-                const float *g = CS_G(t);
-                float *y = CS_Y(t);
-                int64_t ns = 0;
-                for (int64_t k = c0; k < c1; k++) {
-                    const int32_t i = rows[k];
-                    if (cs_keep(g[i], a->tau, a->n_tau, i)) sub[ns++] = i;
-                    else y[i] = 0.0f;
+        if (T->gemm_rows[tr.index] && tr.quantized && nt >= 8) {
+            /* the ISA's GEMM (from 8 tokens: below, most (row, token) pairs of the union rows
+             * are dead and dot_rows skips them): every (row, token) of the chunk, then the
+             * gate keeps or zeroes it */
+            float *dots = cs_get_scratch(CS_SCRATCH_Q, (size_t)nt * CHUNK * sizeof(float));
+            uint8_t *pack = cs_get_scratch(CS_SCRATCH_B, CS_GEMM_ROWS_PACK(ne0));
+            if (!dots || !pack) return CHESS_ERR_NOMEM;
+            for (int64_t c0 = 0; c0 < nr; c0 += CHUNK) {
+                const int64_t nc = nr - c0 < CHUNK ? nr - c0 : CHUNK;
+                T->gemm_rows[tr.index](dots, w, a->nb1, rows + c0, nc, xq, nt, ne0, pack);
+                for (int64_t t = 0; t < nt; t++) {
+                    const float *g = CS_G(t);
+                    float *y = CS_Y(t);
+                    for (int64_t k = 0; k < nc; k++) {
+                        /* a select by mask, not a branch (kept or not is a coin flip at s = 0.5) */
+                        const int32_t i = rows[c0 + k];
+                        const uint32_t keep = 0u - (uint32_t)cs_keep(g[i], a->tau, a->n_tau, i);
+                        y[i] = cs_bits_to_f32(cs_f32_to_bits(dots[t * nc + k] * g[i]) & keep);
+                    }
                 }
-                K->dot_rows(y, w, a->nb1, sub, ns, tr.quantized ? (const void *)&xq[t] : (const void *)CS_X(t), ne0);
-                for (int64_t k = 0; k < ns; k++) y[sub[k]] *= g[sub[k]];
+            }
+        } else {
+            int32_t *sub = cs_get_scratch(CS_SCRATCH_A, CHUNK * sizeof(int32_t));
+            if (!sub) return CHESS_ERR_NOMEM;
+            for (int64_t c0 = 0; c0 < nr; c0 += CHUNK) {
+                const int64_t c1 = nr - c0 < CHUNK ? nr : c0 + CHUNK;
+                for (int64_t t = 0; t < nt; t++) {
+                    const float *g = CS_G(t);
+                    float *y = CS_Y(t);
+                    int64_t ns = 0;
+                    for (int64_t k = c0; k < c1; k++) {
+                        const int32_t i = rows[k];
+                        if (cs_keep(g[i], a->tau, a->n_tau, i)) sub[ns++] = i;
+                        else y[i] = 0.0f;
+                    }
+                    K->dot_rows(y, w, a->nb1, sub, ns, tr.quantized ? (const void *)&xq[t] : (const void *)CS_X(t), ne0);
+                    for (int64_t k = 0; k < ns; k++) y[sub[k]] *= g[sub[k]];
+                }
             }
         }
     }

@@ -149,9 +149,19 @@ typedef void (*cs_row_magnitudes_fn)(int q4_1, const uint8_t *w, size_t nb1, con
 typedef void (*cs_gemm_i16_fn)(float *Y, size_t ldy, const int16_t *qa, size_t ldq, const float *da, size_t ldd,
                                const int32_t *B, const float *e, int64_t nt, int64_t ng, int64_t n);
 
+/* Output-sparse prefill as a GEMM (gated W_up, ggml row layout, n_tokens > 1): for the nr
+ * rows `rows` (n elements each, nb1 bytes apart) and nt tokens of 8-bit activations xq[t],
+ * D[t*nr + k] = dot(row rows[k], x_t) for every (row, token): every row's arithmetic is
+ * fixed (block by block, in order), whatever rows share its panel. `pack` is scratch of
+ * CS_GEMM_ROWS_PACK(n) bytes, 64-aligned. */
+typedef void (*cs_gemm_rows_fn)(float *D, const uint8_t *w, size_t nb1, const int32_t *rows, int64_t nr,
+                                const cs_q8x *xq, int64_t nt, int64_t n, uint8_t *pack);
+#define CS_GEMM_ROWS_PACK(n) ((size_t)((n) / CS_QK) * (16 * CS_QK + 32 * sizeof(float)))
+
 typedef struct {
     const char *name;
     cs_kernels k[CS_NTYPES];
+    cs_gemm_rows_fn gemm_rows[CS_NTYPES]; /* NULL: out-gated prefill runs dot_rows per token */
     cs_quant_x8_fn quant_x8;
     cs_gemm_fn gemm;  /* NULL: prefill falls back to per-token decode */
     cs_pack_b_i16_fn pack_b_i16; /* NULL (all four): 4-bit prefill uses the float gemm */
