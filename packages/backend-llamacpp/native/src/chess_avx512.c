@@ -209,7 +209,8 @@ static inline void cs_quant_coeffs(float (*sc)[CS_MAXB], int64_t nrows, int64_t 
                     v = _mm512_mask_shuffle_epi8(v, 0x4444444444444444ull, _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)(r[2 * q + 1] + qo))), ilv_lane); \
                     const __m512i c = _mm512_set1_epi32(cf[q][b]);                                    \
                     lo = _mm512_dpwssd_epi32(lo, _mm512_and_si512(v, low4), c);                       \
-                    hi = _mm512_dpwssd_epi32(hi, _mm512_and_si512(_mm512_srli_epi16(v, 4), low4), c); \
+                    /* words are (byte, 0): the shift alone leaves the high nibble */                 \
+                    hi = _mm512_dpwssd_epi32(hi, _mm512_srli_epi16(v, 4), c);                         \
                 }                                                                                     \
                 const __m512 s = _mm512_set1_ps(sb[b]);                                               \
                 _mm512_storeu_ps(y + b * CS_QK, _mm512_fmadd_ps(_mm512_cvtepi32_ps(lo), s, _mm512_loadu_ps(y + b * CS_QK))); \
