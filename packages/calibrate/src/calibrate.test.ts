@@ -126,9 +126,11 @@ describe('calibrate on the default model', () => {
     // memory: the collector's state and the file are bounded by the model shape, not the token count
     await calibrate({ ...base, tokens: 128, seed: 5, out: join(work, 'd.prof') });
     expect(rss).toHaveLength(4);
-    // 128 vs 512 tokens: at most the per-channel gate table (n_layer x n_ff x (3 + bins) u32, zero pages touched as bins fill) + 16 MiB
+    // 128 vs 512 tokens: at most the per-channel gate table (n_layer x n_ff x (3 + bins) u32, zero pages touched as bins fill)
+    // + 32 MiB of allocator and page noise (18.5 MiB seen once with two test tasks running; keeping the 384 extra tokens'
+    // activations would add over 100 MiB)
     const channelTable = (a.model.nLayer * a.model.nFF * (3 + histogramBins(a.channelHistogram)) * 4) / 2 ** 20;
-    expect(Math.abs(rss[3]! - rss[0]!)).toBeLessThanOrEqual(channelTable + 16);
+    expect(Math.abs(rss[3]! - rss[0]!), `peak RSS ${rss.join(', ')} MiB`).toBeLessThanOrEqual(channelTable + 32);
     expect(Math.max(...rss)).toBeLessThan(1024); // MiB
     const bound = 65536 + a.model.nLayer * (8 * (2 * a.model.nFF + 5 * histogramBins(a.histogram)) + a.model.nFF * (4 * (3 + histogramBins(a.channelHistogram)) + 8));
     for (const n of ['a', 'd']) expect((await stat(join(work, `${n}.prof`))).size).toBeLessThanOrEqual(bound);
