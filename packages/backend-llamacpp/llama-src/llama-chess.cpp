@@ -389,8 +389,10 @@ ggml_tensor * llm_graph_context::build_ffn_chess(ggml_tensor * cur, const llama_
     // ISA has one for the type (faster than ggml's on W_up, which cannot be repacked: the
     // decode reads its rows), else ggml's dense GEMM on the same W_up times the thresholded
     // gate: the same function, and GEMM-speed.
+    // (Between the two the kernel would run per token: ggml's GEMM is faster there.)
     const bool up_batch_ok = n_tokens <= CHESS_FUSED_UP_MAX_TOKENS ||
-            (layer.ffn_up != nullptr && chess_out_gated_has_gemm((chess_type) layer.ffn_up->type));
+            (n_tokens >= CHESS_OUT_GATED_GEMM_MIN_TOKENS && layer.ffn_up != nullptr &&
+             chess_out_gated_has_gemm((chess_type) layer.ffn_up->type));
     const bool fused_up = ch.tau_gate != nullptr && up_batch_ok && !ch.uses(LLAMA_CHESS_UP) && layer.ffn_up != nullptr &&
             layer.ffn_up_b == nullptr && layer.ffn_up_s == nullptr && !llama_chess_dense_reference() &&
             chess_kernel_can_read(layer.ffn_up);

@@ -181,9 +181,11 @@ int         chess_isa_available(chess_isa isa);   /* compiled in and supported b
 chess_isa   chess_get_isa(void);
 int         chess_set_isa(chess_isa isa);         /* CHESS_OK or CHESS_ERR_ISA */
 const char *chess_isa_name(chess_isa isa);
-/* 1 if the selected ISA runs chess_spmv_out_gated with n_tokens >= 8 as a GEMM over the
- * rows alive for any token (else per token over its kept rows, a GEMV per token: slower
- * than a dense GEMM, so callers may prefer the dense product plus a mask for large batches). */
+/* 1 if the selected ISA runs chess_spmv_out_gated with n_tokens >= CHESS_OUT_GATED_GEMM_MIN_TOKENS
+ * as a GEMM over the rows alive for any token (else, and below that batch size, per token
+ * over its kept rows, a GEMV per token: slower than a dense GEMM, so callers may prefer the
+ * dense product plus a mask for larger batches). */
+#define CHESS_OUT_GATED_GEMM_MIN_TOKENS 8
 int         chess_out_gated_has_gemm(chess_type type);
 int         chess_type_supported(chess_type type);
 int64_t     chess_type_block_size(chess_type type); /* elements per block, or 0 if unsupported */

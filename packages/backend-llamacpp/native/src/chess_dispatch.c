@@ -214,8 +214,8 @@ static inline int cs_rc_replay_keep(int32_t site, int64_t j) {
 static int cs_rc_replaying(int64_t n_tokens) { return n_tokens == 1 && cs_read_ceiling_on() && cs_rc_replay; }
 
 int chess_out_gated_has_gemm(chess_type type) {
-    const int idx = cs_traits(type).index;
-    return idx >= 0 && cs_traits(type).quantized && cs_tables[chess_get_isa()]->gemm_rows[idx] != NULL;
+    const cs_type_traits tr = cs_traits(type);
+    return tr.index >= 0 && tr.quantized && cs_tables[chess_get_isa()]->gemm_rows[tr.index] != NULL;
 }
 
 /* The table for a product of n_tokens tokens. */
@@ -701,8 +701,8 @@ int chess_spmv_out_gated(const chess_spmv_out_gated_args *a, int ith, int nth) {
          * DRAM once for all tokens; per token, the rows it keeps go to dot_rows together
          * (its 4-row kernel gives every row the same arithmetic however rows are grouped). */
         enum { CHUNK = 64 };
-        if (T->gemm_rows[tr.index] && tr.quantized && nt >= 8) {
-            /* the ISA's GEMM (from 8 tokens: below, most (row, token) pairs of the union rows
+        if (T->gemm_rows[tr.index] && tr.quantized && nt >= CHESS_OUT_GATED_GEMM_MIN_TOKENS) {
+            /* the ISA's GEMM (below that batch size many (row, token) pairs of the union rows
              * are dead and dot_rows skips them): every (row, token) of the chunk, then the
              * gate keeps or zeroes it */
             float *dots = cs_get_scratch(CS_SCRATCH_Q, (size_t)nt * CHUNK * sizeof(float));
