@@ -98,9 +98,10 @@ enum {
 typedef enum chess_isa {
     CHESS_ISA_REF    = 0, /* portable C reference */
     CHESS_ISA_AVX2   = 1, /* AVX2 + FMA + F16C */
-    CHESS_ISA_AVX512 = 2, /* AVX-512 F/BW/VL (+VNNI when present) */
+    CHESS_ISA_AVX512 = 2, /* AVX-512 F/BW/VL + VNNI (+ FMA, F16C) */
     CHESS_ISA_NEON   = 3, /* AArch64 Advanced SIMD (+ SDOT when built with CHESS_NEON_DOTPROD) */
-    CHESS_ISA_COUNT  = 4,
+    CHESS_ISA_AVX512_VBMI = 4, /* CHESS_ISA_AVX512 + VBMI (Ice Lake, Zen 4 and later): faster 4-bit input-sparse kernels */
+    CHESS_ISA_COUNT  = 5,
 } chess_isa;
 
 /* Input-sparse product on a transposed weight. */

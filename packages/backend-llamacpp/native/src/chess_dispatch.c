@@ -55,6 +55,11 @@ static const cs_isa_table *cs_tables[CHESS_ISA_COUNT] = {
 #else
     NULL,
 #endif
+#ifdef CHESS_HAVE_AVX512
+    &cs_table_avx512_vbmi,
+#else
+    NULL,
+#endif
 };
 
 const cs_isa_table *cs_isa_table_of(chess_isa isa) {
@@ -72,6 +77,7 @@ static int cs_cpu_has(chess_isa isa) {
         return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
                __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni") &&
                __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+    case CHESS_ISA_AVX512_VBMI: return cs_cpu_has(CHESS_ISA_AVX512) && __builtin_cpu_supports("avx512vbmi");
     default: return 0;
     }
 #elif defined(__aarch64__)
@@ -114,6 +120,7 @@ const char *chess_isa_name(chess_isa isa) {
     case CHESS_ISA_AVX2: return "avx2";
     case CHESS_ISA_AVX512: return "avx512";
     case CHESS_ISA_NEON: return "neon";
+    case CHESS_ISA_AVX512_VBMI: return "avx512vbmi";
     default: return "unknown";
     }
 }
@@ -131,7 +138,7 @@ static chess_isa cs_isa_default(void) {
                 return CHESS_ISA_REF;
             }
         }
-        fprintf(stderr, "chess_sparse: unknown CHESS_KERNEL_ISA=%s (expected ref|avx2|avx512|neon); using the best available\n", env);
+        fprintf(stderr, "chess_sparse: unknown CHESS_KERNEL_ISA=%s (expected ref|avx2|avx512|avx512vbmi|neon); using the best available\n", env);
     }
     for (int i = CHESS_ISA_COUNT - 1; i > 0; i--)
         if (chess_isa_available((chess_isa)i)) return (chess_isa)i;

@@ -176,6 +176,7 @@ extern const cs_isa_table cs_table_avx2;
 #endif
 #ifdef CHESS_HAVE_AVX512
 extern const cs_isa_table cs_table_avx512;
+extern const cs_isa_table cs_table_avx512_vbmi;
 #endif
 #ifdef CHESS_HAVE_NEON
 extern const cs_isa_table cs_table_neon;

@@ -12,7 +12,8 @@
  *   test_kernels primitives   white-box, every available SIMD ISA against the reference
  *                             table: the 8-bit activation quantizer bit for bit (scales,
  *                             bytes, sums; incl. zero blocks and exact .5 ties) and
- *                             to_float (exact; Q4_1 may fuse d*q+m: 2 ulp).
+ *                             to_float (exact; Q4_1 may fuse d*q+m: 2 ulp); the
+ *                             avx512vbmi 4-bit in_accum equal to avx512's bit for bit.
  *   test_kernels isaenv       CHESS_KERNEL_ISA selects the named ISA (run by ctest with
  *                             CHESS_KERNEL_ISA=ref, and =<expected ISA> when one is set).
  *
@@ -790,6 +791,38 @@ static void test_primitives(void) {
         }
         printf("  %-6s quant_x8 identical to ref on %lld blocks; to_float of 6 types matches\n",
                chess_isa_name((chess_isa)isa), (long long)blocks);
+    }
+    /* The VBMI table interleaves row pairs by one permute instead of two shuffles and
+     * promises the same 4-bit input-sparse results bit for bit (group tails, odd
+     * pairs, row tails of the scale windows included). */
+    const cs_isa_table *A = cs_isa_table_of(CHESS_ISA_AVX512), *V = cs_isa_table_of(CHESS_ISA_AVX512_VBMI);
+    if (A && V && chess_isa_available(CHESS_ISA_AVX512_VBMI)) {
+        const chess_type q4[] = { CHESS_TYPE_Q4_0, CHESS_TYPE_Q4_1 };
+        int64_t rows_checked = 0;
+        for (int ti = 0; ti < 2; ti++) {
+            const chess_type t = q4[ti];
+            const int ix = cs_index(t);
+            for (int c = 0; c < 24; c++) {
+                const int64_t n = 32 * (c < 4 ? c + 1 : rnd_int(1, 520)), nrows = rnd_int(1, 80);
+                const size_t nb1 = row_bytes(t, n) + (size_t)(c % 3) * bbytes(t); /* padded rows too */
+                uint8_t *w = make_weights(t, n, nrows, nb1);
+                int32_t *idx = malloc(sizeof(int32_t) * (size_t)nrows);
+                float *xv = malloc(sizeof(float) * (size_t)nrows);
+                int64_t nact = 0;
+                const double keep_p = c % 5 == 0 ? 1.0 : rnd_unit();
+                for (int64_t j = 0; j < nrows; j++)
+                    if (rnd_unit() < keep_p) { idx[nact] = (int32_t)j; xv[nact++] = (c % 7 == 3 && j % 2) ? 0.0f : rnd_normal(); }
+                float *y1 = malloc(sizeof(float) * (size_t)n), *y2 = malloc(sizeof(float) * (size_t)n);
+                A->k[ix].in_accum(y1, n, w, nb1, idx, xv, nact);
+                V->k[ix].in_accum(y2, n, w, nb1, idx, xv, nact);
+                CHECK(memcmp(y1, y2, sizeof(float) * (size_t)n) == 0, "avx512vbmi in_accum %s differs from avx512 (n=%lld, %lld of %lld rows)",
+                      type_name(t), (long long)n, (long long)nact, (long long)nrows);
+                CHECK(!has_nan(y2, n), "avx512vbmi in_accum %s: NaN/inf", type_name(t));
+                rows_checked += nact;
+                free(w); free(idx); free(xv); free(y1); free(y2);
+            }
+        }
+        printf("  avx512vbmi 4-bit in_accum identical to avx512 on %lld active rows\n", (long long)rows_checked);
     }
 }
 
