@@ -803,7 +803,7 @@ static void test_primitives(void) {
             const chess_type t = q4[ti];
             const int ix = cs_index(t);
             for (int c = 0; c < 24; c++) {
-                const int64_t n = 32 * (c < 4 ? c + 1 : rnd_int(1, 520)), nrows = rnd_int(1, 80);
+                const int64_t n = 32 * (c < 4 ? c + 1 : c < 6 ? CS_IN_CHUNK / 32 - 5 + c : rnd_int(1, CS_IN_CHUNK / 32)), nrows = rnd_int(1, 80); /* in_accum takes <= CS_IN_CHUNK columns */
                 const size_t nb1 = row_bytes(t, n) + (size_t)(c % 3) * bbytes(t); /* padded rows too */
                 uint8_t *w = make_weights(t, n, nrows, nb1);
                 int32_t *idx = malloc(sizeof(int32_t) * (size_t)nrows);
