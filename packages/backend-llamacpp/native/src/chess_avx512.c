@@ -290,42 +290,104 @@ CS_IN_ACCUM_Q4(in_accum_q4_1, cs_block_q4_1, 0.0f, 1, , CS_PAIR_SHUFFLE)
 CS_IN_ACCUM_Q4(in_accum_q4_0_vbmi, cs_block_q4_0, -8.0f, 0, CS_VBMI, CS_PAIR_VBMI)
 CS_IN_ACCUM_Q4(in_accum_q4_1_vbmi, cs_block_q4_1, 0.0f, 1, CS_VBMI, CS_PAIR_VBMI)
 
+/* Q8_0: the same 16-bit integer scheme as Q4 (groups of CS_IG rows, coefficients
+ * scaled to int16 per (group, block), vpdpwssd on row pairs; |sum| <= 16 * 128 * 32767
+ * < 2^31). A row pair's 32 bytes of a block are sign-extended to words and interleaved
+ * by in-lane word unpacks: lane L of the low half holds columns 8L..8L+3, of the high
+ * half 8L+4..8L+7, put back in column order once per group and block. The scales of
+ * 16 blocks come from four 128-byte windows (4 blocks of 34 bytes each, scale words
+ * 0, 17, 34, 51; masked loads, never past the row) merged by masked word permutes; a
+ * gather cost 38% of the kernel. One Zen 4 thread at 50%: 1.79 -> 1.13 ns per row
+ * and block for 4096 columns in L3, 2.02 -> 1.46 for SmolLM2's 576, 9.1 -> 15.4 GB/s
+ * from DRAM, against the float version (every weight converted and multiplied). */
+static inline __m512 cs_q8_0_scales16(const uint8_t *p, int64_t avail) {
+    const __m512i idx = _mm512_setr_epi32(0x00110000, 0x00330022, 0x00110000, 0x00330022, 0x00110000, 0x00330022,
+                                          0x00110000, 0x00330022, 0, 0, 0, 0, 0, 0, 0, 0);
+    const int64_t w = 4 * (int64_t)sizeof(cs_block_q8_0);
+    /* words 4k..4k+3 from window k; words not written yet still hold their index */
+    __m512i h = idx;
+    for (int k = 0; k < 4; k++) {
+        const uint8_t *q = p + k * w;
+        const int64_t a = avail - k * w;
+        const __m512i lo = _mm512_maskz_loadu_epi8(cs_byte_mask(a), q), hi = _mm512_maskz_loadu_epi8(cs_byte_mask(a - 64), q + 64);
+        h = _mm512_mask2_permutex2var_epi16(lo, h, (__mmask32)(0xfu << (4 * k)), hi);
+    }
+    return _mm512_cvtph_ps(_mm512_castsi512_si256(h));
+}
+
+static inline void cs_prep_q8_0(const uint8_t *const *r, const float *xv, int64_t g, int64_t nb,
+                                int32_t (*cf)[CS_MAXB], float *sb) {
+    const int S = (int)sizeof(cs_block_q8_0);
+    for (int64_t b = 0; b < nb; b += 16) {
+        const __mmask16 m = cs_tail_mask(nb - b);
+        __m512 s[CS_IG];
+        __m512 amax = _mm512_setzero_ps();
+#pragma GCC unroll 16
+        for (int64_t j = 0; j < CS_IG; j++) {
+            if (j < g) {
+                s[j] = _mm512_mul_ps(_mm512_set1_ps(xv[j]), cs_q8_0_scales16(r[j] + (size_t)b * S, (nb - b) * S));
+                amax = _mm512_max_ps(amax, _mm512_abs_ps(s[j]));
+            } else {
+                s[j] = _mm512_setzero_ps();
+            }
+        }
+        const __mmask16 nz = _mm512_cmp_ps_mask(amax, _mm512_setzero_ps(), _CMP_GT_OQ);
+        const __m512 inv = _mm512_maskz_div_ps(nz, _mm512_set1_ps(32767.0f), amax);
+        _mm512_mask_storeu_ps(sb + b, m, _mm512_mul_ps(amax, _mm512_set1_ps(1.0f / 32767.0f)));
+#pragma GCC unroll 8
+        for (int64_t p = 0; p < CS_IG / 2; p++) {
+            const __m512i q0 = _mm512_cvtps_epi32(_mm512_mul_ps(s[2 * p], inv));
+            const __m512i q1 = _mm512_cvtps_epi32(_mm512_mul_ps(s[2 * p + 1], inv));
+            _mm512_mask_storeu_epi32(cf[p] + b, m, _mm512_mask_blend_epi16(0xAAAAAAAAu, q0, _mm512_slli_epi32(q1, 16)));
+        }
+    }
+}
+
+#define CS_PAIR_Q8(Q, LO, HI)                                                                         \
+    {                                                                                                 \
+        const __m512i w0_ = _mm512_cvtepi8_epi16(_mm256_loadu_si256((const __m256i *)(r[2 * (Q)] + o + 2)));     \
+        const __m512i w1_ = _mm512_cvtepi8_epi16(_mm256_loadu_si256((const __m256i *)(r[2 * (Q) + 1] + o + 2))); \
+        const __m512i c_ = _mm512_set1_epi32(cf[Q][b]);                                               \
+        LO = _mm512_dpwssd_epi32(LO, _mm512_unpacklo_epi16(w0_, w1_), c_);                            \
+        HI = _mm512_dpwssd_epi32(HI, _mm512_unpackhi_epi16(w0_, w1_), c_);                            \
+    }
+
 static void in_accum_q8_0(float *y, int64_t n, const uint8_t *w, size_t nb1, const int32_t *idx, const float *xv,
                           int64_t nact) {
     const int64_t nb = n / CS_QK;
     const int S = (int)sizeof(cs_block_q8_0);
-    float sc[2][CS_MAXB] CS_ALIGN64;
+    int32_t cf[CS_IG / 2][CS_MAXB] CS_ALIGN64;
+    float sb[CS_MAXB] CS_ALIGN64;
+    const uint8_t *r[CS_IG], *p[CS_IG];
+    /* column order from (lo, hi): y[0..16) = lo L0, hi L0, lo L1, hi L1; y[16..32) = lanes 2, 3 */
+    const __m512i ord0 = _mm512_setr_epi32(0, 1, 2, 3, 16, 17, 18, 19, 4, 5, 6, 7, 20, 21, 22, 23);
+    const __m512i ord1 = _mm512_setr_epi32(8, 9, 10, 11, 24, 25, 26, 27, 12, 13, 14, 15, 28, 29, 30, 31);
     cs_zero(y, n);
-    for (int64_t j = 0; j < nact && j < CS_PF_ROWS; j++) cs_prefetch_span(w + (size_t)idx[j] * nb1, (size_t)nb * S);
-    int64_t k = 0;
-    for (; k + 2 <= nact; k += 2) {
-        const uint8_t *r0 = w + (size_t)idx[k] * nb1, *r1 = w + (size_t)idx[k + 1] * nb1;
-        const uint8_t *p0 = k + CS_PF_ROWS + 2 <= nact ? w + (size_t)idx[k + CS_PF_ROWS] * nb1 : r0;
-        const uint8_t *p1 = k + CS_PF_ROWS + 2 <= nact ? w + (size_t)idx[k + CS_PF_ROWS + 1] * nb1 : r1;
-        cs_row_scales(r0, S, xv[k], nb, sc[0], NULL, 0, 0.0f);
-        cs_row_scales(r1, S, xv[k + 1], nb, sc[1], NULL, 0, 0.0f);
-        for (int64_t b = 0; b < nb; b++) {
-            const size_t o = (size_t)b * S;
-            _mm_prefetch((const char *)p0 + o, _MM_HINT_T0);
-            _mm_prefetch((const char *)p1 + o, _MM_HINT_T0);
-            const __m512 s0 = _mm512_set1_ps(sc[0][b]), s1 = _mm512_set1_ps(sc[1][b]);
-            __m512 a0 = _mm512_loadu_ps(y + b * CS_QK), a1 = _mm512_loadu_ps(y + b * CS_QK + 16);
-            a0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(r0 + o + 2)))), s0, a0);
-            a1 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(r0 + o + 18)))), s0, a1);
-            a0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(r1 + o + 2)))), s1, a0);
-            a1 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(r1 + o + 18)))), s1, a1);
-            _mm512_storeu_ps(y + b * CS_QK, a0);
-            _mm512_storeu_ps(y + b * CS_QK + 16, a1);
+    for (int64_t j = 0; j < nact && j < CS_IG; j++) cs_prefetch_span(w + (size_t)idx[j] * nb1, (size_t)nb * S);
+    for (int64_t k = 0; k < nact; k += CS_IG) {
+        const int64_t g = nact - k < CS_IG ? nact - k : CS_IG;
+        for (int64_t j = 0; j < CS_IG; j++) {
+            r[j] = w + (size_t)idx[k + (j < g ? j : g - 1)] * nb1;
+            const int64_t f = k + CS_IG + j;
+            p[j] = f < nact ? w + (size_t)idx[f] * nb1 : r[j];
         }
-    }
-    for (; k < nact; k++) {
-        const uint8_t *r0 = w + (size_t)idx[k] * nb1;
-        cs_row_scales(r0, S, xv[k], nb, sc[0], NULL, 0, 0.0f);
+        cs_prep_q8_0(r, xv + k, g, nb, cf, sb);
+        const int64_t nq = (g + 1) / 2;
         for (int64_t b = 0; b < nb; b++) {
             const size_t o = (size_t)b * S;
-            const __m512 s0 = _mm512_set1_ps(sc[0][b]);
-            _mm512_storeu_ps(y + b * CS_QK, _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(r0 + o + 2)))), s0, _mm512_loadu_ps(y + b * CS_QK)));
-            _mm512_storeu_ps(y + b * CS_QK + 16, _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(r0 + o + 18)))), s0, _mm512_loadu_ps(y + b * CS_QK + 16)));
+            __m512i lo = _mm512_setzero_si512(), hi = _mm512_setzero_si512();
+            /* the next group's rows into L2; blocks are 34 bytes: every block touches a new line */
+            for (int64_t j = 0; j < CS_IG; j++) _mm_prefetch((const char *)p[j] + o, _MM_HINT_T1);
+            if (nq == CS_IG / 2) {
+                CS_PAIR_Q8(0, lo, hi) CS_PAIR_Q8(1, lo, hi) CS_PAIR_Q8(2, lo, hi) CS_PAIR_Q8(3, lo, hi)
+                CS_PAIR_Q8(4, lo, hi) CS_PAIR_Q8(5, lo, hi) CS_PAIR_Q8(6, lo, hi) CS_PAIR_Q8(7, lo, hi)
+            } else {
+                for (int64_t q = 0; q < nq; q++) CS_PAIR_Q8(q, lo, hi)
+            }
+            const __m512 s = _mm512_set1_ps(sb[b]);
+            const __m512i y0 = _mm512_permutex2var_epi32(lo, ord0, hi), y1 = _mm512_permutex2var_epi32(lo, ord1, hi);
+            _mm512_storeu_ps(y + b * CS_QK, _mm512_fmadd_ps(_mm512_cvtepi32_ps(y0), s, _mm512_loadu_ps(y + b * CS_QK)));
+            _mm512_storeu_ps(y + b * CS_QK + 16, _mm512_fmadd_ps(_mm512_cvtepi32_ps(y1), s, _mm512_loadu_ps(y + b * CS_QK + 16)));
         }
     }
 }
