@@ -75,28 +75,24 @@ static void to_float_q4_1(const uint8_t *src, float *dst, int64_t n) {
 }
 
 /* ---------------- input-sparse accumulation ----------------
- * Active rows are taken 4 at a time: y is loaded and stored once per 4 rows.
- * Block scales (x_j * d_jb) of the 4 rows are computed 16 blocks at a time with a
- * gather, then each block costs one widening load, 2 table lookups and 2 FMAs
- * per row. The next group's rows are prefetched while the current one runs. */
+ * Float types: two active rows at a time, FMAs into y. Block types (Q4_0, Q4_1,
+ * Q8_0): groups of 16 active rows multiplied in 16-bit integers with per-(group,
+ * block) coefficients (below); y is loaded and stored once per group and block. The
+ * next group's rows are prefetched into L2 while the current one runs. */
 
 #define CS_MAXB (CS_IN_CHUNK / CS_QK)
 
 static inline void cs_zero(float *y, int64_t n) { memset(y, 0, (size_t)n * sizeof(float)); }
 
-/* Scales for one row: sc[b] = x * d_b; and, when mb is given, the per-block constant
- * mb[b] += x * m_b (Q4_1 minimum, HAS_MIN) or mb[b] += OFFSET * x * d_b (Q4_0: -8). */
-static inline void cs_row_scales(const uint8_t *row, int stride, float x, int64_t nb, float *sc, float *mb,
-                                 int has_min, float offset) {
-    const __m512i off = cs_block_offsets(stride);
+/* Q4_1 scales for one row (a gather of the (d, m) pairs): sc[b] = x * d_b and the
+ * per-block constant mb[b] += x * m_b. */
+static inline void cs_row_scales_q4_1(const uint8_t *row, float x, int64_t nb, float *sc, float *mb) {
+    const __m512i off = cs_block_offsets((int)sizeof(cs_block_q4_1));
     const __m512 vx = _mm512_set1_ps(x);
     for (int64_t b = 0; b < nb; b += 16) {
-        const __m512i raw = cs_gather_head(row + (size_t)b * stride, off, nb - b);
-        const __m512 s = _mm512_mul_ps(vx, cs_lo_half_to_ps(raw));
-        _mm512_store_ps(sc + b, s);
-        if (!mb) continue;
-        if (has_min) _mm512_store_ps(mb + b, _mm512_fmadd_ps(vx, cs_hi_half_to_ps(raw), _mm512_load_ps(mb + b)));
-        else _mm512_store_ps(mb + b, _mm512_fmadd_ps(s, _mm512_set1_ps(offset), _mm512_load_ps(mb + b)));
+        const __m512i raw = cs_gather_head(row + (size_t)b * sizeof(cs_block_q4_1), off, nb - b);
+        _mm512_store_ps(sc + b, _mm512_mul_ps(vx, cs_lo_half_to_ps(raw)));
+        _mm512_store_ps(mb + b, _mm512_fmadd_ps(vx, cs_hi_half_to_ps(raw), _mm512_load_ps(mb + b)));
     }
 }
 
@@ -162,8 +158,8 @@ static inline void cs_quant_coeffs(float (*sc)[CS_MAXB], int64_t nrows, int64_t 
 
 /* Q4_0: scales and coefficients of a group in one pass, in registers: for 16 blocks
  * at a time, the 16 rows' scales (window loads, no gather), their maximum, the -8
- * offsets, then the packed coefficient pairs. Same arithmetic as cs_row_scales with
- * cs_quant_coeffs (and the same results bit for bit), a third fewer cycles per block. */
+ * offsets, then the packed coefficient pairs. Same arithmetic as a scale pass per row
+ * followed by cs_quant_coeffs (same results bit for bit), a third fewer cycles. */
 static inline void cs_prep_q4_0(const uint8_t *const *r, const float *xv, int64_t g, int64_t nb,
                                 int32_t (*cf)[CS_MAXB], float *sb, float *mb) {
     const int S = (int)sizeof(cs_block_q4_0);
@@ -220,7 +216,7 @@ static inline void cs_prep_q4_0(const uint8_t *const *r, const float *xv, int64_
         CS_PAIR_STEP(v_, Q, LO, HI)                                                                   \
     }
 
-#define CS_IN_ACCUM_Q4(NAME, BLOCK_T, OFFSET, HAS_MIN, ATTR, PAIR)                                    \
+#define CS_IN_ACCUM_Q4(NAME, BLOCK_T, HAS_MIN, ATTR, PAIR)                                            \
     ATTR static void NAME(float *y, int64_t n, const uint8_t *w, size_t nb1, const int32_t *idx,      \
                           const float *xv, int64_t nact) {                                            \
         const int64_t nb = n / CS_QK;                                                                 \
@@ -251,7 +247,7 @@ static inline void cs_prep_q4_0(const uint8_t *const *r, const float *xv, int64_
                 p[j] = f < nact ? w + (size_t)idx[f] * nb1 : r[j];                                    \
             }                                                                                         \
             if (HAS_MIN) {                                                                            \
-                for (int64_t j = 0; j < g; j++) cs_row_scales(r[j], S, xv[k + j], nb, sc[j], mb, 1, OFFSET); \
+                for (int64_t j = 0; j < g; j++) cs_row_scales_q4_1(r[j], xv[k + j], nb, sc[j], mb);  \
                 cs_quant_coeffs(sc, g, nb, cf, sb);                                                   \
             } else {                                                                                  \
                 cs_prep_q4_0(r, xv + k, g, nb, cf, sb, mb);                                           \
@@ -285,10 +281,10 @@ static inline void cs_prep_q4_0(const uint8_t *const *r, const float *xv, int64_
     }
 
 #define CS_VBMI __attribute__((target("avx512vbmi")))
-CS_IN_ACCUM_Q4(in_accum_q4_0, cs_block_q4_0, -8.0f, 0, , CS_PAIR_SHUFFLE)
-CS_IN_ACCUM_Q4(in_accum_q4_1, cs_block_q4_1, 0.0f, 1, , CS_PAIR_SHUFFLE)
-CS_IN_ACCUM_Q4(in_accum_q4_0_vbmi, cs_block_q4_0, -8.0f, 0, CS_VBMI, CS_PAIR_VBMI)
-CS_IN_ACCUM_Q4(in_accum_q4_1_vbmi, cs_block_q4_1, 0.0f, 1, CS_VBMI, CS_PAIR_VBMI)
+CS_IN_ACCUM_Q4(in_accum_q4_0, cs_block_q4_0, 0, , CS_PAIR_SHUFFLE)
+CS_IN_ACCUM_Q4(in_accum_q4_1, cs_block_q4_1, 1, , CS_PAIR_SHUFFLE)
+CS_IN_ACCUM_Q4(in_accum_q4_0_vbmi, cs_block_q4_0, 0, CS_VBMI, CS_PAIR_VBMI)
+CS_IN_ACCUM_Q4(in_accum_q4_1_vbmi, cs_block_q4_1, 1, CS_VBMI, CS_PAIR_VBMI)
 
 /* Q8_0: the same 16-bit integer scheme as Q4 (groups of CS_IG rows, coefficients
  * scaled to int16 per (group, block), vpdpwssd on row pairs; |sum| <= 16 * 128 * 32767
