@@ -115,6 +115,23 @@ static inline __m512 cs_q4_0_scales16(const uint8_t *p, int64_t avail) {
     return _mm512_cvtph_ps(_mm256_inserti128_si256(_mm256_castsi128_si256(cs_q4_0_window_scales(p, avail)),
                                                    cs_q4_0_window_scales(p + w, avail - w), 1));
 }
+/* The scales of the (up to) 16 Q8_0 blocks at p: four 128-byte windows of 4 blocks (scale
+ * words 0, 17, 34, 51), merged by masked word permutes; masked loads, never past the row. */
+static inline __m512 cs_q8_0_scales16(const uint8_t *p, int64_t avail) {
+    const __m512i idx = _mm512_setr_epi32(0x00110000, 0x00330022, 0x00110000, 0x00330022, 0x00110000, 0x00330022,
+                                          0x00110000, 0x00330022, 0, 0, 0, 0, 0, 0, 0, 0);
+    const int64_t w = 4 * (int64_t)sizeof(cs_block_q8_0);
+    /* words 4k..4k+3 from window k; words not written yet still hold their index */
+    __m512i h = idx;
+    for (int k = 0; k < 4; k++) {
+        const uint8_t *q = p + k * w;
+        const int64_t a = avail - k * w;
+        const __m512i lo = _mm512_maskz_loadu_epi8(cs_byte_mask(a), q), hi = _mm512_maskz_loadu_epi8(cs_byte_mask(a - 64), q + 64);
+        h = _mm512_mask2_permutex2var_epi16(lo, h, (__mmask32)(0xfu << (4 * k)), hi);
+    }
+    return _mm512_cvtph_ps(_mm512_castsi512_si256(h));
+}
+
 /* Q4_0 / Q4_1: 16-bit integer products. Active rows go in groups of CS_IG (16, in
  * the order of the active list, so the grouping does not depend on the thread split).
  * Per (group, block b) the float coefficients c_j = x_j * d_jb are scaled to 16-bit
@@ -156,29 +173,33 @@ static inline void cs_quant_coeffs(float (*sc)[CS_MAXB], int64_t nrows, int64_t 
     }
 }
 
-/* Q4_0: scales and coefficients of a group in one pass, in registers: for 16 blocks
- * at a time, the 16 rows' scales (window loads, no gather), their maximum, the -8
- * offsets, then the packed coefficient pairs. Same arithmetic as a scale pass per row
- * followed by cs_quant_coeffs (same results bit for bit), a third fewer cycles. */
-static inline void cs_prep_q4_0(const uint8_t *const *r, const float *xv, int64_t g, int64_t nb,
-                                int32_t (*cf)[CS_MAXB], float *sb, float *mb) {
-    const int S = (int)sizeof(cs_block_q4_0);
+/* Scales and coefficients of a group in one pass, in registers (Q4_0 and Q8_0): for 16
+ * blocks at a time, the 16 rows' scales (window loads, no gather), their maximum, Q4_0's
+ * -8 offsets into mb, then the packed coefficient pairs. Same arithmetic as a scale
+ * pass per row followed by cs_quant_coeffs (same results bit for bit), a third fewer
+ * cycles. */
+static inline void cs_prep_group(chess_type type, const uint8_t *const *r, const float *xv, int64_t g, int64_t nb,
+                                 int32_t (*cf)[CS_MAXB], float *sb, float *mb) {
+    const int q8 = type == CHESS_TYPE_Q8_0;
+    const int S = q8 ? (int)sizeof(cs_block_q8_0) : (int)sizeof(cs_block_q4_0);
     const __m512 off = _mm512_set1_ps(-8.0f);
     for (int64_t b = 0; b < nb; b += 16) {
         const __mmask16 m = cs_tail_mask(nb - b);
         __m512 s[CS_IG];
-        __m512 amax = _mm512_setzero_ps(), macc = _mm512_load_ps(mb + b);
+        __m512 amax = _mm512_setzero_ps(), macc = q8 ? _mm512_setzero_ps() : _mm512_load_ps(mb + b);
 #pragma GCC unroll 16
         for (int64_t j = 0; j < CS_IG; j++) {
             if (j < g) {
-                s[j] = _mm512_mul_ps(_mm512_set1_ps(xv[j]), cs_q4_0_scales16(r[j] + (size_t)b * S, (nb - b) * S));
+                const uint8_t *p = r[j] + (size_t)b * S;
+                const int64_t avail = (nb - b) * S;
+                s[j] = _mm512_mul_ps(_mm512_set1_ps(xv[j]), q8 ? cs_q8_0_scales16(p, avail) : cs_q4_0_scales16(p, avail));
                 amax = _mm512_max_ps(amax, _mm512_abs_ps(s[j]));
-                macc = _mm512_fmadd_ps(s[j], off, macc);
+                if (!q8) macc = _mm512_fmadd_ps(s[j], off, macc);
             } else {
                 s[j] = _mm512_setzero_ps();
             }
         }
-        _mm512_store_ps(mb + b, macc);
+        if (!q8) _mm512_store_ps(mb + b, macc);
         const __mmask16 nz = _mm512_cmp_ps_mask(amax, _mm512_setzero_ps(), _CMP_GT_OQ);
         const __m512 inv = _mm512_maskz_div_ps(nz, _mm512_set1_ps(32767.0f), amax);
         _mm512_mask_storeu_ps(sb + b, m, _mm512_mul_ps(amax, _mm512_set1_ps(1.0f / 32767.0f)));
@@ -250,7 +271,7 @@ static inline void cs_prep_q4_0(const uint8_t *const *r, const float *xv, int64_
                 for (int64_t j = 0; j < g; j++) cs_row_scales_q4_1(r[j], xv[k + j], nb, sc[j], mb);  \
                 cs_quant_coeffs(sc, g, nb, cf, sb);                                                   \
             } else {                                                                                  \
-                cs_prep_q4_0(r, xv + k, g, nb, cf, sb, mb);                                           \
+                cs_prep_group(CHESS_TYPE_Q4_0, r, xv + k, g, nb, cf, sb, mb);                         \
             }                                                                                         \
             const int64_t nq = (g + 1) / 2;                                                           \
             for (int64_t b = 0; b < nb; b++) {                                                        \
@@ -296,48 +317,6 @@ CS_IN_ACCUM_Q4(in_accum_q4_1_vbmi, cs_block_q4_1, 1, CS_VBMI, CS_PAIR_VBMI)
  * gather cost 38% of the kernel. One Zen 4 thread at 50%: 1.79 -> 1.13 ns per row
  * and block for 4096 columns in L3, 2.02 -> 1.46 for SmolLM2's 576, 9.1 -> 15.4 GB/s
  * from DRAM, against the float version (every weight converted and multiplied). */
-static inline __m512 cs_q8_0_scales16(const uint8_t *p, int64_t avail) {
-    const __m512i idx = _mm512_setr_epi32(0x00110000, 0x00330022, 0x00110000, 0x00330022, 0x00110000, 0x00330022,
-                                          0x00110000, 0x00330022, 0, 0, 0, 0, 0, 0, 0, 0);
-    const int64_t w = 4 * (int64_t)sizeof(cs_block_q8_0);
-    /* words 4k..4k+3 from window k; words not written yet still hold their index */
-    __m512i h = idx;
-    for (int k = 0; k < 4; k++) {
-        const uint8_t *q = p + k * w;
-        const int64_t a = avail - k * w;
-        const __m512i lo = _mm512_maskz_loadu_epi8(cs_byte_mask(a), q), hi = _mm512_maskz_loadu_epi8(cs_byte_mask(a - 64), q + 64);
-        h = _mm512_mask2_permutex2var_epi16(lo, h, (__mmask32)(0xfu << (4 * k)), hi);
-    }
-    return _mm512_cvtph_ps(_mm512_castsi512_si256(h));
-}
-
-static inline void cs_prep_q8_0(const uint8_t *const *r, const float *xv, int64_t g, int64_t nb,
-                                int32_t (*cf)[CS_MAXB], float *sb) {
-    const int S = (int)sizeof(cs_block_q8_0);
-    for (int64_t b = 0; b < nb; b += 16) {
-        const __mmask16 m = cs_tail_mask(nb - b);
-        __m512 s[CS_IG];
-        __m512 amax = _mm512_setzero_ps();
-#pragma GCC unroll 16
-        for (int64_t j = 0; j < CS_IG; j++) {
-            if (j < g) {
-                s[j] = _mm512_mul_ps(_mm512_set1_ps(xv[j]), cs_q8_0_scales16(r[j] + (size_t)b * S, (nb - b) * S));
-                amax = _mm512_max_ps(amax, _mm512_abs_ps(s[j]));
-            } else {
-                s[j] = _mm512_setzero_ps();
-            }
-        }
-        const __mmask16 nz = _mm512_cmp_ps_mask(amax, _mm512_setzero_ps(), _CMP_GT_OQ);
-        const __m512 inv = _mm512_maskz_div_ps(nz, _mm512_set1_ps(32767.0f), amax);
-        _mm512_mask_storeu_ps(sb + b, m, _mm512_mul_ps(amax, _mm512_set1_ps(1.0f / 32767.0f)));
-#pragma GCC unroll 8
-        for (int64_t p = 0; p < CS_IG / 2; p++) {
-            const __m512i q0 = _mm512_cvtps_epi32(_mm512_mul_ps(s[2 * p], inv));
-            const __m512i q1 = _mm512_cvtps_epi32(_mm512_mul_ps(s[2 * p + 1], inv));
-            _mm512_mask_storeu_epi32(cf[p] + b, m, _mm512_mask_blend_epi16(0xAAAAAAAAu, q0, _mm512_slli_epi32(q1, 16)));
-        }
-    }
-}
 
 #define CS_PAIR_Q8(Q, LO, HI)                                                                         \
     {                                                                                                 \
@@ -367,7 +346,7 @@ static void in_accum_q8_0(float *y, int64_t n, const uint8_t *w, size_t nb1, con
             const int64_t f = k + CS_IG + j;
             p[j] = f < nact ? w + (size_t)idx[f] * nb1 : r[j];
         }
-        cs_prep_q8_0(r, xv + k, g, nb, cf, sb);
+        cs_prep_group(CHESS_TYPE_Q8_0, r, xv + k, g, nb, cf, sb, NULL);
         const int64_t nq = (g + 1) / 2;
         for (int64_t b = 0; b < nb; b++) {
             const size_t o = (size_t)b * S;
