@@ -84,18 +84,6 @@ static void to_float_q4_1(const uint8_t *src, float *dst, int64_t n) {
 
 static inline void cs_zero(float *y, int64_t n) { memset(y, 0, (size_t)n * sizeof(float)); }
 
-/* Q4_1 scales for one row (a gather of the (d, m) pairs): sc[b] = x * d_b and the
- * per-block constant mb[b] += x * m_b. */
-static inline void cs_row_scales_q4_1(const uint8_t *row, float x, int64_t nb, float *sc, float *mb) {
-    const __m512i off = cs_block_offsets((int)sizeof(cs_block_q4_1));
-    const __m512 vx = _mm512_set1_ps(x);
-    for (int64_t b = 0; b < nb; b += 16) {
-        const __m512i raw = cs_gather_head(row + (size_t)b * sizeof(cs_block_q4_1), off, nb - b);
-        _mm512_store_ps(sc + b, _mm512_mul_ps(vx, cs_lo_half_to_ps(raw)));
-        _mm512_store_ps(mb + b, _mm512_fmadd_ps(vx, cs_hi_half_to_ps(raw), _mm512_load_ps(mb + b)));
-    }
-}
-
 /* Q4_0 scales without a gather (a gather of 16 scales cost about as much as the
  * products of a whole row-block): 8 blocks (144 bytes) hold their fp16 scales at words
  * 0, 9, .., 63 of the first 128 bytes, picked by one two-register word permute; two
@@ -155,34 +143,17 @@ static inline __m512 cs_q8_0_scales16(const uint8_t *p, int64_t avail) {
  * 1e-2 instead of 1e-5 of |y|: not taken. */
 #define CS_IG 16
 
-static inline void cs_quant_coeffs(float (*sc)[CS_MAXB], int64_t nrows, int64_t nb, int32_t (*cf)[CS_MAXB], float *sb) {
-    for (int64_t b = 0; b < nb; b += 16) {
-        const __mmask16 m = cs_tail_mask(nb - b);
-        __m512 amax = _mm512_setzero_ps();
-        for (int64_t j = 0; j < nrows; j++) amax = _mm512_max_ps(amax, _mm512_abs_ps(_mm512_maskz_load_ps(m, sc[j] + b)));
-        const __mmask16 nz = _mm512_cmp_ps_mask(amax, _mm512_setzero_ps(), _CMP_GT_OQ);
-        const __m512 inv = _mm512_maskz_div_ps(nz, _mm512_set1_ps(32767.0f), amax);
-        _mm512_mask_storeu_ps(sb + b, m, _mm512_mul_ps(amax, _mm512_set1_ps(1.0f / 32767.0f)));
-        for (int64_t p = 0; p < CS_IG / 2; p++) {
-            const int64_t j0 = 2 * p, j1 = 2 * p + 1;
-            const __m512i q0 = j0 < nrows ? _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_maskz_load_ps(m, sc[j0] + b), inv)) : _mm512_setzero_si512();
-            const __m512i q1 = j1 < nrows ? _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_maskz_load_ps(m, sc[j1] + b), inv)) : _mm512_setzero_si512();
-            const __m512i packed = _mm512_or_si512(_mm512_and_si512(q0, _mm512_set1_epi32(0xffff)), _mm512_slli_epi32(q1, 16));
-            _mm512_mask_storeu_epi32(cf[p] + b, m, packed);
-        }
-    }
-}
-
-/* Scales and coefficients of a group in one pass, in registers (Q4_0 and Q8_0): for 16
- * blocks at a time, the 16 rows' scales (window loads, no gather), their maximum, Q4_0's
- * -8 offsets into mb, then the packed coefficient pairs. Same arithmetic as a scale
- * pass per row followed by cs_quant_coeffs (same results bit for bit), a third fewer
- * cycles. */
+/* Scales and coefficients of a group in one pass, in registers: for 16 blocks at a
+ * time, the 16 rows' scales (Q4_0, Q8_0: window loads; Q4_1: a gather of its (d, m)
+ * pairs), their maximum, the per-block constants mb (Q4_0: -8 c_j, Q4_1: x_j m_jb;
+ * none for Q8_0), then the packed coefficient pairs. Against a scale pass per row and
+ * a coefficient pass through 16 x 128 floats on the stack: a third fewer cycles. */
 static inline void cs_prep_group(chess_type type, const uint8_t *const *r, const float *xv, int64_t g, int64_t nb,
                                  int32_t (*cf)[CS_MAXB], float *sb, float *mb) {
-    const int q8 = type == CHESS_TYPE_Q8_0;
-    const int S = q8 ? (int)sizeof(cs_block_q8_0) : (int)sizeof(cs_block_q4_0);
+    const int q8 = type == CHESS_TYPE_Q8_0, q4_1 = type == CHESS_TYPE_Q4_1;
+    const int S = q8 ? (int)sizeof(cs_block_q8_0) : q4_1 ? (int)sizeof(cs_block_q4_1) : (int)sizeof(cs_block_q4_0);
     const __m512 off = _mm512_set1_ps(-8.0f);
+    const __m512i gather_off = cs_block_offsets(S);
     for (int64_t b = 0; b < nb; b += 16) {
         const __mmask16 m = cs_tail_mask(nb - b);
         __m512 s[CS_IG];
@@ -192,9 +163,16 @@ static inline void cs_prep_group(chess_type type, const uint8_t *const *r, const
             if (j < g) {
                 const uint8_t *p = r[j] + (size_t)b * S;
                 const int64_t avail = (nb - b) * S;
-                s[j] = _mm512_mul_ps(_mm512_set1_ps(xv[j]), q8 ? cs_q8_0_scales16(p, avail) : cs_q4_0_scales16(p, avail));
+                const __m512 vx = _mm512_set1_ps(xv[j]);
+                if (q4_1) {
+                    const __m512i dm = cs_gather_head(p, gather_off, nb - b);
+                    s[j] = _mm512_mul_ps(vx, cs_lo_half_to_ps(dm));
+                    macc = _mm512_fmadd_ps(vx, cs_hi_half_to_ps(dm), macc);
+                } else {
+                    s[j] = _mm512_mul_ps(vx, q8 ? cs_q8_0_scales16(p, avail) : cs_q4_0_scales16(p, avail));
+                    if (!q8) macc = _mm512_fmadd_ps(s[j], off, macc);
+                }
                 amax = _mm512_max_ps(amax, _mm512_abs_ps(s[j]));
-                if (!q8) macc = _mm512_fmadd_ps(s[j], off, macc);
             } else {
                 s[j] = _mm512_setzero_ps();
             }
@@ -214,7 +192,7 @@ static inline void cs_prep_group(chess_type type, const uint8_t *const *r, const
 
 /* One row pair of one block: interleave (see above), then the low nibbles into lo and
  * the high nibbles into hi (the words are (byte, 0): the shift alone leaves the high
- * nibble). Uses the names of CS_IN_ACCUM_Q4's body. */
+ * nibble). Uses the names of CS_IN_ACCUM_INT's body. */
 #define CS_PAIR_STEP(V, Q, LO, HI)                                                                    \
     {                                                                                                 \
         const __m512i c_ = _mm512_set1_epi32(cf[Q][b]);                                               \
@@ -237,76 +215,6 @@ static inline void cs_prep_group(chess_type type, const uint8_t *const *r, const
         CS_PAIR_STEP(v_, Q, LO, HI)                                                                   \
     }
 
-#define CS_IN_ACCUM_Q4(NAME, BLOCK_T, HAS_MIN, ATTR, PAIR)                                            \
-    ATTR static void NAME(float *y, int64_t n, const uint8_t *w, size_t nb1, const int32_t *idx,      \
-                          const float *xv, int64_t nact) {                                            \
-        const int64_t nb = n / CS_QK;                                                                 \
-        const int S = (int)sizeof(BLOCK_T);                                                           \
-        float sc[HAS_MIN ? CS_IG : 1][CS_MAXB] CS_ALIGN64;                                            \
-        int32_t cf[CS_IG / 2][CS_MAXB] CS_ALIGN64;                                                    \
-        float sb[CS_MAXB] CS_ALIGN64;                                                                 \
-        float mb[CS_MAXB] CS_ALIGN64;                                                                 \
-        const uint8_t *r[CS_IG], *p[CS_IG];                                                           \
-        cs_zero(y, n);                                                                                \
-        memset(mb, 0, sizeof(mb));                                                                    \
-        for (int64_t j = 0; j < nact && j < CS_IG; j++) cs_prefetch_span(w + (size_t)idx[j] * nb1, (size_t)nb * S); \
-        const __m512i low4 = _mm512_set1_epi8(0x0f);                                                  \
-        /* shuffle: byte 16L+4i+j of a pair's interleave = byte 4L+i of its row j/2 (j = 0, 2; 1, 3 zero) */ \
-        const __m512i ilv = _mm512_add_epi8(_mm512_set4_epi32(0x03030303, 0x02020202, 0x01010101, 0x00000000), \
-            _mm512_set_epi32(0x0c0c0c0c, 0x0c0c0c0c, 0x0c0c0c0c, 0x0c0c0c0c, 0x08080808, 0x08080808, \
-                             0x08080808, 0x08080808, 0x04040404, 0x04040404, 0x04040404, 0x04040404, 0, 0, 0, 0)); \
-        /* permute: bytes 4i and 4i+2 = byte i of the first (index i) and second (64 + i) row */ \
-        const __m512i ilv2 = _mm512_add_epi32(_mm512_set1_epi32(0x00400000),                          \
-            _mm512_setr_epi32(0x00000, 0x10001, 0x20002, 0x30003, 0x40004, 0x50005, 0x60006, 0x70007, \
-                              0x80008, 0x90009, 0xa000a, 0xb000b, 0xc000c, 0xd000d, 0xe000e, 0xf000f)); \
-        (void)ilv; (void)ilv2;                                                                        \
-        for (int64_t k = 0; k < nact; k += CS_IG) {                                                   \
-            const int64_t g = nact - k < CS_IG ? nact - k : CS_IG;                                    \
-            for (int64_t j = 0; j < CS_IG; j++) {                                                     \
-                r[j] = w + (size_t)idx[k + (j < g ? j : g - 1)] * nb1;                                \
-                const int64_t f = k + CS_IG + j;                                                      \
-                p[j] = f < nact ? w + (size_t)idx[f] * nb1 : r[j];                                    \
-            }                                                                                         \
-            if (HAS_MIN) {                                                                            \
-                for (int64_t j = 0; j < g; j++) cs_row_scales_q4_1(r[j], xv[k + j], nb, sc[j], mb);  \
-                cs_quant_coeffs(sc, g, nb, cf, sb);                                                   \
-            } else {                                                                                  \
-                cs_prep_group(CHESS_TYPE_Q4_0, r, xv + k, g, nb, cf, sb, mb);                         \
-            }                                                                                         \
-            const int64_t nq = (g + 1) / 2;                                                           \
-            for (int64_t b = 0; b < nb; b++) {                                                        \
-                const size_t o = (size_t)b * S;                                                       \
-                __m512i lo = _mm512_setzero_si512(), hi = _mm512_setzero_si512();                     \
-                /* the next group's rows, into L2 (the group's 36 KB would evict this one's from L1); \
-                 * every third block: 54 bytes apart, every 64-byte line gets one */                   \
-                if (b % 3 == 0)                                                                       \
-                    for (int64_t j = 0; j < CS_IG; j++) _mm_prefetch((const char *)p[j] + o, _MM_HINT_T1); \
-                if (nq == CS_IG / 2) { /* a whole group, unrolled: no loop-carried register copies */ \
-                    PAIR(0, lo, hi) PAIR(1, lo, hi) PAIR(2, lo, hi) PAIR(3, lo, hi)                   \
-                    PAIR(4, lo, hi) PAIR(5, lo, hi) PAIR(6, lo, hi) PAIR(7, lo, hi)                   \
-                } else {                                                                              \
-                    for (int64_t q = 0; q < nq; q++) PAIR(q, lo, hi)                                  \
-                }                                                                                     \
-                const __m512 s = _mm512_set1_ps(sb[b]);                                               \
-                _mm512_storeu_ps(y + b * CS_QK, _mm512_fmadd_ps(_mm512_cvtepi32_ps(lo), s, _mm512_loadu_ps(y + b * CS_QK))); \
-                _mm512_storeu_ps(y + b * CS_QK + 16, _mm512_fmadd_ps(_mm512_cvtepi32_ps(hi), s, _mm512_loadu_ps(y + b * CS_QK + 16))); \
-            }                                                                                         \
-        }                                                                                             \
-        if (nact > 0) {                                                                               \
-            for (int64_t b = 0; b < nb; b++) {                                                        \
-                const __m512 m = _mm512_set1_ps(mb[b]);                                               \
-                _mm512_storeu_ps(y + b * CS_QK, _mm512_add_ps(_mm512_loadu_ps(y + b * CS_QK), m));    \
-                _mm512_storeu_ps(y + b * CS_QK + 16, _mm512_add_ps(_mm512_loadu_ps(y + b * CS_QK + 16), m)); \
-            }                                                                                         \
-        }                                                                                             \
-    }
-
-#define CS_VBMI __attribute__((target("avx512vbmi")))
-CS_IN_ACCUM_Q4(in_accum_q4_0, cs_block_q4_0, 0, , CS_PAIR_SHUFFLE)
-CS_IN_ACCUM_Q4(in_accum_q4_1, cs_block_q4_1, 1, , CS_PAIR_SHUFFLE)
-CS_IN_ACCUM_Q4(in_accum_q4_0_vbmi, cs_block_q4_0, 0, CS_VBMI, CS_PAIR_VBMI)
-CS_IN_ACCUM_Q4(in_accum_q4_1_vbmi, cs_block_q4_1, 1, CS_VBMI, CS_PAIR_VBMI)
-
 /* Q8_0: the same 16-bit integer scheme as Q4 (groups of CS_IG rows, coefficients
  * scaled to int16 per (group, block), vpdpwssd on row pairs; |sum| <= 16 * 128 * 32767
  * < 2^31). A row pair's 32 bytes of a block are sign-extended to words and interleaved
@@ -327,45 +235,79 @@ CS_IN_ACCUM_Q4(in_accum_q4_1_vbmi, cs_block_q4_1, 1, CS_VBMI, CS_PAIR_VBMI)
         HI = _mm512_dpwssd_epi32(HI, _mm512_unpackhi_epi16(w0_, w1_), c_);                            \
     }
 
-static void in_accum_q8_0(float *y, int64_t n, const uint8_t *w, size_t nb1, const int32_t *idx, const float *xv,
-                          int64_t nact) {
-    const int64_t nb = n / CS_QK;
-    const int S = (int)sizeof(cs_block_q8_0);
-    int32_t cf[CS_IG / 2][CS_MAXB] CS_ALIGN64;
-    float sb[CS_MAXB] CS_ALIGN64;
-    const uint8_t *r[CS_IG], *p[CS_IG];
-    /* column order from (lo, hi): y[0..16) = lo L0, hi L0, lo L1, hi L1; y[16..32) = lanes 2, 3 */
-    const __m512i ord0 = _mm512_setr_epi32(0, 1, 2, 3, 16, 17, 18, 19, 4, 5, 6, 7, 20, 21, 22, 23);
-    const __m512i ord1 = _mm512_setr_epi32(8, 9, 10, 11, 24, 25, 26, 27, 12, 13, 14, 15, 28, 29, 30, 31);
-    cs_zero(y, n);
-    for (int64_t j = 0; j < nact && j < CS_IG; j++) cs_prefetch_span(w + (size_t)idx[j] * nb1, (size_t)nb * S);
-    for (int64_t k = 0; k < nact; k += CS_IG) {
-        const int64_t g = nact - k < CS_IG ? nact - k : CS_IG;
-        for (int64_t j = 0; j < CS_IG; j++) {
-            r[j] = w + (size_t)idx[k + (j < g ? j : g - 1)] * nb1;
-            const int64_t f = k + CS_IG + j;
-            p[j] = f < nact ? w + (size_t)idx[f] * nb1 : r[j];
-        }
-        cs_prep_group(CHESS_TYPE_Q8_0, r, xv + k, g, nb, cf, sb, NULL);
-        const int64_t nq = (g + 1) / 2;
-        for (int64_t b = 0; b < nb; b++) {
-            const size_t o = (size_t)b * S;
-            __m512i lo = _mm512_setzero_si512(), hi = _mm512_setzero_si512();
-            /* the next group's rows into L2; blocks are 34 bytes: every block touches a new line */
-            for (int64_t j = 0; j < CS_IG; j++) _mm_prefetch((const char *)p[j] + o, _MM_HINT_T1);
-            if (nq == CS_IG / 2) {
-                CS_PAIR_Q8(0, lo, hi) CS_PAIR_Q8(1, lo, hi) CS_PAIR_Q8(2, lo, hi) CS_PAIR_Q8(3, lo, hi)
-                CS_PAIR_Q8(4, lo, hi) CS_PAIR_Q8(5, lo, hi) CS_PAIR_Q8(6, lo, hi) CS_PAIR_Q8(7, lo, hi)
-            } else {
-                for (int64_t q = 0; q < nq; q++) CS_PAIR_Q8(q, lo, hi)
-            }
-            const __m512 s = _mm512_set1_ps(sb[b]);
-            const __m512i y0 = _mm512_permutex2var_epi32(lo, ord0, hi), y1 = _mm512_permutex2var_epi32(lo, ord1, hi);
-            _mm512_storeu_ps(y + b * CS_QK, _mm512_fmadd_ps(_mm512_cvtepi32_ps(y0), s, _mm512_loadu_ps(y + b * CS_QK)));
-            _mm512_storeu_ps(y + b * CS_QK + 16, _mm512_fmadd_ps(_mm512_cvtepi32_ps(y1), s, _mm512_loadu_ps(y + b * CS_QK + 16)));
-        }
+/* The integer input-sparse kernel of the block types: PAIR(q, lo, hi) adds row pair q
+ * of block b into the two accumulators; Q8_0's accumulators hold its columns in unpack
+ * order and are put back in column order before the store. */
+#define CS_IN_ACCUM_INT(NAME, TYPE, BLOCK_T, ATTR, PAIR)                                              \
+    ATTR static void NAME(float *y, int64_t n, const uint8_t *w, size_t nb1, const int32_t *idx,      \
+                          const float *xv, int64_t nact) {                                            \
+        const int64_t nb = n / CS_QK;                                                                 \
+        const int S = (int)sizeof(BLOCK_T);                                                           \
+        int32_t cf[CS_IG / 2][CS_MAXB] CS_ALIGN64;                                                    \
+        float sb[CS_MAXB] CS_ALIGN64;                                                                 \
+        float mb[CS_MAXB] CS_ALIGN64;                                                                 \
+        const uint8_t *r[CS_IG], *p[CS_IG];                                                           \
+        cs_zero(y, n);                                                                                \
+        memset(mb, 0, sizeof(mb));                                                                    \
+        for (int64_t j = 0; j < nact && j < CS_IG; j++) cs_prefetch_span(w + (size_t)idx[j] * nb1, (size_t)nb * S); \
+        const __m512i low4 = _mm512_set1_epi8(0x0f);                                                  \
+        /* shuffle: byte 16L+4i+j of a pair's interleave = byte 4L+i of its row j/2 (j = 0, 2; 1, 3 zero) */ \
+        const __m512i ilv = _mm512_add_epi8(_mm512_set4_epi32(0x03030303, 0x02020202, 0x01010101, 0x00000000), \
+            _mm512_set_epi32(0x0c0c0c0c, 0x0c0c0c0c, 0x0c0c0c0c, 0x0c0c0c0c, 0x08080808, 0x08080808, \
+                             0x08080808, 0x08080808, 0x04040404, 0x04040404, 0x04040404, 0x04040404, 0, 0, 0, 0)); \
+        /* permute: bytes 4i and 4i+2 = byte i of the first (index i) and second (64 + i) row */ \
+        const __m512i ilv2 = _mm512_add_epi32(_mm512_set1_epi32(0x00400000),                          \
+            _mm512_setr_epi32(0x00000, 0x10001, 0x20002, 0x30003, 0x40004, 0x50005, 0x60006, 0x70007, \
+                              0x80008, 0x90009, 0xa000a, 0xb000b, 0xc000c, 0xd000d, 0xe000e, 0xf000f)); \
+        /* Q8_0 column order from (lo, hi): y[0..16) = lo L0, hi L0, lo L1, hi L1; y[16..32) = lanes 2, 3 */ \
+        const __m512i ord0 = _mm512_setr_epi32(0, 1, 2, 3, 16, 17, 18, 19, 4, 5, 6, 7, 20, 21, 22, 23);    \
+        const __m512i ord1 = _mm512_setr_epi32(8, 9, 10, 11, 24, 25, 26, 27, 12, 13, 14, 15, 28, 29, 30, 31); \
+        (void)low4; (void)ilv; (void)ilv2; (void)ord0; (void)ord1;                                    \
+        for (int64_t k = 0; k < nact; k += CS_IG) {                                                   \
+            const int64_t g = nact - k < CS_IG ? nact - k : CS_IG;                                    \
+            for (int64_t j = 0; j < CS_IG; j++) {                                                     \
+                r[j] = w + (size_t)idx[k + (j < g ? j : g - 1)] * nb1;                                \
+                const int64_t f = k + CS_IG + j;                                                      \
+                p[j] = f < nact ? w + (size_t)idx[f] * nb1 : r[j];                                    \
+            }                                                                                         \
+            cs_prep_group(TYPE, r, xv + k, g, nb, cf, sb, mb);                                        \
+            const int64_t nq = (g + 1) / 2;                                                           \
+            for (int64_t b = 0; b < nb; b++) {                                                        \
+                const size_t o = (size_t)b * S;                                                       \
+                __m512i lo = _mm512_setzero_si512(), hi = _mm512_setzero_si512();                     \
+                /* the next group's rows, into L2 (the group's 36-68 KB would evict this one's from \
+                 * L1); every 64-byte line gets one: every third block of 18-20 bytes, every 34-byte one */ \
+                if (S >= 32 || b % 3 == 0)                                                            \
+                    for (int64_t j = 0; j < CS_IG; j++) _mm_prefetch((const char *)p[j] + o, _MM_HINT_T1); \
+                if (nq == CS_IG / 2) { /* a whole group, unrolled: no loop-carried register copies */ \
+                    PAIR(0, lo, hi) PAIR(1, lo, hi) PAIR(2, lo, hi) PAIR(3, lo, hi)                   \
+                    PAIR(4, lo, hi) PAIR(5, lo, hi) PAIR(6, lo, hi) PAIR(7, lo, hi)                   \
+                } else {                                                                              \
+                    for (int64_t q = 0; q < nq; q++) PAIR(q, lo, hi)                                  \
+                }                                                                                     \
+                const int q8_ = (TYPE) == CHESS_TYPE_Q8_0;                                            \
+                const __m512i c0 = q8_ ? _mm512_permutex2var_epi32(lo, ord0, hi) : lo;                \
+                const __m512i c1 = q8_ ? _mm512_permutex2var_epi32(lo, ord1, hi) : hi;                \
+                const __m512 s = _mm512_set1_ps(sb[b]);                                               \
+                _mm512_storeu_ps(y + b * CS_QK, _mm512_fmadd_ps(_mm512_cvtepi32_ps(c0), s, _mm512_loadu_ps(y + b * CS_QK))); \
+                _mm512_storeu_ps(y + b * CS_QK + 16, _mm512_fmadd_ps(_mm512_cvtepi32_ps(c1), s, _mm512_loadu_ps(y + b * CS_QK + 16))); \
+            }                                                                                         \
+        }                                                                                             \
+        if ((TYPE) != CHESS_TYPE_Q8_0 && nact > 0) {                                                  \
+            for (int64_t b = 0; b < nb; b++) {                                                        \
+                const __m512 m = _mm512_set1_ps(mb[b]);                                               \
+                _mm512_storeu_ps(y + b * CS_QK, _mm512_add_ps(_mm512_loadu_ps(y + b * CS_QK), m));    \
+                _mm512_storeu_ps(y + b * CS_QK + 16, _mm512_add_ps(_mm512_loadu_ps(y + b * CS_QK + 16), m)); \
+            }                                                                                         \
+        }                                                                                             \
     }
-}
+
+#define CS_VBMI __attribute__((target("avx512vbmi")))
+CS_IN_ACCUM_INT(in_accum_q4_0, CHESS_TYPE_Q4_0, cs_block_q4_0, , CS_PAIR_SHUFFLE)
+CS_IN_ACCUM_INT(in_accum_q4_1, CHESS_TYPE_Q4_1, cs_block_q4_1, , CS_PAIR_SHUFFLE)
+CS_IN_ACCUM_INT(in_accum_q4_0_vbmi, CHESS_TYPE_Q4_0, cs_block_q4_0, CS_VBMI, CS_PAIR_VBMI)
+CS_IN_ACCUM_INT(in_accum_q4_1_vbmi, CHESS_TYPE_Q4_1, cs_block_q4_1, CS_VBMI, CS_PAIR_VBMI)
+CS_IN_ACCUM_INT(in_accum_q8_0, CHESS_TYPE_Q8_0, cs_block_q8_0, , CS_PAIR_Q8)
 
 /* Float types: 2 rows per pass, 16 elements per step, masked tail. LOAD(ptr, mask) -> __m512. */
 #define CS_IN_ACCUM_FLOAT(NAME, ESZ, LOAD)                                                            \

@@ -25,7 +25,7 @@ typedef struct { int8_t *qs; float *d; int32_t *sum; } cs_q8x;
  * whole: with 4096 (16 KB of y, the L1 size) a 7B W_gate/W_up transposed row (11008
  * outputs, 6.2 KB in Q4_0) was read in three separate scattered passes, and TEAL decoded
  * 10% slower than with the row in one pass and y (43 KB) in L2. 16384 covers Llama-3's
- * 14336; stack scratch of the AVX-512 Q4 kernels is then about 52 KB. */
+ * 14336; the AVX-512 integer kernels then keep about 20 KB of stack scratch. */
 #define CS_IN_CHUNK 16384
 
 /* Software prefetch. Decode reads each active row once from DRAM: at ~25 GB/s per core
