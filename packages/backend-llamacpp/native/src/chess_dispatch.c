@@ -220,10 +220,13 @@ static inline int cs_rc_replay_keep(int32_t site, int64_t j) {
 }
 static int cs_rc_replaying(int64_t n_tokens) { return n_tokens == 1 && cs_read_ceiling_on() && cs_rc_replay; }
 
-int chess_out_gated_has_gemm(chess_type type) {
-    const cs_type_traits tr = cs_traits(type);
-    return tr.index >= 0 && tr.quantized && cs_tables[chess_get_isa()]->gemm_rows[tr.index] != NULL;
+/* The one test of whether an out-gated product of a type runs as the ISA's GEMM
+ * (batch size aside): shared by the public query and the dispatcher. */
+static int cs_has_gemm_rows(const cs_isa_table *T, cs_type_traits tr) {
+    return tr.index >= 0 && tr.quantized && T->gemm_rows[tr.index] != NULL;
 }
+
+int chess_out_gated_has_gemm(chess_type type) { return cs_has_gemm_rows(cs_tables[chess_get_isa()], cs_traits(type)); }
 
 /* The table for a product of n_tokens tokens. */
 static const cs_isa_table *cs_table_for(int64_t n_tokens) {
@@ -708,7 +711,7 @@ int chess_spmv_out_gated(const chess_spmv_out_gated_args *a, int ith, int nth) {
          * DRAM once for all tokens; per token, the rows it keeps go to dot_rows together
          * (its 4-row kernel gives every row the same arithmetic however rows are grouped). */
         enum { CHUNK = 64 };
-        if (T->gemm_rows[tr.index] && tr.quantized && nt >= CHESS_OUT_GATED_GEMM_MIN_TOKENS) {
+        if (nt >= CHESS_OUT_GATED_GEMM_MIN_TOKENS && cs_has_gemm_rows(T, tr)) {
             /* the ISA's GEMM (below that batch size many (row, token) pairs of the union rows
              * are dead and dot_rows skips them): every (row, token) of the chunk, then the
              * gate keeps or zeroes it */
