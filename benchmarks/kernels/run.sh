@@ -5,7 +5,7 @@
 #
 #   benchmarks/kernels/run.sh                      full decode sweep (types q4_0,q4_1,q8_0,f16; 1 and 2 threads)
 #   benchmarks/kernels/run.sh --types q4_0 --reps 5   any bench_kernels option is passed through
-#   CHESS_BENCH_OUT=path run.sh ...                write elsewhere
+#   run.sh --out path ...  (or CHESS_BENCH_OUT=path)  write elsewhere
 #
 # The machine is shared and noisy: compare the dense and sparse numbers of ONE run (ratios).
 set -euo pipefail
@@ -31,9 +31,18 @@ if [[ ! -x "$build/bench_kernels" ]]; then
 fi
 
 out="${CHESS_BENCH_OUT:-$root/benchmarks/results/kernels.json}"
+# --out is ours (the result is written to a temporary file and renamed); the rest goes through.
+args=()
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --out) [[ $# -ge 2 ]] || { echo "run.sh: --out needs a path" >&2; exit 2; }; out="$2"; shift 2 ;;
+    --out=*) out="${1#--out=}"; shift ;;
+    *) args+=("$1"); shift ;;
+  esac
+done
 mkdir -p "$(dirname "$out")"
 tmp="$out.tmp.$$"
 trap 'rm -f "$tmp"' EXIT
-"$build/bench_kernels" --out "$tmp" "$@"
+"$build/bench_kernels" --out "$tmp" ${args[@]+"${args[@]}"}
 mv "$tmp" "$out"
 echo "wrote $out" >&2

@@ -106,8 +106,8 @@ static void to_float_q4_1(const uint8_t *src, float *dst, int64_t n) {
             const float x0 = xv[k], x1 = xv[k + 1];                                                  \
             for (int64_t b = 0; b < nb; b++) {                                                       \
                 const BLOCK_T *b0 = (const BLOCK_T *)(r0 + b * S), *b1 = (const BLOCK_T *)(r1 + b * S); \
-                _mm_prefetch((const char *)p0 + b * S, _MM_HINT_T0);                                 \
-                _mm_prefetch((const char *)p1 + b * S, _MM_HINT_T0);                                 \
+                cs_prefetch(p0 + b * S);                                                             \
+                cs_prefetch(p1 + b * S);                                                             \
                 const float s0 = x0 * cs_h2f(&b0->d), s1 = x1 * cs_h2f(&b1->d);                      \
                 bias[b] += BIAS(b0, x0, s0) + BIAS(b1, x1, s1);                                      \
                 __m256 v0[4], v1[4];                                                                 \
@@ -171,8 +171,8 @@ CS_IN_ACCUM_BLOCKS(in_accum_q8_0, cs_block_q8_0, CS_WB_Q8, 1, CS_BIAS_NONE)
             const __m256 s0 = _mm256_set1_ps(xv[k]), s1 = _mm256_set1_ps(xv[k + 1]);                \
             int64_t i = 0;                                                                          \
             for (; i + 8 <= n; i += 8) {                                                            \
-                _mm_prefetch((const char *)p0 + i * (ESZ), _MM_HINT_T0);                            \
-                _mm_prefetch((const char *)p1 + i * (ESZ), _MM_HINT_T0);                            \
+                cs_prefetch(p0 + i * (ESZ));                                                        \
+                cs_prefetch(p1 + i * (ESZ));                                                        \
                 __m256 a = _mm256_loadu_ps(y + i);                                                  \
                 a = _mm256_fmadd_ps(LD(r0 + i * (ESZ)), s0, a);                                     \
                 a = _mm256_fmadd_ps(LD(r1 + i * (ESZ)), s1, a);                                     \

@@ -323,8 +323,8 @@ CS_IN_ACCUM_INT(in_accum_q8_0, CHESS_TYPE_Q8_0, cs_block_q8_0, , CS_PAIR_Q8)
             const __m512 s0 = _mm512_set1_ps(xv[k]), s1 = _mm512_set1_ps(xv[k + 1]);                  \
             for (int64_t i = 0; i < n; i += 16) {                                                     \
                 const __mmask16 m = cs_tail_mask(n - i);                                              \
-                _mm_prefetch((const char *)p0 + i * (ESZ), _MM_HINT_T0);                              \
-                _mm_prefetch((const char *)p1 + i * (ESZ), _MM_HINT_T0);                              \
+                cs_prefetch(p0 + i * (ESZ));                                                          \
+                cs_prefetch(p1 + i * (ESZ));                                                          \
                 __m512 a = _mm512_maskz_loadu_ps(m, y + i);                                           \
                 a = _mm512_fmadd_ps(LOAD(r0 + i * (ESZ), m), s0, a);                                  \
                 a = _mm512_fmadd_ps(LOAD(r1 + i * (ESZ), m), s1, a);                                  \
