@@ -13,7 +13,8 @@
  *                             table: the 8-bit activation quantizer bit for bit (scales,
  *                             bytes, sums; incl. zero blocks and exact .5 ties) and
  *                             to_float (exact; Q4_1 may fuse d*q+m: 2 ulp); the
- *                             avx512vbmi 4-bit in_accum equal to avx512's bit for bit.
+ *                             integer in_accum of avx512vbmi (Q4) and avx2 (Q4, Q8_0)
+ *                             equal to avx512's bit for bit.
  *   test_kernels isaenv       CHESS_KERNEL_ISA selects the named ISA (run by ctest with
  *                             CHESS_KERNEL_ISA=ref, and =<expected ISA> when one is set).
  *
@@ -792,15 +793,23 @@ static void test_primitives(void) {
         printf("  %-6s quant_x8 identical to ref on %lld blocks; to_float of 6 types matches\n",
                chess_isa_name((chess_isa)isa), (long long)blocks);
     }
-    /* The VBMI table interleaves row pairs by one permute instead of two shuffles and
-     * promises the same 4-bit input-sparse results bit for bit (group tails, odd
-     * pairs, row tails of the scale windows included). */
-    const cs_isa_table *A = cs_isa_table_of(CHESS_ISA_AVX512), *V = cs_isa_table_of(CHESS_ISA_AVX512_VBMI);
-    if (A && V && chess_isa_available(CHESS_ISA_AVX512_VBMI)) {
-        const chess_type q4[] = { CHESS_TYPE_Q4_0, CHESS_TYPE_Q4_1 };
+    /* The integer input-sparse kernels promise the same results bit for bit across ISAs
+     * (group tails, odd pairs, row tails of the scale loads included): avx512vbmi
+     * interleaves a 4-bit row pair by one permute instead of two shuffles, avx2 runs
+     * the same coefficients through vpmaddwd on 256-bit vectors. Each is compared with
+     * avx512 where both run on this CPU. */
+    const struct { chess_isa isa; int ntypes; chess_type types[3]; } same_as_avx512[] = {
+        { CHESS_ISA_AVX512_VBMI, 2, { CHESS_TYPE_Q4_0, CHESS_TYPE_Q4_1 } },
+        { CHESS_ISA_AVX2, 3, { CHESS_TYPE_Q4_0, CHESS_TYPE_Q4_1, CHESS_TYPE_Q8_0 } },
+    };
+    const cs_isa_table *A = cs_isa_table_of(CHESS_ISA_AVX512);
+    for (int pi = 0; pi < 2; pi++) {
+        const cs_isa_table *V = cs_isa_table_of(same_as_avx512[pi].isa);
+        if (!A || !V || !chess_isa_available(CHESS_ISA_AVX512) || !chess_isa_available(same_as_avx512[pi].isa)) continue;
+        const char *vname = chess_isa_name(same_as_avx512[pi].isa);
         int64_t rows_checked = 0;
-        for (int ti = 0; ti < 2; ti++) {
-            const chess_type t = q4[ti];
+        for (int ti = 0; ti < same_as_avx512[pi].ntypes; ti++) {
+            const chess_type t = same_as_avx512[pi].types[ti];
             const int ix = cs_index(t);
             for (int c = 0; c < 24; c++) {
                 const int64_t n = 32 * (c < 4 ? c + 1 : c < 6 ? CS_IN_CHUNK / 32 - 5 + c : rnd_int(1, CS_IN_CHUNK / 32)), nrows = rnd_int(1, 80); /* in_accum takes <= CS_IN_CHUNK columns */
@@ -815,14 +824,15 @@ static void test_primitives(void) {
                 float *y1 = malloc(sizeof(float) * (size_t)n), *y2 = malloc(sizeof(float) * (size_t)n);
                 A->k[ix].in_accum(y1, n, w, nb1, idx, xv, nact);
                 V->k[ix].in_accum(y2, n, w, nb1, idx, xv, nact);
-                CHECK(memcmp(y1, y2, sizeof(float) * (size_t)n) == 0, "avx512vbmi in_accum %s differs from avx512 (n=%lld, %lld of %lld rows)",
-                      type_name(t), (long long)n, (long long)nact, (long long)nrows);
-                CHECK(!has_nan(y2, n), "avx512vbmi in_accum %s: NaN/inf", type_name(t));
+                CHECK(memcmp(y1, y2, sizeof(float) * (size_t)n) == 0, "%s in_accum %s differs from avx512 (n=%lld, %lld of %lld rows)",
+                      vname, type_name(t), (long long)n, (long long)nact, (long long)nrows);
+                CHECK(!has_nan(y2, n), "%s in_accum %s: NaN/inf", vname, type_name(t));
                 rows_checked += nact;
                 free(w); free(idx); free(xv); free(y1); free(y2);
             }
         }
-        printf("  avx512vbmi 4-bit in_accum identical to avx512 on %lld active rows\n", (long long)rows_checked);
+        printf("  %s integer in_accum (%d types) identical to avx512 on %lld active rows\n", vname,
+               same_as_avx512[pi].ntypes, (long long)rows_checked);
     }
 }
 
