@@ -6,6 +6,8 @@
 #   benchmarks/kernels/run.sh                      full decode sweep (types q4_0,q4_1,q8_0,f16; 1 and 2 threads)
 #   benchmarks/kernels/run.sh --types q4_0 --reps 5   any bench_kernels option is passed through
 #   run.sh --out path ...  (or CHESS_BENCH_OUT=path)  write elsewhere
+#   run.sh --x86 avx2 ...  what an AVX2-only CPU gets: ggml built without AVX-512 and our
+#                          avx2 kernels (default --x86 native; writes kernels-avx2.json)
 #
 # The machine is shared and noisy: compare the dense and sparse numbers of ONE run (ratios).
 set -euo pipefail
@@ -19,27 +21,36 @@ if [[ ! -f "$src/.chess-complete" ]]; then
   src="$(cd "$root" && pnpm exec tsx "$here/llama-source.ts")"
 fi
 
-hash="$( (cd "$root" && find packages/backend-llamacpp/native benchmarks/kernels -type f \
-  \( -name '*.c' -o -name '*.h' -o -name 'CMakeLists.txt' \) -print0 | sort -z | xargs -0 sha256sum; echo "$src"; echo "$here") \
-  | sha256sum | cut -c1-16)"
-build="$cache/build/kernel-bench-$hash"
-if [[ ! -x "$build/bench_kernels" ]]; then
-  echo "building bench_kernels in $build" >&2
-  cmake -S "$here" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCHESS_GGML_SOURCE="$src" >"$build.configure.log" 2>&1 \
-    || { cat "$build.configure.log" >&2; exit 1; }
-  cmake --build "$build" --target bench_kernels >"$build.build.log" 2>&1 || { tail -50 "$build.build.log" >&2; exit 1; }
-fi
-
-out="${CHESS_BENCH_OUT:-$root/benchmarks/results/kernels.json}"
-# --out is ours (the result is written to a temporary file and renamed); the rest goes through.
+# --out and --x86 are ours (the result is written to a temporary file and renamed); the rest goes through.
+out="${CHESS_BENCH_OUT:-}"
+x86=native
 args=()
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --out) [[ $# -ge 2 ]] || { echo "run.sh: --out needs a path" >&2; exit 2; }; out="$2"; shift 2 ;;
     --out=*) out="${1#--out=}"; shift ;;
+    --x86) [[ $# -ge 2 ]] || { echo "run.sh: --x86 needs native or avx2" >&2; exit 2; }; x86="$2"; shift 2 ;;
+    --x86=*) x86="${1#--x86=}"; shift ;;
     *) args+=("$1"); shift ;;
   esac
 done
+case "$x86" in
+  native) out="${out:-$root/benchmarks/results/kernels.json}" ;;
+  avx2) out="${out:-$root/benchmarks/results/kernels-avx2.json}"; export CHESS_KERNEL_ISA=avx2 ;;
+  *) echo "run.sh: --x86 must be native or avx2, got '$x86'" >&2; exit 2 ;;
+esac
+
+hash="$( (cd "$root" && find packages/backend-llamacpp/native benchmarks/kernels -type f \
+  \( -name '*.c' -o -name '*.h' -o -name 'CMakeLists.txt' \) -print0 | sort -z | xargs -0 sha256sum; echo "$src"; echo "$here"; echo "$x86") \
+  | sha256sum | cut -c1-16)"
+build="$cache/build/kernel-bench-$hash"
+if [[ ! -x "$build/bench_kernels" ]]; then
+  echo "building bench_kernels in $build" >&2
+  cmake -S "$here" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCHESS_GGML_SOURCE="$src" -DCHESS_BENCH_X86="$x86" >"$build.configure.log" 2>&1 \
+    || { cat "$build.configure.log" >&2; exit 1; }
+  cmake --build "$build" --target bench_kernels >"$build.build.log" 2>&1 || { tail -50 "$build.build.log" >&2; exit 1; }
+fi
+
 mkdir -p "$(dirname "$out")"
 tmp="$out.tmp.$$"
 trap 'rm -f "$tmp"' EXIT

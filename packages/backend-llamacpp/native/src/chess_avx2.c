@@ -16,11 +16,11 @@ static inline float cs_hsum256(__m256 v) {
     return _mm_cvtss_f32(r);
 }
 
-/* 16 packed nibble bytes -> 32 bytes [lo nibbles | hi nibbles] (element order of a block). */
+/* 16 packed nibble bytes -> 32 bytes [lo nibbles | hi nibbles] (element order of a block):
+ * the bytes broadcast to both lanes (a load, no shuffle), the high lane shifted by 4. */
 static inline __m256i cs_nibbles_256(const uint8_t *qs) {
-    const __m128i v = _mm_loadu_si128((const __m128i *)qs);
-    const __m128i m = _mm_set1_epi8(0x0f);
-    return _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(v, 4), m), _mm_and_si128(v, m));
+    const __m256i v = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)qs));
+    return _mm256_and_si256(_mm256_srlv_epi64(v, _mm256_setr_epi64x(0, 0, 4, 4)), _mm256_set1_epi8(0x0f));
 }
 
 /* ---------------- to_float ---------------- */
@@ -305,7 +305,9 @@ static inline __m256i cs_dot_u8s8(__m256i u, __m256i s) {
 
 /* Active rows go 4 at a time (CS_ROWS4_*, chess_internal.h); each activation block is
  * loaded once for the four. STEP(bp, a, c) adds one block of the row at bp to the
- * float accumulator a and to the scalar correction c. */
+ * float accumulator a and to the scalar correction c. Q4_0's -8 offset enters the
+ * integer dot through its first lane (bias = -8 * sum of the activation block), as in
+ * the AVX-512 kernels: no scalar work per row and block. */
 #define CS_DOT_ROWS4_BLOCKS(NAME, BLOCK_T, STEP)                                                    \
     static void NAME(float *y, const uint8_t *w, size_t nb1, const int32_t *rows, int64_t nrows,   \
                      const void *xa, int64_t n) {                                                   \
@@ -316,20 +318,20 @@ static inline __m256i cs_dot_u8s8(__m256i u, __m256i s) {
             const size_t o = (size_t)ib * S;                                                        \
             CS_ROWS4_PREFETCH(o)                                                                    \
             const __m256i xq = _mm256_loadu_si256((const __m256i *)(x->qs + ib * CS_QK));          \
+            const __m256i bias8 = _mm256_castsi128_si256(_mm_cvtsi32_si128(-8 * x->sum[ib]));      \
             const float xd = x->d[ib], xs = x->d[ib] * (float)x->sum[ib];                           \
-            (void)xs; /* Q8_0 has no offset term */                                                 \
+            (void)xs; (void)bias8; /* Q4_1 uses xs, Q4_0 bias8 */                                   \
             STEP(r0 + o, a0, c0) STEP(r1 + o, a1, c1) STEP(r2 + o, a2, c2) STEP(r3 + o, a3, c3)     \
         }                                                                                           \
         CS_ROWS4_END(cs_hsum256(a0) + c0, cs_hsum256(a1) + c1, cs_hsum256(a2) + c2, cs_hsum256(a3) + c3) \
     }
 
-/* Q4_0: unsigned nibbles, -8 offset from the activation sum. */
+/* Q4_0: unsigned nibbles, -8 offset from the activation sum (in the integer dot). */
 #define CS_STEP_Q4_0(BP, A, C)                                                                      \
     {                                                                                               \
         const cs_block_q4_0 *blk = (const cs_block_q4_0 *)(BP);                                     \
-        const float s = cs_h2f(&blk->d) * xd;                                                       \
-        A = _mm256_fmadd_ps(_mm256_cvtepi32_ps(cs_dot_u8s8(cs_nibbles_256(blk->qs), xq)), _mm256_set1_ps(s), A); \
-        C -= 8.0f * cs_h2f(&blk->d) * xs;                                                           \
+        const __m256i dt = _mm256_add_epi32(cs_dot_u8s8(cs_nibbles_256(blk->qs), xq), bias8);       \
+        A = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dt), _mm256_set1_ps(cs_h2f(&blk->d) * xd), A);      \
     }
 /* Q4_1: d*q + m, the minimum from the activation sum. */
 #define CS_STEP_Q4_1(BP, A, C)                                                                      \
