@@ -448,6 +448,105 @@ static void gemm(float *Y, size_t ldy, const float *A, size_t lda, const float *
     }
 }
 
+/* ---------------- output-sparse prefill (block types, row layout) ----------------
+ * The AVX-512 kernel's scheme (chess_avx512.c: panels of rows unpacked once, 4 tokens
+ * per panel load) on 8-row panels: dword lane r of register k (k = 0..7) holds weights
+ * 4k..4k+3 of row r in a block; per block and token, against the token's 4 activation
+ * bytes broadcast: Q4 unsigned nibbles through vpmaddubsw, summed in int16 over the 8
+ * registers (|sum| <= 8 * 2 * 15 * 127 < 2^15) and widened once by vpmaddwd, the Q4_0
+ * -8 offset through the accumulator's start; Q8_0 signed bytes as |w| x sign(x, w)
+ * (pairs <= 2 * 128 * 127 < 2^15), widened per register. The block dots are exact and
+ * scaled as in the AVX-512 kernel: the same results bit for bit (test_kernels
+ * primitives). Without it, prefill ran W_up through ggml's GEMM on the plain
+ * (unrepacked) layout, at half the speed of the repacked dense GEMM (the kernel
+ * benchmark, --x86 avx2): this kernel is what keeps AVX2 prefill at dense speed. */
+static inline void cs_gemm_rows(int kind, float *D, const uint8_t *w, size_t nb1, const int32_t *rows, int64_t nr,
+                                const cs_q8x *xq, int64_t nt, int64_t n, uint8_t *pack) {
+    const int64_t nb = n / CS_QK;
+    const int q8 = kind == CS_GR_Q8_0;
+    const int32_t offset = kind == CS_GR_Q4_0 ? -8 : 0; /* Q8_0 is packed signed: no offset */
+    uint8_t *pw = pack;                                 /* nb x 8 x 32 bytes (<= CS_GEMM_ROWS_PACK) */
+    float *pd = (float *)(pack + (size_t)nb * 8 * CS_QK); /* nb x 8 row scales */
+    float *pm = pd + (size_t)nb * 8;                    /* nb x 8 row minima (Q4_1) */
+    const __m256i ones = _mm256_set1_epi16(1);
+    for (int64_t p0 = 0; p0 < nr; p0 += 8) {
+        const int64_t np = nr - p0 < 8 ? nr - p0 : 8;
+        for (int64_t r = 0; r < 8; r++) {
+            const uint8_t *row = r < np ? w + (size_t)rows[p0 + r] * nb1 : NULL;
+            for (int64_t b = 0; b < nb; b++) {
+                uint8_t u[CS_QK];
+                if (row) {
+                    cs_gr_unpack(kind, row, b, u, &pd[b * 8 + r], &pm[b * 8 + r]);
+                    if (q8) for (int i = 0; i < CS_QK; i++) u[i] ^= 0x80; /* the signed byte again */
+                } else {
+                    memset(u, 0, sizeof u); /* scale and minimum 0: the lane is never stored */
+                    pd[b * 8 + r] = 0.0f;
+                    pm[b * 8 + r] = 0.0f;
+                }
+                for (int k = 0; k < 8; k++) memcpy(pw + (size_t)b * 256 + (size_t)k * 32 + (size_t)r * 4, u + 4 * k, 4);
+            }
+        }
+        const __m256i store = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)np), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+        for (int64_t t0 = 0; t0 < nt; t0 += 4) {
+            const cs_q8x *xt[4] = { &xq[t0], &xq[t0 + 1 < nt ? t0 + 1 : t0], &xq[t0 + 2 < nt ? t0 + 2 : t0],
+                                    &xq[t0 + 3 < nt ? t0 + 3 : t0] };
+            __m256 f[4] = { _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps() };
+            for (int64_t b = 0; b < nb; b++) {
+                const uint8_t *pb = pw + (size_t)b * 256;
+                __m256i acc[4];
+                if (q8) {
+#pragma GCC unroll 4
+                    for (int t = 0; t < 4; t++) acc[t] = _mm256_setzero_si256();
+#pragma GCC unroll 8
+                    for (int k = 0; k < 8; k++) {
+                        const __m256i wk = _mm256_load_si256((const __m256i *)(pb + 32 * k));
+                        const __m256i ak = _mm256_abs_epi8(wk);
+#pragma GCC unroll 4
+                        for (int t = 0; t < 4; t++) {
+                            int32_t xv;
+                            memcpy(&xv, xt[t]->qs + b * CS_QK + 4 * k, 4);
+                            const __m256i p = _mm256_maddubs_epi16(ak, _mm256_sign_epi8(_mm256_set1_epi32(xv), wk));
+                            acc[t] = _mm256_add_epi32(acc[t], _mm256_madd_epi16(p, ones));
+                        }
+                    }
+                } else {
+                    __m256i s16[4] = { _mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256() };
+#pragma GCC unroll 8
+                    for (int k = 0; k < 8; k++) {
+                        const __m256i wk = _mm256_load_si256((const __m256i *)(pb + 32 * k));
+#pragma GCC unroll 4
+                        for (int t = 0; t < 4; t++) {
+                            int32_t xv;
+                            memcpy(&xv, xt[t]->qs + b * CS_QK + 4 * k, 4);
+                            s16[t] = _mm256_add_epi16(s16[t], _mm256_maddubs_epi16(wk, _mm256_set1_epi32(xv)));
+                        }
+                    }
+#pragma GCC unroll 4
+                    for (int t = 0; t < 4; t++)
+                        acc[t] = _mm256_add_epi32(_mm256_set1_epi32(offset * xt[t]->sum[b]), _mm256_madd_epi16(s16[t], ones));
+                }
+                const __m256 dr = _mm256_load_ps(pd + b * 8);
+#pragma GCC unroll 4
+                for (int t = 0; t < 4; t++) {
+                    f[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(acc[t]), _mm256_mul_ps(dr, _mm256_set1_ps(xt[t]->d[b])), f[t]);
+                    if (kind == CS_GR_Q4_1)
+                        f[t] = _mm256_fmadd_ps(_mm256_load_ps(pm + b * 8), _mm256_set1_ps(xt[t]->d[b] * (float)xt[t]->sum[b]), f[t]);
+                }
+            }
+            for (int t = 0; t < 4 && t0 + t < nt; t++) _mm256_maskstore_ps(D + (size_t)(t0 + t) * (size_t)nr + p0, store, f[t]);
+        }
+    }
+}
+
+#define CS_GEMM_ROWS_FN(NAME, KIND)                                                                        \
+    static void NAME(float *D, const uint8_t *w, size_t nb1, const int32_t *rows, int64_t nr, const cs_q8x *xq, \
+                     int64_t nt, int64_t n, uint8_t *pack) {                                               \
+        cs_gemm_rows(KIND, D, w, nb1, rows, nr, xq, nt, n, pack);                                          \
+    }
+CS_GEMM_ROWS_FN(gemm_rows_q4_0, CS_GR_Q4_0)
+CS_GEMM_ROWS_FN(gemm_rows_q4_1, CS_GR_Q4_1)
+CS_GEMM_ROWS_FN(gemm_rows_q8_0, CS_GR_Q8_0)
+
 const cs_isa_table cs_table_avx2 = {
     .name = "avx2",
     .k = {
@@ -458,6 +557,7 @@ const cs_isa_table cs_table_avx2 = {
         [CS_Q4_0] = { in_accum_q4_0, dot_rows_q4_0, to_float_q4_0 },
         [CS_Q4_1] = { in_accum_q4_1, dot_rows_q4_1, to_float_q4_1 },
     },
+    .gemm_rows = { [CS_Q8_0] = gemm_rows_q8_0, [CS_Q4_0] = gemm_rows_q4_0, [CS_Q4_1] = gemm_rows_q4_1 },
     .quant_x8 = quant_x8,
     .gemm = gemm,
 };

@@ -613,32 +613,6 @@ static void gemm_i16(float *Y, size_t ldy, const int16_t *qa, size_t ldq, const 
  * not depend on its panel. Kernel benchmark, 256 tokens, 2 threads, Llama-2-7B W_up
  * Q4_0: 55 ms, against 87 ms for ggml's repacked dense GEMM and 99-175 ms for dot_rows
  * per token. */
-enum { CS_GR_Q4_0, CS_GR_Q4_1, CS_GR_Q8_0 };
-
-/* Unsigned weight bytes u[32], scale d and minimum m of block b of a row. */
-static inline void cs_gr_unpack(int kind, const uint8_t *row, int64_t b, uint8_t *u, float *d, float *m) {
-    if (kind == CS_GR_Q8_0) {
-        const cs_block_q8_0 *blk = (const cs_block_q8_0 *)row + b;
-        for (int i = 0; i < CS_QK; i++) u[i] = (uint8_t)(blk->qs[i] ^ (int8_t)0x80);
-        *d = _cvtsh_ss(cs_load_u16(&blk->d));
-        *m = 0.0f;
-        return;
-    }
-    const uint8_t *qs;
-    if (kind == CS_GR_Q4_0) {
-        const cs_block_q4_0 *blk = (const cs_block_q4_0 *)row + b;
-        qs = blk->qs;
-        *d = _cvtsh_ss(cs_load_u16(&blk->d));
-        *m = 0.0f;
-    } else {
-        const cs_block_q4_1 *blk = (const cs_block_q4_1 *)row + b;
-        qs = blk->qs;
-        *d = _cvtsh_ss(cs_load_u16(&blk->d));
-        *m = _cvtsh_ss(cs_load_u16(&blk->m));
-    }
-    for (int i = 0; i < 16; i++) { u[i] = qs[i] & 0x0f; u[i + 16] = qs[i] >> 4; }
-}
-
 static inline void cs_gemm_rows(int kind, float *D, const uint8_t *w, size_t nb1, const int32_t *rows, int64_t nr,
                                 const cs_q8x *xq, int64_t nt, int64_t n, uint8_t *pack) {
     const int64_t nb = n / CS_QK;

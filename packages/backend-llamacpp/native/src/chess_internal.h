@@ -102,6 +102,34 @@ static inline float cs_fp16_to_f32(uint16_t h) {
 static inline float cs_bf16_to_f32(uint16_t h) { return cs_bits_to_f32((uint32_t)h << 16); }
 static inline uint16_t cs_load_u16(const void *p) { uint16_t v; memcpy(&v, p, 2); return v; }
 
+/* Output-sparse prefill panels (gemm_rows of the x86 tables): the kinds of block, and
+ * block b of a row as unsigned bytes u[32] (Q4: the nibbles; Q8_0: the bytes xor 0x80,
+ * so that weight w is u - 128), its scale d and minimum m (Q4_1; else 0). */
+enum { CS_GR_Q4_0, CS_GR_Q4_1, CS_GR_Q8_0 };
+
+static inline void cs_gr_unpack(int kind, const uint8_t *row, int64_t b, uint8_t *u, float *d, float *m) {
+    if (kind == CS_GR_Q8_0) {
+        const cs_block_q8_0 *blk = (const cs_block_q8_0 *)row + b;
+        for (int i = 0; i < CS_QK; i++) u[i] = (uint8_t)(blk->qs[i] ^ (int8_t)0x80);
+        *d = cs_fp16_to_f32(cs_load_u16(&blk->d));
+        *m = 0.0f;
+        return;
+    }
+    const uint8_t *qs;
+    if (kind == CS_GR_Q4_0) {
+        const cs_block_q4_0 *blk = (const cs_block_q4_0 *)row + b;
+        qs = blk->qs;
+        *d = cs_fp16_to_f32(cs_load_u16(&blk->d));
+        *m = 0.0f;
+    } else {
+        const cs_block_q4_1 *blk = (const cs_block_q4_1 *)row + b;
+        qs = blk->qs;
+        *d = cs_fp16_to_f32(cs_load_u16(&blk->d));
+        *m = cs_fp16_to_f32(cs_load_u16(&blk->m));
+    }
+    for (int i = 0; i < 16; i++) { u[i] = qs[i] & 0x0f; u[i + 16] = qs[i] >> 4; }
+}
+
 /* ---- per-(ISA, type) kernel primitives ----
  * in_accum: y[0..n) = sum_k xv[k] * deq(row idx[k])[off..off+n), where `w` already
  *           points at the first block of the slice in row 0 (row r at w + r*nb1),

@@ -14,7 +14,7 @@
  *                             bytes, sums; incl. zero blocks and exact .5 ties) and
  *                             to_float (exact; Q4_1 may fuse d*q+m: 2 ulp); the
  *                             integer in_accum of avx512vbmi (Q4) and avx2 (Q4, Q8_0)
- *                             equal to avx512's bit for bit.
+ *                             and avx2's gemm_rows equal to avx512's bit for bit.
  *   test_kernels isaenv       CHESS_KERNEL_ISA selects the named ISA (run by ctest with
  *                             CHESS_KERNEL_ISA=ref, and =<expected ISA> when one is set).
  *
@@ -833,6 +833,50 @@ static void test_primitives(void) {
         }
         printf("  %s integer in_accum (%d types) identical to avx512 on %lld active rows\n", vname,
                same_as_avx512[pi].ntypes, (long long)rows_checked);
+    }
+    /* gemm_rows (output-sparse prefill): avx2's 8-row panels promise avx512's results bit
+     * for bit (exact integer block dots, the same float steps), whatever the panel tails. */
+    if (A && chess_isa_available(CHESS_ISA_AVX512) && chess_isa_available(CHESS_ISA_AVX2)) {
+        const cs_isa_table *V = cs_isa_table_of(CHESS_ISA_AVX2);
+        const chess_type gt[] = { CHESS_TYPE_Q4_0, CHESS_TYPE_Q4_1, CHESS_TYPE_Q8_0 };
+        int64_t dots = 0;
+        for (int ti = 0; ti < 3; ti++) {
+            const chess_type t = gt[ti];
+            const int ix = cs_index(t);
+            CHECK(A->gemm_rows[ix] && V->gemm_rows[ix], "gemm_rows %s missing", type_name(t));
+            if (!A->gemm_rows[ix] || !V->gemm_rows[ix]) continue;
+            for (int c = 0; c < 12; c++) {
+                const int64_t n = 32 * rnd_int(1, 48), nrows = rnd_int(1, 40), nt = rnd_int(1, 13);
+                const size_t nb1 = row_bytes(t, n) + (size_t)(c % 3) * bbytes(t);
+                uint8_t *w = make_weights(t, n, nrows, nb1);
+                int32_t *rows = malloc(sizeof(int32_t) * (size_t)nrows);
+                int64_t nr = 0;
+                const double keep_p = c % 4 == 0 ? 1.0 : rnd_unit();
+                for (int64_t j = 0; j < nrows; j++)
+                    if (rnd_unit() < keep_p) rows[nr++] = (int32_t)j;
+                float *x = malloc(sizeof(float) * (size_t)(n * nt));
+                for (int64_t i = 0; i < n * nt; i++) x[i] = c % 5 == 2 && i % 32 < 16 ? 0.0f : rnd_normal();
+                cs_q8x *xq = malloc(sizeof(cs_q8x) * (size_t)nt);
+                for (int64_t tk = 0; tk < nt; tk++) {
+                    xq[tk].qs = malloc((size_t)n);
+                    xq[tk].d = malloc(sizeof(float) * (size_t)(n / 32));
+                    xq[tk].sum = malloc(sizeof(int32_t) * (size_t)(n / 32));
+                    A->quant_x8(x + tk * n, &xq[tk], n);
+                }
+                uint8_t *pack = aligned_alloc(64, (CS_GEMM_ROWS_PACK(n) + 63) & ~(size_t)63);
+                float *d1 = calloc((size_t)(nt * nr) + 1, sizeof(float)), *d2 = calloc((size_t)(nt * nr) + 1, sizeof(float));
+                A->gemm_rows[ix](d1, w, nb1, rows, nr, xq, nt, n, pack);
+                V->gemm_rows[ix](d2, w, nb1, rows, nr, xq, nt, n, pack);
+                CHECK(memcmp(d1, d2, sizeof(float) * (size_t)(nt * nr)) == 0,
+                      "avx2 gemm_rows %s differs from avx512 (n=%lld, %lld rows, %lld tokens)", type_name(t),
+                      (long long)n, (long long)nr, (long long)nt);
+                CHECK(!has_nan(d2, nt * nr), "avx2 gemm_rows %s: NaN/inf", type_name(t));
+                dots += nt * nr;
+                for (int64_t tk = 0; tk < nt; tk++) { free(xq[tk].qs); free(xq[tk].d); free(xq[tk].sum); }
+                free(xq); free(x); free(w); free(rows); free(pack); free(d1); free(d2);
+            }
+        }
+        printf("  avx2 gemm_rows (3 types) identical to avx512 on %lld row dots\n", (long long)dots);
     }
 }
 
