@@ -448,6 +448,123 @@ static void gemm(float *Y, size_t ldy, const float *A, size_t lda, const float *
     }
 }
 
+/* ---------------- 16-bit integer prefill (contract in chess_internal.h) ----------------
+ * The AVX-512 kernels' arithmetic on 256-bit vectors (vpmaddwd + vpaddd for vpdpwssd):
+ * the same int16 operands, exact int32 sums and float steps, so the same results bit
+ * for bit. B's 16-column dword blocks are read as two 8-column halves. */
+
+static void pack_b_i16(const float *P, size_t ldp, const float *rinv, int64_t kc, int64_t n, int32_t *B, float *e) {
+    const int64_t ncb = n / 16;
+    for (int64_t g = 0; g < kc / 32; g++) {
+        for (int64_t cb = 0; cb < ncb; cb++) {
+            for (int h = 0; h < 2; h++) {
+                const float *p = P + (size_t)(32 * g) * ldp + (size_t)(16 * cb + 8 * h);
+                __m256 amax = _mm256_setzero_ps();
+                for (int64_t k = 0; k < 32; k++)
+                    amax = _mm256_max_ps(amax, cs_abs_ps(_mm256_mul_ps(_mm256_loadu_ps(p + (size_t)k * ldp), _mm256_set1_ps(rinv[32 * g + k]))));
+                const __m256 nz = _mm256_cmp_ps(amax, _mm256_setzero_ps(), _CMP_GT_OQ);
+                const __m256 inv = _mm256_and_ps(nz, _mm256_div_ps(_mm256_set1_ps(4095.0f), amax));
+                _mm256_storeu_ps(e + (size_t)g * (size_t)n + (size_t)(16 * cb + 8 * h), _mm256_div_ps(amax, _mm256_set1_ps(4095.0f)));
+                int32_t *dst = B + (size_t)((g * ncb + cb) * 16) * 16 + 8 * h;
+                for (int64_t st = 0; st < 16; st++) {
+                    const __m256 v0 = _mm256_mul_ps(_mm256_loadu_ps(p + (size_t)(2 * st) * ldp), _mm256_set1_ps(rinv[32 * g + 2 * st]));
+                    const __m256 v1 = _mm256_mul_ps(_mm256_loadu_ps(p + (size_t)(2 * st + 1) * ldp), _mm256_set1_ps(rinv[32 * g + 2 * st + 1]));
+                    const __m256i q0 = _mm256_cvtps_epi32(_mm256_mul_ps(v0, inv)), q1 = _mm256_cvtps_epi32(_mm256_mul_ps(v1, inv));
+                    _mm256_storeu_si256((__m256i *)(dst + st * 16), _mm256_blend_epi16(q0, _mm256_slli_epi32(q1, 16), 0xAA));
+                }
+            }
+        }
+    }
+}
+
+static void quant_a_i16(const float *x, int64_t n, int16_t *q, float *d) {
+    for (int64_t g = 0; g < n / 32; g++) {
+        __m256 v[4], am = _mm256_setzero_ps();
+        for (int i = 0; i < 4; i++) {
+            v[i] = _mm256_loadu_ps(x + 32 * g + 8 * i);
+            am = _mm256_max_ps(am, cs_abs_ps(v[i]));
+        }
+        __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(am), _mm256_extractf128_ps(am, 1));
+        m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+        m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
+        const float amax = _mm_cvtss_f32(m4);
+        const float inv = amax > 0.0f ? 8191.0f / amax : 0.0f;
+        d[g] = amax / 8191.0f;
+        const __m256 vi = _mm256_set1_ps(inv);
+        for (int i = 0; i < 4; i += 2) { /* |q| <= 8191: the saturating pack is exact; it interleaves lanes, undone by the permute */
+            const __m256i p = _mm256_packs_epi32(_mm256_cvtps_epi32(_mm256_mul_ps(v[i], vi)), _mm256_cvtps_epi32(_mm256_mul_ps(v[i + 1], vi)));
+            _mm256_storeu_si256((__m256i *)(q + 32 * g + 8 * i), _mm256_permute4x64_epi64(p, 0xD8));
+        }
+    }
+}
+
+static void row_magnitudes(int q4_1, const uint8_t *w, size_t nb1, const int32_t *rows, int64_t n, int64_t nb, float *r) {
+    const int S = q4_1 ? (int)sizeof(cs_block_q4_1) : (int)sizeof(cs_block_q4_0);
+    for (int64_t k = 0; k < n; k++) {
+        const uint8_t *row = w + (size_t)rows[k] * nb1;
+        __m256 m = _mm256_setzero_ps(); /* blocks past nb read as 0: no effect on the maximum */
+        for (int64_t b = 0; b < nb; b += 8) {
+            const uint8_t *p = row + (size_t)b * S;
+            const __m256 d = cs_abs_ps(_mm256_cvtph_ps(cs_words8(p, S, nb - b)));
+            m = _mm256_max_ps(m, q4_1 ? _mm256_fmadd_ps(d, _mm256_set1_ps(15.0f), cs_abs_ps(_mm256_cvtph_ps(cs_words8(p + 2, S, nb - b))))
+                                      : _mm256_mul_ps(d, _mm256_set1_ps(8.0f)));
+        }
+        __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+        m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+        m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
+        r[k] = _mm_cvtss_f32(m4);
+    }
+}
+
+/* 4 tokens x 16 columns: 8 int32 accumulators per group of 32 k (16 steps of 2 k),
+ * scaled into float sums once per group. */
+static void gemm_i16(float *Y, size_t ldy, const int16_t *qa, size_t ldq, const float *da, size_t ldd, const int32_t *B,
+                     const float *e, int64_t nt, int64_t ng, int64_t n) {
+    const int64_t ncb = n / 16;
+    for (int64_t t0 = 0; t0 < nt; t0 += 4) {
+        const int16_t *ar[4];
+        const float *dr[4];
+        for (int i = 0; i < 4; i++) { /* missing tokens repeat the last (not stored) */
+            const int64_t t = t0 + i < nt ? t0 + i : nt - 1;
+            ar[i] = qa + (size_t)t * ldq;
+            dr[i] = da + (size_t)t * ldd;
+        }
+        for (int64_t cb = 0; cb < ncb; cb++) {
+            __m256 f[4][2];
+            for (int i = 0; i < 4; i++) f[i][0] = f[i][1] = _mm256_setzero_ps();
+            for (int64_t g = 0; g < ng; g++) {
+                __m256i acc[4][2];
+                for (int i = 0; i < 4; i++) acc[i][0] = acc[i][1] = _mm256_setzero_si256();
+                const int32_t *b0 = B + (size_t)((g * ncb + cb) * 16) * 16;
+                for (int64_t st = 0; st < 16; st++) {
+                    const __m256i w0 = _mm256_loadu_si256((const __m256i *)(b0 + st * 16));
+                    const __m256i w1 = _mm256_loadu_si256((const __m256i *)(b0 + st * 16 + 8));
+#pragma GCC unroll 4
+                    for (int i = 0; i < 4; i++) {
+                        int32_t a2;
+                        memcpy(&a2, ar[i] + 32 * g + 2 * st, 4);
+                        const __m256i a = _mm256_set1_epi32(a2);
+                        acc[i][0] = _mm256_add_epi32(acc[i][0], _mm256_madd_epi16(w0, a));
+                        acc[i][1] = _mm256_add_epi32(acc[i][1], _mm256_madd_epi16(w1, a));
+                    }
+                }
+                const __m256 e0 = _mm256_loadu_ps(e + (size_t)g * (size_t)n + (size_t)(16 * cb));
+                const __m256 e1 = _mm256_loadu_ps(e + (size_t)g * (size_t)n + (size_t)(16 * cb + 8));
+                for (int i = 0; i < 4; i++) {
+                    const __m256 dv = _mm256_set1_ps(dr[i][g]);
+                    f[i][0] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(acc[i][0]), _mm256_mul_ps(e0, dv), f[i][0]);
+                    f[i][1] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(acc[i][1]), _mm256_mul_ps(e1, dv), f[i][1]);
+                }
+            }
+            for (int i = 0; i < 4 && t0 + i < nt; i++) {
+                float *y = Y + (size_t)(t0 + i) * ldy + (size_t)(16 * cb);
+                _mm256_storeu_ps(y, _mm256_add_ps(_mm256_loadu_ps(y), f[i][0]));
+                _mm256_storeu_ps(y + 8, _mm256_add_ps(_mm256_loadu_ps(y + 8), f[i][1]));
+            }
+        }
+    }
+}
+
 /* ---------------- output-sparse prefill (block types, row layout) ----------------
  * The AVX-512 kernel's scheme (chess_avx512.c: panels of rows unpacked once, 4 tokens
  * per panel load) on 8-row panels: dword lane r of register k (k = 0..7) holds weights
@@ -560,4 +677,8 @@ const cs_isa_table cs_table_avx2 = {
     .gemm_rows = { [CS_Q8_0] = gemm_rows_q8_0, [CS_Q4_0] = gemm_rows_q4_0, [CS_Q4_1] = gemm_rows_q4_1 },
     .quant_x8 = quant_x8,
     .gemm = gemm,
+    .pack_b_i16 = pack_b_i16,
+    .gemm_i16 = gemm_i16,
+    .quant_a_i16 = quant_a_i16,
+    .row_magnitudes = row_magnitudes,
 };
