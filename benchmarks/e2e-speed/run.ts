@@ -5,7 +5,12 @@
  *   pnpm -C benchmarks e2e-speed [--shape llama2-7b] [--types q4_0,f16] [--methods chess+,teal]
  *       [--sparsity 0.5] [--transposed-type same|q8_0|...] [--threads 2] [--tg 32] [--pp 512]
  *       [--rounds 3] [--calibration-tokens 1024] [--refine-tokens 512] [--layers N] [--read-ceiling on|off]
- *       [--json OUT]
+ *       [--x86 avx512|avx2] [--json OUT]
+ *
+ * --x86 avx2: both llama-bench builds (stock and patched) are made for AVX2 + FMA + F16C only
+ * (no AVX-512) and our kernels run their avx2 table (CHESS_KERNEL_ISA=avx2): what an
+ * AVX2-only CPU (most x86 laptops) gets, measured on this machine. Default json then
+ * results/e2e-speed-avx2.json.
  *
  * A 7B F16 model is 13.5 GB: three of them do not stay in this machine's page cache (24 GB),
  * so the F16 run uses fewer blocks (`--types f16 --layers 8 --json results/e2e-speed-f16.json`);
@@ -42,7 +47,7 @@ import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
-import { backendStatus, buildBackend } from '@chess/backend-llamacpp';
+import { backendStatus, buildBackend, chessKernelIsa, ensurePatchedToolAt, parseX86Level, type X86Level } from '@chess/backend-llamacpp';
 import { ensureStockTool, readSparsityReport, readWeightTable, siteSparsity, spread, weightTraffic, type SparsityCounters } from '@chess/bench';
 import { ChessError, UsageError, cachePath, repoRoot, writeFileAtomic } from '@chess/core';
 import { SHAPES, SYNTH_VERSION, parseSynthType, synthesizeModel } from '@chess/models';
@@ -58,6 +63,7 @@ interface Options {
   transposedType: string;
   threads: number;
   tg: number;
+  x86: X86Level;
   pp: number;
   rounds: number;
   calibrationTokens: number;
@@ -84,7 +90,8 @@ function parseArgs(argv: string[]): Options {
     calibrationTokens: 1024,
     refineTokens: 512,
     readCeiling: true,
-    json: join(repoRoot(), 'benchmarks', 'results', 'e2e-speed.json'),
+    x86: 'avx512',
+    json: '',
   };
   const positive = (flag: string, value: string): number => {
     const n = Number(value);
@@ -95,6 +102,9 @@ function parseArgs(argv: string[]): Options {
     const [flag, value] = [argv[i]!, argv[i + 1]];
     if (value === undefined) throw new UsageError('BENCH_BAD_ARGUMENT', `${flag} needs a value`, { flag });
     switch (flag) {
+      case '--x86':
+        options.x86 = parseX86Level(value);
+        break;
       case '--shape':
         if (!(value in SHAPES)) throw new UsageError('BENCH_BAD_ARGUMENT', `--shape ${value}: expected one of ${Object.keys(SHAPES).join(', ')}`, { value });
         options.shape = value;
@@ -153,6 +163,7 @@ function parseArgs(argv: string[]): Options {
         throw new UsageError('BENCH_BAD_ARGUMENT', `unknown option ${flag}`, { flag });
     }
   }
+  if (!options.json) options.json = join(repoRoot(), 'benchmarks', 'results', options.x86 === 'avx2' ? 'e2e-speed-avx2.json' : 'e2e-speed.json');
   return options;
 }
 
@@ -258,6 +269,8 @@ async function llamaBench(binary: string, variant: Variant, test: 'tg' | 'pp', o
   const env = { ...process.env };
   delete env.CHESS_READ_CEILING;
   delete env.CHESS_READ_CEILING_SPARSITY;
+  const kernelIsa = chessKernelIsa(options.x86); // else the best available (or the caller's CHESS_KERNEL_ISA)
+  if (kernelIsa) env.CHESS_KERNEL_ISA = kernelIsa;
   if (variant.ceilingOf) {
     env.CHESS_READ_CEILING = '1';
     env.CHESS_READ_CEILING_SPARSITY = String(options.sparsity);
@@ -306,8 +319,11 @@ async function main(): Promise<void> {
   const started = new Date();
   const loadStart = loadavg();
   const status = backendStatus();
-  const patchedBench = join(status.built ? status.binDir : (await buildBackend({ log })).binDir, 'llama-bench');
-  const stockBench = await ensureStockTool('llama-bench', log);
+  const patchedBench =
+    options.x86 === 'avx512'
+      ? join(status.built ? status.binDir : (await buildBackend({ log })).binDir, 'llama-bench')
+      : await ensurePatchedToolAt('llama-bench', options.x86, log);
+  const stockBench = await ensureStockTool('llama-bench', log, options.x86);
   log(`stock llama-bench: ${stockBench}`);
   log(`patched llama-bench: ${patchedBench}`);
 

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { ChessError, cachePath } from '@chess/core';
 import { LLAMA_CPP_COMMIT, ensureLlamaSource } from '@chess/assets';
+import { ggmlIsaFlags, type X86Level } from '@chess/backend-llamacpp';
 
 const run = promisify(execFile);
 
@@ -12,31 +13,18 @@ const run = promisify(execFile);
 export type StockTool = 'llama-perplexity' | 'llama-bench';
 
 /**
- * ISA of the build. Not GGML_NATIVE: on these machines the CPU reports AMX but
- * executing AMX tile instructions raises SIGILL (the sandbox does not grant the
- * tile state), and a native build uses ggml's AMX kernels for Q4_0/Q4_1/Q8_0.
- * So AVX2 + AVX-512 (F/BW/VL/DQ/CD, VBMI, VNNI, BF16) explicitly, no AMX.
+ * ISA of the build: a fixed x86 level, not GGML_NATIVE (on these machines the CPU reports
+ * AMX but executing AMX tile instructions raises SIGILL, and a native build uses ggml's AMX
+ * kernels for Q4_0/Q4_1/Q8_0). `avx512` (the default): AVX2 + AVX-512, no AMX; `avx2`: what
+ * an AVX2-only CPU runs (ggmlIsaFlags in @chess/backend-llamacpp).
  */
-const BUILD_VARIANT = 'avx512-noamx';
-const ISA_FLAGS = [
-  '-DGGML_NATIVE=OFF',
-  '-DGGML_AVX=ON',
-  '-DGGML_AVX2=ON',
-  '-DGGML_FMA=ON',
-  '-DGGML_F16C=ON',
-  '-DGGML_BMI2=ON',
-  '-DGGML_AVX512=ON',
-  '-DGGML_AVX512_VBMI=ON',
-  '-DGGML_AVX512_VNNI=ON',
-  '-DGGML_AVX512_BF16=ON',
-  '-DGGML_AMX_TILE=OFF',
-  '-DGGML_AMX_INT8=OFF',
-  '-DGGML_AMX_BF16=OFF',
-];
+function buildVariant(level: X86Level): string {
+  return level === 'avx512' ? 'avx512-noamx' : level;
+}
 
 /** Build directory of the stock tools (pristine tree, CPU only). */
-export function stockToolsDir(): string {
-  return cachePath('llama.cpp', `stock-tools-${LLAMA_CPP_COMMIT.slice(0, 12)}-${BUILD_VARIANT}`);
+export function stockToolsDir(level: X86Level = 'avx512'): string {
+  return cachePath('llama.cpp', `stock-tools-${LLAMA_CPP_COMMIT.slice(0, 12)}-${buildVariant(level)}`);
 }
 
 /**
@@ -44,7 +32,7 @@ export function stockToolsDir(): string {
  * tree (`ensureLlamaSource`) into the cache; later calls do no work.
  * `CHESS_LLAMA_PERPLEXITY` points at an existing binary instead (e.g. another build).
  */
-export async function ensureStockTool(tool: StockTool, log: (line: string) => void = () => undefined): Promise<string> {
+export async function ensureStockTool(tool: StockTool, log: (line: string) => void = () => undefined, level: X86Level = 'avx512'): Promise<string> {
   const override = process.env.CHESS_LLAMA_PERPLEXITY;
   if (tool === 'llama-perplexity' && override) {
     if (!existsSync(override)) {
@@ -52,17 +40,17 @@ export async function ensureStockTool(tool: StockTool, log: (line: string) => vo
     }
     return override;
   }
-  const dir = stockToolsDir();
+  const dir = stockToolsDir(level);
   const binary = join(dir, 'build', 'bin', tool);
   const marker = join(dir, `.${tool}.complete`);
   if (existsSync(binary) && existsSync(marker) && readFileSync(marker, 'utf8').trim() === LLAMA_CPP_COMMIT) return binary;
   const source = await ensureLlamaSource(log);
   await mkdir(dir, { recursive: true });
   const buildDir = join(dir, 'build');
-  log(`building stock ${tool} from ${source} into ${buildDir} (cmake, a few minutes on 2 cores)`);
+  log(`building stock ${tool} (${level}) from ${source} into ${buildDir} (cmake, a few minutes on 2 cores)`);
   const flags = [
     '-DCMAKE_BUILD_TYPE=Release',
-    ...ISA_FLAGS,
+    ...ggmlIsaFlags(level),
     '-DBUILD_SHARED_LIBS=OFF',
     '-DLLAMA_CURL=OFF',
     '-DLLAMA_OPENSSL=OFF',

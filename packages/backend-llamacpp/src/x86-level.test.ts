@@ -1,0 +1,29 @@
+import { describe, expect, it } from 'vitest';
+import { chessKernelIsa, ggmlIsaFlags, parseX86Level } from './x86-level.ts';
+
+describe('x86 levels', () => {
+  it('avx2 builds enable nothing newer than AVX2 + FMA + F16C + BMI2', () => {
+    const flags = ggmlIsaFlags('avx2');
+    const on = flags.filter((f) => f.endsWith('=ON')).map((f) => f.slice(2, -3));
+    expect(on.sort()).toEqual(['GGML_AVX', 'GGML_AVX2', 'GGML_BMI2', 'GGML_F16C', 'GGML_FMA']);
+    expect(flags).toContain('-DGGML_NATIVE=OFF');
+    for (const f of ['GGML_AVX512', 'GGML_AVX512_VBMI', 'GGML_AVX512_VNNI', 'GGML_AVX512_BF16', 'GGML_AVX_VNNI', 'GGML_AMX_TILE']) {
+      expect(flags).toContain(`-D${f}=OFF`);
+    }
+    expect(chessKernelIsa('avx2')).toBe('avx2');
+  });
+
+  it('avx512 builds keep the flag set of the cached stock tools (no AMX)', () => {
+    expect(ggmlIsaFlags('avx512')).toEqual([
+      '-DGGML_NATIVE=OFF', '-DGGML_AVX=ON', '-DGGML_AVX2=ON', '-DGGML_FMA=ON', '-DGGML_F16C=ON', '-DGGML_BMI2=ON',
+      '-DGGML_AVX512=ON', '-DGGML_AVX512_VBMI=ON', '-DGGML_AVX512_VNNI=ON', '-DGGML_AVX512_BF16=ON',
+      '-DGGML_AMX_TILE=OFF', '-DGGML_AMX_INT8=OFF', '-DGGML_AMX_BF16=OFF',
+    ]);
+    expect(chessKernelIsa('avx512')).toBeUndefined();
+  });
+
+  it('rejects an unknown level with a usage error naming the option', () => {
+    expect(parseX86Level('avx2')).toBe('avx2');
+    expect(() => parseX86Level('sse4', '--x86')).toThrow(/--x86 sse4: expected one of avx512, avx2/);
+  });
+});

@@ -1,0 +1,34 @@
+/**
+ * x86 instruction-set levels for builds that must not depend on the build machine's CPU
+ * (GGML_NATIVE off): the benchmarks compare a stock and a patched llama.cpp built with the
+ * same flags. `avx512`: AVX2 + AVX-512 (F/BW/VL/DQ/CD, VBMI, VNNI, BF16), no AMX (on these
+ * VMs the CPU reports AMX but the first tile instruction raises SIGILL). `avx2`: AVX2 + FMA
+ * + F16C + BMI2 and nothing newer: what most x86 laptops and small desktops run, measured
+ * on an AVX-512 machine (our kernels then run their `avx2` table: CHESS_KERNEL_ISA=avx2).
+ */
+import { UsageError } from '@chess/core';
+
+export type X86Level = 'avx512' | 'avx2';
+export const X86_LEVELS: readonly X86Level[] = ['avx512', 'avx2'];
+
+const NO_AMX = ['-DGGML_AMX_TILE=OFF', '-DGGML_AMX_INT8=OFF', '-DGGML_AMX_BF16=OFF'];
+const AVX2_BASE = ['-DGGML_NATIVE=OFF', '-DGGML_AVX=ON', '-DGGML_AVX2=ON', '-DGGML_FMA=ON', '-DGGML_F16C=ON', '-DGGML_BMI2=ON'];
+
+/** ggml CMake options of a level. */
+export function ggmlIsaFlags(level: X86Level): string[] {
+  if (level === 'avx2') {
+    return [...AVX2_BASE, '-DGGML_AVX512=OFF', '-DGGML_AVX512_VBMI=OFF', '-DGGML_AVX512_VNNI=OFF', '-DGGML_AVX512_BF16=OFF', '-DGGML_AVX_VNNI=OFF', ...NO_AMX];
+  }
+  return [...AVX2_BASE, '-DGGML_AVX512=ON', '-DGGML_AVX512_VBMI=ON', '-DGGML_AVX512_VNNI=ON', '-DGGML_AVX512_BF16=ON', ...NO_AMX];
+}
+
+/** The kernel ISA (CHESS_KERNEL_ISA) that matches a level, or undefined for the best available. */
+export function chessKernelIsa(level: X86Level): string | undefined {
+  return level === 'avx2' ? 'avx2' : undefined;
+}
+
+/** A level named on a command line; UsageError BAD_X86_LEVEL otherwise. */
+export function parseX86Level(value: string, option = '--x86'): X86Level {
+  if ((X86_LEVELS as readonly string[]).includes(value)) return value as X86Level;
+  throw new UsageError('BAD_X86_LEVEL', `${option} ${value}: expected one of ${X86_LEVELS.join(', ')}`, { option, value });
+}
