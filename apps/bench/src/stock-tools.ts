@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { ChessError, cachePath } from '@chess/core';
 import { LLAMA_CPP_COMMIT, ensureLlamaSource } from '@chess/assets';
-import { ggmlIsaFlags, type X86Level } from '@chess/backend-llamacpp';
+import { llamaToolBuildFlags, type X86Level } from '@chess/backend-llamacpp';
 
 const run = promisify(execFile);
 
@@ -16,7 +16,7 @@ export type StockTool = 'llama-perplexity' | 'llama-bench';
  * ISA of the build: a fixed x86 level, not GGML_NATIVE (on these machines the CPU reports
  * AMX but executing AMX tile instructions raises SIGILL, and a native build uses ggml's AMX
  * kernels for Q4_0/Q4_1/Q8_0). `avx512` (the default): AVX2 + AVX-512, no AMX; `avx2`: what
- * an AVX2-only CPU runs (ggmlIsaFlags in @chess/backend-llamacpp).
+ * an AVX2-only CPU runs (llamaToolBuildFlags in @chess/backend-llamacpp).
  */
 function buildVariant(level: X86Level): string {
   return level === 'avx512' ? 'avx512-noamx' : level;
@@ -48,18 +48,7 @@ export async function ensureStockTool(tool: StockTool, log: (line: string) => vo
   await mkdir(dir, { recursive: true });
   const buildDir = join(dir, 'build');
   log(`building stock ${tool} (${level}) from ${source} into ${buildDir} (cmake, a few minutes on 2 cores)`);
-  const flags = [
-    '-DCMAKE_BUILD_TYPE=Release',
-    ...ggmlIsaFlags(level),
-    '-DBUILD_SHARED_LIBS=OFF',
-    '-DLLAMA_CURL=OFF',
-    '-DLLAMA_OPENSSL=OFF',
-    '-DLLAMA_BUILD_TESTS=OFF',
-    '-DLLAMA_BUILD_EXAMPLES=OFF',
-    '-DLLAMA_BUILD_SERVER=OFF',
-    '-DLLAMA_BUILD_APP=OFF',
-    '-DLLAMA_BUILD_UI=OFF',
-  ];
+  const flags = llamaToolBuildFlags(level);
   try {
     await run('cmake', ['-S', source, '-B', buildDir, ...flags], { maxBuffer: 64 << 20 });
     await run('cmake', ['--build', buildDir, '--target', tool, '-j', String(Math.max(1, (await import('node:os')).availableParallelism()))], {

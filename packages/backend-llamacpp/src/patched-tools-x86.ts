@@ -5,7 +5,7 @@ import { cpus } from 'node:os';
 import { ChessError, cachePath, writeFileAtomic } from '@chess/core';
 import { backendHash, backendStatus, buildBackend } from './build.ts';
 import { buildProgress, requireTools, runCommand, type Log } from './process.ts';
-import { ggmlIsaFlags, type X86Level } from './x86-level.ts';
+import { llamaToolBuildFlags, type X86Level } from './x86-level.ts';
 
 /**
  * A patched tool (llama-bench, ...) built for a fixed x86 level instead of the build
@@ -30,17 +30,7 @@ export async function ensurePatchedToolAt(tool: string, level: X86Level, log: Lo
   ]);
   await mkdir(root, { recursive: true });
   log(`building patched ${tool} for ${level} from ${status.sourceDir} into ${buildDir} (cmake, a few minutes on 2 cores)`);
-  const flags = [
-    '-DCMAKE_BUILD_TYPE=Release',
-    ...ggmlIsaFlags(level),
-    '-DBUILD_SHARED_LIBS=OFF',
-    '-DLLAMA_CURL=OFF',
-    '-DLLAMA_OPENSSL=OFF',
-    '-DLLAMA_BUILD_TESTS=OFF',
-    '-DLLAMA_BUILD_EXAMPLES=OFF',
-    '-DLLAMA_BUILD_SERVER=OFF',
-    '-DLLAMA_BUILD_TOOLS=ON',
-  ];
+  const flags = llamaToolBuildFlags(level);
   const configure = await runCommand('cmake', ['-S', status.sourceDir, '-B', buildDir, ...flags]);
   if (configure.code !== 0) {
     throw new ChessError('BACKEND_BUILD_FAILED', `cmake configure of the ${level} tools in ${buildDir} failed:\n${configure.tail.slice(-30).join('\n')}`, {

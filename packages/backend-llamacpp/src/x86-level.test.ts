@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { chessKernelIsa, ggmlIsaFlags, parseX86Level } from './x86-level.ts';
+import { chessKernelIsa, ggmlIsaFlags, llamaToolBuildFlags, parseX86Level } from './x86-level.ts';
 
 describe('x86 levels', () => {
   it('avx2 builds enable nothing newer than AVX2 + FMA + F16C + BMI2', () => {
@@ -20,6 +20,14 @@ describe('x86 levels', () => {
       '-DGGML_AMX_TILE=OFF', '-DGGML_AMX_INT8=OFF', '-DGGML_AMX_BF16=OFF',
     ]);
     expect(chessKernelIsa('avx512')).toBeUndefined();
+  });
+
+  it('tool builds are static Release builds at the level, without network code or servers', () => {
+    for (const level of ['avx2', 'avx512'] as const) {
+      const flags = llamaToolBuildFlags(level);
+      expect(flags[0]).toBe('-DCMAKE_BUILD_TYPE=Release');
+      expect(flags).toEqual(expect.arrayContaining([...ggmlIsaFlags(level), '-DBUILD_SHARED_LIBS=OFF', '-DLLAMA_CURL=OFF', '-DLLAMA_BUILD_SERVER=OFF', '-DLLAMA_BUILD_TOOLS=ON']));
+    }
   });
 
   it('rejects an unknown level with a usage error naming the option', () => {

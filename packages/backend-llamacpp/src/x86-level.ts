@@ -22,6 +22,27 @@ export function ggmlIsaFlags(level: X86Level): string[] {
   return [...AVX2_BASE, '-DGGML_AVX512=ON', '-DGGML_AVX512_VBMI=ON', '-DGGML_AVX512_VNNI=ON', '-DGGML_AVX512_BF16=ON', ...NO_AMX];
 }
 
+/**
+ * CMake options of a standalone CPU-only Release build of llama.cpp's tools at a level
+ * (static, no network code, no tests/examples/server/app/UI): the stock reference tools
+ * (@chess/bench) and the patched tools for a fixed level (ensurePatchedToolAt) alike.
+ */
+export function llamaToolBuildFlags(level: X86Level): string[] {
+  return [
+    '-DCMAKE_BUILD_TYPE=Release',
+    ...ggmlIsaFlags(level),
+    '-DBUILD_SHARED_LIBS=OFF',
+    '-DLLAMA_CURL=OFF',
+    '-DLLAMA_OPENSSL=OFF',
+    '-DLLAMA_BUILD_TESTS=OFF',
+    '-DLLAMA_BUILD_EXAMPLES=OFF',
+    '-DLLAMA_BUILD_SERVER=OFF',
+    '-DLLAMA_BUILD_APP=OFF',
+    '-DLLAMA_BUILD_UI=OFF',
+    '-DLLAMA_BUILD_TOOLS=ON',
+  ];
+}
+
 /** The kernel ISA (CHESS_KERNEL_ISA) that matches a level, or undefined for the best available. */
 export function chessKernelIsa(level: X86Level): string | undefined {
   return level === 'avx2' ? 'avx2' : undefined;
