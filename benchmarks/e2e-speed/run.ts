@@ -10,7 +10,8 @@
  * --x86 avx2: both llama-bench builds (stock and patched) are made for AVX2 + FMA + F16C only
  * (no AVX-512) and our kernels run their avx2 table (CHESS_KERNEL_ISA=avx2): what an
  * AVX2-only CPU (most x86 laptops) gets, measured on this machine. Default json then
- * results/e2e-speed-avx2.json.
+ * results/e2e-speed-avx2.json. The default is this machine's level (/proc/cpuinfo), so that
+ * an AVX2-only machine measures its own builds instead of dying on AVX-512 instructions.
  *
  * A 7B F16 model is 13.5 GB: three of them do not stay in this machine's page cache (24 GB),
  * so the F16 run uses fewer blocks (`--types f16 --layers 8 --json results/e2e-speed-f16.json`);
@@ -47,7 +48,7 @@ import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
-import { backendStatus, buildBackend, chessKernelIsa, ensurePatchedToolAt, parseX86Level, type X86Level } from '@chess/backend-llamacpp';
+import { backendStatus, buildBackend, chessKernelIsa, ensurePatchedToolAt, hostX86Level, parseX86Level, type X86Level } from '@chess/backend-llamacpp';
 import { ensureStockTool, readSparsityReport, readWeightTable, siteSparsity, spread, weightTraffic, type SparsityCounters } from '@chess/bench';
 import { ChessError, UsageError, cachePath, repoRoot, writeFileAtomic } from '@chess/core';
 import { SHAPES, SYNTH_VERSION, parseSynthType, synthesizeModel } from '@chess/models';
@@ -90,7 +91,7 @@ function parseArgs(argv: string[]): Options {
     calibrationTokens: 1024,
     refineTokens: 512,
     readCeiling: true,
-    x86: 'avx512',
+    x86: hostX86Level() ?? 'avx512',
     json: '',
   };
   const positive = (flag: string, value: string): number => {

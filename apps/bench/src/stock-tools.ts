@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { ChessError, cachePath } from '@chess/core';
 import { LLAMA_CPP_COMMIT, ensureLlamaSource } from '@chess/assets';
-import { llamaToolBuildFlags, type X86Level } from '@chess/backend-llamacpp';
+import { hostX86Level, llamaToolBuildFlags, type X86Level } from '@chess/backend-llamacpp';
 
 const run = promisify(execFile);
 
@@ -31,8 +31,13 @@ export function stockToolsDir(level: X86Level = 'avx512'): string {
  * Path of a stock llama.cpp tool, built once with cmake from the pristine source
  * tree (`ensureLlamaSource`) into the cache; later calls do no work.
  * `CHESS_LLAMA_PERPLEXITY` points at an existing binary instead (e.g. another build).
+ * The level defaults to this machine's (never instructions the CPU lacks).
  */
-export async function ensureStockTool(tool: StockTool, log: (line: string) => void = () => undefined, level: X86Level = 'avx512'): Promise<string> {
+export async function ensureStockTool(
+  tool: StockTool,
+  log: (line: string) => void = () => undefined,
+  level: X86Level = hostX86Level() ?? 'avx512',
+): Promise<string> {
   const override = process.env.CHESS_LLAMA_PERPLEXITY;
   if (tool === 'llama-perplexity' && override) {
     if (!existsSync(override)) {

@@ -1,5 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { chessKernelIsa, ggmlIsaFlags, llamaToolBuildFlags, parseX86Level } from './x86-level.ts';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chessKernelIsa, ggmlIsaFlags, hostX86Level, llamaToolBuildFlags, parseX86Level, x86LevelOfCpuFlags } from './x86-level.ts';
 
 describe('x86 levels', () => {
   it('avx2 builds enable nothing newer than AVX2 + FMA + F16C + BMI2', () => {
@@ -28,6 +31,21 @@ describe('x86 levels', () => {
       expect(flags[0]).toBe('-DCMAKE_BUILD_TYPE=Release');
       expect(flags).toEqual(expect.arrayContaining([...ggmlIsaFlags(level), '-DBUILD_SHARED_LIBS=OFF', '-DLLAMA_CURL=OFF', '-DLLAMA_BUILD_SERVER=OFF', '-DLLAMA_BUILD_TOOLS=ON']));
     }
+  });
+
+  it('picks the highest level a CPU executes from its flags', () => {
+    const zen4 = 'fpu sse2 avx2 fma f16c bmi2 avx512f avx512dq avx512cd avx512bw avx512vl avx512_bf16 avx512vbmi avx512_vnni';
+    const skylakeX = 'fpu sse2 avx2 fma f16c bmi2 avx512f avx512dq avx512cd avx512bw avx512vl'; // no VNNI/VBMI/BF16
+    const alderLake = 'fpu sse2 avx2 fma f16c bmi2 avx_vnni';
+    const sandyBridge = 'fpu sse2 avx';
+    expect(x86LevelOfCpuFlags(new Set(zen4.split(' ')))).toBe('avx512');
+    expect(x86LevelOfCpuFlags(new Set(skylakeX.split(' ')))).toBe('avx2');
+    expect(x86LevelOfCpuFlags(new Set(alderLake.split(' ')))).toBe('avx2');
+    expect(x86LevelOfCpuFlags(new Set(sandyBridge.split(' ')))).toBeUndefined();
+    const dir = mkdtempSync(join(tmpdir(), 'chess-cpuinfo-'));
+    writeFileSync(join(dir, 'cpuinfo'), `processor\t: 0\nflags\t\t: ${alderLake}\n\nprocessor\t: 1\nflags\t\t: ${alderLake}\n`);
+    expect(hostX86Level(join(dir, 'cpuinfo'))).toBe('avx2');
+    expect(hostX86Level(join(dir, 'missing'))).toBeUndefined();
   });
 
   it('rejects an unknown level with a usage error naming the option', () => {

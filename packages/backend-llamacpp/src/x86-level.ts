@@ -6,6 +6,7 @@
  * + F16C + BMI2 and nothing newer: what most x86 laptops and small desktops run, measured
  * on an AVX-512 machine (our kernels then run their `avx2` table: CHESS_KERNEL_ISA=avx2).
  */
+import { readFileSync } from 'node:fs';
 import { UsageError } from '@chess/core';
 
 export type X86Level = 'avx512' | 'avx2';
@@ -46,6 +47,34 @@ export function llamaToolBuildFlags(level: X86Level): string[] {
 /** The kernel ISA (CHESS_KERNEL_ISA) that matches a level, or undefined for the best available. */
 export function chessKernelIsa(level: X86Level): string | undefined {
   return level === 'avx2' ? 'avx2' : undefined;
+}
+
+/** CPU flags (Linux /proc/cpuinfo names) each level's builds execute. */
+const LEVEL_CPU_FLAGS: Readonly<Record<X86Level, readonly string[]>> = {
+  avx512: ['avx2', 'fma', 'f16c', 'bmi2', 'avx512f', 'avx512bw', 'avx512vl', 'avx512dq', 'avx512cd', 'avx512vbmi', 'avx512_vnni', 'avx512_bf16'],
+  avx2: ['avx2', 'fma', 'f16c', 'bmi2'],
+};
+
+/** The highest level whose instructions a CPU with these flags executes, or undefined. */
+export function x86LevelOfCpuFlags(flags: ReadonlySet<string>): X86Level | undefined {
+  return X86_LEVELS.find((level) => LEVEL_CPU_FLAGS[level].every((flag) => flags.has(flag)));
+}
+
+/**
+ * This machine's level from /proc/cpuinfo: the default of the benchmarks' fixed-level
+ * builds, so that they never build for instructions the CPU lacks (an AVX-512 build
+ * dies with SIGILL on an AVX2 laptop). Undefined where it cannot tell (no /proc/cpuinfo,
+ * not x86, or older than AVX2).
+ */
+export function hostX86Level(cpuinfoPath = '/proc/cpuinfo'): X86Level | undefined {
+  let text: string;
+  try {
+    text = readFileSync(cpuinfoPath, 'utf8');
+  } catch {
+    return undefined;
+  }
+  const line = /^flags\s*:(.*)$/m.exec(text);
+  return line ? x86LevelOfCpuFlags(new Set(line[1]!.trim().split(/\s+/))) : undefined;
 }
 
 /** A level named on a command line; UsageError BAD_X86_LEVEL otherwise. */
