@@ -27,6 +27,7 @@ export async function ensurePatchedToolAt(tool: string, level: X86Level, log: Lo
   requireTools([
     { names: ['cmake'], purpose: 'configures llama.cpp' },
     { names: ['c++', 'g++', 'clang++'], purpose: 'C++ compiler' },
+    { names: ['cc', 'gcc', 'clang'], purpose: 'C compiler' },
   ]);
   await mkdir(root, { recursive: true });
   log(`building patched ${tool} for ${level} from ${status.sourceDir} into ${buildDir} (cmake, a few minutes on 2 cores)`);

@@ -9,6 +9,23 @@
 
 static inline float cs_h2f(const void *p) { return _cvtsh_ss(cs_load_u16(p)); }
 
+static inline __m256 cs_abs_ps(__m256 v) { return _mm256_andnot_ps(_mm256_set1_ps(-0.0f), v); }
+static inline float cs_hmax256(__m256 v) {
+    __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+    m = _mm_max_ss(m, _mm_movehdup_ps(m));
+    return _mm_cvtss_f32(m);
+}
+/* The 32 floats at x as four vectors, and the largest magnitude among them. */
+static inline float cs_load32_absmax(const float *x, __m256 v[4]) {
+    __m256 am = _mm256_setzero_ps();
+    for (int i = 0; i < 4; i++) {
+        v[i] = _mm256_loadu_ps(x + 8 * i);
+        am = _mm256_max_ps(am, cs_abs_ps(v[i]));
+    }
+    return cs_hmax256(am);
+}
+
 static inline float cs_hsum256(__m256 v) {
     __m128 r = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
     r = _mm_add_ps(r, _mm_movehl_ps(r, r));
@@ -100,8 +117,6 @@ static void to_float_q4_1(const uint8_t *src, float *dst, int64_t n) {
 
 #define CS_MAXB (CS_IN_CHUNK / CS_QK)
 #define CS_IG 16
-
-static inline __m256 cs_abs_ps(__m256 v) { return _mm256_andnot_ps(_mm256_set1_ps(-0.0f), v); }
 
 /* The fp16 words at p, p + S, .., of nblk (<= 8) consecutive blocks (zero past nblk):
  * word inserts (a store-and-reload through a small array stalls on store forwarding). */
@@ -385,18 +400,9 @@ CS_DOT_ROWS4_FLOAT(dot_rows_bf16, 2, CS_LD_BF16, cs_sc_bf16)
 /* ---------------- activation quantizer (same arithmetic as cs_quant_x8_ref) ---------------- */
 
 static void quant_x8(const float *x, const cs_q8x *q, int64_t n) {
-    const __m256 sign = _mm256_set1_ps(-0.0f);
     for (int64_t ib = 0; ib < n / CS_QK; ib++) {
         __m256 v[4];
-        __m256 am = _mm256_setzero_ps();
-        for (int i = 0; i < 4; i++) {
-            v[i] = _mm256_loadu_ps(x + ib * CS_QK + 8 * i);
-            am = _mm256_max_ps(am, _mm256_andnot_ps(sign, v[i]));
-        }
-        __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(am), _mm256_extractf128_ps(am, 1));
-        m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
-        m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
-        const float amax = _mm_cvtss_f32(m4);
+        const float amax = cs_load32_absmax(x + ib * CS_QK, v);
         const float d = amax / 127.0f;
         const float id = d != 0.0f ? 1.0f / d : 0.0f;
         const __m256 vid = _mm256_set1_ps(id);
@@ -479,15 +485,8 @@ static void pack_b_i16(const float *P, size_t ldp, const float *rinv, int64_t kc
 
 static void quant_a_i16(const float *x, int64_t n, int16_t *q, float *d) {
     for (int64_t g = 0; g < n / 32; g++) {
-        __m256 v[4], am = _mm256_setzero_ps();
-        for (int i = 0; i < 4; i++) {
-            v[i] = _mm256_loadu_ps(x + 32 * g + 8 * i);
-            am = _mm256_max_ps(am, cs_abs_ps(v[i]));
-        }
-        __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(am), _mm256_extractf128_ps(am, 1));
-        m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
-        m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
-        const float amax = _mm_cvtss_f32(m4);
+        __m256 v[4];
+        const float amax = cs_load32_absmax(x + 32 * g, v);
         const float inv = amax > 0.0f ? 8191.0f / amax : 0.0f;
         d[g] = amax / 8191.0f;
         const __m256 vi = _mm256_set1_ps(inv);
@@ -509,10 +508,7 @@ static void row_magnitudes(int q4_1, const uint8_t *w, size_t nb1, const int32_t
             m = _mm256_max_ps(m, q4_1 ? _mm256_fmadd_ps(d, _mm256_set1_ps(15.0f), cs_abs_ps(_mm256_cvtph_ps(cs_words8(p + 2, S, nb - b))))
                                       : _mm256_mul_ps(d, _mm256_set1_ps(8.0f)));
         }
-        __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
-        m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
-        m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
-        r[k] = _mm_cvtss_f32(m4);
+        r[k] = cs_hmax256(m);
     }
 }
 
@@ -524,11 +520,7 @@ static void gemm_i16(float *Y, size_t ldy, const int16_t *qa, size_t ldq, const 
     for (int64_t t0 = 0; t0 < nt; t0 += 4) {
         const int16_t *ar[4];
         const float *dr[4];
-        for (int i = 0; i < 4; i++) { /* missing tokens repeat the last (not stored) */
-            const int64_t t = t0 + i < nt ? t0 + i : nt - 1;
-            ar[i] = qa + (size_t)t * ldq;
-            dr[i] = da + (size_t)t * ldd;
-        }
+        cs_i16_token_rows(qa, ldq, da, ldd, t0, nt, ar, dr);
         for (int64_t cb = 0; cb < ncb; cb++) {
             __m256 f[4][2];
             for (int i = 0; i < 4; i++) f[i][0] = f[i][1] = _mm256_setzero_ps();
@@ -588,21 +580,7 @@ static inline void cs_gemm_rows(int kind, float *D, const uint8_t *w, size_t nb1
     const __m256i ones = _mm256_set1_epi16(1);
     for (int64_t p0 = 0; p0 < nr; p0 += 8) {
         const int64_t np = nr - p0 < 8 ? nr - p0 : 8;
-        for (int64_t r = 0; r < 8; r++) {
-            const uint8_t *row = r < np ? w + (size_t)rows[p0 + r] * nb1 : NULL;
-            for (int64_t b = 0; b < nb; b++) {
-                uint8_t u[CS_QK];
-                if (row) {
-                    cs_gr_unpack(kind, row, b, u, &pd[b * 8 + r], &pm[b * 8 + r]);
-                    if (q8) for (int i = 0; i < CS_QK; i++) u[i] ^= 0x80; /* the signed byte again */
-                } else {
-                    memset(u, 0, sizeof u); /* scale and minimum 0: the lane is never stored */
-                    pd[b * 8 + r] = 0.0f;
-                    pm[b * 8 + r] = 0.0f;
-                }
-                for (int k = 0; k < 8; k++) memcpy(pw + (size_t)b * 256 + (size_t)k * 32 + (size_t)r * 4, u + 4 * k, 4);
-            }
-        }
+        cs_gr_pack_panel(kind, 0, w, nb1, rows + p0, np, 8, nb, pw, pd, pm); /* Q8_0 signed: |w| x sign(x, w) */
         const __m256i store = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)np), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
         for (int64_t t0 = 0; t0 < nt; t0 += 4) {
             const cs_q8x *xt[4] = { &xq[t0], &xq[t0 + 1 < nt ? t0 + 1 : t0], &xq[t0 + 2 < nt ? t0 + 2 : t0],

@@ -563,11 +563,7 @@ static void gemm_i16(float *Y, size_t ldy, const int16_t *qa, size_t ldq, const 
     for (int64_t t0 = 0; t0 < nt; t0 += 4) {
         const int16_t *ar[4];
         const float *dr[4];
-        for (int i = 0; i < 4; i++) { /* missing tokens repeat the last (not stored) */
-            const int64_t t = t0 + i < nt ? t0 + i : nt - 1;
-            ar[i] = qa + (size_t)t * ldq;
-            dr[i] = da + (size_t)t * ldd;
-        }
+        cs_i16_token_rows(qa, ldq, da, ldd, t0, nt, ar, dr);
         for (int64_t cb = 0; cb < ncb; cb += 2) {
             __m512 f[4][2];
             for (int i = 0; i < 4; i++) f[i][0] = f[i][1] = _mm512_setzero_ps();
@@ -617,21 +613,12 @@ static inline void cs_gemm_rows(int kind, float *D, const uint8_t *w, size_t nb1
                                 const cs_q8x *xq, int64_t nt, int64_t n, uint8_t *pack) {
     const int64_t nb = n / CS_QK;
     const int32_t offset = kind == CS_GR_Q4_0 ? -8 : kind == CS_GR_Q8_0 ? -128 : 0;
-    const uint8_t zero_byte = (uint8_t)(-offset); /* the byte of weight 0 */
     uint8_t *pw = pack;                                                  /* nb x 8 x 64 bytes */
     float *pd = (float *)(pack + (size_t)nb * 16 * CS_QK);               /* nb x 16 row scales */
     float *pm = pd + (size_t)nb * 16;                                    /* nb x 16 row minima (Q4_1) */
     for (int64_t p0 = 0; p0 < nr; p0 += 16) {
         const int64_t np = nr - p0 < 16 ? nr - p0 : 16;
-        for (int64_t r = 0; r < 16; r++) {
-            const uint8_t *row = r < np ? w + (size_t)rows[p0 + r] * nb1 : NULL;
-            for (int64_t b = 0; b < nb; b++) {
-                uint8_t u[CS_QK];
-                if (row) cs_gr_unpack(kind, row, b, u, &pd[b * 16 + r], &pm[b * 16 + r]);
-                else { memset(u, zero_byte, sizeof u); pd[b * 16 + r] = 0.0f; pm[b * 16 + r] = 0.0f; }
-                for (int k = 0; k < 8; k++) memcpy(pw + (size_t)b * 512 + (size_t)k * 64 + (size_t)r * 4, u + 4 * k, 4);
-            }
-        }
+        cs_gr_pack_panel(kind, 1, w, nb1, rows + p0, np, 16, nb, pw, pd, pm); /* Q8_0 unsigned: vpdpbusd */
         const __mmask16 store = cs_tail_mask(np);
         for (int64_t t0 = 0; t0 < nt; t0 += 4) {
             const cs_q8x *x0 = &xq[t0], *x1 = &xq[t0 + 1 < nt ? t0 + 1 : t0], *x2 = &xq[t0 + 2 < nt ? t0 + 2 : t0],

@@ -102,15 +102,16 @@ static inline float cs_fp16_to_f32(uint16_t h) {
 static inline float cs_bf16_to_f32(uint16_t h) { return cs_bits_to_f32((uint32_t)h << 16); }
 static inline uint16_t cs_load_u16(const void *p) { uint16_t v; memcpy(&v, p, 2); return v; }
 
-/* Output-sparse prefill panels (gemm_rows of the x86 tables): the kinds of block, and
- * block b of a row as unsigned bytes u[32] (Q4: the nibbles; Q8_0: the bytes xor 0x80,
- * so that weight w is u - 128), its scale d and minimum m (Q4_1; else 0). */
+/* Output-sparse prefill panels (gemm_rows of the x86 tables). cs_gr_unpack: block b of
+ * a row as bytes u[32] (Q4: the nibbles; Q8_0: the signed bytes, xor 0x80 when
+ * q8_unsigned, so that weight w is u - 128), its scale d and minimum m (Q4_1; else 0). */
 enum { CS_GR_Q4_0, CS_GR_Q4_1, CS_GR_Q8_0 };
 
-static inline void cs_gr_unpack(int kind, const uint8_t *row, int64_t b, uint8_t *u, float *d, float *m) {
+static inline void cs_gr_unpack(int kind, int q8_unsigned, const uint8_t *row, int64_t b, uint8_t *u, float *d, float *m) {
     if (kind == CS_GR_Q8_0) {
         const cs_block_q8_0 *blk = (const cs_block_q8_0 *)row + b;
-        for (int i = 0; i < CS_QK; i++) u[i] = (uint8_t)(blk->qs[i] ^ (int8_t)0x80);
+        const uint8_t flip = q8_unsigned ? 0x80 : 0x00;
+        for (int i = 0; i < CS_QK; i++) u[i] = (uint8_t)((uint8_t)blk->qs[i] ^ flip);
         *d = cs_fp16_to_f32(cs_load_u16(&blk->d));
         *m = 0.0f;
         return;
@@ -128,6 +129,35 @@ static inline void cs_gr_unpack(int kind, const uint8_t *row, int64_t b, uint8_t
         *m = cs_fp16_to_f32(cs_load_u16(&blk->m));
     }
     for (int i = 0; i < 16; i++) { u[i] = qs[i] & 0x0f; u[i + 16] = qs[i] >> 4; }
+}
+
+/* One panel of PW (8 or 16) rows, unpacked once and transposed: for block b, register k
+ * (k = 0..7) is the PW * 4 bytes at pw + (b * 8 + k) * PW * 4, whose dword lane r holds
+ * weights 4k..4k+3 of row r; pd / pm[b * PW + r] its scale and minimum. Lanes r >= np
+ * (past the last row) hold weight 0 with scale and minimum 0 and are never stored. */
+static inline void cs_gr_pack_panel(int kind, int q8_unsigned, const uint8_t *w, size_t nb1, const int32_t *rows,
+                                    int64_t np, int PW, int64_t nb, uint8_t *pw, float *pd, float *pm) {
+    const uint8_t zero_byte = kind == CS_GR_Q4_0 ? 8 : kind == CS_GR_Q8_0 && q8_unsigned ? 0x80 : 0;
+    for (int64_t r = 0; r < PW; r++) {
+        const uint8_t *row = r < np ? w + (size_t)rows[r] * nb1 : NULL;
+        for (int64_t b = 0; b < nb; b++) {
+            uint8_t u[CS_QK];
+            if (row) cs_gr_unpack(kind, q8_unsigned, row, b, u, &pd[b * PW + r], &pm[b * PW + r]);
+            else { memset(u, zero_byte, sizeof u); pd[b * PW + r] = 0.0f; pm[b * PW + r] = 0.0f; }
+            for (int k = 0; k < 8; k++) memcpy(pw + ((size_t)b * 8 + (size_t)k) * (size_t)PW * 4 + (size_t)r * 4, u + 4 * k, 4);
+        }
+    }
+}
+
+/* The 4 token rows of a 16-bit integer prefill step from t0 (gemm_i16): missing tokens
+ * repeat the last one (computed, not stored). */
+static inline void cs_i16_token_rows(const int16_t *qa, size_t ldq, const float *da, size_t ldd, int64_t t0, int64_t nt,
+                                     const int16_t *ar[4], const float *dr[4]) {
+    for (int i = 0; i < 4; i++) {
+        const int64_t t = t0 + i < nt ? t0 + i : nt - 1;
+        ar[i] = qa + (size_t)t * ldq;
+        dr[i] = da + (size_t)t * ldd;
+    }
 }
 
 /* ---- per-(ISA, type) kernel primitives ----
