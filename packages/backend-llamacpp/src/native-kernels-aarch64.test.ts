@@ -131,6 +131,8 @@ function expectNeonCoverage(out: string, qemuCpu: string): void {
   expect(out).toContain('default isa neon (expected neon)');
   expect(out).toContain('CHESS_KERNEL_ISA=neon selected neon');
   expect(out).toMatch(/neon +quant_x8 identical to ref on \d+ blocks; to_float of 6 types matches/);
+  // the integer input-sparse kernels: the x86 arithmetic, bit for bit (the test's scalar model)
+  expect(out).toMatch(/neon integer in_accum \(3 types\) identical to the integer model on [1-9]\d* active rows/);
   for (const type of TYPES)
     for (const kind of ['in', 'out_gated']) expect(out).toMatch(new RegExp(`neon +${type} +${kind} +28 cases`));
 }

@@ -69,9 +69,9 @@ static inline void cs_block_to_ps(int8x16x2_t q, float32x4_t out[8]) {
     }
 }
 
-/* Exact 8-bit dot of one block (32 weights) with 32 quantized activations, as 4 int32 lanes. */
-static inline int32x4_t cs_dot_block(int8x16x2_t w, const int8_t *xq) {
-    const int8x16_t x0 = vld1q_s8(xq), x1 = vld1q_s8(xq + 16);
+/* Exact 8-bit dot of one block (32 weights) with 32 quantized activations (x0: 0..15,
+ * x1: 16..31), as 4 int32 lanes. */
+static inline int32x4_t cs_dot_block(int8x16x2_t w, int8x16_t x0, int8x16_t x1) {
 #if defined(CHESS_NEON_DOTPROD)
     return vdotq_s32(vdotq_s32(vdupq_n_s32(0), w.val[0], x0), w.val[1], x1);
 #else
@@ -134,73 +134,154 @@ static void to_float_q4_1(const uint8_t *src, float *dst, int64_t n) {
     }
 }
 
-/* ---------------- input-sparse accumulation ----------------
- * Two active rows per pass over y. Per block: weights as integers -> float, FMA
- * with the block scale x_j*d_jb (Q4_0's -8 is applied on the integers); Q4_1's
- * constant term x_j*m_jb is summed per block and added once at the end. */
+/* ---------------- input-sparse accumulation: block types ----------------
+ * The 16-bit integer arithmetic of the x86 kernels (chess_avx512.c), bit for bit:
+ * active rows in groups of CS_IG = 16 (in the order of the active list); per
+ * (group, block b) the coefficients c_j = x_j * d_jb are scaled to int16,
+ * a_j = round_even(c_j * (32767 / max_j |c_j|)), the weights (Q4: nibbles 0..15,
+ * Q8_0: int8) are multiplied by them in exact int32 sums (SMLAL by lane), and each
+ * group's sums are scaled back once: y += float(sum) * (max_j |c_j| / 32767), fused.
+ * The offsets (Q4_0: -8 c_j, Q4_1: x_j m_jb) accumulate in float per block, fused,
+ * in row order, and are added after the last group. Against converting every weight
+ * to float (the previous NEON kernel): per row and block 15 instructions instead of
+ * 34 (nibbles, 4 widenings, 8 SMLAL), and the same results as the x86 kernels. */
 
 #define CS_MAXB (CS_IN_CHUNK / CS_QK)
+#define CS_IG 16
 
-#define CS_IN_ACCUM_BLOCKS(NAME, BLOCK_T, WBYTES, HAS_BIAS, BIAS)                                    \
+/* fp16 words at p + S*k for k < cnt (<= 4), as floats; the other lanes 0. */
+static inline float32x4_t cs_h4(const uint8_t *p, size_t S, int64_t cnt) {
+    uint16x4_t h = vdup_n_u16(0);
+    h = vld1_lane_u16((const uint16_t *)(const void *)p, h, 0);
+    if (cnt > 1) h = vld1_lane_u16((const uint16_t *)(const void *)(p + S), h, 1);
+    if (cnt > 2) h = vld1_lane_u16((const uint16_t *)(const void *)(p + 2 * S), h, 2);
+    if (cnt > 3) h = vld1_lane_u16((const uint16_t *)(const void *)(p + 3 * S), h, 3);
+    return vcvt_f32_f16(vreinterpret_f16_u16(h));
+}
+
+/* Coefficients of a group, 4 blocks at a time: cf[b][j] (row j's int16 coefficient of
+ * block b), sb[b] (the group's scale back), mb[b] (offset terms, accumulated). */
+static inline void cs_prep_group(int kind, const uint8_t *const *r, const float *xv, int64_t g, int64_t nb, size_t S,
+                                 int16_t (*cf)[CS_IG], float *sb, float *mb) {
+    for (int64_t b = 0; b < nb; b += 4) {
+        const int64_t cnt = nb - b < 4 ? nb - b : 4;
+        float32x4_t sv[CS_IG];
+        float32x4_t amax = vdupq_n_f32(0.0f), macc = vld1q_f32(mb + b);
+        for (int64_t j = 0; j < CS_IG; j++) {
+            if (j < g) {
+                const uint8_t *q = r[j] + (size_t)b * S;
+                sv[j] = vmulq_n_f32(cs_h4(q, S, cnt), xv[j]);
+                if (kind == 1) macc = vfmaq_n_f32(macc, cs_h4(q + 2, S, cnt), xv[j]); /* + x_j m_jb */
+                else if (kind == 0) macc = vfmaq_n_f32(macc, sv[j], -8.0f);
+                amax = vmaxq_f32(amax, vabsq_f32(sv[j]));
+            } else {
+                sv[j] = vdupq_n_f32(0.0f);
+            }
+        }
+        vst1q_f32(mb + b, macc);
+        const uint32x4_t nz = vcgtq_f32(amax, vdupq_n_f32(0.0f));
+        const float32x4_t inv = vreinterpretq_f32_u32(vandq_u32(nz, vreinterpretq_u32_f32(vdivq_f32(vdupq_n_f32(32767.0f), amax))));
+        vst1q_f32(sb + b, vmulq_n_f32(amax, 1.0f / 32767.0f));
+        for (int64_t j = 0; j < CS_IG; j++) {
+            const int16x4_t a = vmovn_s32(vcvtnq_s32_f32(vmulq_f32(sv[j], inv)));
+            cf[b][j] = vget_lane_s16(a, 0);
+            cf[b + 1][j] = vget_lane_s16(a, 1);
+            cf[b + 2][j] = vget_lane_s16(a, 2);
+            cf[b + 3][j] = vget_lane_s16(a, 3);
+        }
+    }
+}
+
+/* Row R of the group into the 8 accumulators (columns 4i..4i+3 in acc[i]), coefficient
+ * lane L of CV (SMLAL by element) or the scalar C (SMLAL by a duplicated scalar). */
+#define CS_W16_Q4(R)                                                                                \
+    const uint8x16_t v_ = vld1q_u8((R) + o + QS);                                                   \
+    const uint8x16_t lo_ = vandq_u8(v_, vdupq_n_u8(0x0f)), hi_ = vshrq_n_u8(v_, 4);                 \
+    const int16x8_t w0_ = vreinterpretq_s16_u16(vmovl_u8(vget_low_u8(lo_)));                        \
+    const int16x8_t w1_ = vreinterpretq_s16_u16(vmovl_high_u8(lo_));                                \
+    const int16x8_t w2_ = vreinterpretq_s16_u16(vmovl_u8(vget_low_u8(hi_)));                        \
+    const int16x8_t w3_ = vreinterpretq_s16_u16(vmovl_high_u8(hi_));
+#define CS_W16_Q8(R)                                                                                \
+    const int8x16_t v0_ = vld1q_s8((const int8_t *)((R) + o + QS)), v1_ = vld1q_s8((const int8_t *)((R) + o + QS + 16)); \
+    const int16x8_t w0_ = vmovl_s8(vget_low_s8(v0_)), w1_ = vmovl_high_s8(v0_);                    \
+    const int16x8_t w2_ = vmovl_s8(vget_low_s8(v1_)), w3_ = vmovl_high_s8(v1_);
+#define CS_ROW_LANE(W16, R, CV, L)                                                                  \
+    {                                                                                               \
+        W16(R)                                                                                      \
+        acc[0] = vmlal_laneq_s16(acc[0], vget_low_s16(w0_), CV, L); acc[1] = vmlal_high_laneq_s16(acc[1], w0_, CV, L); \
+        acc[2] = vmlal_laneq_s16(acc[2], vget_low_s16(w1_), CV, L); acc[3] = vmlal_high_laneq_s16(acc[3], w1_, CV, L); \
+        acc[4] = vmlal_laneq_s16(acc[4], vget_low_s16(w2_), CV, L); acc[5] = vmlal_high_laneq_s16(acc[5], w2_, CV, L); \
+        acc[6] = vmlal_laneq_s16(acc[6], vget_low_s16(w3_), CV, L); acc[7] = vmlal_high_laneq_s16(acc[7], w3_, CV, L); \
+    }
+#define CS_ROW_SCALAR(W16, R, C)                                                                    \
+    {                                                                                               \
+        W16(R)                                                                                      \
+        const int16x8_t c_ = vdupq_n_s16(C);                                                        \
+        acc[0] = vmlal_s16(acc[0], vget_low_s16(w0_), vget_low_s16(c_)); acc[1] = vmlal_high_s16(acc[1], w0_, c_); \
+        acc[2] = vmlal_s16(acc[2], vget_low_s16(w1_), vget_low_s16(c_)); acc[3] = vmlal_high_s16(acc[3], w1_, c_); \
+        acc[4] = vmlal_s16(acc[4], vget_low_s16(w2_), vget_low_s16(c_)); acc[5] = vmlal_high_s16(acc[5], w2_, c_); \
+        acc[6] = vmlal_s16(acc[6], vget_low_s16(w3_), vget_low_s16(c_)); acc[7] = vmlal_high_s16(acc[7], w3_, c_); \
+    }
+
+/* KIND: 0 Q4_0, 1 Q4_1, 2 Q8_0 */
+#define CS_IN_ACCUM_INT(NAME, KIND, BLOCK_T, QS_OFF, W16)                                           \
     static void NAME(float *y, int64_t n, const uint8_t *w, size_t nb1, const int32_t *idx,          \
                      const float *xv, int64_t nact) {                                                \
+        enum { QS = QS_OFF };                                                                        \
         const int64_t nb = n / CS_QK;                                                                \
         const size_t S = sizeof(BLOCK_T);                                                            \
-        float bias[CS_MAXB];                                                                         \
+        int16_t cf[CS_MAXB + 3][CS_IG] __attribute__((aligned(16)));                                 \
+        float sb[CS_MAXB + 3] __attribute__((aligned(16))), mb[CS_MAXB + 3] __attribute__((aligned(16))); \
+        const uint8_t *r[CS_IG], *p[CS_IG];                                                          \
         memset(y, 0, (size_t)n * sizeof(float));                                                     \
-        if (HAS_BIAS) memset(bias, 0, sizeof(float) * (size_t)nb);                                   \
-        int64_t k = 0;                                                                               \
-        for (; k + 2 <= nact; k += 2) {                                                              \
-            const uint8_t *r0 = w + (size_t)idx[k] * nb1, *r1 = w + (size_t)idx[k + 1] * nb1;        \
-            const uint8_t *p0 = k + 4 <= nact ? w + (size_t)idx[k + 2] * nb1 : r0;                   \
-            const uint8_t *p1 = k + 4 <= nact ? w + (size_t)idx[k + 3] * nb1 : r1;                   \
-            const float x0 = xv[k], x1 = xv[k + 1];                                                  \
+        memset(mb, 0, sizeof(mb));                                                                   \
+        for (int64_t j = 0; j < nact && j < CS_IG; j++) cs_prefetch_span(w + (size_t)idx[j] * nb1, (size_t)nb * S); \
+        for (int64_t k = 0; k < nact; k += CS_IG) {                                                  \
+            const int64_t g = nact - k < CS_IG ? nact - k : CS_IG;                                   \
+            for (int64_t j = 0; j < CS_IG; j++) {                                                    \
+                r[j] = w + (size_t)idx[k + (j < g ? j : g - 1)] * nb1;                               \
+                const int64_t f = k + CS_IG + j;                                                     \
+                p[j] = f < nact ? w + (size_t)idx[f] * nb1 : r[j];                                   \
+            }                                                                                        \
+            cs_prep_group(KIND, r, xv + k, g, nb, S, cf, sb, mb);                                    \
             for (int64_t b = 0; b < nb; b++) {                                                       \
-                const BLOCK_T *b0 = (const BLOCK_T *)(r0 + b * S), *b1 = (const BLOCK_T *)(r1 + b * S); \
-                CS_PREFETCH(p0 + b * S + 256);                                                       \
-                CS_PREFETCH(p1 + b * S + 256);                                                       \
-                const float s0 = x0 * cs_h2f(&b0->d), s1 = x1 * cs_h2f(&b1->d);                      \
-                if (HAS_BIAS) bias[b] += BIAS(b0, x0) + BIAS(b1, x1);                                \
-                float32x4_t v0[8], v1[8];                                                            \
-                cs_block_to_ps(WBYTES(b0), v0);                                                      \
-                cs_block_to_ps(WBYTES(b1), v1);                                                      \
-                for (int i = 0; i < 8; i++) {                                                        \
-                    float32x4_t a = vld1q_f32(y + b * CS_QK + 4 * i);                                \
-                    a = vfmaq_n_f32(a, v0[i], s0);                                                   \
-                    a = vfmaq_n_f32(a, v1[i], s1);                                                   \
-                    vst1q_f32(y + b * CS_QK + 4 * i, a);                                             \
+                const size_t o = (size_t)b * S;                                                      \
+                /* the next group's rows into L2, one prefetch per 64-byte line (every third     \
+                 * block of 18-20 bytes, every block of 34) */                                       \
+                if (S >= 32 || b % 3 == 0)                                                           \
+                    for (int64_t j = 0; j < CS_IG; j++) cs_prefetch(p[j] + o);                       \
+                int32x4_t acc[8];                                                                    \
+                for (int i = 0; i < 8; i++) acc[i] = vdupq_n_s32(0);                                 \
+                if (g == CS_IG) {                                                                    \
+                    const int16x8_t ca = vld1q_s16(cf[b]), cb = vld1q_s16(cf[b] + 8);                \
+                    CS_ROW_LANE(W16, r[0], ca, 0) CS_ROW_LANE(W16, r[1], ca, 1)                      \
+                    CS_ROW_LANE(W16, r[2], ca, 2) CS_ROW_LANE(W16, r[3], ca, 3)                      \
+                    CS_ROW_LANE(W16, r[4], ca, 4) CS_ROW_LANE(W16, r[5], ca, 5)                      \
+                    CS_ROW_LANE(W16, r[6], ca, 6) CS_ROW_LANE(W16, r[7], ca, 7)                      \
+                    CS_ROW_LANE(W16, r[8], cb, 0) CS_ROW_LANE(W16, r[9], cb, 1)                      \
+                    CS_ROW_LANE(W16, r[10], cb, 2) CS_ROW_LANE(W16, r[11], cb, 3)                    \
+                    CS_ROW_LANE(W16, r[12], cb, 4) CS_ROW_LANE(W16, r[13], cb, 5)                    \
+                    CS_ROW_LANE(W16, r[14], cb, 6) CS_ROW_LANE(W16, r[15], cb, 7)                    \
+                } else {                                                                             \
+                    for (int64_t j = 0; j < g; j++) CS_ROW_SCALAR(W16, r[j], cf[b][j])               \
                 }                                                                                    \
-            }                                                                                        \
-        }                                                                                            \
-        for (; k < nact; k++) {                                                                      \
-            const uint8_t *r0 = w + (size_t)idx[k] * nb1;                                            \
-            const float x0 = xv[k];                                                                  \
-            for (int64_t b = 0; b < nb; b++) {                                                       \
-                const BLOCK_T *b0 = (const BLOCK_T *)(r0 + b * S);                                   \
-                const float s0 = x0 * cs_h2f(&b0->d);                                                \
-                if (HAS_BIAS) bias[b] += BIAS(b0, x0);                                               \
-                float32x4_t v0[8];                                                                   \
-                cs_block_to_ps(WBYTES(b0), v0);                                                      \
+                float *yb = y + b * CS_QK;                                                           \
                 for (int i = 0; i < 8; i++)                                                          \
-                    vst1q_f32(y + b * CS_QK + 4 * i, vfmaq_n_f32(vld1q_f32(y + b * CS_QK + 4 * i), v0[i], s0)); \
+                    vst1q_f32(yb + 4 * i, vfmaq_n_f32(vld1q_f32(yb + 4 * i), vcvtq_f32_s32(acc[i]), sb[b])); \
             }                                                                                        \
         }                                                                                            \
-        for (int64_t b = 0; HAS_BIAS && b < nb && nact > 0; b++) {                                   \
-            const float32x4_t c = vdupq_n_f32(bias[b]);                                              \
+        for (int64_t b = 0; (KIND) != 2 && b < nb && nact > 0; b++) {                                \
+            const float32x4_t c = vdupq_n_f32(mb[b]);                                                \
             for (int i = 0; i < 8; i++)                                                              \
                 vst1q_f32(y + b * CS_QK + 4 * i, vaddq_f32(vld1q_f32(y + b * CS_QK + 4 * i), c));    \
         }                                                                                            \
     }
 
-#define CS_BIAS_Q4_1(blk, x) ((x) * cs_h2f(&(blk)->m))
-#define CS_BIAS_NONE(blk, x) 0.0f
+CS_IN_ACCUM_INT(in_accum_q4_0, 0, cs_block_q4_0, 2, CS_W16_Q4)
+CS_IN_ACCUM_INT(in_accum_q4_1, 1, cs_block_q4_1, 4, CS_W16_Q4)
+CS_IN_ACCUM_INT(in_accum_q8_0, 2, cs_block_q8_0, 2, CS_W16_Q8)
 
-CS_IN_ACCUM_BLOCKS(in_accum_q4_0, cs_block_q4_0, cs_wb_q4_0, 0, CS_BIAS_NONE)
-CS_IN_ACCUM_BLOCKS(in_accum_q4_1, cs_block_q4_1, cs_wb_q4_1, 1, CS_BIAS_Q4_1)
-CS_IN_ACCUM_BLOCKS(in_accum_q8_0, cs_block_q8_0, cs_wb_q8_0, 0, CS_BIAS_NONE)
-
-/* Float types: 8 elements (two vectors) per step, then 4, then scalar fmaf in the
- * same per-element order (row k, then row k+1). */
+/* Float types: two active rows per pass over y. */
 #define CS_IN_ACCUM_FLOAT(NAME, ESZ, LD, SCALAR)                                                    \
     static void NAME(float *y, int64_t n, const uint8_t *w, size_t nb1, const int32_t *idx,         \
                      const float *xv, int64_t nact) {                                               \
@@ -243,105 +324,74 @@ CS_IN_ACCUM_FLOAT(in_accum_f16, 2, cs_ld4_f16, cs_sc_f16)
 CS_IN_ACCUM_FLOAT(in_accum_bf16, 2, cs_ld4_bf16, cs_sc_bf16)
 
 /* ---------------- dot products ----------------
- * Block types: exact int32 dot per block (SMULL + SADALP, or SDOT), converted
- * and FMA'd with the block scale d_w*d_x into two alternating float accumulators.
- * Q4_0: the -8 offset is applied on the weight bytes; Q4_1 adds m_w*(d_x*sum q_x)
- * per block into a scalar correction, like the AVX2 variant. */
-
-static float dot_q4_0(const uint8_t *row, const cs_q8x *x, int64_t n) {
-    const cs_block_q4_0 *b = (const cs_block_q4_0 *)row;
-    float32x4_t acc0 = vdupq_n_f32(0.0f), acc1 = vdupq_n_f32(0.0f);
-    int64_t ib = 0;
-    const int64_t nb = n / CS_QK;
-    for (; ib + 2 <= nb; ib += 2) {
-        const float s0 = cs_h2f(&b[ib].d) * x->d[ib], s1 = cs_h2f(&b[ib + 1].d) * x->d[ib + 1];
-        const int32x4_t d0 = cs_dot_block(cs_wb_q4_0(&b[ib]), x->qs + ib * CS_QK);
-        const int32x4_t d1 = cs_dot_block(cs_wb_q4_0(&b[ib + 1]), x->qs + (ib + 1) * CS_QK);
-        acc0 = vfmaq_n_f32(acc0, vcvtq_f32_s32(d0), s0);
-        acc1 = vfmaq_n_f32(acc1, vcvtq_f32_s32(d1), s1);
+ * Block types: 4 active rows at a time, block by block (CS_ROWS4_* in chess_internal.h,
+ * as on x86: the rows are scattered, four streams keep the memory system busy where
+ * one row at a time left it idle between rows; rows CS_PF_ROWS ahead are prefetched
+ * into L2), each activation block loaded once for the four. Per row and block an exact
+ * int32 dot (SMULL + SADALP, or SDOT), converted and FMA'd with d_w*d_x. Q4_0: the -8
+ * offset is applied on the weight bytes; Q4_1 adds m_w*(d_x*sum q_x) per block into a
+ * scalar correction. */
+#define CS_DOT4_ROW_NEON(R, A, M, BLOCK_T, WB, HAS_MIN)                                             \
+    {                                                                                               \
+        const BLOCK_T *blk_ = (const BLOCK_T *)(const void *)((R) + o);                             \
+        A = vfmaq_n_f32(A, vcvtq_f32_s32(cs_dot_block(WB(blk_), x0, x1)), cs_h2f(&blk_->d) * xd);   \
+        if (HAS_MIN) M += cs_h2f((const uint8_t *)blk_ + 2) * xs;                                   \
     }
-    for (; ib < nb; ib++) {
-        const float s0 = cs_h2f(&b[ib].d) * x->d[ib];
-        acc0 = vfmaq_n_f32(acc0, vcvtq_f32_s32(cs_dot_block(cs_wb_q4_0(&b[ib]), x->qs + ib * CS_QK)), s0);
-    }
-    return vaddvq_f32(vaddq_f32(acc0, acc1));
-}
-
-static float dot_q4_1(const uint8_t *row, const cs_q8x *x, int64_t n) {
-    const cs_block_q4_1 *b = (const cs_block_q4_1 *)row;
-    float32x4_t acc0 = vdupq_n_f32(0.0f), acc1 = vdupq_n_f32(0.0f);
-    float corr = 0.0f;
-    int64_t ib = 0;
-    const int64_t nb = n / CS_QK;
-    for (; ib + 2 <= nb; ib += 2) {
-        const float s0 = cs_h2f(&b[ib].d) * x->d[ib], s1 = cs_h2f(&b[ib + 1].d) * x->d[ib + 1];
-        corr += cs_h2f(&b[ib].m) * (x->d[ib] * (float)x->sum[ib]) + cs_h2f(&b[ib + 1].m) * (x->d[ib + 1] * (float)x->sum[ib + 1]);
-        const int32x4_t d0 = cs_dot_block(cs_wb_q4_1(&b[ib]), x->qs + ib * CS_QK);
-        const int32x4_t d1 = cs_dot_block(cs_wb_q4_1(&b[ib + 1]), x->qs + (ib + 1) * CS_QK);
-        acc0 = vfmaq_n_f32(acc0, vcvtq_f32_s32(d0), s0);
-        acc1 = vfmaq_n_f32(acc1, vcvtq_f32_s32(d1), s1);
-    }
-    for (; ib < nb; ib++) {
-        const float s0 = cs_h2f(&b[ib].d) * x->d[ib];
-        corr += cs_h2f(&b[ib].m) * (x->d[ib] * (float)x->sum[ib]);
-        acc0 = vfmaq_n_f32(acc0, vcvtq_f32_s32(cs_dot_block(cs_wb_q4_1(&b[ib]), x->qs + ib * CS_QK)), s0);
-    }
-    return vaddvq_f32(vaddq_f32(acc0, acc1)) + corr;
-}
-
-static float dot_q8_0(const uint8_t *row, const cs_q8x *x, int64_t n) {
-    const cs_block_q8_0 *b = (const cs_block_q8_0 *)row;
-    float32x4_t acc0 = vdupq_n_f32(0.0f), acc1 = vdupq_n_f32(0.0f);
-    const int64_t nb = n / CS_QK;
-    for (int64_t ib = 0; ib < nb; ib++) {
-        const float32x4_t d = vcvtq_f32_s32(cs_dot_block(cs_wb_q8_0(&b[ib]), x->qs + ib * CS_QK));
-        const float s = cs_h2f(&b[ib].d) * x->d[ib];
-        if (ib & 1) acc1 = vfmaq_n_f32(acc1, d, s);
-        else acc0 = vfmaq_n_f32(acc0, d, s);
-    }
-    return vaddvq_f32(vaddq_f32(acc0, acc1));
-}
-
-#define CS_DOT_FLOAT(NAME, ESZ, LD, SCALAR)                                                         \
-    static float NAME(const uint8_t *row, const float *x, int64_t n) {                              \
-        float32x4_t a0 = vdupq_n_f32(0.0f), a1 = vdupq_n_f32(0.0f), a2 = vdupq_n_f32(0.0f),          \
-                    a3 = vdupq_n_f32(0.0f);                                                         \
-        int64_t i = 0;                                                                              \
-        for (; i + 16 <= n; i += 16) {                                                              \
-            a0 = vfmaq_f32(a0, LD(row + (i + 0) * (ESZ)), vld1q_f32(x + i + 0));                    \
-            a1 = vfmaq_f32(a1, LD(row + (i + 4) * (ESZ)), vld1q_f32(x + i + 4));                    \
-            a2 = vfmaq_f32(a2, LD(row + (i + 8) * (ESZ)), vld1q_f32(x + i + 8));                    \
-            a3 = vfmaq_f32(a3, LD(row + (i + 12) * (ESZ)), vld1q_f32(x + i + 12));                  \
-        }                                                                                           \
-        for (; i + 4 <= n; i += 4) a0 = vfmaq_f32(a0, LD(row + i * (ESZ)), vld1q_f32(x + i));       \
-        float r = vaddvq_f32(vaddq_f32(vaddq_f32(a0, a1), vaddq_f32(a2, a3)));                       \
-        for (; i < n; i++) r += SCALAR(row + i * (ESZ)) * x[i];                                     \
-        return r;                                                                                   \
-    }
-CS_DOT_FLOAT(dot_f32, 4, cs_ld4_f32, cs_sc_f32)
-CS_DOT_FLOAT(dot_f16, 2, cs_ld4_f16, cs_sc_f16)
-CS_DOT_FLOAT(dot_bf16, 2, cs_ld4_bf16, cs_sc_bf16)
-
-#define CS_DOT_ROWS(NAME, DOT, XT)                                                                  \
+#define CS_DOT_ROWS4_NEON(NAME, BLOCK_T, WB, HAS_MIN)                                               \
     static void NAME(float *y, const uint8_t *w, size_t nb1, const int32_t *rows, int64_t nrows,   \
                      const void *xa, int64_t n) {                                                   \
-        for (int64_t k = 0; k < nrows; k++) {                                                       \
-            if (k + 1 < nrows) {                                                                    \
-                const char *nx = (const char *)w + (size_t)rows[k + 1] * nb1;                       \
-                CS_PREFETCH(nx);                                                                    \
-                CS_PREFETCH(nx + 64);                                                               \
-                CS_PREFETCH(nx + 128);                                                              \
-                CS_PREFETCH(nx + 192);                                                              \
+        CS_DOT_ROWS4_Q_PROLOGUE(BLOCK_T)                                                            \
+            float32x4_t a0 = vdupq_n_f32(0.0f), a1 = vdupq_n_f32(0.0f), a2 = vdupq_n_f32(0.0f),     \
+                        a3 = vdupq_n_f32(0.0f);                                                     \
+            float m0 = 0.0f, m1 = 0.0f, m2 = 0.0f, m3 = 0.0f;                                       \
+            for (int64_t b = 0; b < nb; b++) {                                                      \
+                const size_t o = (size_t)b * S;                                                     \
+                CS_ROWS4_PREFETCH(o)                                                                \
+                const int8x16_t x0 = vld1q_s8(x->qs + b * CS_QK), x1 = vld1q_s8(x->qs + b * CS_QK + 16); \
+                const float xd = x->d[b];                                                           \
+                const float xs = HAS_MIN ? xd * (float)x->sum[b] : 0.0f;                            \
+                (void)xs;                                                                           \
+                CS_DOT4_ROW_NEON(r0, a0, m0, BLOCK_T, WB, HAS_MIN)                                  \
+                CS_DOT4_ROW_NEON(r1, a1, m1, BLOCK_T, WB, HAS_MIN)                                  \
+                CS_DOT4_ROW_NEON(r2, a2, m2, BLOCK_T, WB, HAS_MIN)                                  \
+                CS_DOT4_ROW_NEON(r3, a3, m3, BLOCK_T, WB, HAS_MIN)                                  \
             }                                                                                       \
-            y[rows[k]] = DOT(w + (size_t)rows[k] * nb1, (const XT *)xa, n);                         \
-        }                                                                                           \
+        CS_ROWS4_END(vaddvq_f32(a0) + m0, vaddvq_f32(a1) + m1, vaddvq_f32(a2) + m2, vaddvq_f32(a3) + m3) \
     }
-CS_DOT_ROWS(dot_rows_f32, dot_f32, float)
-CS_DOT_ROWS(dot_rows_f16, dot_f16, float)
-CS_DOT_ROWS(dot_rows_bf16, dot_bf16, float)
-CS_DOT_ROWS(dot_rows_q8_0, dot_q8_0, cs_q8x)
-CS_DOT_ROWS(dot_rows_q4_0, dot_q4_0, cs_q8x)
-CS_DOT_ROWS(dot_rows_q4_1, dot_q4_1, cs_q8x)
+CS_DOT_ROWS4_NEON(dot_rows_q8_0, cs_block_q8_0, cs_wb_q8_0, 0)
+CS_DOT_ROWS4_NEON(dot_rows_q4_0, cs_block_q4_0, cs_wb_q4_0, 0)
+CS_DOT_ROWS4_NEON(dot_rows_q4_1, cs_block_q4_1, cs_wb_q4_1, 1)
+
+/* Float types: 4 active rows at a time too, 4 elements per step, scalar tail; the
+ * rows ahead are prefetched once per 64-byte line. */
+#define CS_DOT_ROWS4_FLOAT_NEON(NAME, ESZ, LD, SCALAR)                                              \
+    static void NAME(float *y, const uint8_t *w, size_t nb1, const int32_t *rows, int64_t nrows,   \
+                     const void *xa, int64_t n) {                                                   \
+        const float *x = (const float *)xa;                                                         \
+        CS_ROWS4_BEGIN((size_t)n * (ESZ))                                                           \
+            float32x4_t a0 = vdupq_n_f32(0.0f), a1 = vdupq_n_f32(0.0f), a2 = vdupq_n_f32(0.0f),     \
+                        a3 = vdupq_n_f32(0.0f);                                                     \
+            int64_t i = 0;                                                                          \
+            for (; i + 4 <= n; i += 4) {                                                            \
+                const size_t o = (size_t)i * (ESZ);                                                 \
+                if (o % 64 < 4 * (ESZ)) { CS_ROWS4_PREFETCH(o) }                                    \
+                const float32x4_t xv = vld1q_f32(x + i);                                            \
+                a0 = vfmaq_f32(a0, LD(r0 + o), xv);                                                 \
+                a1 = vfmaq_f32(a1, LD(r1 + o), xv);                                                 \
+                a2 = vfmaq_f32(a2, LD(r2 + o), xv);                                                 \
+                a3 = vfmaq_f32(a3, LD(r3 + o), xv);                                                 \
+            }                                                                                       \
+            float v0 = vaddvq_f32(a0), v1 = vaddvq_f32(a1), v2 = vaddvq_f32(a2), v3 = vaddvq_f32(a3); \
+            for (; i < n; i++) {                                                                    \
+                const size_t o = (size_t)i * (ESZ);                                                 \
+                v0 += SCALAR(r0 + o) * x[i]; v1 += SCALAR(r1 + o) * x[i];                           \
+                v2 += SCALAR(r2 + o) * x[i]; v3 += SCALAR(r3 + o) * x[i];                           \
+            }                                                                                       \
+        CS_ROWS4_END(v0, v1, v2, v3)                                                                \
+    }
+CS_DOT_ROWS4_FLOAT_NEON(dot_rows_f32, 4, cs_ld4_f32, cs_sc_f32)
+CS_DOT_ROWS4_FLOAT_NEON(dot_rows_f16, 2, cs_ld4_f16, cs_sc_f16)
+CS_DOT_ROWS4_FLOAT_NEON(dot_rows_bf16, 2, cs_ld4_bf16, cs_sc_bf16)
 
 /* ---------------- activation quantizer (same arithmetic as cs_quant_x8_ref) ----------------
  * amax: FMAXNM ignores a NaN operand like the reference's `a > amax ? a : amax`;
