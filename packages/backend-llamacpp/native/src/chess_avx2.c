@@ -116,7 +116,6 @@ static void to_float_q4_1(const uint8_t *src, float *dst, int64_t n) {
  * (with 16 vector registers the unrolled group spilled and was 10% slower). */
 
 #define CS_MAXB (CS_IN_CHUNK / CS_QK)
-#define CS_IG 16
 
 /* The fp16 words at p, p + S, .., of nblk (<= 8) consecutive blocks (zero past nblk):
  * word inserts (a store-and-reload through a small array stalls on store forwarding). */
@@ -219,14 +218,9 @@ static inline void cs_prep_group(chess_type type, const uint8_t *const *r, const
         (void)low4;                                                                                   \
         memset(y, 0, (size_t)n * sizeof(float));                                                      \
         memset(mb, 0, sizeof(mb));                                                                    \
-        for (int64_t j = 0; j < nact && j < CS_IG; j++) cs_prefetch_span(w + (size_t)idx[j] * nb1, (size_t)nb * S); \
+        cs_ig_prefetch_first(w, nb1, idx, nact, (size_t)nb * S);                                      \
         for (int64_t k = 0; k < nact; k += CS_IG) {                                                   \
-            const int64_t g = nact - k < CS_IG ? nact - k : CS_IG;                                    \
-            for (int64_t j = 0; j < CS_IG; j++) {                                                     \
-                r[j] = w + (size_t)idx[k + (j < g ? j : g - 1)] * nb1;                                \
-                const int64_t f = k + CS_IG + j;                                                      \
-                p[j] = f < nact ? w + (size_t)idx[f] * nb1 : r[j];                                    \
-            }                                                                                         \
+            const int64_t g = cs_ig_rows(w, nb1, idx, nact, k, r, p);                                 \
             cs_prep_group(TYPE, r, xv + k, g, nb, cf, sb, mb);                                        \
             const int64_t nq = (g + 1) / 2;                                                           \
             for (int64_t b = 0; b < nb; b++) {                                                        \

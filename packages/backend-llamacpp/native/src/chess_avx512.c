@@ -141,7 +141,6 @@ static inline __m512 cs_q8_0_scales16(const uint8_t *p, int64_t avail) {
  * (no shift; the sum is 16x, rescaled exactly) measured no faster. 8-bit coefficients
  * (four rows per lane, vpdpbusd) were 15% faster from L3 but no faster from DRAM, at
  * 1e-2 instead of 1e-5 of |y|: not taken. */
-#define CS_IG 16
 
 /* Scales and coefficients of a group in one pass, in registers: for 16 blocks at a
  * time, the 16 rows' scales (Q4_0, Q8_0: window loads; Q4_1: a gather of its (d, m)
@@ -249,7 +248,7 @@ static inline void cs_prep_group(chess_type type, const uint8_t *const *r, const
         const uint8_t *r[CS_IG], *p[CS_IG];                                                           \
         cs_zero(y, n);                                                                                \
         memset(mb, 0, sizeof(mb));                                                                    \
-        for (int64_t j = 0; j < nact && j < CS_IG; j++) cs_prefetch_span(w + (size_t)idx[j] * nb1, (size_t)nb * S); \
+        cs_ig_prefetch_first(w, nb1, idx, nact, (size_t)nb * S);                                      \
         const __m512i low4 = _mm512_set1_epi8(0x0f);                                                  \
         /* shuffle: byte 16L+4i+j of a pair's interleave = byte 4L+i of its row j/2 (j = 0, 2; 1, 3 zero) */ \
         const __m512i ilv = _mm512_add_epi8(_mm512_set4_epi32(0x03030303, 0x02020202, 0x01010101, 0x00000000), \
@@ -264,12 +263,7 @@ static inline void cs_prep_group(chess_type type, const uint8_t *const *r, const
         const __m512i ord1 = _mm512_setr_epi32(8, 9, 10, 11, 24, 25, 26, 27, 12, 13, 14, 15, 28, 29, 30, 31); \
         (void)low4; (void)ilv; (void)ilv2; (void)ord0; (void)ord1;                                    \
         for (int64_t k = 0; k < nact; k += CS_IG) {                                                   \
-            const int64_t g = nact - k < CS_IG ? nact - k : CS_IG;                                    \
-            for (int64_t j = 0; j < CS_IG; j++) {                                                     \
-                r[j] = w + (size_t)idx[k + (j < g ? j : g - 1)] * nb1;                                \
-                const int64_t f = k + CS_IG + j;                                                      \
-                p[j] = f < nact ? w + (size_t)idx[f] * nb1 : r[j];                                    \
-            }                                                                                         \
+            const int64_t g = cs_ig_rows(w, nb1, idx, nact, k, r, p);                                 \
             cs_prep_group(TYPE, r, xv + k, g, nb, cf, sb, mb);                                        \
             const int64_t nq = (g + 1) / 2;                                                           \
             for (int64_t b = 0; b < nb; b++) {                                                        \

@@ -45,6 +45,28 @@ static inline void cs_prefetch_span(const uint8_t *p, size_t bytes) {
     if (bytes > 0) cs_prefetch(p + bytes - 1);
 }
 
+/* The integer input-sparse kernels (every SIMD file) take the active rows in groups of
+ * CS_IG, in the order of the active list, so that the grouping does not depend on the
+ * thread split. cs_ig_prefetch_first: the first group's rows, whole, into L2.
+ * cs_ig_rows: the rows r[j] of the group starting at active row k (a short last group
+ * repeats its last row, with coefficient 0) and the next group's p[j] (prefetched
+ * during this one; this group's own rows past the end); returns the group's size. */
+#define CS_IG 16
+static inline void cs_ig_prefetch_first(const uint8_t *w, size_t nb1, const int32_t *idx, int64_t nact,
+                                        size_t row_bytes) {
+    for (int64_t j = 0; j < nact && j < CS_IG; j++) cs_prefetch_span(w + (size_t)idx[j] * nb1, row_bytes);
+}
+static inline int64_t cs_ig_rows(const uint8_t *w, size_t nb1, const int32_t *idx, int64_t nact, int64_t k,
+                                 const uint8_t **r, const uint8_t **p) {
+    const int64_t g = nact - k < CS_IG ? nact - k : CS_IG;
+    for (int64_t j = 0; j < CS_IG; j++) {
+        r[j] = w + (size_t)idx[k + (j < g ? j : g - 1)] * nb1;
+        const int64_t f = k + CS_IG + j;
+        p[j] = f < nact ? w + (size_t)idx[f] * nb1 : r[j];
+    }
+    return g;
+}
+
 /* dot_rows over groups of 4 active rows (the x86 kernels): the four stream together,
  * block by block, and rows CS_PF_ROWS ahead are prefetched one step at a time
  * (CS_ROWS4_PREFETCH(byte offset)). In scope: y, w, nb1, rows, nrows of the dot_rows

@@ -143,11 +143,12 @@ static void to_float_q4_1(const uint8_t *src, float *dst, int64_t n) {
  * group's sums are scaled back once: y += float(sum) * (max_j |c_j| / 32767), fused.
  * The offsets (Q4_0: -8 c_j, Q4_1: x_j m_jb) accumulate in float per block, fused,
  * in row order, and are added after the last group. Against converting every weight
- * to float (the previous NEON kernel): per row and block 15 instructions instead of
- * 34 (nibbles, 4 widenings, 8 SMLAL), and the same results as the x86 kernels. */
+ * to float (the previous NEON kernel): per row and block about 20 instructions (load,
+ * nibble split, 4 widenings, 8 SMLAL, the row pointer) + about 4 for the group's
+ * coefficients, instead of about 75 (GCC 12 -O2; the float version spilled its
+ * converted vectors to the stack); not timed (no ARM hardware here). */
 
 #define CS_MAXB (CS_IN_CHUNK / CS_QK)
-#define CS_IG 16
 
 /* fp16 words at p + S*k for k < cnt (<= 4), as floats; the other lanes 0. */
 static inline float32x4_t cs_h4(const uint8_t *p, size_t S, int64_t cnt) {
@@ -235,14 +236,9 @@ static inline void cs_prep_group(int kind, const uint8_t *const *r, const float 
         const uint8_t *r[CS_IG], *p[CS_IG];                                                          \
         memset(y, 0, (size_t)n * sizeof(float));                                                     \
         memset(mb, 0, sizeof(mb));                                                                   \
-        for (int64_t j = 0; j < nact && j < CS_IG; j++) cs_prefetch_span(w + (size_t)idx[j] * nb1, (size_t)nb * S); \
+        cs_ig_prefetch_first(w, nb1, idx, nact, (size_t)nb * S);                                     \
         for (int64_t k = 0; k < nact; k += CS_IG) {                                                  \
-            const int64_t g = nact - k < CS_IG ? nact - k : CS_IG;                                   \
-            for (int64_t j = 0; j < CS_IG; j++) {                                                    \
-                r[j] = w + (size_t)idx[k + (j < g ? j : g - 1)] * nb1;                               \
-                const int64_t f = k + CS_IG + j;                                                     \
-                p[j] = f < nact ? w + (size_t)idx[f] * nb1 : r[j];                                   \
-            }                                                                                        \
+            const int64_t g = cs_ig_rows(w, nb1, idx, nact, k, r, p);                                \
             cs_prep_group(KIND, r, xv + k, g, nb, S, cf, sb, mb);                                    \
             for (int64_t b = 0; b < nb; b++) {                                                       \
                 const size_t o = (size_t)b * S;                                                      \
