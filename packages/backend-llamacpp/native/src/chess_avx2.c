@@ -524,8 +524,9 @@ static void quant_a_i16(const float *x, int64_t n, int16_t *q, float *d) {
     }
 }
 
-static void row_magnitudes(int q4_1, const uint8_t *w, size_t nb1, const int32_t *rows, int64_t n, int64_t nb, float *r) {
-    const int S = q4_1 ? (int)sizeof(cs_block_q4_1) : (int)sizeof(cs_block_q4_0);
+static void row_magnitudes(int type, const uint8_t *w, size_t nb1, const int32_t *rows, int64_t n, int64_t nb, float *r) {
+    const int q4_1 = type == CS_Q4_1, q8 = type == CS_Q8_0;
+    const int S = q4_1 ? (int)sizeof(cs_block_q4_1) : q8 ? (int)sizeof(cs_block_q8_0) : (int)sizeof(cs_block_q4_0);
     for (int64_t k = 0; k < n; k++) {
         const uint8_t *row = w + (size_t)rows[k] * nb1;
         __m256 m = _mm256_setzero_ps(); /* blocks past nb read as 0: no effect on the maximum */
@@ -533,7 +534,7 @@ static void row_magnitudes(int q4_1, const uint8_t *w, size_t nb1, const int32_t
             const uint8_t *p = row + (size_t)b * S;
             const __m256 d = cs_abs_ps(_mm256_cvtph_ps(cs_words8(p, S, nb - b)));
             m = _mm256_max_ps(m, q4_1 ? _mm256_fmadd_ps(d, _mm256_set1_ps(15.0f), cs_abs_ps(_mm256_cvtph_ps(cs_words8(p + 2, S, nb - b))))
-                                      : _mm256_mul_ps(d, _mm256_set1_ps(8.0f)));
+                                      : _mm256_mul_ps(d, _mm256_set1_ps(q8 ? 128.0f : 8.0f)));
         }
         r[k] = cs_hmax256(m);
     }

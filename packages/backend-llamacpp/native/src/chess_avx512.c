@@ -584,8 +584,9 @@ static void quant_a_i16(const float *x, int64_t n, int16_t *q, float *d) {
 }
 
 /* Q4_0: the scales through the windows of in_accum (no gather); Q4_1 through a gather */
-static void row_magnitudes(int q4_1, const uint8_t *w, size_t nb1, const int32_t *rows, int64_t n, int64_t nb, float *r) {
-    const int S = q4_1 ? (int)sizeof(cs_block_q4_1) : (int)sizeof(cs_block_q4_0);
+static void row_magnitudes(int type, const uint8_t *w, size_t nb1, const int32_t *rows, int64_t n, int64_t nb, float *r) {
+    const int q4_1 = type == CS_Q4_1, q8 = type == CS_Q8_0;
+    const int S = q4_1 ? (int)sizeof(cs_block_q4_1) : q8 ? (int)sizeof(cs_block_q8_0) : (int)sizeof(cs_block_q4_0);
     const __m512i off = cs_block_offsets(S);
     for (int64_t k = 0; k < n; k++) {
         const uint8_t *row = w + (size_t)rows[k] * nb1;
@@ -597,6 +598,8 @@ static void row_magnitudes(int q4_1, const uint8_t *w, size_t nb1, const int32_t
                 const __m512i raw = cs_gather_head(p, off, nb - b);
                 const __m512 v = _mm512_fmadd_ps(_mm512_abs_ps(cs_lo_half_to_ps(raw)), _mm512_set1_ps(15.0f), _mm512_abs_ps(cs_hi_half_to_ps(raw)));
                 m = _mm512_mask_max_ps(m, tail, m, v);
+            } else if (q8) {
+                m = _mm512_mask_max_ps(m, tail, m, _mm512_mul_ps(_mm512_abs_ps(cs_q8_0_scales16(p, (nb - b) * S)), _mm512_set1_ps(128.0f)));
             } else {
                 m = _mm512_mask_max_ps(m, tail, m, _mm512_mul_ps(_mm512_abs_ps(cs_q4_0_scales16(p, (nb - b) * S)), _mm512_set1_ps(8.0f)));
             }

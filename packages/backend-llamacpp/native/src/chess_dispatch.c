@@ -428,7 +428,7 @@ static int cs_spmv_in_decode(const cs_isa_table *T, const cs_kernels *K, const c
     return CHESS_OK;
 }
 
-/* 16-bit integer prefill of one tile (4-bit weights; contract in chess_internal.h):
+/* 16-bit integer prefill of one tile (Q4_0, Q4_1, Q8_0; contract in chess_internal.h):
  * rows normalized by their magnitude, the tile's compacted kept activations A (nt rows
  * of nu) times r quantized to 14 bits per 32 kept inputs, each panel of up to CS_I16_KC
  * kept rows x CS_GEMM_NC columns dequantized (to_float), normalized and re-quantized to
@@ -450,7 +450,7 @@ static int cs_prefill_i16(const cs_isa_table *T, const cs_kernels *K, const ches
     float *e = (float *)(B + (size_t)CS_I16_KC * CS_GEMM_NC / 2);
     const uint8_t *w = (const uint8_t *)a->w;
     const int64_t nb = a->ne0 / tr->blck;
-    T->row_magnitudes(tr->index == CS_Q4_1, w, a->nb1, uni, nu, nb, r);
+    T->row_magnitudes(tr->index, w, a->nb1, uni, nu, nb, r);
     for (int64_t k = 0; k < nup; k++) {
         if (k >= nu) r[k] = 0.0f;
         rinv[k] = r[k] > 0.0f ? 1.0f / r[k] : 0.0f;
@@ -525,7 +525,7 @@ int chess_spmv_in(const chess_spmv_in_args *a, int ith, int nth) {
         float *A = cs_get_scratch(CS_SCRATCH_A, (size_t)tt * (size_t)a->ne1 * sizeof(float));
         if (!uni || !in_union || !P || !A) return CHESS_ERR_NOMEM;
         const uint8_t *w = (const uint8_t *)a->w;
-        const int integer_route = T->gemm_i16 && T->pack_b_i16 && T->quant_a_i16 && T->row_magnitudes && (tr.index == CS_Q4_0 || tr.index == CS_Q4_1);
+        const int integer_route = T->gemm_i16 && T->pack_b_i16 && T->quant_a_i16 && T->row_magnitudes && (tr.index == CS_Q4_0 || tr.index == CS_Q4_1 || tr.index == CS_Q8_0);
         /* a thread without columns only counts (thread 0 owns the counters) */
         for (int64_t t0 = 0; t0 < nt_all && (c0 < c1 || ith == 0); t0 += CS_GEMM_TT) {
             const int64_t nt = nt_all - t0 < CS_GEMM_TT ? nt_all - t0 : CS_GEMM_TT;

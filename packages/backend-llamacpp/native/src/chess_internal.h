@@ -212,10 +212,10 @@ typedef void (*cs_quant_x8_fn)(const float *x, const cs_q8x *q, int64_t n);
  * a 7B W_down). Each tile's union of kept inputs is what the prefill routes multiply. */
 #define CS_GEMM_TT 256
 
-/* 16-bit integer prefill (4-bit weights, ISAs with integer dot products). Rows are
+/* 16-bit integer prefill (Q4_0, Q4_1, Q8_0; ISAs with integer dot products). Rows are
  * first normalized: row j of the weight (input j) has magnitude r_j, a bound of |value|
- * over the whole row (max over its blocks of Q4_0: 8|d|, Q4_1: |m| + 15|d|; 0 for an
- * all-zero row); the kept activations
+ * over the whole row (max over its blocks of Q4_0: 8|d|, Q4_1: |m| + 15|d|, Q8_0:
+ * 128|d|; 0 for an all-zero row); the kept activations
  * are multiplied by r_j and the weights divided by it, so that no row is crushed by
  * a larger one in the re-quantization below.
  * quant_a_i16 (activations): per token and group g of 32 kept inputs, da = amax/8191,
@@ -231,7 +231,8 @@ typedef void (*cs_quant_x8_fn)(const float *x, const cs_q8x *q, int64_t n);
 typedef void (*cs_pack_b_i16_fn)(const float *P, size_t ldp, const float *rinv, int64_t kc, int64_t n, int32_t *B, float *e);
 /* quant_a_i16: n a multiple of 32; row_magnitudes: r[k] = r_j of row j = rows[k], k < n. */
 typedef void (*cs_quant_a_i16_fn)(const float *x, int64_t n, int16_t *q, float *d);
-typedef void (*cs_row_magnitudes_fn)(int q4_1, const uint8_t *w, size_t nb1, const int32_t *rows, int64_t n, int64_t nb, float *r);
+/* type: CS_Q4_0, CS_Q4_1 or CS_Q8_0 */
+typedef void (*cs_row_magnitudes_fn)(int type, const uint8_t *w, size_t nb1, const int32_t *rows, int64_t n, int64_t nb, float *r);
 typedef void (*cs_gemm_i16_fn)(float *Y, size_t ldy, const int16_t *qa, size_t ldq, const float *da, size_t ldd,
                                const int32_t *B, const float *e, int64_t nt, int64_t ng, int64_t n);
 

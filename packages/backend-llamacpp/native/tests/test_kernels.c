@@ -330,7 +330,8 @@ static void prefill_i16_model(const problem *p, const cs_isa_table *T, double *y
             for (int64_t b = 0; b < ne0 / 32; b++) {
                 const uint8_t *blk = p->w + (size_t)uni[k] * p->nb1 + (size_t)b * bbytes(p->type);
                 const float d = fabsf((float)half_to_double(rd16(blk)));
-                rk = fmaxf(rk, p->type == CHESS_TYPE_Q4_1 ? fabsf((float)half_to_double(rd16(blk + 2))) + 15.0f * d : 8.0f * d);
+                rk = fmaxf(rk, p->type == CHESS_TYPE_Q4_1 ? fabsf((float)half_to_double(rd16(blk + 2))) + 15.0f * d
+                               : p->type == CHESS_TYPE_Q8_0 ? 128.0f * d : 8.0f * d);
             }
             r[k] = rk;
             const float ri = rk > 0.0f ? 1.0f / rk : 0.0f;
@@ -429,11 +430,11 @@ static void test_conformance(void) {
                     double nref;
                     const double err = norm_diff(ya, yrd, n, &nref);
                     CHECK(!has_nan(ya, n), "%s %s %s: NaN/inf in output", chess_isa_name((chess_isa)isa), type_name(t), kind ? "out_gated" : "in");
-                    /* integer prefill (4-bit weights, ISAs with gemm_i16): the float reference
+                    /* integer prefill (Q4_0, Q4_1, Q8_0 on ISAs with gemm_i16): the float reference
                      * within the error of 16-bit activations and 11-bit re-quantized weights,
                      * and the documented arithmetic exactly (model) */
                     const cs_isa_table *TI = cs_isa_table_of((chess_isa)isa);
-                    const int i16 = kind == 0 && nt > 1 && TI->gemm_i16 && (t == CHESS_TYPE_Q4_0 || t == CHESS_TYPE_Q4_1);
+                    const int i16 = kind == 0 && nt > 1 && TI->gemm_i16 && (t == CHESS_TYPE_Q4_0 || t == CHESS_TYPE_Q4_1 || t == CHESS_TYPE_Q8_0);
                     CHECK(err <= (i16 ? 1e-3 : 1e-4) * nref + 1e-30, "%s %s %s ne0=%lld ne1=%lld nt=%lld s=%.2f tau=%d nth=%d: rel err %.3g",
                           chess_isa_name((chess_isa)isa), type_name(t), kind ? "out_gated" : "in", (long long)ne0, (long long)ne1,
                           (long long)nt, s, tau_mode, nth1, nref > 0 ? err / nref : err);
