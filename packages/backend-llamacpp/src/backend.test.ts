@@ -117,19 +117,21 @@ describe('sparse models: kernels against the masked dense reference', () => {
   // far more than the perturbation (F32: measured 1.6e-4 with parts, 8.4e-3 without; Q4_0 with
   // AVX-512's 16-bit coefficients: 3.6e-2..6.3e-2, 1.5e-4 under CHESS_KERNEL_ISA=ref). So the
   // bounds are loose and top-1 agreement (>= 0.95; measured 0.989..1) is the sharper check.
-  // One batch of 4-bit transposed weights: on AVX-512 prefill multiplies in 16-bit integers
-  // (activations and the weights re-quantized along the inputs, native/src/chess_internal.h;
-  // ~2e-4 of |y|), which the thresholds amplify like the one-token case (measured max |dp| 0.11,
-  // top-1 1.000; TEAL with seven thresholded sites per layer: 0.11, top-1 0.93), so that case has
-  // a loose bound; the same case under CHESS_KERNEL_ISA=ref checks the prefill route itself
-  // (tiles, union of kept inputs) tightly.
+  // One batch of Q4_0/Q4_1/Q8_0 transposed weights: on AVX2/AVX-512 prefill multiplies in 16-bit
+  // integers (activations and the weights re-quantized along the inputs,
+  // native/src/chess_internal.h; ~2e-4 of |y|), which the thresholds amplify like the one-token
+  // case (measured max |dp| 0.11, top-1 1.000 for Q4_0; 0.098, top-1 0.989 for Q8_0; TEAL with
+  // seven thresholded sites per layer: 0.11, top-1 0.93), so those cases have a loose bound; the
+  // same cases under CHESS_KERNEL_ISA=ref check the prefill route itself (tiles, union of kept
+  // inputs) tightly.
   const cases: Array<{ method: SparseMethod; type: GGMLType; denseType: GGMLType; maxAbsDiff: number; batchSize?: number; isa?: string }> = [
     { method: 'teal', type: GGMLType.F32, denseType: GGMLType.F32, maxAbsDiff: 0.05, batchSize: 1 },
     { method: 'chess+', type: GGMLType.Q4_0, denseType: GGMLType.F32, maxAbsDiff: 0.1, batchSize: 1 },
     { method: 'chess', type: GGMLType.F32, denseType: GGMLType.F32, maxAbsDiff: 1e-4 },
     { method: 'chess+', type: GGMLType.F32, denseType: GGMLType.F32, maxAbsDiff: 1e-4 },
     { method: 'teal', type: GGMLType.F32, denseType: GGMLType.F32, maxAbsDiff: 1e-4 },
-    { method: 'chess+', type: GGMLType.Q8_0, denseType: GGMLType.F32, maxAbsDiff: 1e-4 },
+    { method: 'chess+', type: GGMLType.Q8_0, denseType: GGMLType.F32, maxAbsDiff: 1e-4, isa: 'ref' },
+    { method: 'chess+', type: GGMLType.Q8_0, denseType: GGMLType.F32, maxAbsDiff: 0.2 },
     { method: 'chess+', type: GGMLType.Q4_0, denseType: GGMLType.F32, maxAbsDiff: 1e-4, isa: 'ref' },
     { method: 'chess+', type: GGMLType.Q4_0, denseType: GGMLType.F32, maxAbsDiff: 0.2 },
     // Quantized dense parts (incl. W_up of the fused kernel): both routes quantize activations
