@@ -67,7 +67,7 @@ static inline int64_t cs_ig_rows(const uint8_t *w, size_t nb1, const int32_t *id
     return g;
 }
 
-/* dot_rows over groups of 4 active rows (the x86 kernels): the four stream together,
+/* dot_rows over groups of 4 active rows (x86 and NEON): the four stream together,
  * block by block, and rows CS_PF_ROWS ahead are prefetched one step at a time
  * (CS_ROWS4_PREFETCH(byte offset)). In scope: y, w, nb1, rows, nrows of the dot_rows
  * signature. A short last group repeats its last row, so that every row gets the same
