@@ -312,28 +312,28 @@ static inline __m256i cs_dot_u8s8(__m256i u, __m256i s) {
     return _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1));
 }
 
-/* Active rows go 4 at a time (CS_ROWS4_*, chess_internal.h); each activation block is
- * loaded once for the four. STEP(bp, a, c) adds one block of the row at bp to the
- * float accumulator a and to the scalar correction c. Q4_0's -8 offset enters the
- * integer dot through its first lane (bias = -8 * sum of the activation block), as in
- * the AVX-512 kernels: no scalar work per row and block. */
-#define CS_DOT_ROWS4_BLOCKS(NAME, BLOCK_T, STEP)                                                    \
-    static void NAME(float *y, const uint8_t *w, size_t nb1, const int32_t *rows, int64_t nrows,   \
-                     const void *xa, int64_t n) {                                                   \
-        CS_DOT_ROWS4_Q_PROLOGUE(BLOCK_T)                                                             \
-        __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps(); \
-        float c0 = 0.0f, c1 = 0.0f, c2 = 0.0f, c3 = 0.0f;                                           \
-        for (int64_t ib = 0; ib < nb; ib++) {                                                       \
-            const size_t o = (size_t)ib * S;                                                        \
-            CS_ROWS4_PREFETCH(o)                                                                    \
-            const __m256i xq = _mm256_loadu_si256((const __m256i *)(x->qs + ib * CS_QK));          \
-            const __m256i bias8 = _mm256_castsi128_si256(_mm_cvtsi32_si128(-8 * x->sum[ib]));      \
-            const float xd = x->d[ib], xs = x->d[ib] * (float)x->sum[ib];                           \
-            (void)xs; (void)bias8; /* Q4_1 uses xs, Q4_0 bias8 */                                   \
-            STEP(r0 + o, a0, c0) STEP(r1 + o, a1, c1) STEP(r2 + o, a2, c2) STEP(r3 + o, a3, c3)     \
-        }                                                                                           \
-        CS_ROWS4_END(cs_hsum256(a0) + c0, cs_hsum256(a1) + c1, cs_hsum256(a2) + c2, cs_hsum256(a3) + c3) \
+/* Q8_0: active rows 4 at a time (CS_ROWS4_*, chess_internal.h), each activation block
+ * loaded once for the four; the sign trick (|w| x sign(x, w)) keeps maddubs within int16,
+ * the block scale d_w * d_x is scalar per row and block. */
+static void dot_rows_q8_0(float *y, const uint8_t *w, size_t nb1, const int32_t *rows, int64_t nrows,
+                          const void *xa, int64_t n) {
+    CS_DOT_ROWS4_Q_PROLOGUE(cs_block_q8_0)
+    const uint8_t *const rr[4] = { r0, r1, r2, r3 };
+    __m256 a[4] = { _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps() };
+    for (int64_t ib = 0; ib < nb; ib++) {
+        const size_t o = (size_t)ib * S;
+        CS_ROWS4_PREFETCH(o)
+        const __m256i xq = _mm256_loadu_si256((const __m256i *)(x->qs + ib * CS_QK));
+        const float xd = x->d[ib];
+        for (int k = 0; k < 4; k++) {
+            const cs_block_q8_0 *blk = (const cs_block_q8_0 *)(rr[k] + o);
+            const __m256i wq = _mm256_loadu_si256((const __m256i *)blk->qs);
+            const __m256i d = cs_dot_u8s8(_mm256_sign_epi8(wq, wq), _mm256_sign_epi8(xq, wq));
+            a[k] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(d), _mm256_set1_ps(cs_h2f(&blk->d) * xd), a[k]);
+        }
     }
+    CS_ROWS4_END(cs_hsum256(a[0]), cs_hsum256(a[1]), cs_hsum256(a[2]), cs_hsum256(a[3]))
+}
 
 /* Q4_0 / Q4_1: the four rows' scales times the activation's, d_kb * xd_b, 8 blocks at a
  * time into a small table (word inserts, as in_accum's preparation; Q4_1's minimum term
@@ -355,12 +355,13 @@ static inline __m256i cs_dot_u8s8(__m256i u, __m256i s) {
             const int64_t be = nb - b0 < 8 ? nb - b0 : 8;                                           \
             const __m256i lanes = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)be), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)); \
             const __m256 xd8 = _mm256_maskload_ps(x->d + b0, lanes);                                \
+            const __m256 xs8 = HAS_MIN ? _mm256_mul_ps(xd8, _mm256_cvtepi32_ps(_mm256_maskload_epi32(x->sum + b0, lanes))) \
+                                       : _mm256_setzero_ps();                                       \
             _Pragma("GCC unroll 4") for (int k = 0; k < 4; k++) {                                   \
                 const uint8_t *q = rr[k] + (size_t)b0 * S;                                          \
                 _mm256_store_ps(sc[k], _mm256_mul_ps(_mm256_cvtph_ps(cs_words8(q, (int)S, be)), xd8)); \
                 if (HAS_MIN)                                                                        \
-                    mv[k] = _mm256_fmadd_ps(_mm256_cvtph_ps(cs_words8(q + 2, (int)S, be)),          \
-                        _mm256_mul_ps(xd8, _mm256_cvtepi32_ps(_mm256_maskload_epi32(x->sum + b0, lanes))), mv[k]); \
+                    mv[k] = _mm256_fmadd_ps(_mm256_cvtph_ps(cs_words8(q + 2, (int)S, be)), xs8, mv[k]); \
             }                                                                                       \
             for (int64_t j = 0; j < be; j++) {                                                      \
                 const int64_t ib = b0 + j;                                                          \
@@ -383,18 +384,9 @@ static inline __m256i cs_dot_u8s8(__m256i u, __m256i s) {
         const __m256i dt = _mm256_add_epi32(cs_dot_u8s8(cs_nibbles_256(QS), xq), bias);             \
         A = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dt), _mm256_set1_ps(SCALE), A);                      \
     }
-/* Q8_0: sign trick (|w| x sign(x, w)) keeps maddubs within int16. */
-#define CS_STEP_Q8_0(BP, A, C)                                                                      \
-    {                                                                                               \
-        const cs_block_q8_0 *blk = (const cs_block_q8_0 *)(BP);                                     \
-        const __m256i wq = _mm256_loadu_si256((const __m256i *)blk->qs);                            \
-        const __m256i d = cs_dot_u8s8(_mm256_sign_epi8(wq, wq), _mm256_sign_epi8(xq, wq));          \
-        A = _mm256_fmadd_ps(_mm256_cvtepi32_ps(d), _mm256_set1_ps(cs_h2f(&blk->d) * xd), A);       \
-    }
 
 CS_DOT_ROWS4_Q4(dot_rows_q4_0, cs_block_q4_0, 0)
 CS_DOT_ROWS4_Q4(dot_rows_q4_1, cs_block_q4_1, 1)
-CS_DOT_ROWS4_BLOCKS(dot_rows_q8_0, cs_block_q8_0, CS_STEP_Q8_0)
 
 /* Float types: 8 elements per step, scalar tail (n need not be a multiple of 8). */
 #define CS_DOT_ROWS4_FLOAT(NAME, ESZ, LD, SCALAR)                                                   \

@@ -449,14 +449,15 @@ static inline float cs_hsum256(__m256 v) {
                 const int64_t be = nb - b0 < 16 ? nb - b0 : 16;                                         \
                 const __mmask16 msk = cs_tail_mask(be);                                                 \
                 const __m512 xd16 = _mm512_maskz_loadu_ps(msk, x->d + b0);                              \
+                const __m512 xs16 = HAS_MIN ? _mm512_mul_ps(xd16, _mm512_cvtepi32_ps(_mm512_maskz_loadu_epi32(msk, x->sum + b0))) \
+                                            : _mm512_setzero_ps();                                      \
                 _Pragma("GCC unroll 4") for (int k = 0; k < 4; k++) {                                   \
                     const uint8_t *q = rr[k] + (size_t)b0 * S;                                          \
                     __m512 d16;                                                                         \
                     if (HAS_MIN) {                                                                      \
                         const __m512i dm = cs_gather_head(q, gather_off, be);                          \
                         d16 = cs_lo_half_to_ps(dm);                                                     \
-                        mv[k] = _mm512_fmadd_ps(cs_hi_half_to_ps(dm), _mm512_mul_ps(xd16,               \
-                            _mm512_cvtepi32_ps(_mm512_maskz_loadu_epi32(msk, x->sum + b0))), mv[k]);    \
+                        mv[k] = _mm512_fmadd_ps(cs_hi_half_to_ps(dm), xs16, mv[k]);                     \
                     } else {                                                                            \
                         d16 = cs_q4_0_scales16(q, (nb - b0) * (int64_t)S);                              \
                     }                                                                                   \
