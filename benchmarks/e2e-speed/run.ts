@@ -5,12 +5,13 @@
  *   pnpm -C benchmarks e2e-speed [--shape llama2-7b] [--types q4_0,f16] [--methods chess+,teal]
  *       [--sparsity 0.5] [--transposed-type same|q8_0|...] [--threads 2] [--tg 32] [--pp 512]
  *       [--rounds 3] [--calibration-tokens 1024] [--refine-tokens 512] [--layers N] [--read-ceiling on|off]
- *       [--x86 avx512|avx2] [--json OUT]
+ *       [--x86 avx512|avx2vnni|avx2] [--json OUT]
  *
  * --x86 avx2: both llama-bench builds (stock and patched) are made for AVX2 + FMA + F16C only
  * (no AVX-512) and our kernels run their avx2 table (CHESS_KERNEL_ISA=avx2): what an
- * AVX2-only CPU (most x86 laptops) gets, measured on this machine. Default json then
- * results/e2e-speed-avx2.json. The default is this machine's level (/proc/cpuinfo), so that
+ * AVX2-only CPU (older x86 laptops) gets, measured on this machine. --x86 avx2vnni: the same
+ * plus AVX-VNNI in both builds (Intel client CPUs since Alder Lake), our avx2vnni table.
+ * Default json then results/e2e-speed-<level>.json. The default is this machine's level (/proc/cpuinfo), so that
  * an AVX2-only machine measures its own builds instead of dying on AVX-512 instructions.
  *
  * A 7B F16 model is 13.5 GB: three of them do not stay in this machine's page cache (24 GB),
@@ -164,7 +165,7 @@ function parseArgs(argv: string[]): Options {
         throw new UsageError('BENCH_BAD_ARGUMENT', `unknown option ${flag}`, { flag });
     }
   }
-  if (!options.json) options.json = join(repoRoot(), 'benchmarks', 'results', options.x86 === 'avx2' ? 'e2e-speed-avx2.json' : 'e2e-speed.json');
+  if (!options.json) options.json = join(repoRoot(), 'benchmarks', 'results', options.x86 === 'avx512' ? 'e2e-speed.json' : `e2e-speed-${options.x86}.json`);
   return options;
 }
 

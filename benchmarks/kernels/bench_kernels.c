@@ -277,6 +277,13 @@ int main(int argc, char **argv) {
     if (n_sp < 1) n_sp = 1;
     ggml_log_set(log_filter, NULL);
     ggml_cpu_init();
+    /* a named ISA the CPU lacks falls back to ref in the library: never time that by mistake */
+    const char *want_isa = getenv("CHESS_KERNEL_ISA");
+    if (want_isa && *want_isa && strcmp(want_isa, chess_isa_name(chess_get_isa())) != 0) {
+        fprintf(stderr, "bench_kernels: CHESS_KERNEL_ISA=%s is not available on this CPU/build (selected: %s)\n", want_isa,
+                chess_isa_name(chess_get_isa()));
+        return 2;
+    }
     long l3 = sysconf(_SC_LEVEL3_CACHE_SIZE);
     if (ws_mb <= 0) {
         /* weights must stream from DRAM: at least 2x the last-level cache (and 512 MB) for decode;

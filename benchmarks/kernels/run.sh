@@ -8,6 +8,8 @@
 #   run.sh --out path ...  (or CHESS_BENCH_OUT=path)  write elsewhere
 #   run.sh --x86 avx2 ...  what an AVX2-only CPU gets: ggml built without AVX-512 and our
 #                          avx2 kernels (default --x86 native; writes kernels-avx2.json)
+#   run.sh --x86 avx2vnni  the same with AVX-VNNI (Alder Lake and later Intel client CPUs):
+#                          ggml with GGML_AVX_VNNI, our avx2vnni kernels (kernels-avx2vnni.json)
 #
 # The machine is shared and noisy: compare the dense and sparse numbers of ONE run (ratios).
 set -euo pipefail
@@ -29,15 +31,15 @@ while [[ $# -gt 0 ]]; do
   case "$1" in
     --out) [[ $# -ge 2 ]] || { echo "run.sh: --out needs a path" >&2; exit 2; }; out="$2"; shift 2 ;;
     --out=*) out="${1#--out=}"; shift ;;
-    --x86) [[ $# -ge 2 ]] || { echo "run.sh: --x86 needs native or avx2" >&2; exit 2; }; x86="$2"; shift 2 ;;
+    --x86) [[ $# -ge 2 ]] || { echo "run.sh: --x86 needs native, avx2 or avx2vnni" >&2; exit 2; }; x86="$2"; shift 2 ;;
     --x86=*) x86="${1#--x86=}"; shift ;;
     *) args+=("$1"); shift ;;
   esac
 done
 case "$x86" in
   native) out="${out:-$root/benchmarks/results/kernels.json}" ;;
-  avx2) out="${out:-$root/benchmarks/results/kernels-avx2.json}"; export CHESS_KERNEL_ISA=avx2 ;;
-  *) echo "run.sh: --x86 must be native or avx2, got '$x86'" >&2; exit 2 ;;
+  avx2|avx2vnni) out="${out:-$root/benchmarks/results/kernels-$x86.json}"; export CHESS_KERNEL_ISA=$x86 ;;
+  *) echo "run.sh: --x86 must be native, avx2 or avx2vnni, got '$x86'" >&2; exit 2 ;;
 esac
 
 hash="$( (cd "$root" && find packages/backend-llamacpp/native benchmarks/kernels -type f \

@@ -15,8 +15,8 @@ export type StockTool = 'llama-perplexity' | 'llama-bench';
 /**
  * ISA of the build: a fixed x86 level, not GGML_NATIVE (on these machines the CPU reports
  * AMX but executing AMX tile instructions raises SIGILL, and a native build uses ggml's AMX
- * kernels for Q4_0/Q4_1/Q8_0). `avx512` (the default): AVX2 + AVX-512, no AMX; `avx2`: what
- * an AVX2-only CPU runs (llamaToolBuildFlags in @chess/backend-llamacpp).
+ * kernels for Q4_0/Q4_1/Q8_0). `avx512` (the default): AVX2 + AVX-512, no AMX; `avx2vnni`
+ * and `avx2`: what CPUs without AVX-512 run (llamaToolBuildFlags in @chess/backend-llamacpp).
  */
 function buildVariant(level: X86Level): string {
   return level === 'avx512' ? 'avx512-noamx' : level;

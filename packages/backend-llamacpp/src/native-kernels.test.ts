@@ -2,6 +2,8 @@
 // of their sources) and runs their ctest suite, once normally and once with
 // ASan + UBSan. Golden dequantization uses ggml-base from the pristine tree.
 import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { cachePath } from '@chess/core';
 import { NATIVE_DIR, nativeSourcesHash } from './native-sources.ts';
@@ -15,6 +17,25 @@ const hasTool = (tool: string): boolean => findOnPath(tool) !== undefined;
 
 
 
+
+/** The SIMD tables this x86 CPU must run (from /proc/cpuinfo), so that a broken CPU check
+ * cannot turn an ISA's tests into "not available, skipped". */
+function expectedX86Isas(): string[] {
+  let flags: Set<string>;
+  try {
+    const line = /^flags\s*:(.*)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'));
+    flags = new Set(line ? line[1]!.trim().split(/\s+/) : []);
+  } catch {
+    return [];
+  }
+  const has = (...names: string[]): boolean => names.every((n) => flags.has(n));
+  const isas: string[] = [];
+  if (has('avx2', 'fma', 'f16c')) isas.push('avx2');
+  if (has('avx2', 'fma', 'f16c', 'avx_vnni')) isas.push('avx2vnni');
+  if (has('avx512f', 'avx512bw', 'avx512vl', 'avx512_vnni', 'fma', 'f16c')) isas.push('avx512');
+  if (has('avx512f', 'avx512bw', 'avx512vl', 'avx512_vnni', 'avx512vbmi', 'fma', 'f16c')) isas.push('avx512vbmi');
+  return isas;
+}
 
 async function buildAndTest(variant: 'release' | 'sanitize', ggmlSource: string): Promise<string> {
   const buildDir = cachePath('build', `kernels-${variant}-${nativeSourcesHash(/\.(c|h)$|CMakeLists\.txt$/)}`);
@@ -37,7 +58,10 @@ async function buildAndTest(variant: 'release' | 'sanitize', ggmlSource: string)
   };
   await step('cmake', args, 'cmake configure');
   await step('cmake', ['--build', buildDir, '--target', 'test_kernels'], 'cmake build');
-  return step('ctest', ['--test-dir', buildDir, '--output-on-failure'], 'ctest');
+  const ctest = await step('ctest', ['--test-dir', buildDir, '--output-on-failure'], 'ctest');
+  // ctest hides a passing test's output: the primitives' per-ISA lines, once more
+  const primitives = await step(join(buildDir, 'test_kernels'), ['primitives'], 'test_kernels primitives');
+  return `${ctest}\n${primitives}`;
 }
 
 describe.skipIf(!hasTool('cmake') || !hasTool('ctest'))('native sparse kernels (C, ctest)', () => {
@@ -45,6 +69,10 @@ describe.skipIf(!hasTool('cmake') || !hasTool('ctest'))('native sparse kernels (
     const ggmlSource = await ensureLlamaSource();
     const out = await buildAndTest('release', ggmlSource);
     expect(out).toMatch(/100% tests passed/);
+    for (const isa of expectedX86Isas()) {
+      expect(out).toContain(`${isa} integer in_accum (3 types) identical to the integer model`);
+    }
+    if (expectedX86Isas().includes('avx2vnni')) expect(out).toContain('avx2vnni dot_rows (3 types) identical to avx2');
   }, 30 * 60_000);
 
   it('pass the same tests under ASan + UBSan', async () => {

@@ -16,6 +16,16 @@ describe('x86 levels', () => {
     expect(chessKernelIsa('avx2')).toBe('avx2');
   });
 
+  it('avx2vnni builds add AVX-VNNI and nothing else to avx2', () => {
+    const flags = ggmlIsaFlags('avx2vnni');
+    const on = flags.filter((f) => f.endsWith('=ON')).map((f) => f.slice(2, -3));
+    expect(on.sort()).toEqual(['GGML_AVX', 'GGML_AVX2', 'GGML_AVX_VNNI', 'GGML_BMI2', 'GGML_F16C', 'GGML_FMA']);
+    for (const f of ['GGML_AVX512', 'GGML_AVX512_VBMI', 'GGML_AVX512_VNNI', 'GGML_AVX512_BF16', 'GGML_AMX_TILE']) {
+      expect(flags).toContain(`-D${f}=OFF`);
+    }
+    expect(chessKernelIsa('avx2vnni')).toBe('avx2vnni');
+  });
+
   it('avx512 builds keep the flag set of the cached stock tools (no AMX)', () => {
     expect(ggmlIsaFlags('avx512')).toEqual([
       '-DGGML_NATIVE=OFF', '-DGGML_AVX=ON', '-DGGML_AVX2=ON', '-DGGML_FMA=ON', '-DGGML_F16C=ON', '-DGGML_BMI2=ON',
@@ -26,7 +36,7 @@ describe('x86 levels', () => {
   });
 
   it('tool builds are static Release builds at the level, without network code or servers', () => {
-    for (const level of ['avx2', 'avx512'] as const) {
+    for (const level of ['avx2', 'avx2vnni', 'avx512'] as const) {
       const flags = llamaToolBuildFlags(level);
       expect(flags[0]).toBe('-DCMAKE_BUILD_TYPE=Release');
       expect(flags).toEqual(expect.arrayContaining([...ggmlIsaFlags(level), '-DBUILD_SHARED_LIBS=OFF', '-DLLAMA_CURL=OFF', '-DLLAMA_BUILD_SERVER=OFF', '-DLLAMA_BUILD_TOOLS=ON']));
@@ -37,19 +47,21 @@ describe('x86 levels', () => {
     const zen4 = 'fpu sse2 avx2 fma f16c bmi2 avx512f avx512dq avx512cd avx512bw avx512vl avx512_bf16 avx512vbmi avx512_vnni';
     const skylakeX = 'fpu sse2 avx2 fma f16c bmi2 avx512f avx512dq avx512cd avx512bw avx512vl'; // no VNNI/VBMI/BF16
     const alderLake = 'fpu sse2 avx2 fma f16c bmi2 avx_vnni';
+    const haswell = 'fpu sse2 avx2 fma f16c bmi2';
     const sandyBridge = 'fpu sse2 avx';
     expect(x86LevelOfCpuFlags(new Set(zen4.split(' ')))).toBe('avx512');
     expect(x86LevelOfCpuFlags(new Set(skylakeX.split(' ')))).toBe('avx2');
-    expect(x86LevelOfCpuFlags(new Set(alderLake.split(' ')))).toBe('avx2');
+    expect(x86LevelOfCpuFlags(new Set(alderLake.split(' ')))).toBe('avx2vnni');
+    expect(x86LevelOfCpuFlags(new Set(haswell.split(' ')))).toBe('avx2');
     expect(x86LevelOfCpuFlags(new Set(sandyBridge.split(' ')))).toBeUndefined();
     const dir = mkdtempSync(join(tmpdir(), 'chess-cpuinfo-'));
     writeFileSync(join(dir, 'cpuinfo'), `processor\t: 0\nflags\t\t: ${alderLake}\n\nprocessor\t: 1\nflags\t\t: ${alderLake}\n`);
-    expect(hostX86Level(join(dir, 'cpuinfo'))).toBe('avx2');
+    expect(hostX86Level(join(dir, 'cpuinfo'))).toBe('avx2vnni');
     expect(hostX86Level(join(dir, 'missing'))).toBeUndefined();
   });
 
   it('rejects an unknown level with a usage error naming the option', () => {
     expect(parseX86Level('avx2')).toBe('avx2');
-    expect(() => parseX86Level('sse4', '--x86')).toThrow(/--x86 sse4: expected one of avx512, avx2/);
+    expect(() => parseX86Level('sse4', '--x86')).toThrow(/--x86 sse4: expected one of avx512, avx2vnni, avx2/);
   });
 });

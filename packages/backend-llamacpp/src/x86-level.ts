@@ -2,23 +2,27 @@
  * x86 instruction-set levels for builds that must not depend on the build machine's CPU
  * (GGML_NATIVE off): the benchmarks compare a stock and a patched llama.cpp built with the
  * same flags. `avx512`: AVX2 + AVX-512 (F/BW/VL/DQ/CD, VBMI, VNNI, BF16), no AMX (on these
- * VMs the CPU reports AMX but the first tile instruction raises SIGILL). `avx2`: AVX2 + FMA
- * + F16C + BMI2 and nothing newer: what most x86 laptops and small desktops run, measured
- * on an AVX-512 machine (our kernels then run their `avx2` table: CHESS_KERNEL_ISA=avx2).
+ * VMs the CPU reports AMX but the first tile instruction raises SIGILL). `avx2vnni`: AVX2 +
+ * FMA + F16C + BMI2 + AVX-VNNI, Intel's client CPUs since Alder Lake (laptops, mini PCs;
+ * our kernels run their `avx2vnni` table). `avx2`: AVX2 + FMA + F16C + BMI2 and nothing
+ * newer: older laptops and small desktops (CHESS_KERNEL_ISA=avx2). Both are measured on
+ * an AVX-512 machine by building ggml without AVX-512.
  */
 import { readFileSync } from 'node:fs';
 import { UsageError } from '@chess/core';
 
-export type X86Level = 'avx512' | 'avx2';
-export const X86_LEVELS: readonly X86Level[] = ['avx512', 'avx2'];
+export type X86Level = 'avx512' | 'avx2vnni' | 'avx2';
+/** Highest first. */
+export const X86_LEVELS: readonly X86Level[] = ['avx512', 'avx2vnni', 'avx2'];
 
 const NO_AMX = ['-DGGML_AMX_TILE=OFF', '-DGGML_AMX_INT8=OFF', '-DGGML_AMX_BF16=OFF'];
 const AVX2_BASE = ['-DGGML_NATIVE=OFF', '-DGGML_AVX=ON', '-DGGML_AVX2=ON', '-DGGML_FMA=ON', '-DGGML_F16C=ON', '-DGGML_BMI2=ON'];
 
 /** ggml CMake options of a level. */
 export function ggmlIsaFlags(level: X86Level): string[] {
-  if (level === 'avx2') {
-    return [...AVX2_BASE, '-DGGML_AVX512=OFF', '-DGGML_AVX512_VBMI=OFF', '-DGGML_AVX512_VNNI=OFF', '-DGGML_AVX512_BF16=OFF', '-DGGML_AVX_VNNI=OFF', ...NO_AMX];
+  if (level === 'avx2' || level === 'avx2vnni') {
+    const vnni = level === 'avx2vnni' ? '-DGGML_AVX_VNNI=ON' : '-DGGML_AVX_VNNI=OFF';
+    return [...AVX2_BASE, '-DGGML_AVX512=OFF', '-DGGML_AVX512_VBMI=OFF', '-DGGML_AVX512_VNNI=OFF', '-DGGML_AVX512_BF16=OFF', vnni, ...NO_AMX];
   }
   return [...AVX2_BASE, '-DGGML_AVX512=ON', '-DGGML_AVX512_VBMI=ON', '-DGGML_AVX512_VNNI=ON', '-DGGML_AVX512_BF16=ON', ...NO_AMX];
 }
@@ -46,12 +50,13 @@ export function llamaToolBuildFlags(level: X86Level): string[] {
 
 /** The kernel ISA (CHESS_KERNEL_ISA) that matches a level, or undefined for the best available. */
 export function chessKernelIsa(level: X86Level): string | undefined {
-  return level === 'avx2' ? 'avx2' : undefined;
+  return level === 'avx512' ? undefined : level;
 }
 
 /** CPU flags (Linux /proc/cpuinfo names) each level's builds execute. */
 const LEVEL_CPU_FLAGS: Readonly<Record<X86Level, readonly string[]>> = {
   avx512: ['avx2', 'fma', 'f16c', 'bmi2', 'avx512f', 'avx512bw', 'avx512vl', 'avx512dq', 'avx512cd', 'avx512vbmi', 'avx512_vnni', 'avx512_bf16'],
+  avx2vnni: ['avx2', 'fma', 'f16c', 'bmi2', 'avx_vnni'],
   avx2: ['avx2', 'fma', 'f16c', 'bmi2'],
 };
 

@@ -101,7 +101,8 @@ typedef enum chess_isa {
     CHESS_ISA_AVX512 = 2, /* AVX-512 F/BW/VL + VNNI (+ FMA, F16C) */
     CHESS_ISA_NEON   = 3, /* AArch64 Advanced SIMD (+ SDOT when built with CHESS_NEON_DOTPROD) */
     CHESS_ISA_AVX512_VBMI = 4, /* CHESS_ISA_AVX512 + VBMI (Ice Lake, Zen 4 and later): faster 4-bit input-sparse kernels */
-    CHESS_ISA_COUNT  = 5,
+    CHESS_ISA_AVX2_VNNI = 5, /* CHESS_ISA_AVX2 + AVX-VNNI (Alder Lake and later Intel client CPUs): same results as AVX2 */
+    CHESS_ISA_COUNT  = 6,
 } chess_isa;
 
 /* Input-sparse product on a transposed weight. */

@@ -1,11 +1,35 @@
 /* AVX2 + FMA + F16C kernels. Compiled with its own target flags; selected at run
- * time only when the CPU supports them (chess_dispatch.c). */
+ * time only when the CPU supports them (chess_dispatch.c).
+ *
+ * Compiled twice: as the `avx2` table, and by chess_avx2_vnni.c with CS_AVX2_VNNI and
+ * -mavxvnni as `avx2vnni` (AVX-VNNI: the 256-bit vpdpbusd / vpdpwssd of Intel's client
+ * cores since Alder Lake, its Atom cores since Gracemont, and Zen 5). The integer dot
+ * steps go through cs_dpwssd / cs_dpbusd: one instruction with VNNI, vpmaddwd + vpaddd
+ * or vpmaddubsw + vpmaddwd + vpaddd without. Every use keeps the vpmaddubsw pair sums
+ * inside int16 (unsigned nibbles or |w| <= 128 times |x| <= 127), so both forms give the
+ * same exact int32 sums and the two tables the same results bit for bit. */
 #include <immintrin.h>
 #include <math.h>
 
 #include "chess_internal.h"
 
 #define CS_ALIGN32 __attribute__((aligned(32)))
+
+#ifdef CS_AVX2_VNNI
+#define CS_AVX2_TABLE cs_table_avx2_vnni
+#define CS_AVX2_NAME "avx2vnni"
+/* acc + sum of the two int16 products per dword lane */
+static inline __m256i cs_dpwssd(__m256i acc, __m256i a, __m256i b) { return _mm256_dpwssd_avx_epi32(acc, a, b); }
+/* acc + sum of the four unsigned x signed byte products per dword lane */
+static inline __m256i cs_dpbusd(__m256i acc, __m256i u, __m256i s) { return _mm256_dpbusd_avx_epi32(acc, u, s); }
+#else
+#define CS_AVX2_TABLE cs_table_avx2
+#define CS_AVX2_NAME "avx2"
+static inline __m256i cs_dpwssd(__m256i acc, __m256i a, __m256i b) { return _mm256_add_epi32(acc, _mm256_madd_epi16(a, b)); }
+static inline __m256i cs_dpbusd(__m256i acc, __m256i u, __m256i s) {
+    return _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1)));
+}
+#endif
 
 static inline float cs_h2f(const void *p) { return _cvtsh_ss(cs_load_u16(p)); }
 
@@ -182,10 +206,10 @@ static inline void cs_prep_group(chess_type type, const uint8_t *const *r, const
         const __m256i v0_ = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(a_, c_));                          \
         const __m256i v1_ = _mm256_cvtepu8_epi16(_mm_unpackhi_epi8(a_, c_));                          \
         const __m256i k_ = _mm256_set1_epi32(cf[Q][b]);                                               \
-        A0 = _mm256_add_epi32(A0, _mm256_madd_epi16(_mm256_and_si256(v0_, low4), k_));                \
-        A1 = _mm256_add_epi32(A1, _mm256_madd_epi16(_mm256_and_si256(v1_, low4), k_));                \
-        A2 = _mm256_add_epi32(A2, _mm256_madd_epi16(_mm256_srli_epi16(v0_, 4), k_));                  \
-        A3 = _mm256_add_epi32(A3, _mm256_madd_epi16(_mm256_srli_epi16(v1_, 4), k_));                  \
+        A0 = cs_dpwssd(A0, _mm256_and_si256(v0_, low4), k_);                                          \
+        A1 = cs_dpwssd(A1, _mm256_and_si256(v1_, low4), k_);                                          \
+        A2 = cs_dpwssd(A2, _mm256_srli_epi16(v0_, 4), k_);                                            \
+        A3 = cs_dpwssd(A3, _mm256_srli_epi16(v1_, 4), k_);                                            \
     }
 /* One row pair of one Q8_0 block: each row sign-extended to words (columns 0..15,
  * 16..31), the two rows' words interleaved in-lane: A0 holds columns 0-3 | 8-11, A1
@@ -198,10 +222,10 @@ static inline void cs_prep_group(chess_type type, const uint8_t *const *r, const
         const __m256i c0_ = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)c_));              \
         const __m256i c1_ = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(c_ + 16)));       \
         const __m256i k_ = _mm256_set1_epi32(cf[Q][b]);                                               \
-        A0 = _mm256_add_epi32(A0, _mm256_madd_epi16(_mm256_unpacklo_epi16(a0_, c0_), k_));            \
-        A1 = _mm256_add_epi32(A1, _mm256_madd_epi16(_mm256_unpackhi_epi16(a0_, c0_), k_));            \
-        A2 = _mm256_add_epi32(A2, _mm256_madd_epi16(_mm256_unpacklo_epi16(a1_, c1_), k_));            \
-        A3 = _mm256_add_epi32(A3, _mm256_madd_epi16(_mm256_unpackhi_epi16(a1_, c1_), k_));            \
+        A0 = cs_dpwssd(A0, _mm256_unpacklo_epi16(a0_, c0_), k_);                                      \
+        A1 = cs_dpwssd(A1, _mm256_unpackhi_epi16(a0_, c0_), k_);                                      \
+        A2 = cs_dpwssd(A2, _mm256_unpacklo_epi16(a1_, c1_), k_);                                      \
+        A3 = cs_dpwssd(A3, _mm256_unpackhi_epi16(a1_, c1_), k_);                                      \
     }
 
 #define CS_IN_ACCUM_INT(NAME, TYPE, BLOCK_T, PAIR)                                                    \
@@ -308,10 +332,6 @@ CS_IN_ACCUM_FLOAT(in_accum_bf16, 2, CS_LD_BF16, cs_sc_bf16)
  * Q4_0: nibbles are unsigned, the -8 offset is applied from the activation sum.
  * Q8_0: sign trick (|w| x sign(x, w)) keeps maddubs within int16. */
 
-static inline __m256i cs_dot_u8s8(__m256i u, __m256i s) {
-    return _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1));
-}
-
 /* Q8_0: active rows 4 at a time (CS_ROWS4_*, chess_internal.h), each activation block
  * loaded once for the four; the sign trick (|w| x sign(x, w)) keeps maddubs within int16,
  * the block scale d_w * d_x is scalar per row and block. */
@@ -328,7 +348,7 @@ static void dot_rows_q8_0(float *y, const uint8_t *w, size_t nb1, const int32_t 
         for (int k = 0; k < 4; k++) {
             const cs_block_q8_0 *blk = (const cs_block_q8_0 *)(rr[k] + o);
             const __m256i wq = _mm256_loadu_si256((const __m256i *)blk->qs);
-            const __m256i d = cs_dot_u8s8(_mm256_sign_epi8(wq, wq), _mm256_sign_epi8(xq, wq));
+            const __m256i d = cs_dpbusd(_mm256_setzero_si256(), _mm256_sign_epi8(wq, wq), _mm256_sign_epi8(xq, wq));
             a[k] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(d), _mm256_set1_ps(cs_h2f(&blk->d) * xd), a[k]);
         }
     }
@@ -381,7 +401,7 @@ static void dot_rows_q8_0(float *y, const uint8_t *w, size_t nb1, const int32_t 
 /* QS: the block's 16 nibble bytes (its last 16) */
 #define CS_STEP_Q4(QS, A, SCALE)                                                                    \
     {                                                                                               \
-        const __m256i dt = _mm256_add_epi32(cs_dot_u8s8(cs_nibbles_256(QS), xq), bias);             \
+        const __m256i dt = cs_dpbusd(bias, cs_nibbles_256(QS), xq);                                 \
         A = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dt), _mm256_set1_ps(SCALE), A);                      \
     }
 
@@ -556,8 +576,8 @@ static void gemm_i16(float *Y, size_t ldy, const int16_t *qa, size_t ldq, const 
                         int32_t a2;
                         memcpy(&a2, ar[i] + 32 * g + 2 * st, 4);
                         const __m256i a = _mm256_set1_epi32(a2);
-                        acc[i][0] = _mm256_add_epi32(acc[i][0], _mm256_madd_epi16(w0, a));
-                        acc[i][1] = _mm256_add_epi32(acc[i][1], _mm256_madd_epi16(w1, a));
+                        acc[i][0] = cs_dpwssd(acc[i][0], w0, a);
+                        acc[i][1] = cs_dpwssd(acc[i][1], w1, a);
                     }
                 }
                 const __m256 e0 = _mm256_loadu_ps(e + (size_t)g * (size_t)n + (size_t)(16 * cb));
@@ -598,6 +618,7 @@ static inline void cs_gemm_rows(int kind, float *D, const uint8_t *w, size_t nb1
     float *pd = (float *)(pack + (size_t)nb * 8 * CS_QK); /* nb x 8 row scales */
     float *pm = pd + (size_t)nb * 8;                    /* nb x 8 row minima (Q4_1) */
     const __m256i ones = _mm256_set1_epi16(1);
+    (void)ones; /* unused with VNNI */
     for (int64_t p0 = 0; p0 < nr; p0 += 8) {
         const int64_t np = nr - p0 < 8 ? nr - p0 : 8;
         cs_gr_pack_panel(kind, 0, w, nb1, rows + p0, np, 8, nb, pw, pd, pm); /* Q8_0 signed: |w| x sign(x, w) */
@@ -620,11 +641,24 @@ static inline void cs_gemm_rows(int kind, float *D, const uint8_t *w, size_t nb1
                         for (int t = 0; t < 4; t++) {
                             int32_t xv;
                             memcpy(&xv, xt[t]->qs + b * CS_QK + 4 * k, 4);
-                            const __m256i p = _mm256_maddubs_epi16(ak, _mm256_sign_epi8(_mm256_set1_epi32(xv), wk));
-                            acc[t] = _mm256_add_epi32(acc[t], _mm256_madd_epi16(p, ones));
+                            acc[t] = cs_dpbusd(acc[t], ak, _mm256_sign_epi8(_mm256_set1_epi32(xv), wk));
                         }
                     }
                 } else {
+#ifdef CS_AVX2_VNNI
+#pragma GCC unroll 4
+                    for (int t = 0; t < 4; t++) acc[t] = _mm256_set1_epi32(offset * xt[t]->sum[b]);
+#pragma GCC unroll 8
+                    for (int k = 0; k < 8; k++) {
+                        const __m256i wk = _mm256_load_si256((const __m256i *)(pb + 32 * k));
+#pragma GCC unroll 4
+                        for (int t = 0; t < 4; t++) {
+                            int32_t xv;
+                            memcpy(&xv, xt[t]->qs + b * CS_QK + 4 * k, 4);
+                            acc[t] = cs_dpbusd(acc[t], wk, _mm256_set1_epi32(xv));
+                        }
+                    }
+#else
                     __m256i s16[4] = { _mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256() };
 #pragma GCC unroll 8
                     for (int k = 0; k < 8; k++) {
@@ -639,6 +673,7 @@ static inline void cs_gemm_rows(int kind, float *D, const uint8_t *w, size_t nb1
 #pragma GCC unroll 4
                     for (int t = 0; t < 4; t++)
                         acc[t] = _mm256_add_epi32(_mm256_set1_epi32(offset * xt[t]->sum[b]), _mm256_madd_epi16(s16[t], ones));
+#endif
                 }
                 const __m256 dr = _mm256_load_ps(pd + b * 8);
 #pragma GCC unroll 4
@@ -662,8 +697,8 @@ CS_GEMM_ROWS_FN(gemm_rows_q4_0, CS_GR_Q4_0)
 CS_GEMM_ROWS_FN(gemm_rows_q4_1, CS_GR_Q4_1)
 CS_GEMM_ROWS_FN(gemm_rows_q8_0, CS_GR_Q8_0)
 
-const cs_isa_table cs_table_avx2 = {
-    .name = "avx2",
+const cs_isa_table CS_AVX2_TABLE = {
+    .name = CS_AVX2_NAME,
     .k = {
         [CS_F32]  = { in_accum_f32, dot_rows_f32, to_float_f32 },
         [CS_F16]  = { in_accum_f16, dot_rows_f16, to_float_f16 },

@@ -60,6 +60,11 @@ static const cs_isa_table *cs_tables[CHESS_ISA_COUNT] = {
 #else
     NULL,
 #endif
+#ifdef CHESS_HAVE_AVX2
+    &cs_table_avx2_vnni,
+#else
+    NULL,
+#endif
 };
 
 const cs_isa_table *cs_isa_table_of(chess_isa isa) {
@@ -78,6 +83,7 @@ static int cs_cpu_has(chess_isa isa) {
                __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni") &&
                __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
     case CHESS_ISA_AVX512_VBMI: return cs_cpu_has(CHESS_ISA_AVX512) && __builtin_cpu_supports("avx512vbmi");
+    case CHESS_ISA_AVX2_VNNI: return cs_cpu_has(CHESS_ISA_AVX2) && __builtin_cpu_supports("avxvnni");
     default: return 0;
     }
 #elif defined(__aarch64__)
@@ -121,6 +127,7 @@ const char *chess_isa_name(chess_isa isa) {
     case CHESS_ISA_AVX512: return "avx512";
     case CHESS_ISA_NEON: return "neon";
     case CHESS_ISA_AVX512_VBMI: return "avx512vbmi";
+    case CHESS_ISA_AVX2_VNNI: return "avx2vnni";
     default: return "unknown";
     }
 }
@@ -138,10 +145,13 @@ static chess_isa cs_isa_default(void) {
                 return CHESS_ISA_REF;
             }
         }
-        fprintf(stderr, "chess_sparse: unknown CHESS_KERNEL_ISA=%s (expected ref|avx2|avx512|avx512vbmi|neon); using the best available\n", env);
+        fprintf(stderr, "chess_sparse: unknown CHESS_KERNEL_ISA=%s (expected ref|avx2|avx2vnni|avx512|avx512vbmi|neon); using the best available\n", env);
     }
-    for (int i = CHESS_ISA_COUNT - 1; i > 0; i--)
-        if (chess_isa_available((chess_isa)i)) return (chess_isa)i;
+    /* best first (the enum's order is the order ISAs were added, not a ranking) */
+    static const chess_isa preference[] = { CHESS_ISA_AVX512_VBMI, CHESS_ISA_AVX512, CHESS_ISA_AVX2_VNNI,
+                                            CHESS_ISA_AVX2, CHESS_ISA_NEON };
+    for (size_t i = 0; i < sizeof preference / sizeof preference[0]; i++)
+        if (chess_isa_available(preference[i])) return preference[i];
     return CHESS_ISA_REF;
 }
 

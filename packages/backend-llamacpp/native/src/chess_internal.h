@@ -260,6 +260,7 @@ typedef struct {
 extern const cs_isa_table cs_table_ref;
 #ifdef CHESS_HAVE_AVX2
 extern const cs_isa_table cs_table_avx2;
+extern const cs_isa_table cs_table_avx2_vnni;
 #endif
 #ifdef CHESS_HAVE_AVX512
 extern const cs_isa_table cs_table_avx512;

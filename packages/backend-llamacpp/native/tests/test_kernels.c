@@ -13,8 +13,10 @@
  *                             table: the 8-bit activation quantizer bit for bit (scales,
  *                             bytes, sums; incl. zero blocks and exact .5 ties) and
  *                             to_float (exact; Q4_1 may fuse d*q+m: 2 ulp); the
- *                             integer in_accum of avx512vbmi (Q4) and avx2 (Q4, Q8_0)
- *                             and avx2's gemm_rows equal to avx512's bit for bit.
+ *                             integer in_accum (Q4_0, Q4_1, Q8_0) of every SIMD ISA
+ *                             equal to a scalar model of its arithmetic, avx2's and
+ *                             avx2vnni's gemm_rows equal to avx512's and avx2vnni's
+ *                             dot_rows equal to avx2's, bit for bit.
  *   test_kernels isaenv       CHESS_KERNEL_ISA selects the named ISA (run by ctest with
  *                             CHESS_KERNEL_ISA=ref, and =<expected ISA> when one is set).
  *
@@ -840,12 +842,12 @@ static void test_primitives(void) {
         printf("  %-6s quant_x8 identical to ref on %lld blocks; to_float of 6 types matches\n",
                chess_isa_name((chess_isa)isa), (long long)blocks);
     }
-    /* The integer input-sparse kernels (Q4_0, Q4_1, Q8_0 of avx512, avx512vbmi, avx2 and
-     * neon) promise one arithmetic bit for bit (group tails, odd pairs, row tails of the
+    /* The integer input-sparse kernels (Q4_0, Q4_1, Q8_0 of avx512, avx512vbmi, avx2,
+     * avx2vnni and neon) promise one arithmetic bit for bit (group tails, odd pairs, row tails of the
      * scale loads, padded rows included): each is compared with the scalar model above. */
-    const chess_isa int_isas[] = { CHESS_ISA_AVX512, CHESS_ISA_AVX512_VBMI, CHESS_ISA_AVX2, CHESS_ISA_NEON };
+    const chess_isa int_isas[] = { CHESS_ISA_AVX512, CHESS_ISA_AVX512_VBMI, CHESS_ISA_AVX2, CHESS_ISA_AVX2_VNNI, CHESS_ISA_NEON };
     const chess_type int_types[] = { CHESS_TYPE_Q4_0, CHESS_TYPE_Q4_1, CHESS_TYPE_Q8_0 };
-    for (int pi = 0; pi < 4; pi++) {
+    for (int pi = 0; pi < (int)(sizeof int_isas / sizeof int_isas[0]); pi++) {
         const cs_isa_table *V = cs_isa_table_of(int_isas[pi]);
         if (!V || !chess_isa_available(int_isas[pi])) continue;
         const char *vname = chess_isa_name(int_isas[pi]);
@@ -879,11 +881,15 @@ static void test_primitives(void) {
         }
         printf("  %s integer in_accum (3 types) identical to the integer model on %lld active rows\n", vname, (long long)rows_checked);
     }
-    /* gemm_rows (output-sparse prefill): avx2's 8-row panels promise avx512's results bit
-     * for bit (exact integer block dots, the same float steps), whatever the panel tails. */
+    /* gemm_rows (output-sparse prefill): avx2's and avx2vnni's 8-row panels promise
+     * avx512's results bit for bit (exact integer block dots, the same float steps),
+     * whatever the panel tails. */
     const cs_isa_table *A = cs_isa_table_of(CHESS_ISA_AVX512);
-    if (A && chess_isa_available(CHESS_ISA_AVX512) && chess_isa_available(CHESS_ISA_AVX2)) {
-        const cs_isa_table *V = cs_isa_table_of(CHESS_ISA_AVX2);
+    const chess_isa gr_isas[] = { CHESS_ISA_AVX2, CHESS_ISA_AVX2_VNNI };
+    for (int gi = 0; gi < 2; gi++) {
+        if (!A || !chess_isa_available(CHESS_ISA_AVX512) || !chess_isa_available(gr_isas[gi])) continue;
+        const cs_isa_table *V = cs_isa_table_of(gr_isas[gi]);
+        const char *vname = chess_isa_name(gr_isas[gi]);
         const chess_type gt[] = { CHESS_TYPE_Q4_0, CHESS_TYPE_Q4_1, CHESS_TYPE_Q8_0 };
         int64_t dots = 0;
         for (int ti = 0; ti < 3; ti++) {
@@ -914,15 +920,47 @@ static void test_primitives(void) {
                 A->gemm_rows[ix](d1, w, nb1, rows, nr, xq, nt, n, pack);
                 V->gemm_rows[ix](d2, w, nb1, rows, nr, xq, nt, n, pack);
                 CHECK(memcmp(d1, d2, sizeof(float) * (size_t)(nt * nr)) == 0,
-                      "avx2 gemm_rows %s differs from avx512 (n=%lld, %lld rows, %lld tokens)", type_name(t),
+                      "%s gemm_rows %s differs from avx512 (n=%lld, %lld rows, %lld tokens)", vname, type_name(t),
                       (long long)n, (long long)nr, (long long)nt);
-                CHECK(!has_nan(d2, nt * nr), "avx2 gemm_rows %s: NaN/inf", type_name(t));
+                CHECK(!has_nan(d2, nt * nr), "%s gemm_rows %s: NaN/inf", vname, type_name(t));
                 dots += nt * nr;
                 for (int64_t tk = 0; tk < nt; tk++) { free(xq[tk].qs); free(xq[tk].d); free(xq[tk].sum); }
                 free(xq); free(x); free(w); free(rows); free(pack); free(d1); free(d2);
             }
         }
-        printf("  avx2 gemm_rows (3 types) identical to avx512 on %lld row dots\n", (long long)dots);
+        printf("  %s gemm_rows (3 types) identical to avx512 on %lld row dots\n", vname, (long long)dots);
+    }
+    /* avx2vnni is avx2 with one instruction per integer dot step (exact int32 sums either
+     * way): its output-sparse decode dots must equal avx2's bit for bit. */
+    const cs_isa_table *B = cs_isa_table_of(CHESS_ISA_AVX2), *N = cs_isa_table_of(CHESS_ISA_AVX2_VNNI);
+    if (B && N && chess_isa_available(CHESS_ISA_AVX2_VNNI)) {
+        int64_t dots = 0;
+        for (int ti = 0; ti < 3; ti++) {
+            const chess_type t = int_types[ti];
+            const int ix = cs_index(t);
+            for (int c = 0; c < 16; c++) {
+                const int64_t n = 32 * (c < 2 ? c + 1 : rnd_int(1, 160)), nrows = rnd_int(1, 40);
+                const size_t nb1 = row_bytes(t, n) + (size_t)(c % 3) * bbytes(t);
+                uint8_t *w = make_weights(t, n, nrows, nb1);
+                int32_t *rows = malloc(sizeof(int32_t) * (size_t)nrows);
+                int64_t nr = 0;
+                const double keep_p = c % 4 == 0 ? 1.0 : rnd_unit();
+                for (int64_t j = 0; j < nrows; j++)
+                    if (rnd_unit() < keep_p) rows[nr++] = (int32_t)j;
+                float *x = malloc(sizeof(float) * (size_t)n);
+                for (int64_t i = 0; i < n; i++) x[i] = c % 5 == 2 && i % 32 < 16 ? 0.0f : rnd_normal();
+                cs_q8x xq = { malloc((size_t)n), malloc(sizeof(float) * (size_t)(n / 32)), malloc(sizeof(int32_t) * (size_t)(n / 32)) };
+                B->quant_x8(x, &xq, n);
+                float *d1 = calloc((size_t)nrows, sizeof(float)), *d2 = calloc((size_t)nrows, sizeof(float)); /* y[rows[k]] */
+                B->k[ix].dot_rows(d1, w, nb1, rows, nr, &xq, n);
+                N->k[ix].dot_rows(d2, w, nb1, rows, nr, &xq, n);
+                CHECK(memcmp(d1, d2, sizeof(float) * (size_t)nrows) == 0, "avx2vnni dot_rows %s differs from avx2 (n=%lld, %lld rows)",
+                      type_name(t), (long long)n, (long long)nr);
+                dots += nr;
+                free(xq.qs); free(xq.d); free(xq.sum); free(x); free(w); free(rows); free(d1); free(d2);
+            }
+        }
+        printf("  avx2vnni dot_rows (3 types) identical to avx2 on %lld row dots\n", (long long)dots);
     }
 }
 
