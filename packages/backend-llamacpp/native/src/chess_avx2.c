@@ -30,6 +30,20 @@ static inline __m256i cs_dpbusd(__m256i acc, __m256i u, __m256i s) {
     return _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1)));
 }
 #endif
+/* A Q4 block dot over 8 registers of unsigned nibbles (gemm_rows), started from an
+ * integer offset: with VNNI summed straight into int32; without, the vpmaddubsw pairs
+ * are summed in int16 (|sum| <= 8 * 2 * 15 * 127 < 2^15) and widened once at the end. */
+#ifdef CS_AVX2_VNNI
+static inline __m256i cs_q4_sum_init(int32_t offset) { return _mm256_set1_epi32(offset); }
+static inline __m256i cs_q4_sum_step(__m256i s, __m256i u, __m256i x) { return _mm256_dpbusd_avx_epi32(s, u, x); }
+static inline __m256i cs_q4_sum_end(__m256i s, int32_t offset) { (void)offset; return s; }
+#else
+static inline __m256i cs_q4_sum_init(int32_t offset) { (void)offset; return _mm256_setzero_si256(); }
+static inline __m256i cs_q4_sum_step(__m256i s, __m256i u, __m256i x) { return _mm256_add_epi16(s, _mm256_maddubs_epi16(u, x)); }
+static inline __m256i cs_q4_sum_end(__m256i s, int32_t offset) {
+    return _mm256_add_epi32(_mm256_set1_epi32(offset), _mm256_madd_epi16(s, _mm256_set1_epi16(1)));
+}
+#endif
 
 static inline float cs_h2f(const void *p) { return _cvtsh_ss(cs_load_u16(p)); }
 
@@ -617,8 +631,6 @@ static inline void cs_gemm_rows(int kind, float *D, const uint8_t *w, size_t nb1
     uint8_t *pw = pack;                                 /* nb x 8 x 32 bytes (<= CS_GEMM_ROWS_PACK) */
     float *pd = (float *)(pack + (size_t)nb * 8 * CS_QK); /* nb x 8 row scales */
     float *pm = pd + (size_t)nb * 8;                    /* nb x 8 row minima (Q4_1) */
-    const __m256i ones = _mm256_set1_epi16(1);
-    (void)ones; /* unused with VNNI */
     for (int64_t p0 = 0; p0 < nr; p0 += 8) {
         const int64_t np = nr - p0 < 8 ? nr - p0 : 8;
         cs_gr_pack_panel(kind, 0, w, nb1, rows + p0, np, 8, nb, pw, pd, pm); /* Q8_0 signed: |w| x sign(x, w) */
@@ -645,9 +657,9 @@ static inline void cs_gemm_rows(int kind, float *D, const uint8_t *w, size_t nb1
                         }
                     }
                 } else {
-#ifdef CS_AVX2_VNNI
+                    __m256i s4[4];
 #pragma GCC unroll 4
-                    for (int t = 0; t < 4; t++) acc[t] = _mm256_set1_epi32(offset * xt[t]->sum[b]);
+                    for (int t = 0; t < 4; t++) s4[t] = cs_q4_sum_init(offset * xt[t]->sum[b]);
 #pragma GCC unroll 8
                     for (int k = 0; k < 8; k++) {
                         const __m256i wk = _mm256_load_si256((const __m256i *)(pb + 32 * k));
@@ -655,25 +667,11 @@ static inline void cs_gemm_rows(int kind, float *D, const uint8_t *w, size_t nb1
                         for (int t = 0; t < 4; t++) {
                             int32_t xv;
                             memcpy(&xv, xt[t]->qs + b * CS_QK + 4 * k, 4);
-                            acc[t] = cs_dpbusd(acc[t], wk, _mm256_set1_epi32(xv));
-                        }
-                    }
-#else
-                    __m256i s16[4] = { _mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256() };
-#pragma GCC unroll 8
-                    for (int k = 0; k < 8; k++) {
-                        const __m256i wk = _mm256_load_si256((const __m256i *)(pb + 32 * k));
-#pragma GCC unroll 4
-                        for (int t = 0; t < 4; t++) {
-                            int32_t xv;
-                            memcpy(&xv, xt[t]->qs + b * CS_QK + 4 * k, 4);
-                            s16[t] = _mm256_add_epi16(s16[t], _mm256_maddubs_epi16(wk, _mm256_set1_epi32(xv)));
+                            s4[t] = cs_q4_sum_step(s4[t], wk, _mm256_set1_epi32(xv));
                         }
                     }
 #pragma GCC unroll 4
-                    for (int t = 0; t < 4; t++)
-                        acc[t] = _mm256_add_epi32(_mm256_set1_epi32(offset * xt[t]->sum[b]), _mm256_madd_epi16(s16[t], ones));
-#endif
+                    for (int t = 0; t < 4; t++) acc[t] = cs_q4_sum_end(s4[t], offset * xt[t]->sum[b]);
                 }
                 const __m256 dr = _mm256_load_ps(pd + b * 8);
 #pragma GCC unroll 4

@@ -780,6 +780,22 @@ static void model_in_accum_int(chess_type t, float *y, int64_t n, const uint8_t 
     free(mb);
 }
 
+/* Rows 0..nrows-1, each kept with probability keep_p, in order; *nr = how many. */
+static int32_t *random_rows(int64_t nrows, double keep_p, int64_t *nr) {
+    int32_t *rows = malloc(sizeof(int32_t) * (size_t)nrows);
+    *nr = 0;
+    for (int64_t j = 0; j < nrows; j++)
+        if (rnd_unit() < keep_p) rows[(*nr)++] = (int32_t)j;
+    return rows;
+}
+/* n activations ~ N(0, 1); with zero_halves the first 16 of every 32 are 0 (all-zero
+ * halves of the 8-bit blocks). */
+static float *random_activations(int64_t n, int zero_halves) {
+    float *x = malloc(sizeof(float) * (size_t)n);
+    for (int64_t i = 0; i < n; i++) x[i] = zero_halves && i % 32 < 16 ? 0.0f : rnd_normal();
+    return x;
+}
+
 static void test_primitives(void) {
     const cs_isa_table *R = cs_isa_table_of(CHESS_ISA_REF);
     CHECK(R != NULL && cs_isa_table_of((chess_isa)CHESS_ISA_COUNT) == NULL, "table lookup");
@@ -901,13 +917,9 @@ static void test_primitives(void) {
                 const int64_t n = 32 * rnd_int(1, 48), nrows = rnd_int(1, 40), nt = rnd_int(1, 13);
                 const size_t nb1 = row_bytes(t, n) + (size_t)(c % 3) * bbytes(t);
                 uint8_t *w = make_weights(t, n, nrows, nb1);
-                int32_t *rows = malloc(sizeof(int32_t) * (size_t)nrows);
                 int64_t nr = 0;
-                const double keep_p = c % 4 == 0 ? 1.0 : rnd_unit();
-                for (int64_t j = 0; j < nrows; j++)
-                    if (rnd_unit() < keep_p) rows[nr++] = (int32_t)j;
-                float *x = malloc(sizeof(float) * (size_t)(n * nt));
-                for (int64_t i = 0; i < n * nt; i++) x[i] = c % 5 == 2 && i % 32 < 16 ? 0.0f : rnd_normal();
+                int32_t *rows = random_rows(nrows, c % 4 == 0 ? 1.0 : rnd_unit(), &nr);
+                float *x = random_activations(n * nt, c % 5 == 2);
                 cs_q8x *xq = malloc(sizeof(cs_q8x) * (size_t)nt);
                 for (int64_t tk = 0; tk < nt; tk++) {
                     xq[tk].qs = malloc((size_t)n);
@@ -942,13 +954,9 @@ static void test_primitives(void) {
                 const int64_t n = 32 * (c < 2 ? c + 1 : rnd_int(1, 160)), nrows = rnd_int(1, 40);
                 const size_t nb1 = row_bytes(t, n) + (size_t)(c % 3) * bbytes(t);
                 uint8_t *w = make_weights(t, n, nrows, nb1);
-                int32_t *rows = malloc(sizeof(int32_t) * (size_t)nrows);
                 int64_t nr = 0;
-                const double keep_p = c % 4 == 0 ? 1.0 : rnd_unit();
-                for (int64_t j = 0; j < nrows; j++)
-                    if (rnd_unit() < keep_p) rows[nr++] = (int32_t)j;
-                float *x = malloc(sizeof(float) * (size_t)n);
-                for (int64_t i = 0; i < n; i++) x[i] = c % 5 == 2 && i % 32 < 16 ? 0.0f : rnd_normal();
+                int32_t *rows = random_rows(nrows, c % 4 == 0 ? 1.0 : rnd_unit(), &nr);
+                float *x = random_activations(n, c % 5 == 2);
                 cs_q8x xq = { malloc((size_t)n), malloc(sizeof(float) * (size_t)(n / 32)), malloc(sizeof(int32_t) * (size_t)(n / 32)) };
                 B->quant_x8(x, &xq, n);
                 float *d1 = calloc((size_t)nrows, sizeof(float)), *d2 = calloc((size_t)nrows, sizeof(float)); /* y[rows[k]] */
