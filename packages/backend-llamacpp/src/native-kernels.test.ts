@@ -2,12 +2,12 @@
 // of their sources) and runs their ctest suite, once normally and once with
 // ASan + UBSan. Golden dequantization uses ggml-base from the pristine tree.
 import { execFile } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { cachePath } from '@chess/core';
 import { NATIVE_DIR, nativeSourcesHash } from './native-sources.ts';
 import { findOnPath } from './process.ts';
+import { hostCpuFlags } from './x86-level.ts';
 import { describe, expect, it } from 'vitest';
 import { ensureLlamaSource } from '@chess/assets';
 
@@ -21,13 +21,7 @@ const hasTool = (tool: string): boolean => findOnPath(tool) !== undefined;
 /** The SIMD tables this x86 CPU must run (from /proc/cpuinfo), so that a broken CPU check
  * cannot turn an ISA's tests into "not available, skipped". */
 function expectedX86Isas(): string[] {
-  let flags: Set<string>;
-  try {
-    const line = /^flags\s*:(.*)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'));
-    flags = new Set(line ? line[1]!.trim().split(/\s+/) : []);
-  } catch {
-    return [];
-  }
+  const flags = hostCpuFlags() ?? new Set<string>();
   const has = (...names: string[]): boolean => names.every((n) => flags.has(n));
   const isas: string[] = [];
   if (has('avx2', 'fma', 'f16c')) isas.push('avx2');

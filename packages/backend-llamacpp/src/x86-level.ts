@@ -72,6 +72,12 @@ export function x86LevelOfCpuFlags(flags: ReadonlySet<string>): X86Level | undef
  * not x86, or older than AVX2).
  */
 export function hostX86Level(cpuinfoPath = '/proc/cpuinfo'): X86Level | undefined {
+  const flags = hostCpuFlags(cpuinfoPath);
+  return flags ? x86LevelOfCpuFlags(flags) : undefined;
+}
+
+/** The CPU flags of this machine (first `flags` line of /proc/cpuinfo), or undefined where there is none (not Linux x86). */
+export function hostCpuFlags(cpuinfoPath = '/proc/cpuinfo'): ReadonlySet<string> | undefined {
   let text: string;
   try {
     text = readFileSync(cpuinfoPath, 'utf8');
@@ -79,7 +85,7 @@ export function hostX86Level(cpuinfoPath = '/proc/cpuinfo'): X86Level | undefine
     return undefined;
   }
   const line = /^flags\s*:(.*)$/m.exec(text);
-  return line ? x86LevelOfCpuFlags(new Set(line[1]!.trim().split(/\s+/))) : undefined;
+  return line ? new Set(line[1]!.trim().split(/\s+/)) : undefined;
 }
 
 /** A level named on a command line; UsageError BAD_X86_LEVEL otherwise. */

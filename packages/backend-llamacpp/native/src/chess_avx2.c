@@ -15,6 +15,9 @@
 
 #define CS_ALIGN32 __attribute__((aligned(32)))
 
+/* cs_q4_sum_*: a Q4 block dot over 8 registers of unsigned nibbles (gemm_rows), started
+ * from an integer offset: with VNNI summed straight into int32; without, the vpmaddubsw
+ * pairs are summed in int16 (|sum| <= 8 * 2 * 15 * 127 < 2^15) and widened once at the end. */
 #ifdef CS_AVX2_VNNI
 #define CS_AVX2_TABLE cs_table_avx2_vnni
 #define CS_AVX2_NAME "avx2vnni"
@@ -22,6 +25,9 @@
 static inline __m256i cs_dpwssd(__m256i acc, __m256i a, __m256i b) { return _mm256_dpwssd_avx_epi32(acc, a, b); }
 /* acc + sum of the four unsigned x signed byte products per dword lane */
 static inline __m256i cs_dpbusd(__m256i acc, __m256i u, __m256i s) { return _mm256_dpbusd_avx_epi32(acc, u, s); }
+static inline __m256i cs_q4_sum_init(int32_t offset) { return _mm256_set1_epi32(offset); }
+static inline __m256i cs_q4_sum_step(__m256i s, __m256i u, __m256i x) { return cs_dpbusd(s, u, x); }
+static inline __m256i cs_q4_sum_end(__m256i s, int32_t offset) { (void)offset; return s; }
 #else
 #define CS_AVX2_TABLE cs_table_avx2
 #define CS_AVX2_NAME "avx2"
@@ -29,15 +35,6 @@ static inline __m256i cs_dpwssd(__m256i acc, __m256i a, __m256i b) { return _mm2
 static inline __m256i cs_dpbusd(__m256i acc, __m256i u, __m256i s) {
     return _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1)));
 }
-#endif
-/* A Q4 block dot over 8 registers of unsigned nibbles (gemm_rows), started from an
- * integer offset: with VNNI summed straight into int32; without, the vpmaddubsw pairs
- * are summed in int16 (|sum| <= 8 * 2 * 15 * 127 < 2^15) and widened once at the end. */
-#ifdef CS_AVX2_VNNI
-static inline __m256i cs_q4_sum_init(int32_t offset) { return _mm256_set1_epi32(offset); }
-static inline __m256i cs_q4_sum_step(__m256i s, __m256i u, __m256i x) { return _mm256_dpbusd_avx_epi32(s, u, x); }
-static inline __m256i cs_q4_sum_end(__m256i s, int32_t offset) { (void)offset; return s; }
-#else
 static inline __m256i cs_q4_sum_init(int32_t offset) { (void)offset; return _mm256_setzero_si256(); }
 static inline __m256i cs_q4_sum_step(__m256i s, __m256i u, __m256i x) { return _mm256_add_epi16(s, _mm256_maddubs_epi16(u, x)); }
 static inline __m256i cs_q4_sum_end(__m256i s, int32_t offset) {

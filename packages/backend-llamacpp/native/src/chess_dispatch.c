@@ -145,7 +145,12 @@ static chess_isa cs_isa_default(void) {
                 return CHESS_ISA_REF;
             }
         }
-        fprintf(stderr, "chess_sparse: unknown CHESS_KERNEL_ISA=%s (expected ref|avx2|avx2vnni|avx512|avx512vbmi|neon); using the best available\n", env);
+        char names[128] = "";
+        for (int i = 0; i < CHESS_ISA_COUNT; i++) {
+            if (i) strncat(names, "|", sizeof names - strlen(names) - 1);
+            strncat(names, chess_isa_name((chess_isa)i), sizeof names - strlen(names) - 1);
+        }
+        fprintf(stderr, "chess_sparse: unknown CHESS_KERNEL_ISA=%s (expected %s); using the best available\n", env, names);
     }
     /* best first (the enum's order is the order ISAs were added, not a ranking) */
     static const chess_isa preference[] = { CHESS_ISA_AVX512_VBMI, CHESS_ISA_AVX512, CHESS_ISA_AVX2_VNNI,
