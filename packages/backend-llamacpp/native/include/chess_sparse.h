@@ -68,7 +68,7 @@
 extern "C" {
 #endif
 
-#define CHESS_SPARSE_VERSION 1
+#define CHESS_SPARSE_VERSION 2
 
 /* Weight types; values equal enum ggml_type. */
 typedef enum chess_type {
@@ -76,7 +76,12 @@ typedef enum chess_type {
     CHESS_TYPE_F16  = 1,
     CHESS_TYPE_Q4_0 = 2,
     CHESS_TYPE_Q4_1 = 3,
+    CHESS_TYPE_Q5_0 = 6,
+    CHESS_TYPE_Q5_1 = 7,
     CHESS_TYPE_Q8_0 = 8,
+    CHESS_TYPE_Q4_K = 12,
+    CHESS_TYPE_Q5_K = 13,
+    CHESS_TYPE_Q6_K = 14,
     CHESS_TYPE_BF16 = 30,
 } chess_type;
 
@@ -192,6 +197,65 @@ int         chess_out_gated_has_gemm(chess_type type);
 int         chess_type_supported(chess_type type);
 int64_t     chess_type_block_size(chess_type type); /* elements per block, or 0 if unsupported */
 size_t      chess_type_block_bytes(chess_type type);/* bytes per block, or 0 */
+
+/* ---- Column-block layout (sparse GGUF format 2, docs/gguf-sparse.md §3.1) ----
+ *
+ * The weight W (n_out rows of n_in inputs, ggml type `type`) stored with its own
+ * blocks, bit for bit, re-arranged into G = n_in / B group records (B = the type's
+ * block size: 1, 32 or 256 channels) of n_out * block_bytes bytes each: the group's
+ * scale section (per-row arrays) followed by one column record per channel (that
+ * channel's values for every row: nibble plane, bit plane, 2-bit plane, or plain
+ * bytes/values). Same type, same byte count as the row layout; nothing re-rounded.
+ *
+ * Types: F32, F16, BF16 (B = 1), Q8_0, Q4_0, Q4_1, Q5_0, Q5_1 (B = 32), Q4_K, Q5_K,
+ * Q6_K (B = 256). Block types need n_out % 32 == 0.
+ *
+ * chess_spmv_cb: y[t, r] = sum over blocks b of row r of ggml's block dot product of
+ * (W[r, block b]) with the masked activations x'[t] quantized as ggml quantizes them
+ * for that type's vec_dot (Q8_0 / Q8_1 / Q8_K / fp16 / bf16 / none), dropped inputs
+ * exactly 0: an exact integer sum per block over its kept channels, scaled as ggml
+ * scales it. Float accumulation across blocks is in group order. Groups with no kept
+ * channel are not read; for the others the kernel reads the scale section and the
+ * kept columns only.
+ * Threads: with n_tokens == 1 the rows are split between threads in slices of whole
+ * 32-row units (each thread reads its slice of every kept column); chess_spmv_cb_parts
+ * instead splits the groups with a kept channel into n_parts contiguous ranges (row p of
+ * y = the partial sum of part p; sum with chess_sum_parts), so that each thread streams
+ * whole columns. Results do not depend on nth. Larger batches: per token (the runtime
+ * restores the row layout with chess_cb_to_rows and uses ggml's GEMM instead above
+ * CHESS_CB_SPARSE_MAX_TOKENS tokens). */
+#define CHESS_CB_SPARSE_MAX_TOKENS 4
+
+typedef struct chess_spmv_cb_args {
+    chess_type   type;
+    const void * w;        /* the weight in column-block layout */
+    int64_t      n_in;     /* ne0 of the tensor; multiple of the type's block size */
+    int64_t      n_out;    /* ne1; multiple of 32 for block types */
+    const float *x;        /* n_tokens rows of n_in floats */
+    size_t       x_nb1;
+    float       *y;        /* n_tokens rows of n_out floats (written, not accumulated) */
+    size_t       y_nb1;
+    int64_t      n_tokens; /* >= 1 */
+    const float *tau;      /* thresholds on x: NULL/0, one scalar, or n_in per channel */
+    int64_t      n_tau;
+    int32_t      site;     /* counter site id, or -1 */
+} chess_spmv_cb_args;
+
+int chess_spmv_cb(const chess_spmv_cb_args *args, int ith, int nth);
+int chess_spmv_cb_parts(const chess_spmv_cb_args *args, int n_parts, int ith, int nth);
+
+/* 1 if `type` has a column-block layout. */
+int     chess_cb_supported(chess_type type);
+/* Input channels per group (1, 32 or 256), or 0 if unsupported. */
+int64_t chess_cb_group_size(chess_type type);
+/* CHESS_OK if a tensor of this type and shape may be in column-block layout and holds
+ * exactly `nbytes` bytes; CHESS_ERR_TYPE / CHESS_ERR_SHAPE otherwise. */
+int     chess_cb_check(chess_type type, int64_t n_in, int64_t n_out, size_t nbytes);
+/* Row layout (ggml's: n_out rows of n_in/B blocks) -> column-block layout, whole tensor. */
+int     chess_cb_from_rows(chess_type type, const void *rows, int64_t n_in, int64_t n_out, void *cb);
+/* Column-block layout -> ggml's row layout, bit for bit. Threads write disjoint row
+ * ranges (every thread calls it with identical arguments). */
+int     chess_cb_to_rows(chess_type type, const void *cb, int64_t n_in, int64_t n_out, void *rows, int ith, int nth);
 
 /* Frees this thread's scratch memory (safe to call any time outside a kernel). */
 void chess_thread_release(void);
