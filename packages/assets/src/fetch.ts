@@ -4,7 +4,7 @@ import { createReadStream, existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { ChessError, cachePath } from '@chess/core';
+import { ChessError, cachePath, withCacheLock } from '@chess/core';
 import { DEFAULT_MODEL } from './default-model.ts';
 
 const run = promisify(execFile);
@@ -65,6 +65,14 @@ export async function fetchDefaultModel(options: FetchOptions = {}): Promise<str
     await rm(finalPath, { force: true });
   }
   await mkdir(dir, { recursive: true });
+  // one download at a time: parallel test packages on an empty cache wait for the first
+  return withCacheLock(finalPath, { what: `the default model ${DEFAULT_MODEL.fileName}`, log: options.log }, async () => {
+    if (existsSync(finalPath) && (await stat(finalPath)).size === DEFAULT_MODEL.sizeBytes) return finalPath;
+    return downloadDefaultModel(dir, finalPath, options, log);
+  });
+}
+
+async function downloadDefaultModel(dir: string, finalPath: string, options: FetchOptions, log: (line: string) => void): Promise<string> {
   const work = await mkdtemp(join(dir, '.fetch-'));
   try {
     const python = options.python ?? process.env.CHESS_PYTHON ?? 'python3';

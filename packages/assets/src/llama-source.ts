@@ -1,10 +1,10 @@
 import { execFile } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
-import { ChessError, cachePath } from '@chess/core';
+import { ChessError, cachePath, ensureCacheDir } from '@chess/core';
 
 const run = promisify(execFile);
 const require = createRequire(import.meta.url);
@@ -43,22 +43,24 @@ export function llamaCppBundlePath(): string {
  */
 export async function ensureLlamaSource(log: (line: string) => void = () => undefined): Promise<string> {
   const dir = cachePath('llama.cpp', `src-${LLAMA_CPP_COMMIT.slice(0, 12)}`);
-  const marker = join(dir, '.chess-complete');
-  if (existsSync(marker) && readFileSync(marker, 'utf8').trim() === LLAMA_CPP_COMMIT) return dir;
+  const complete = (d: string): boolean => {
+    const marker = join(d, '.chess-complete');
+    return existsSync(marker) && readFileSync(marker, 'utf8').trim() === LLAMA_CPP_COMMIT;
+  };
+  if (complete(dir)) return dir;
   const bundle = llamaCppBundlePath();
-  const tmp = `${dir}.tmp-${process.pid}`;
-  await rm(tmp, { recursive: true, force: true });
-  await mkdir(dirname(dir), { recursive: true });
-  log(`cloning llama.cpp ${LLAMA_CPP_COMMIT.slice(0, 7)} from ${bundle}`);
-  try {
-    await run('git', ['clone', '-q', '--no-checkout', bundle, tmp]);
-    await run('git', ['-C', tmp, '-c', 'advice.detachedHead=false', 'checkout', '-q', LLAMA_CPP_COMMIT]);
-  } catch (error) {
-    await rm(tmp, { recursive: true, force: true });
-    throw new ChessError('LLAMA_SOURCE_FAILED', `could not clone llama.cpp from ${bundle}: ${(error as Error).message}`, { bundle }, { cause: error });
-  }
-  await writeFile(join(tmp, '.chess-complete'), `${LLAMA_CPP_COMMIT}\n`);
-  await rm(dir, { recursive: true, force: true });
-  await rename(tmp, dir);
-  return dir;
+  return ensureCacheDir(dir, {
+    what: `the llama.cpp ${LLAMA_CPP_COMMIT.slice(0, 7)} source tree`,
+    complete,
+    build: async (tmp) => {
+      log(`cloning llama.cpp ${LLAMA_CPP_COMMIT.slice(0, 7)} from ${bundle}`);
+      try {
+        await run('git', ['clone', '-q', '--no-checkout', bundle, tmp]);
+        await run('git', ['-C', tmp, '-c', 'advice.detachedHead=false', 'checkout', '-q', LLAMA_CPP_COMMIT]);
+      } catch (error) {
+        throw new ChessError('LLAMA_SOURCE_FAILED', `could not clone llama.cpp from ${bundle}: ${(error as Error).message}`, { bundle }, { cause: error });
+      }
+      await writeFile(join(tmp, '.chess-complete'), `${LLAMA_CPP_COMMIT}\n`);
+    },
+  });
 }

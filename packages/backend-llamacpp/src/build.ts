@@ -4,7 +4,7 @@ import { cp, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { cpus } from 'node:os';
 import { basename, dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ChessError, cachePath, writeFileAtomic } from '@chess/core';
+import { ChessError, cachePath, withCacheLock, writeFileAtomic } from '@chess/core';
 import { ADDON_CMAKE_OPTIONS, ensurePatchedNodeLlamaCpp, patchedNodeLlamaCppDir } from './patched-install.ts';
 import { buildProgress, requireTools, runCommand, type Log } from './process.ts';
 import { LLAMA_CPP_COMMIT, ensureLlamaSource, nodeLlamaCppDir } from '@chess/assets';
@@ -199,7 +199,9 @@ export async function buildBackend(options: BackendBuildOptions = {}): Promise<B
   const info: BackendInfo = { hash, sourceDir: dirs.sourceDir, binDir: dirs.binDir, nodeLlamaCppDir: patchedNodeLlamaCppDir(series) };
   if (builtHash(dirs.marker) === hash) return info;
   await mkdir(dirname(dirs.root), { recursive: true });
-  return withBuildLock(`${dirs.root}.lock`, log, async () => {
+  // one build at a time per tree (the CLI and parallel test files may race); a build takes
+  // 10-40 minutes on 2 busy cores, so waiters wait up to two hours
+  return withCacheLock(dirs.root, { what: 'the patched llama.cpp build', waitMs: 120 * 60_000, log }, async () => {
     if (builtHash(dirs.marker) === hash) return info; // built by the process we waited for
     await buildLocked(dirs, series, hash, jobs, log);
     return info;
@@ -229,42 +231,12 @@ async function buildLocked(dirs: ReturnType<typeof backendDirs>, series: string,
 }
 
 /**
- * One build at a time per tree (the CLI and parallel test files may race):
- * a lock directory holding the owner's pid; a lock whose owner died is taken over.
+ * One cmake build at a time in a cache directory: `lockDir` is `<dir>.lock`, taken
+ * through @chess/core's cache lock (bounded wait, progress, dead owners taken over).
  */
-async function withBuildLock<T>(lockDir: string, log: Log, fn: () => Promise<T>): Promise<T> {
-  let announced = false;
-  for (;;) {
-    try {
-      await mkdir(lockDir);
-      break;
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-      const owner = Number.parseInt(existsSync(join(lockDir, 'pid')) ? readFileSync(join(lockDir, 'pid'), 'utf8') : '', 10);
-      if (Number.isFinite(owner) && !processAlive(owner)) {
-        await rm(lockDir, { recursive: true, force: true });
-        continue;
-      }
-      if (!announced) log(`waiting for another build of the backend (lock ${lockDir})`);
-      announced = true;
-      await new Promise((resolveWait) => setTimeout(resolveWait, 2000));
-    }
-  }
-  await writeFile(join(lockDir, 'pid'), String(process.pid));
-  try {
-    return await fn();
-  } finally {
-    await rm(lockDir, { recursive: true, force: true });
-  }
-}
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
+export function withBuildLock<T>(lockDir: string, log: Log, fn: () => Promise<T>): Promise<T> {
+  const entry = lockDir.replace(/\.lock$/, '');
+  return withCacheLock(entry, { what: `the build in ${entry}`, waitMs: 120 * 60_000, log }, fn);
 }
 
 /**

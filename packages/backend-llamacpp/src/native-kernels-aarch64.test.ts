@@ -16,10 +16,11 @@ import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { cachePath } from '@chess/core';
+import { cachePath, withCacheLock } from '@chess/core';
 import { NATIVE_DIR, nativeSourcesHash } from './native-sources.ts';
 import { findOnPath } from './process.ts';
-import { describe, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
+import { describeWithTools } from './suite-tools.ts';
 import { ensureLlamaSource } from '@chess/assets';
 
 const run = promisify(execFile);
@@ -120,9 +121,12 @@ async function buildAndTest(v: Variant, ggmlSource: string | null): Promise<stri
       throw new Error(`${what} failed (${v.name}):\n${e.stdout ?? ''}\n${e.stderr ?? ''}\n${e.message}`);
     }
   };
-  await step('cmake', args, 'cmake configure');
-  await step('cmake', ['--build', buildDir, '--target', 'test_kernels', '-j', '2'], 'cmake build');
-  return step('ctest', ['--test-dir', buildDir, '--output-on-failure', '-V', '-j', '2'], 'ctest');
+  // the build directory is a shared cache entry: another test run may be building it
+  return withCacheLock(buildDir, { what: `the ${v.name} kernel test build` }, async () => {
+    await step('cmake', args, 'cmake configure');
+    await step('cmake', ['--build', buildDir, '--target', 'test_kernels', '-j', '2'], 'cmake build');
+    return step('ctest', ['--test-dir', buildDir, '--output-on-failure', '-V', '-j', '2'], 'ctest');
+  });
 }
 
 function expectNeonCoverage(out: string, qemuCpu: string): void {
@@ -137,7 +141,7 @@ function expectNeonCoverage(out: string, qemuCpu: string): void {
     for (const kind of ['in', 'out_gated']) expect(out).toMatch(new RegExp(`neon +${type} +${kind} +28 cases`));
 }
 
-describe.skipIf(!hasTool('cmake') || !hasTool('ctest'))('native sparse kernels on AArch64 (NEON, qemu-user)', () => {
+describeWithTools(['cmake', 'ctest'], 'native sparse kernels on AArch64 (NEON, qemu-user)', () => {
   it('baseline NEON passes conformance, primitives, reference (ggml golden) and the rest on a cortex-a53', async () => {
     await ensureCrossToolchain();
     const ggmlSource = await ensureLlamaSource();

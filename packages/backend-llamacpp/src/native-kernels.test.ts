@@ -4,11 +4,12 @@
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { cachePath } from '@chess/core';
+import { cachePath, withCacheLock } from '@chess/core';
 import { NATIVE_DIR, nativeSourcesHash } from './native-sources.ts';
 import { findOnPath } from './process.ts';
 import { hostCpuFlags } from './x86-level.ts';
-import { describe, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
+import { describeWithTools } from './suite-tools.ts';
 import { ensureLlamaSource } from '@chess/assets';
 
 const run = promisify(execFile);
@@ -50,15 +51,18 @@ async function buildAndTest(variant: 'release' | 'sanitize', ggmlSource: string)
       throw new Error(`${what} failed (${variant}):\n${e.stdout ?? ''}\n${e.stderr ?? ''}\n${e.message}`);
     }
   };
-  await step('cmake', args, 'cmake configure');
-  await step('cmake', ['--build', buildDir, '--target', 'test_kernels'], 'cmake build');
-  const ctest = await step('ctest', ['--test-dir', buildDir, '--output-on-failure'], 'ctest');
-  // ctest hides a passing test's output: the primitives' per-ISA lines, once more
-  const primitives = await step(join(buildDir, 'test_kernels'), ['primitives'], 'test_kernels primitives');
-  return `${ctest}\n${primitives}`;
+  // the build directory is a shared cache entry: another test run may be building it
+  return withCacheLock(buildDir, { what: `the ${variant} kernel test build` }, async () => {
+    await step('cmake', args, 'cmake configure');
+    await step('cmake', ['--build', buildDir, '--target', 'test_kernels'], 'cmake build');
+    const ctest = await step('ctest', ['--test-dir', buildDir, '--output-on-failure'], 'ctest');
+    // ctest hides a passing test's output: the primitives' per-ISA lines, once more
+    const primitives = await step(join(buildDir, 'test_kernels'), ['primitives'], 'test_kernels primitives');
+    return `${ctest}\n${primitives}`;
+  });
 }
 
-describe.skipIf(!hasTool('cmake') || !hasTool('ctest'))('native sparse kernels (C, ctest)', () => {
+describeWithTools(['cmake', 'ctest'], 'native sparse kernels (C, ctest)', () => {
   it('pass their conformance, reference, bad-argument and counter tests', async () => {
     const ggmlSource = await ensureLlamaSource();
     const out = await buildAndTest('release', ggmlSource);

@@ -3,7 +3,7 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { cpus } from 'node:os';
 import { ChessError, cachePath, writeFileAtomic } from '@chess/core';
-import { backendHash, backendStatus, buildBackend } from './build.ts';
+import { backendHash, backendStatus, buildBackend, withBuildLock } from './build.ts';
 import { buildProgress, requireTools, runCommand, type Log } from './process.ts';
 import { llamaToolBuildFlags, type X86Level } from './x86-level.ts';
 
@@ -23,16 +23,21 @@ export async function ensurePatchedToolAt(tool: string, level: X86Level, log: Lo
   const buildDir = join(root, 'build');
   const binary = join(buildDir, 'bin', tool);
   const marker = join(root, `.${tool}.complete`);
-  if (existsSync(binary) && existsSync(marker) && readFileSync(marker, 'utf8').trim() === hash) return binary;
+  const built = (): boolean => existsSync(binary) && existsSync(marker) && readFileSync(marker, 'utf8').trim() === hash;
+  if (built()) return binary;
+  return withBuildLock(`${root}.lock`, log, async () => (built() ? binary : buildToolAt(tool, level, status.sourceDir, root, buildDir, binary, marker, hash, log)));
+}
+
+async function buildToolAt(tool: string, level: X86Level, sourceDir: string, root: string, buildDir: string, binary: string, marker: string, hash: string, log: Log): Promise<string> {
   requireTools([
     { names: ['cmake'], purpose: 'configures llama.cpp' },
     { names: ['c++', 'g++', 'clang++'], purpose: 'C++ compiler' },
     { names: ['cc', 'gcc', 'clang'], purpose: 'C compiler' },
   ]);
   await mkdir(root, { recursive: true });
-  log(`building patched ${tool} for ${level} from ${status.sourceDir} into ${buildDir} (cmake, a few minutes on 2 cores)`);
+  log(`building patched ${tool} for ${level} from ${sourceDir} into ${buildDir} (cmake, a few minutes on 2 cores)`);
   const flags = llamaToolBuildFlags(level);
-  const configure = await runCommand('cmake', ['-S', status.sourceDir, '-B', buildDir, ...flags]);
+  const configure = await runCommand('cmake', ['-S', sourceDir, '-B', buildDir, ...flags]);
   if (configure.code !== 0) {
     throw new ChessError('BACKEND_BUILD_FAILED', `cmake configure of the ${level} tools in ${buildDir} failed:\n${configure.tail.slice(-30).join('\n')}`, {
       step: 'configure-x86-tools',

@@ -7,10 +7,10 @@
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
-import { cp, mkdir, mkdtemp, rename, rm } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ChessError, cachePath } from '@chess/core';
+import { ChessError, cachePath, ensureCacheDir } from '@chess/core';
 import { LLAMA_CPP_COMMIT, backendStatus, buildBackend } from '@chess/backend-llamacpp';
 
 export type Log = (line: string) => void;
@@ -85,33 +85,36 @@ export async function ensureProfileTool(log: Log = () => undefined): Promise<Pro
   const dir = cachePath('calibrate', `${TOOL_NAME}-${hash}`);
   const exe = join(dir, TOOL_NAME);
   if (existsSync(exe)) return { exe, version };
-  await mkdir(dirname(dir), { recursive: true });
-  const work = await mkdtemp(`${dir}.build-`);
-  try {
-    const libs = backendLibraries(status.binDir);
-    log(`building ${TOOL_NAME} against the patched backend ${status.hash}`);
-    const configure = await runTool('cmake', [
-      '-S', NATIVE_DIR, '-B', join(work, 'build'), '-DCMAKE_BUILD_TYPE=Release',
-      `-DLLAMA_SOURCE_DIR=${status.sourceDir}`, `-DLLAMA_LIB_DIR=${status.binDir}`, `-DLLAMA_LIBRARIES=${libs.join(';')}`,
-    ]);
-    if (configure.code !== 0) throw buildError('configure', configure.tail);
-    const build = await runTool('cmake', ['--build', join(work, 'build'), '-j', '2']);
-    if (build.code !== 0) throw buildError('build', build.tail);
-    await mkdir(join(work, 'out'));
-    await cp(join(work, 'build', TOOL_NAME), join(work, 'out', TOOL_NAME));
-    // a concurrent build (another process) may have finished first: keep its result
-    if (!existsSync(exe)) {
-      await rm(dir, { recursive: true, force: true });
-      await rename(join(work, 'out'), dir);
-    }
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT' && !(error instanceof ChessError)) {
-      throw new ChessError('CALIBRATE_TOOL_BUILD_FAILED', `cannot build ${TOOL_NAME}: ${(error as Error).message} (is cmake installed?)`, {});
-    }
-    throw error;
-  } finally {
-    await rm(work, { recursive: true, force: true });
-  }
+  const libs = backendLibraries(status.binDir);
+  const backend = status;
+  // built in a scratch directory, the executable alone renamed into place (parallel callers wait)
+  await ensureCacheDir(dir, {
+    what: `the ${TOOL_NAME} build`,
+    log,
+    complete: (d) => existsSync(join(d, TOOL_NAME)),
+    build: async (tmp) => {
+      const work = await mkdtemp(`${dir}.build-`);
+      try {
+        log(`building ${TOOL_NAME} against the patched backend ${backend.hash}`);
+        const configure = await runTool('cmake', [
+          '-S', NATIVE_DIR, '-B', join(work, 'build'), '-DCMAKE_BUILD_TYPE=Release',
+          `-DLLAMA_SOURCE_DIR=${backend.sourceDir}`, `-DLLAMA_LIB_DIR=${backend.binDir}`, `-DLLAMA_LIBRARIES=${libs.join(';')}`,
+        ]);
+        if (configure.code !== 0) throw buildError('configure', configure.tail);
+        const build = await runTool('cmake', ['--build', join(work, 'build'), '-j', '2']);
+        if (build.code !== 0) throw buildError('build', build.tail);
+        await mkdir(tmp);
+        await cp(join(work, 'build', TOOL_NAME), join(tmp, TOOL_NAME));
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code === 'ENOENT' && !(error instanceof ChessError)) {
+          throw new ChessError('CALIBRATE_TOOL_BUILD_FAILED', `cannot build ${TOOL_NAME}: ${(error as Error).message} (is cmake installed?)`, {});
+        }
+        throw error;
+      } finally {
+        await rm(work, { recursive: true, force: true });
+      }
+    },
+  });
   return { exe, version };
 }
 

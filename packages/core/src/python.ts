@@ -1,11 +1,13 @@
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { writeFileAtomic } from './atomic-write.ts';
 import { cachePath } from './cache.ts';
+import { withCacheLock } from './cache-lock.ts';
 import { ChessError } from './errors.ts';
 
 const run = promisify(execFile);
@@ -29,24 +31,29 @@ export async function ensurePythonEnv(log: (line: string) => void = () => undefi
   const python = join(envDir, 'bin', 'python');
   const marker = join(envDir, '.complete');
   if (existsSync(marker)) return python;
-  const systemPython = process.env.CHESS_PYTHON ?? 'python3';
-  log(`creating Python reference environment in ${envDir}`);
-  await rm(envDir, { recursive: true, force: true });
-  await mkdir(dirname(envDir), { recursive: true });
-  try {
-    await run(systemPython, ['-m', 'venv', envDir]);
-    await run(python, ['-m', 'pip', 'install', '--disable-pip-version-check', '-q', '-r', requirementsPath], {
-      maxBuffer: 64 << 20,
-    });
-  } catch (error) {
-    throw new ChessError(
-      'PYTHON_ENV_FAILED',
-      `could not create the Python reference environment in ${envDir} from ${requirementsPath}: ${(error as Error).message}. ` +
-        'It needs python3 with venv and access to PyPI; set CHESS_PYTHON to another interpreter if needed.',
-      { envDir },
-      { cause: error },
-    );
-  }
-  await writeFile(marker, new Date().toISOString());
-  return python;
+  // Test packages run in parallel and all need it: one creates it, the others wait
+  // (two pip installs into one venv collide). Built in place: a venv is not relocatable.
+  return withCacheLock(envDir, { what: 'the Python reference environment', waitMs: 20 * 60_000 }, async () => {
+    if (existsSync(marker)) return python;
+    const systemPython = process.env.CHESS_PYTHON ?? 'python3';
+    log(`creating Python reference environment in ${envDir}`);
+    await rm(envDir, { recursive: true, force: true });
+    await mkdir(dirname(envDir), { recursive: true });
+    try {
+      await run(systemPython, ['-m', 'venv', envDir]);
+      await run(python, ['-m', 'pip', 'install', '--disable-pip-version-check', '-q', '-r', requirementsPath], {
+        maxBuffer: 64 << 20,
+      });
+    } catch (error) {
+      throw new ChessError(
+        'PYTHON_ENV_FAILED',
+        `could not create the Python reference environment in ${envDir} from ${requirementsPath}: ${(error as Error).message}. ` +
+          'It needs python3 with venv and access to PyPI; set CHESS_PYTHON to another interpreter if needed.',
+        { envDir },
+        { cause: error },
+      );
+    }
+    await writeFileAtomic(marker, new Date().toISOString());
+    return python;
+  });
 }

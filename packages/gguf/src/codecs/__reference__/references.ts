@@ -6,13 +6,13 @@
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { closeSync, existsSync, openSync, readFileSync, readSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { LLAMA_CPP_COMMIT, ensureLlamaSource } from '@chess/assets';
-import { cachePath, ensurePythonEnv } from '@chess/core';
+import { cachePath, ensureCacheDir, ensurePythonEnv } from '@chess/core';
 import type { GGMLType } from '../../types.ts';
 
 const run = promisify(execFile);
@@ -135,17 +135,18 @@ async function buildQuantizeHarness(): Promise<string> {
   const binary = join(dir, 'quantize_ref');
   if (existsSync(binary)) return binary;
   const tree = await ensureLlamaSource();
-  const tmp = `${dir}.tmp-${process.pid}-${Date.now()}`;
-  await mkdir(tmp, { recursive: true });
-  const cc = process.env.CC ?? 'cc';
-  const flags = ['-O2', '-std=gnu11', '-ffp-contract=off', '-ffunction-sections', '-fdata-sections', '-Wl,--gc-sections', '-w'];
-  const includes = ['-I', join(tree, 'ggml', 'include'), '-I', join(tree, 'ggml', 'src')];
-  const sources = [HARNESS_SOURCE, join(tree, 'ggml', 'src', 'ggml-quants.c')];
-  await run(cc, [...flags, ...includes, ...sources, '-lm', '-o', join(tmp, 'quantize_ref')]);
-  // Concurrent test workers may race: the first rename wins, later ones find it built.
-  await rename(tmp, dir).catch(async (error: unknown) => {
-    await rm(tmp, { recursive: true, force: true });
-    if (!existsSync(binary)) throw error;
+  // built aside and renamed into place; concurrent test processes wait for the first
+  await ensureCacheDir(dir, {
+    what: 'the C quantization harness',
+    complete: (d) => existsSync(join(d, 'quantize_ref')),
+    build: async (tmp) => {
+      await mkdir(tmp, { recursive: true });
+      const cc = process.env.CC ?? 'cc';
+      const flags = ['-O2', '-std=gnu11', '-ffp-contract=off', '-ffunction-sections', '-fdata-sections', '-Wl,--gc-sections', '-w'];
+      const includes = ['-I', join(tree, 'ggml', 'include'), '-I', join(tree, 'ggml', 'src')];
+      const sources = [HARNESS_SOURCE, join(tree, 'ggml', 'src', 'ggml-quants.c')];
+      await run(cc, [...flags, ...includes, ...sources, '-lm', '-o', join(tmp, 'quantize_ref')]);
+    },
   });
   return binary;
 }
