@@ -9,5 +9,6 @@ export { parseMcRequests, loadTask, loadLambadaText, parseTaskList } from './req
 export { encodePair, planRequest, LogLikelihoodScorer } from './loglik.ts';
 export { perplexityWindows, computePerplexity, summarisePerplexity } from './perplexity.ts';
 export { scoreDocument, aggregateTask, averageOverTasks, stderrOfMean, normalisationLength } from './metrics.ts';
-export { ensureStockTool } from './stock-tools.ts';
+// built with the other llama.cpp builds in @chess/backend-llamacpp; re-exported for the benchmarks
+export { ensureStockTool } from '@chess/backend-llamacpp';
 export { readSparsityReport, siteSparsity, readWeightTable, weightTraffic, type SparsityCounters, type SparsitySite } from './sparsity.ts';

@@ -3,14 +3,18 @@ import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { ChessError, cachePath } from '@chess/core';
+import { ChessError, cachePath, withCacheLock } from '@chess/core';
 import { LLAMA_CPP_COMMIT, ensureLlamaSource } from '@chess/assets';
-import { hostX86Level, llamaToolBuildFlags, type X86Level } from '@chess/backend-llamacpp';
+import { hostX86Level, llamaToolBuildFlags, type X86Level } from './x86-level.ts';
 
 const run = promisify(execFile);
 
-/** Stock llama.cpp tools built by us as independent references (never patched). */
-export type StockTool = 'llama-perplexity' | 'llama-bench';
+/**
+ * Stock llama.cpp tools built by us from the pristine tree (never patched): the independent
+ * references (llama-perplexity, llama-bench) and llama.cpp's own quantizer (llama-quantize:
+ * K-quant mixes made by llama.cpp's recipe, `chess model synth --type q4_k_m`, `chess model quantize`).
+ */
+export type StockTool = 'llama-perplexity' | 'llama-bench' | 'llama-quantize';
 
 /**
  * ISA of the build: a fixed x86 level, not GGML_NATIVE (on these machines the CPU reports
@@ -48,9 +52,17 @@ export async function ensureStockTool(
   const dir = stockToolsDir(level);
   const binary = join(dir, 'build', 'bin', tool);
   const marker = join(dir, `.${tool}.complete`);
-  if (existsSync(binary) && existsSync(marker) && readFileSync(marker, 'utf8').trim() === LLAMA_CPP_COMMIT) return binary;
+  const built = (): boolean => existsSync(binary) && existsSync(marker) && readFileSync(marker, 'utf8').trim() === LLAMA_CPP_COMMIT;
+  if (built()) return binary;
   const source = await ensureLlamaSource(log);
   await mkdir(dir, { recursive: true });
+  // one cmake build at a time in this directory (the tools share its libraries; a demo and a test may race)
+  return withCacheLock(dir, { what: `the stock llama.cpp tools (${level})`, waitMs: 60 * 60_000, log }, async () =>
+    built() ? binary : buildStockTool(tool, source, dir, binary, marker, level, log),
+  );
+}
+
+async function buildStockTool(tool: StockTool, source: string, dir: string, binary: string, marker: string, level: X86Level, log: (line: string) => void): Promise<string> {
   const buildDir = join(dir, 'build');
   log(`building stock ${tool} (${level}) from ${source} into ${buildDir} (cmake, a few minutes on 2 cores)`);
   const flags = llamaToolBuildFlags(level);
