@@ -7,5 +7,6 @@ trap 'rm -f "$log"' EXIT
 status=0
 # Two tasks at a time: the machine budget is 2 cores; native builds use both.
 pnpm exec turbo run typecheck test --concurrency=2 --continue --output-logs=full "$@" 2>&1 | tee "$log" || status=$?
-node scripts/summarize-tests.mjs "$log"
+# Counts tests whose setup failed as failed; exits 1 if anything failed.
+node scripts/summarize-tests.mjs "$log" || { [ "$status" -ne 0 ] || status=1; }
 exit "$status"

@@ -1,8 +1,5 @@
-import { defineConfig } from 'vitest/config';
+import { chessVitestConfig } from '../../vitest.shared.ts';
 
-export default defineConfig({
-  test: {
-    include: ['src/**/*.test.ts'],
-    testTimeout: 30_000,
-  },
+export default chessVitestConfig({
+  include: ['src/**/*.test.ts'],
 });
