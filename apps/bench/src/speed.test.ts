@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isChessError } from '@chess/core';
 import { fetchDefaultModel } from '@chess/assets';
+import { buildBackend } from '@chess/backend-llamacpp';
 import { benchResultSchema, type BenchMeasurement } from './schema.ts';
 import { parseThreads, runBench, runInChild, spread, summarise } from './speed.ts';
 import type { RunnerInput, RunnerOutput } from './speed-runner.ts';
@@ -116,6 +117,9 @@ describe('chess bench', () => {
 });
 
 describe('chess bench: runtime per model and decode sparsity', () => {
+  // The patched build: 20-40 minutes on a cold cache, or a wait for another package's
+  // build of it (cache lock). Done here, under its own timeout, not inside a test's.
+  beforeAll(() => buildBackend({ log: (line) => process.stderr.write(`${line}\n`) }), 120 * 60_000);
   it('auto runs a sparse GGUF on the patched build and a dense one on stock; --runtime stock on a sparse GGUF is refused before any run', async () => {
     const { makeSparseTestModel } = await import('../../../packages/backend-llamacpp/src/test-models.ts');
     const { GGMLType } = await import('@chess/gguf');
