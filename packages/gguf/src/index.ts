@@ -22,3 +22,11 @@ export { openGGUF, type GGUFFile, type OpenGGUFOptions } from './reader.ts';
 export { writeGGUF, type GGUFWriteSpec, type GGUFWriteTensor, type GGUFTensorSource } from './writer.ts';
 export { GGUFByteWriter } from './byte-writer.ts';
 export * from './codecs/index.ts';
+export {
+  checkColumnBlocks,
+  columnBlockSupported,
+  columnBlocksFromRows,
+  rowsFromColumnBlocks,
+  type ColumnBlockOptions,
+  type LayoutErrorCode,
+} from './layouts/column-blocks.ts';
