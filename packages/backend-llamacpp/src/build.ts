@@ -87,16 +87,16 @@ function listFiles(root: string, skip: (relativePath: string) => boolean = () =>
 }
 
 /** Source files of native/ (build directories and objects are not sources). */
-function nativeFiles(): string[] {
-  return listFiles(join(packageRoot(), NATIVE_DIR), (rel) => /(^|\/)(build[^/]*|\.cache|node_modules)$/.test(rel) || /\.(o|a|so)$/.test(rel));
+function nativeFiles(root = packageRoot()): string[] {
+  return listFiles(join(root, NATIVE_DIR), (rel) => /(^|\/)(build[^/]*|\.cache|node_modules)$/.test(rel) || /\.(o|a|so)$/.test(rel));
 }
 
-function llamaSrcFiles(): string[] {
-  return listFiles(join(packageRoot(), LLAMA_SRC_DIR));
+function llamaSrcFiles(root = packageRoot()): string[] {
+  return listFiles(join(root, LLAMA_SRC_DIR));
 }
 
-export function patchFiles(): string[] {
-  return listFiles(join(packageRoot(), PATCHES_DIR)).filter((file) => file.endsWith('.patch'));
+export function patchFiles(root = packageRoot()): string[] {
+  return listFiles(join(root, PATCHES_DIR)).filter((file) => file.endsWith('.patch'));
 }
 
 function nodeLlamaCppPatchFiles(): string[] {
@@ -125,24 +125,25 @@ function hashFiles(hash: ReturnType<typeof createHash>, group: string, root: str
  * our patch series, the recipe. It names the cache directories; a change means
  * a fresh tree and a full build.
  */
-export function seriesHash(): string {
+export function seriesHash(root = packageRoot()): string {
   const hash = createHash('sha256');
   hash.update(`recipe ${RECIPE_VERSION}\ncommit ${LLAMA_CPP_COMMIT}\n${JSON.stringify(TOOLS_CMAKE_OPTIONS)}\n${JSON.stringify(ADDON_CMAKE_OPTIONS)}\n`);
   hashFiles(hash, 'nlc-patches', nodeLlamaCppDir(), nodeLlamaCppPatchFiles());
-  hashFiles(hash, 'patches', packageRoot(), patchFiles());
+  hashFiles(hash, 'patches', root, patchFiles(root));
   return hash.digest('hex').slice(0, 16);
 }
 
 /**
  * Hash of everything the binaries depend on: the series plus our llama.cpp
  * sources and the kernel library. A change of only these is rebuilt
- * incrementally in the existing tree.
+ * incrementally in the existing tree. `root` (default: this package) lets a
+ * test hash a copy of the sources.
  */
-export function backendHash(): string {
+export function backendHash(root = packageRoot()): string {
   const hash = createHash('sha256');
-  hash.update(`series ${seriesHash()}\n`);
-  hashFiles(hash, 'llama-src', packageRoot(), llamaSrcFiles());
-  hashFiles(hash, 'native', packageRoot(), nativeFiles());
+  hash.update(`series ${seriesHash(root)}\n`);
+  hashFiles(hash, 'llama-src', root, llamaSrcFiles(root));
+  hashFiles(hash, 'native', root, nativeFiles(root));
   return hash.digest('hex').slice(0, 16);
 }
 
