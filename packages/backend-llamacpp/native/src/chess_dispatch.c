@@ -10,6 +10,7 @@
 #endif
 
 #include "chess_internal.h"
+#include "chess_cb_internal.h"
 
 /* ---------------- type traits ---------------- */
 
@@ -270,6 +271,7 @@ void chess_thread_release(void) {
         cs_scratch[i].p = NULL;
         cs_scratch[i].n = 0;
     }
+    cs_cb_thread_release();
 }
 
 /* ---------------- counters ---------------- */
@@ -282,6 +284,7 @@ static void cs_count(int32_t site, uint64_t seen, uint64_t zeroed) {
     atomic_fetch_add_explicit(&cs_seen[site], seen, memory_order_relaxed);
     atomic_fetch_add_explicit(&cs_zeroed[site], zeroed, memory_order_relaxed);
 }
+void cs_count_site(int32_t site, uint64_t seen, uint64_t zeroed) { cs_count(site, seen, zeroed); }
 
 int chess_counters_get(int32_t site, uint64_t *seen, uint64_t *zeroed) {
     if (site < 0 || site >= CHESS_MAX_SITES) return CHESS_ERR_SITE;

@@ -1,0 +1,100 @@
+/* Column-block layout (docs/gguf-sparse.md §3.1): type descriptors, the prepared
+ * activations of one token, and the per-ISA kernel table. Shared by chess_cb.c (layout,
+ * dispatcher, portable reference) and the SIMD files chess_cb_*.c. */
+#ifndef CHESS_CB_INTERNAL_H
+#define CHESS_CB_INTERNAL_H
+
+#include "chess_internal.h"
+
+/* Dense index of the column-block types (tables). */
+enum { CB_F32, CB_F16, CB_BF16, CB_Q8_0, CB_Q4_0, CB_Q4_1, CB_Q5_0, CB_Q5_1, CB_Q4_K, CB_Q5_K, CB_Q6_K, CB_NTYPES };
+
+/* One type in column-block form. A group record is R * S bytes: the scale section (its
+ * fields, each an array over the R rows of fw[f] bytes per row, in order), then B column
+ * records of R * bits / 8 bytes. */
+typedef struct {
+    int index;       /* CB_* */
+    chess_type type;
+    int64_t B;       /* input channels per group (the type's block size) */
+    size_t S;        /* bytes per block (float types: per element) */
+    int nf;          /* scale fields */
+    size_t fw[3];    /* bytes per row of each field */
+    size_t sc;       /* scale bytes per row (sum of fw) */
+    int bits;        /* bits per value in a column record (4, 5, 6, 8, 16, 32) */
+} cs_cb_desc;
+
+const cs_cb_desc *cs_cb_desc_of(chess_type type); /* NULL if the type has no column-block form */
+
+static inline size_t cs_cb_group_bytes(const cs_cb_desc *D, int64_t R) { return (size_t)R * D->S; }
+static inline size_t cs_cb_col_bytes(const cs_cb_desc *D, int64_t R) { return (size_t)R * (size_t)D->bits / 8; }
+/* Column record of channel c (0..B-1) of a group record. */
+static inline const uint8_t *cs_cb_col(const cs_cb_desc *D, const uint8_t *grp, int64_t R, int64_t c) {
+    return grp + (size_t)R * D->sc + (size_t)c * cs_cb_col_bytes(D, R);
+}
+
+/* Q4_K / Q5_K: 6-bit scale and min of sub-block j (0..7) from the 12 packed bytes. */
+static inline void cs_k4_scale_min(int j, const uint8_t *q, int *sc, int *m) {
+    if (j < 4) {
+        *sc = q[j] & 63;
+        *m = q[j + 4] & 63;
+    } else {
+        *sc = (q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4);
+        *m = (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
+    }
+}
+
+/* The activations of one token prepared for the column-block kernels (chess_cb.c builds
+ * them, identically for every ISA): masked (dropped = 0) and quantized as ggml quantizes
+ * them for the type's vec_dot (x86 paths), plus the groups with a kept channel. */
+typedef struct {
+    const cs_cb_desc *D;
+    const uint8_t *w;      /* the weight, column-block form */
+    int64_t R, n_in;
+    const int8_t *q;       /* block types: quantized activation of each channel */
+    const float *xf;       /* float types: the activation as the dot sees it (fp16 / bf16 rounded) */
+    const float *d;        /* per group: the activation block's scale (Q8_0 / Q8_1: the fp16 value) */
+    const float *s;        /* per group, Q8_1: the block's s (fp16 of d * sum q) */
+    const int16_t *bsums;  /* Q8_K: sums of q per 16 channels */
+    const int32_t *groups; /* groups with a kept channel, ascending */
+    int64_t ngroups;
+    const int32_t *kofs;   /* kept channels of groups[i]: kch[kofs[i] .. kofs[i+1]) */
+    const uint16_t *kch;   /* channel within its group, ascending */
+} cs_cb_job;
+
+/* One group's masked activations xm (B values, dropped = 0) quantized as ggml's x86 code
+ * does for the type's vec_dot_type (B = 32: Q8_0, plus Q8_1's s when s != NULL; B = 256:
+ * Q8_K with its bsums). d: the scale as the dot uses it (Q8_0/Q8_1: the fp16 value). */
+void cs_cb_quantize_group(const cs_cb_desc *D, const float *xm, int8_t *q, float *d, float *s, int16_t *bsums);
+
+/* y[r0..r1) = sum over the listed groups groups[i0..i1) of each group's term, added in
+ * list order to 0 (the float steps of chess_cb.c's reference; rows r0, r1 multiples of
+ * 32 for block types). */
+typedef void (*cs_cb_groups_fn)(const cs_cb_job *J, int64_t i0, int64_t i1, int64_t r0, int64_t r1, float *y);
+
+typedef struct {
+    const char *name;
+    cs_cb_groups_fn groups[CB_NTYPES]; /* NULL: the portable reference */
+} cs_cb_table;
+
+extern const cs_cb_table cs_cb_table_ref;
+#ifdef CHESS_HAVE_AVX2
+extern const cs_cb_table cs_cb_table_avx2;
+extern const cs_cb_table cs_cb_table_avx2_vnni;
+#endif
+#ifdef CHESS_HAVE_AVX512
+extern const cs_cb_table cs_cb_table_avx512;
+extern const cs_cb_table cs_cb_table_avx512_vbmi;
+#endif
+#ifdef CHESS_HAVE_NEON
+extern const cs_cb_table cs_cb_table_neon;
+#endif
+
+/* Hooks in chess_dispatch.c / chess_cb.c: the sparsity counters (relaxed atomics, -1 or
+ * out of range: none) and this thread's column-block scratch (freed by chess_thread_release). */
+void cs_count_site(int32_t site, uint64_t seen, uint64_t zeroed);
+void cs_cb_thread_release(void);
+
+/* The table of an ISA (NULL if not compiled in): white-box tests. */
+const cs_cb_table *cs_cb_table_of(chess_isa isa);
+
+#endif
