@@ -24,10 +24,11 @@
  * |v| > tau (strict; CHESS first release). With no threshold (n_tau == 0) an
  * element is kept iff v != 0 (so NaN inputs propagate).
  *
- * Types (numbering = enum ggml_type): F32, F16, BF16, Q8_0, Q4_0, Q4_1. For a
- * block type, ne0 must be a multiple of the block size (32); otherwise the call
- * returns CHESS_ERR_SHAPE. Designed so that 256-element K-quant super-blocks
- * can be added as further rows of the type table.
+ * Types (numbering = enum ggml_type): F32, F16, BF16, Q8_0, Q4_0, Q4_1 for both
+ * products; chess_spmv_out_gated also takes Q5_0, Q5_1 (blocks of 32) and Q4_K, Q5_K,
+ * Q6_K (256-element super-blocks), chess_spmv_in refuses them (CHESS_ERR_TYPE: the
+ * transposed layout re-quantizes to one of the first six). For a block type, ne0 must
+ * be a multiple of the block size; otherwise the call returns CHESS_ERR_SHAPE.
  *
  * Threading contract (matches a ggml custom op callback `fun(dst, ith, nth, ud)`):
  * every thread ith in [0, nth) calls the entry point with IDENTICAL arguments.
@@ -42,7 +43,11 @@
  * quantizes the activations of each token to 8 bits in blocks of 32 (scale
  * amax/127, round half to even), like ggml's vec_dot does with Q8_0/Q8_1; every
  * ISA variant (the portable reference included) uses the same quantized
- * activations, so variants agree to float rounding. The input-sparse product
+ * activations, so variants agree to float rounding. Q5_0, Q5_1 and the K-quants
+ * quantize them exactly as ggml-cpu does for the type's vec_dot (Q8_0 / Q8_1 with
+ * fp16 scales, x86 rounding; Q8_K) and take ggml's exact integer sums per block
+ * (K-quants: per super-block), so that they differ from ggml's dense dot by float
+ * summation order only. The input-sparse product
  * uses float activations on every ISA; it dequantizes weights to float, except
  * the AVX-512 decode of Q4_0/Q4_1, which scales the coefficients x_j * d_jb of
  * each group of 16 active rows (list order) to 16-bit integers against the
@@ -194,8 +199,9 @@ const char *chess_isa_name(chess_isa isa);
  * dense product plus a mask for larger batches). */
 #define CHESS_OUT_GATED_GEMM_MIN_TOKENS 8
 int         chess_out_gated_has_gemm(chess_type type);
-int         chess_type_supported(chess_type type);
-int64_t     chess_type_block_size(chess_type type); /* elements per block, or 0 if unsupported */
+int         chess_type_supported(chess_type type);      /* both products take it (F32 .. Q4_1) */
+int         chess_out_gated_supported(chess_type type); /* chess_spmv_out_gated takes it (also Q5_*, K-quants) */
+int64_t     chess_type_block_size(chess_type type); /* elements per block, or 0 if no product takes it */
 size_t      chess_type_block_bytes(chess_type type);/* bytes per block, or 0 */
 
 /* ---- Column-block layout (sparse GGUF format 2, docs/gguf-sparse.md §3.1) ----

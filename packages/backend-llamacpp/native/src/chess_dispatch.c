@@ -18,22 +18,31 @@ typedef struct {
     int index;       /* CS_* or -1 */
     int64_t blck;    /* elements per block (1 for float types) */
     size_t bbytes;   /* bytes per block */
-    int quantized;   /* activations quantized to cs_q8x for the dot */
+    int quantized;   /* activations quantized for the dot (act != CS_ACT_F32) */
+    int act;         /* CS_ACT_*: what the dot takes (float, cs_q8x, cs_q8g as Q8_0 / Q8_1 / Q8_K) */
+    int in_ok;       /* the transposed input-sparse product (chess_spmv_in) takes it */
 } cs_type_traits;
 
 static cs_type_traits cs_traits(chess_type t) {
     switch (t) {
-    case CHESS_TYPE_F32:  return (cs_type_traits){ CS_F32, 1, 4, 0 };
-    case CHESS_TYPE_F16:  return (cs_type_traits){ CS_F16, 1, 2, 0 };
-    case CHESS_TYPE_BF16: return (cs_type_traits){ CS_BF16, 1, 2, 0 };
-    case CHESS_TYPE_Q8_0: return (cs_type_traits){ CS_Q8_0, CS_QK, sizeof(cs_block_q8_0), 1 };
-    case CHESS_TYPE_Q4_0: return (cs_type_traits){ CS_Q4_0, CS_QK, sizeof(cs_block_q4_0), 1 };
-    case CHESS_TYPE_Q4_1: return (cs_type_traits){ CS_Q4_1, CS_QK, sizeof(cs_block_q4_1), 1 };
-    default: return (cs_type_traits){ -1, 0, 0, 0 };
+    case CHESS_TYPE_F32:  return (cs_type_traits){ CS_F32, 1, 4, 0, CS_ACT_F32, 1 };
+    case CHESS_TYPE_F16:  return (cs_type_traits){ CS_F16, 1, 2, 0, CS_ACT_F32, 1 };
+    case CHESS_TYPE_BF16: return (cs_type_traits){ CS_BF16, 1, 2, 0, CS_ACT_F32, 1 };
+    case CHESS_TYPE_Q8_0: return (cs_type_traits){ CS_Q8_0, CS_QK, sizeof(cs_block_q8_0), 1, CS_ACT_Q8X, 1 };
+    case CHESS_TYPE_Q4_0: return (cs_type_traits){ CS_Q4_0, CS_QK, sizeof(cs_block_q4_0), 1, CS_ACT_Q8X, 1 };
+    case CHESS_TYPE_Q4_1: return (cs_type_traits){ CS_Q4_1, CS_QK, sizeof(cs_block_q4_1), 1, CS_ACT_Q8X, 1 };
+    /* output-sparse product only: the transposed layout re-quantizes, the row layout keeps these */
+    case CHESS_TYPE_Q5_0: return (cs_type_traits){ CS_Q5_0, CS_QK, sizeof(cs_block_q5_0), 1, CS_ACT_Q8_0, 0 };
+    case CHESS_TYPE_Q5_1: return (cs_type_traits){ CS_Q5_1, CS_QK, sizeof(cs_block_q5_1), 1, CS_ACT_Q8_1, 0 };
+    case CHESS_TYPE_Q4_K: return (cs_type_traits){ CS_Q4_K, CS_QK_K, sizeof(cs_block_q4_K), 1, CS_ACT_Q8_K, 0 };
+    case CHESS_TYPE_Q5_K: return (cs_type_traits){ CS_Q5_K, CS_QK_K, sizeof(cs_block_q5_K), 1, CS_ACT_Q8_K, 0 };
+    case CHESS_TYPE_Q6_K: return (cs_type_traits){ CS_Q6_K, CS_QK_K, sizeof(cs_block_q6_K), 1, CS_ACT_Q8_K, 0 };
+    default: return (cs_type_traits){ -1, 0, 0, 0, CS_ACT_F32, 0 };
     }
 }
 
-int chess_type_supported(chess_type type) { return cs_traits(type).index >= 0; }
+int chess_type_supported(chess_type type) { return cs_traits(type).in_ok; }
+int chess_out_gated_supported(chess_type type) { return cs_traits(type).index >= 0; }
 int64_t chess_type_block_size(chess_type type) { return cs_traits(type).blck; }
 size_t chess_type_block_bytes(chess_type type) { return cs_traits(type).bbytes; }
 
@@ -239,7 +248,7 @@ static int cs_rc_replaying(int64_t n_tokens) { return n_tokens == 1 && cs_read_c
 /* The one test of whether an out-gated product of a type runs as the ISA's GEMM
  * (batch size aside): shared by the public query and the dispatcher. */
 static int cs_has_gemm_rows(const cs_isa_table *T, cs_type_traits tr) {
-    return tr.index >= 0 && tr.quantized && T->gemm_rows[tr.index] != NULL;
+    return tr.index >= 0 && tr.act == CS_ACT_Q8X && T->gemm_rows[tr.index] != NULL;
 }
 
 int chess_out_gated_has_gemm(chess_type type) { return cs_has_gemm_rows(cs_tables[chess_get_isa()], cs_traits(type)); }
@@ -498,6 +507,7 @@ static int cs_prefill_i16(const cs_isa_table *T, const cs_kernels *K, const ches
 /* Checks shared by the input-sparse entry points; fills *tr. */
 static int cs_check_spmv_in(const chess_spmv_in_args *a, int ith, int nth, cs_type_traits *tr) {
     if (!a) return CHESS_ERR_NULL;
+    if (!cs_traits(a->type).in_ok) return CHESS_ERR_TYPE;
     int rc = cs_check_common(a->type, a->w, a->ne0, a->ne1, a->nb1, a->n_tokens, ith, nth, a->site, tr);
     if (rc) return rc;
     if (!a->x || !a->y) return CHESS_ERR_NULL;
@@ -695,9 +705,13 @@ int chess_spmv_out_gated(const chess_spmv_out_gated_args *a, int ith, int nth) {
     for (int64_t i = r0; i < r1; i++) if (act[i]) rows[nr++] = (int32_t)i;
 
     /* 3. activations: block types quantize every token to 8 bits (each thread
-     *    its own copy: no barrier exists between the threads of a custom op) */
+     *    its own copy: no barrier exists between the threads of a custom op). Q5_0,
+     *    Q5_1 and the K-quants take them as ggml's Q8_0 / Q8_1 / Q8_K (cs_q8g, one
+     *    portable quantizer for every ISA: O(n_in) per token against the rows' O(n_in *
+     *    rows)). XA(t): what dot_rows takes for token t. */
     cs_q8x *xq = NULL;
-    if (tr.quantized) {
+    cs_q8g *xg = NULL;
+    if (tr.act == CS_ACT_Q8X) {
         const int64_t nbx = ne0 / CS_QK;
         const size_t per_tok = (size_t)ne0 + (size_t)nbx * (sizeof(float) + sizeof(int32_t));
         uint8_t *buf = cs_get_scratch(CS_SCRATCH_P, (size_t)nt * (per_tok + sizeof(cs_q8x)) + 64);
@@ -710,7 +724,30 @@ int chess_spmv_out_gated(const chess_spmv_out_gated_args *a, int ith, int nth) {
             xq[t].qs = (int8_t *)p; p += (size_t)ne0;
             if (nr > 0) T->quant_x8(CS_X(t), &xq[t], ne0);
         }
+    } else if (tr.quantized) {
+        /* per token: d and s per 32 (Q8_K: d per 256), bsums per 16, qs; 64-byte aligned parts */
+        const size_t nd = (size_t)(ne0 / CS_QK), nbs = (size_t)(ne0 / 16);
+        const size_t per_tok = ((2 * nd * sizeof(float) + 63) & ~(size_t)63) + ((nbs * sizeof(int16_t) + 63) & ~(size_t)63) +
+                               (((size_t)ne0 + 63) & ~(size_t)63);
+        uint8_t *buf = cs_get_scratch(CS_SCRATCH_P, (size_t)nt * (per_tok + sizeof(cs_q8g)) + 128);
+        if (!buf) return CHESS_ERR_NOMEM;
+        xg = (cs_q8g *)buf;
+        uint8_t *p = buf + (((size_t)nt * sizeof(cs_q8g) + 63) & ~(size_t)63);
+        for (int64_t t = 0; t < nt; t++) {
+            uint8_t *p0 = p;
+            xg[t].d = (float *)p;
+            xg[t].s = xg[t].d + nd;
+            p = p0 + ((2 * nd * sizeof(float) + 63) & ~(size_t)63);
+            xg[t].bsums = (int16_t *)p;
+            p += (nbs * sizeof(int16_t) + 63) & ~(size_t)63;
+            xg[t].qs = (int8_t *)p;
+            p += ((size_t)ne0 + 63) & ~(size_t)63;
+            if (nr > 0) cs_quant_q8g_ref(tr.act, CS_X(t), &xg[t], ne0);
+        }
     }
+#define XA(t) (xg ? (const void *)&xg[t] : xq ? (const void *)&xq[t] : (const void *)CS_X(t))
+    /* an ISA without a kernel for the type takes the reference's (NEON: Q5_*, K-quants) */
+    const cs_dot_rows_fn dot_rows = K->dot_rows ? K->dot_rows : cs_table_ref.k[tr.index].dot_rows;
 
     /* 4. compute */
     const uint8_t *w = (const uint8_t *)a->w;
@@ -718,7 +755,7 @@ int chess_spmv_out_gated(const chess_spmv_out_gated_args *a, int ith, int nth) {
         float *y = CS_Y(0);
         const float *g = CS_G(0);
         for (int64_t i = r0; i < r1; i++) if (!act[i]) y[i] = 0.0f;
-        K->dot_rows(y, w, a->nb1, rows, nr, tr.quantized ? (const void *)&xq[0] : (const void *)CS_X(0), ne0);
+        dot_rows(y, w, a->nb1, rows, nr, XA(0), ne0);
         for (int64_t k = 0; k < nr; k++) y[rows[k]] *= g[rows[k]];
     } else {
         for (int64_t t = 0; t < nt; t++) {
@@ -764,7 +801,7 @@ int chess_spmv_out_gated(const chess_spmv_out_gated_args *a, int ith, int nth) {
                         if (cs_keep(g[i], a->tau, a->n_tau, i)) sub[ns++] = i;
                         else y[i] = 0.0f;
                     }
-                    K->dot_rows(y, w, a->nb1, sub, ns, tr.quantized ? (const void *)&xq[t] : (const void *)CS_X(t), ne0);
+                    dot_rows(y, w, a->nb1, sub, ns, XA(t), ne0);
                     for (int64_t k = 0; k < ns; k++) y[sub[k]] *= g[sub[k]];
                 }
             }
@@ -775,6 +812,7 @@ int chess_spmv_out_gated(const chess_spmv_out_gated_args *a, int ith, int nth) {
         cs_count(a->site, seen, seen - (uint64_t)kept_total);
     }
     return CHESS_OK;
+#undef XA
 #undef CS_G
 #undef CS_X
 #undef CS_Y

@@ -16,11 +16,47 @@ typedef struct { uint16_t d; int8_t qs[CS_QK]; } cs_block_q8_0;                 
 _Static_assert(sizeof(cs_block_q4_0) == 18, "q4_0 layout");
 _Static_assert(sizeof(cs_block_q4_1) == 20, "q4_1 layout");
 _Static_assert(sizeof(cs_block_q8_0) == 34, "q8_0 layout");
+/* 5-bit types (bit 4 of element i in bit i of qh) and the K-quants' 256-element super-blocks. */
+#define CS_QK_K 256
+typedef struct { uint16_t d; uint8_t qh[4]; uint8_t qs[CS_QK / 2]; } cs_block_q5_0;             /* 22 bytes */
+typedef struct { uint16_t d; uint16_t m; uint8_t qh[4]; uint8_t qs[CS_QK / 2]; } cs_block_q5_1; /* 24 bytes */
+typedef struct { uint16_t d, dmin; uint8_t scales[12]; uint8_t qs[CS_QK_K / 2]; } cs_block_q4_K; /* 144 bytes */
+typedef struct { uint16_t d, dmin; uint8_t scales[12]; uint8_t qh[CS_QK_K / 8]; uint8_t qs[CS_QK_K / 2]; } cs_block_q5_K; /* 176 */
+typedef struct { uint8_t ql[CS_QK_K / 2]; uint8_t qh[CS_QK_K / 4]; int8_t scales[CS_QK_K / 16]; uint16_t d; } cs_block_q6_K; /* 210 */
+_Static_assert(sizeof(cs_block_q5_0) == 22, "q5_0 layout");
+_Static_assert(sizeof(cs_block_q5_1) == 24, "q5_1 layout");
+_Static_assert(sizeof(cs_block_q4_K) == 144, "q4_K layout");
+_Static_assert(sizeof(cs_block_q5_K) == 176, "q5_K layout");
+_Static_assert(sizeof(cs_block_q6_K) == 210, "q6_K layout");
+
+/* Q4_K / Q5_K: the eight 6-bit scales (sc[j]) and minimums (m[j]) of sub-blocks j = 0..7
+ * (32 elements each) from the 12 packed bytes: bytes 0-3 hold sc[0..3] in their low 6 bits
+ * and bits 4-5 of sc[4..7] in their top 2; bytes 4-7 the same for m; bytes 8-11 the low
+ * nibbles of sc[4..7] (low half) and m[4..7] (high half). As two little-endian words of
+ * 8 bytes (kernels load them as vectors). */
+static inline void cs_kq_scales(const uint8_t *q, uint64_t *sc, uint64_t *m) {
+    uint32_t a, b, c;
+    memcpy(&a, q, 4); memcpy(&b, q + 4, 4); memcpy(&c, q + 8, 4);
+    const uint32_t lo6 = 0x3f3f3f3fu, lo4 = 0x0f0f0f0fu, top2 = 0x03030303u;
+    *sc = (uint64_t)(a & lo6) | (uint64_t)((c & lo4) | (((a >> 6) & top2) << 4)) << 32;
+    *m = (uint64_t)(b & lo6) | (uint64_t)(((c >> 4) & lo4) | (((b >> 6) & top2) << 4)) << 32;
+}
 
 /* Activations quantized to 8 bits for the output-sparse dot of block types, as
  * three arrays (contiguous scales vectorize): for block b of 32 activations,
  * x[32b+i] ~= d[b] * qs[32b+i], sum[b] = sum_i qs[32b+i] (exact). */
 typedef struct { int8_t *qs; float *d; int32_t *sum; } cs_q8x;
+/* Activations of one token for Q5_0, Q5_1 and the K-quants, quantized exactly as ggml
+ * quantizes them for the type's vec_dot (cs_quant_q8g_ref): qs[n]; d, the scale of each
+ * block (Q8_0 / Q8_1: per 32, ggml's fp16 scale as a float; Q8_K: per 256, float); s
+ * (Q8_1): per 32, ggml's fp16 s = d * sum(qs) as a float; bsums: sums of qs per 32 (Q8_0,
+ * Q8_1) or per 16 (Q8_K: ggml's bsums). */
+typedef struct { int8_t *qs; float *d; float *s; int16_t *bsums; } cs_q8g;
+/* How a type's dot takes its activations: float, cs_q8x, or cs_q8g as ggml's Q8_0 / Q8_1 / Q8_K. */
+enum { CS_ACT_F32, CS_ACT_Q8X, CS_ACT_Q8_0, CS_ACT_Q8_1, CS_ACT_Q8_K };
+/* kind CS_ACT_Q8_0 or CS_ACT_Q8_1 (n a multiple of 32: both fill d, s, bsums), or CS_ACT_Q8_K
+ * (n a multiple of 256). The same on every ISA (the dispatcher calls it for all). */
+void cs_quant_q8g_ref(int kind, const float *x, const cs_q8g *q, int64_t n);
 /* Max y elements per in_accum call. A one-token product streams each active row once,
  * whole: with 4096 (16 KB of y, the L1 size) a 7B W_gate/W_up transposed row (11008
  * outputs, 6.2 KB in Q4_0) was read in three separate scattered passes, and TEAL decoded
@@ -101,7 +137,9 @@ static inline int64_t cs_ig_rows(const uint8_t *w, size_t nb1, const int32_t *id
     CS_ROWS4_BEGIN((size_t)nb * S)
 
 /* Internal type index (dense, for tables). */
-enum { CS_F32 = 0, CS_F16, CS_BF16, CS_Q8_0, CS_Q4_0, CS_Q4_1, CS_NTYPES };
+enum { CS_F32 = 0, CS_F16, CS_BF16, CS_Q8_0, CS_Q4_0, CS_Q4_1,
+       CS_Q5_0, CS_Q5_1, CS_Q4_K, CS_Q5_K, CS_Q6_K, /* output-sparse (row layout) only */
+       CS_NTYPES };
 
 /* ---- scalar conversions (portable; no hardware F16C needed) ---- */
 static inline float cs_bits_to_f32(uint32_t u) { float f; memcpy(&f, &u, 4); return f; }
@@ -187,7 +225,8 @@ static inline void cs_i16_token_rows(const int16_t *qa, size_t ldq, const float 
  *           points at the first block of the slice in row 0 (row r at w + r*nb1),
  *           n is a multiple of the block size; writes y (zero when nact == 0).
  * dot_rows: y[rows[k]] = dot(row rows[k] of n elements, activations xa) for k < nrows.
- *           xa is float* for F32/F16/BF16 and const cs_q8x* for block types.
+ *           xa is float* for F32/F16/BF16, const cs_q8x* for Q8_0/Q4_0/Q4_1 and const
+ *           cs_q8g* for Q5_0, Q5_1 and the K-quants (which have no in_accum: NULL).
  * to_float: dst[0..n) = deq(src)[0..n), n a multiple of the block size. */
 typedef void (*cs_in_accum_fn)(float *y, int64_t n, const uint8_t *w, size_t nb1,
                                const int32_t *idx, const float *xv, int64_t nact);

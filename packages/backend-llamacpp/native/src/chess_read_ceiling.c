@@ -61,6 +61,11 @@ CS_RC_FNS(bf16, 1, 2)
 CS_RC_FNS(q8_0, CS_QK, sizeof(cs_block_q8_0))
 CS_RC_FNS(q4_0, CS_QK, sizeof(cs_block_q4_0))
 CS_RC_FNS(q4_1, CS_QK, sizeof(cs_block_q4_1))
+CS_RC_FNS(q5_0, CS_QK, sizeof(cs_block_q5_0))
+CS_RC_FNS(q5_1, CS_QK, sizeof(cs_block_q5_1))
+CS_RC_FNS(q4_K, CS_QK_K, sizeof(cs_block_q4_K))
+CS_RC_FNS(q5_K, CS_QK_K, sizeof(cs_block_q5_K))
+CS_RC_FNS(q6_K, CS_QK_K, sizeof(cs_block_q6_K))
 
 void cs_read_ceiling_table(const cs_isa_table *base, cs_isa_table *out) {
     *out = *base;
@@ -72,5 +77,13 @@ void cs_read_ceiling_table(const cs_isa_table *base, cs_isa_table *out) {
     CS_RC_SET(CS_Q8_0, q8_0)
     CS_RC_SET(CS_Q4_0, q4_0)
     CS_RC_SET(CS_Q4_1, q4_1)
+    /* output-sparse only: no in_accum (the transposed product refuses these types) */
+#define CS_RC_SET_OUT(IDX, NAME) out->k[IDX].dot_rows = rc_dot_rows_##NAME; (void)rc_in_accum_##NAME;
+    CS_RC_SET_OUT(CS_Q5_0, q5_0)
+    CS_RC_SET_OUT(CS_Q5_1, q5_1)
+    CS_RC_SET_OUT(CS_Q4_K, q4_K)
+    CS_RC_SET_OUT(CS_Q5_K, q5_K)
+    CS_RC_SET_OUT(CS_Q6_K, q6_K)
+#undef CS_RC_SET_OUT
 #undef CS_RC_SET
 }

@@ -17,6 +17,16 @@
  *                             equal to a scalar model of its arithmetic, avx2's and
  *                             avx2vnni's gemm_rows equal to avx512's and avx2vnni's
  *                             dot_rows equal to avx2's, bit for bit.
+ *   test_kernels outq         the output-sparse-only types (Q5_0, Q5_1, Q4_K, Q5_K, Q6_K), every
+ *                             available ISA: the activation quantizer equal to this file's
+ *                             statement of ggml's and to ggml-cpu's from_float (bit for bit), the
+ *                             reference's to_float to ggml's, and every output within float noise
+ *                             of this file's float64 model of ggml's exact integer sums (bound:
+ *                             (float terms + 16) * 2^-24 * sum of |scaled element products| *
+ *                             |g|), the model itself within that bound of ggml's own vec_dot on
+ *                             the same rows and activations; results independent of nth, dead
+ *                             rows exactly 0; random shapes, sparsities 0 / 0.5 / 1 / random,
+ *                             1-4 tokens (and 5-10), 1-4 threads.
  *   test_kernels isaenv       CHESS_KERNEL_ISA selects the named ISA (run by ctest with
  *                             CHESS_KERNEL_ISA=ref, and =<expected ISA> when one is set).
  *
@@ -43,6 +53,7 @@
 
 #ifdef CHESS_TEST_WITH_GGML
 #include "ggml.h"
+#include "ggml-cpu.h"
 #endif
 
 static int g_failures = 0;
@@ -128,6 +139,7 @@ static void own_dequant_row(chess_type t, const uint8_t *src, double *dst, int64
             }
         }
         break;
+    default: break; /* the output-sparse-only types: own_dequant_out */
     }
 }
 
@@ -170,6 +182,15 @@ static uint8_t *make_weights(chess_type t, int64_t ne0, int64_t nrows, size_t nb
             case CHESS_TYPE_Q4_1: h = rnd_half(3, 8); memcpy(b + 2, &h, 2); /* fallthrough */
             case CHESS_TYPE_Q8_0:
             case CHESS_TYPE_Q4_0: h = rnd_half(3, 8); h &= 0x7fff; memcpy(b, &h, 2); break;
+            case CHESS_TYPE_Q5_1: h = rnd_half(3, 8); memcpy(b + 2, &h, 2); /* m: either sign */ /* fallthrough */
+            case CHESS_TYPE_Q5_0: h = rnd_half(3, 8) & 0x7fff; memcpy(b, &h, 2); break;
+            case CHESS_TYPE_Q4_K:
+            case CHESS_TYPE_Q5_K: /* d, dmin > 0; the scale bytes stay random (any 6-bit scales and minimums) */
+                h = rnd_half(1, 6) & 0x7fff; memcpy(b, &h, 2);
+                h = rnd_half(1, 6) & 0x7fff; memcpy(b + 2, &h, 2);
+                break;
+            case CHESS_TYPE_Q6_K: h = rnd_half(1, 6) & 0x7fff; memcpy(b + 208, &h, 2); break; /* scales: random int8 */
+            default: break;
             }
         }
     }
@@ -188,10 +209,14 @@ static int has_nan(const float *a, int64_t n) {
 }
 
 static const chess_type k_types[] = { CHESS_TYPE_F32, CHESS_TYPE_F16, CHESS_TYPE_BF16, CHESS_TYPE_Q8_0, CHESS_TYPE_Q4_0, CHESS_TYPE_Q4_1 };
+/* Output-sparse only (chess_spmv_in refuses them): checked against ggml's vec_dot by test_out_quant. */
+static const chess_type k_out_types[] = { CHESS_TYPE_Q5_0, CHESS_TYPE_Q5_1, CHESS_TYPE_Q4_K, CHESS_TYPE_Q5_K, CHESS_TYPE_Q6_K };
 static const char *type_name(chess_type t) {
     switch (t) {
     case CHESS_TYPE_F32: return "f32"; case CHESS_TYPE_F16: return "f16"; case CHESS_TYPE_BF16: return "bf16";
     case CHESS_TYPE_Q8_0: return "q8_0"; case CHESS_TYPE_Q4_0: return "q4_0"; case CHESS_TYPE_Q4_1: return "q4_1";
+    case CHESS_TYPE_Q5_0: return "q5_0"; case CHESS_TYPE_Q5_1: return "q5_1"; case CHESS_TYPE_Q4_K: return "q4_K";
+    case CHESS_TYPE_Q5_K: return "q5_K"; case CHESS_TYPE_Q6_K: return "q6_K";
     }
     return "?";
 }
@@ -200,6 +225,8 @@ static int cs_index(chess_type t) {
     switch (t) {
     case CHESS_TYPE_F32: return CS_F32; case CHESS_TYPE_F16: return CS_F16; case CHESS_TYPE_BF16: return CS_BF16;
     case CHESS_TYPE_Q8_0: return CS_Q8_0; case CHESS_TYPE_Q4_0: return CS_Q4_0; case CHESS_TYPE_Q4_1: return CS_Q4_1;
+    case CHESS_TYPE_Q5_0: return CS_Q5_0; case CHESS_TYPE_Q5_1: return CS_Q5_1; case CHESS_TYPE_Q4_K: return CS_Q4_K;
+    case CHESS_TYPE_Q5_K: return CS_Q5_K; case CHESS_TYPE_Q6_K: return CS_Q6_K;
     }
     return -1;
 }
@@ -686,7 +713,33 @@ static void test_badargs(void) {
     uint64_t s0, z0;
     CHECK(chess_counters_get(-1, &s0, &z0) == CHESS_ERR_SITE, "counter site");
     CHECK(chess_set_isa((chess_isa)17) == CHESS_ERR_ISA, "bad isa");
-    CHECK(chess_type_block_size((chess_type)6) == 0, "block size of unsupported type");
+    CHECK(chess_type_block_size((chess_type)10) == 0 && chess_type_block_bytes((chess_type)10) == 0, "block size of unsupported type (Q2_K)");
+    /* Q5_0, Q5_1 and the K-quants: the output-sparse product only */
+    for (size_t ti = 0; ti < sizeof k_out_types / sizeof k_out_types[0]; ti++) {
+        const chess_type t = k_out_types[ti];
+        const int k = t == CHESS_TYPE_Q5_0 || t == CHESS_TYPE_Q5_1 ? 32 : 256;
+        CHECK(chess_type_block_size(t) == k && chess_type_block_bytes(t) == (size_t)(t == CHESS_TYPE_Q5_0 ? 22 : t == CHESS_TYPE_Q5_1 ? 24 :
+                                                                             t == CHESS_TYPE_Q4_K ? 144 : t == CHESS_TYPE_Q5_K ? 176 : 210),
+              "%s block size", type_name(t));
+        CHECK(!chess_type_supported(t) && chess_out_gated_supported(t) && !chess_out_gated_has_gemm(t), "%s support queries", type_name(t));
+        uint8_t wk[210 * 2];
+        memset(wk, 0, sizeof wk);
+        float xk[512], yk[4];
+        for (int i = 0; i < 512; i++) xk[i] = 1.0f;
+        yk[0] = 42.0f;
+        chess_spmv_in_args ia = { t, wk, k, 1, bbytes(t), xk, 0, yk, 0, 1, NULL, 0, -1 };
+        CHECK(chess_spmv_in(&ia, 0, 1) == CHESS_ERR_TYPE && chess_spmv_in_parts(&ia, 1, 0, 1) == CHESS_ERR_TYPE && yk[0] == 42.0f,
+              "spmv_in must refuse %s", type_name(t));
+        chess_spmv_out_gated_args oa = { t, wk, k, 1, bbytes(t), xk, 0, xk, 0, yk, 0, 1, NULL, 0, -1 };
+        CHECK(chess_spmv_out_gated(&oa, 0, 1) == CHESS_OK && yk[0] == 0.0f, "out_gated %s on zero weights", type_name(t));
+        yk[0] = 42.0f;
+        oa.ne0 = k + 32;
+        CHECK(chess_spmv_out_gated(&oa, 0, 1) == (k == 256 ? CHESS_ERR_SHAPE : CHESS_ERR_STRIDE) && yk[0] == 42.0f,
+              "out_gated %s: ne0 %d", type_name(t), k + 32);
+        oa.ne0 = k;
+        oa.nb1 = bbytes(t) - 1;
+        CHECK(chess_spmv_out_gated(&oa, 0, 1) == CHESS_ERR_STRIDE && yk[0] == 42.0f, "out_gated %s: short stride", type_name(t));
+    }
     printf("  bad-argument checks done\n");
 }
 
@@ -730,6 +783,425 @@ static void test_threshold(void) {
     CHECK(chess_counters_get(8, &seen, &zeroed) == CHESS_OK && seen == 100 && zeroed == (uint64_t)zeros, "out_gated counters");
     free_problem(&p);
     printf("  threshold + counters done\n");
+}
+
+/* ---------------- output-sparse Q5_0 / Q5_1 / K-quants against ggml ---------------- */
+
+/* This file's own reading of the blocks (ggml-common.h layouts, written here from their
+ * description): the unsigned integer value of element i of a block before any offset. */
+static int own_q5_value(const uint8_t *qh4, const uint8_t *qs, int i) {
+    const uint32_t qh = (uint32_t)qh4[0] | (uint32_t)qh4[1] << 8 | (uint32_t)qh4[2] << 16 | (uint32_t)qh4[3] << 24;
+    return ((i < 16 ? qs[i] : qs[i - 16] >> 4) & 15) | (int)((qh >> i) & 1) << 4;
+}
+/* Q4_K / Q5_K (144 / 176 bytes: d, dmin, 12 scale bytes, [qh 32,] qs 128): sub-block j = i / 32. */
+static void own_k_scale_min(const uint8_t *s, int j, int *sc, int *m) {
+    if (j < 4) { *sc = s[j] & 63; *m = s[j + 4] & 63; }
+    else { *sc = (s[j + 4] & 15) | (s[j - 4] >> 6) << 4; *m = (s[j + 4] >> 4) | (s[j] >> 6) << 4; }
+}
+static int own_q4k_value(const uint8_t *blk, int i) {
+    const int j = i / 32, l = i % 32;
+    return (blk[16 + 32 * (j / 2) + l] >> (j % 2 ? 4 : 0)) & 15;
+}
+static int own_q5k_value(const uint8_t *blk, int i) {
+    const int j = i / 32, l = i % 32;
+    return ((blk[48 + 32 * (j / 2) + l] >> (j % 2 ? 4 : 0)) & 15) | ((blk[16 + l] >> j) & 1) << 4;
+}
+/* Q6_K (210 bytes: ql 128, qh 64, int8 scales 16, d): halves of 128, quarters of 32 */
+static int own_q6k_value(const uint8_t *blk, int i) {
+    const int h = i / 128, c = (i % 128) / 32, l = i % 32;
+    const int lo = (blk[64 * h + (c % 2 ? 32 : 0) + l] >> (c >= 2 ? 4 : 0)) & 15;
+    return lo | ((blk[128 + 32 * h + l] >> (2 * c)) & 3) << 4;
+}
+static void own_dequant_out(chess_type t, const uint8_t *src, double *dst, int64_t n) {
+    const size_t S = bbytes(t);
+    for (int64_t b = 0; b < n / blck(t); b++) {
+        const uint8_t *p = src + (size_t)b * S;
+        double *o = dst + b * blck(t);
+        switch (t) {
+        case CHESS_TYPE_Q5_0:
+            for (int i = 0; i < 32; i++) o[i] = half_to_double(rd16(p)) * (own_q5_value(p + 2, p + 6, i) - 16);
+            break;
+        case CHESS_TYPE_Q5_1:
+            for (int i = 0; i < 32; i++) o[i] = half_to_double(rd16(p)) * own_q5_value(p + 4, p + 8, i) + half_to_double(rd16(p + 2));
+            break;
+        case CHESS_TYPE_Q4_K:
+        case CHESS_TYPE_Q5_K:
+            for (int i = 0; i < 256; i++) {
+                int sc, m;
+                own_k_scale_min(p + 4, i / 32, &sc, &m);
+                const int v = t == CHESS_TYPE_Q4_K ? own_q4k_value(p, i) : own_q5k_value(p, i);
+                o[i] = half_to_double(rd16(p)) * sc * v - half_to_double(rd16(p + 2)) * m;
+            }
+            break;
+        case CHESS_TYPE_Q6_K:
+            for (int i = 0; i < 256; i++) o[i] = half_to_double(rd16(p + 208)) * (int8_t)p[192 + i / 16] * (own_q6k_value(p, i) - 32);
+            break;
+        default: break;
+        }
+    }
+}
+
+static int act_kind(chess_type t) {
+    return t == CHESS_TYPE_Q5_0 ? CS_ACT_Q8_0 : t == CHESS_TYPE_Q5_1 ? CS_ACT_Q8_1 : CS_ACT_Q8_K;
+}
+static const char *act_name(int kind) { return kind == CS_ACT_Q8_0 ? "q8_0" : kind == CS_ACT_Q8_1 ? "q8_1" : "q8_K"; }
+
+/* activations of n elements in a cs_q8g (arrays owned by it) */
+static cs_q8g q8g_alloc(int64_t n) {
+    cs_q8g q = { malloc((size_t)n), calloc((size_t)(n / 32 + 1), sizeof(float)), calloc((size_t)(n / 32 + 1), sizeof(float)),
+                 calloc((size_t)(n / 16 + 1), sizeof(int16_t)) };
+    return q;
+}
+static void q8g_free(cs_q8g *q) { free(q->qs); free(q->d); free(q->s); free(q->bsums); }
+
+/* float -> nearest fp16 value (ties to even), as a double; this file's own rounding */
+static double own_round_half(float f) {
+    const double v = f, a = fabs(v);
+    if (a == 0.0 || isnan(v)) return v;
+    int e;
+    frexp(a, &e);                                  /* a = m * 2^e, m in [0.5, 1) */
+    const int q = e - 11 < -24 ? -24 : e - 11;     /* spacing 2^q: 11 significant bits, subnormals 2^-24 */
+    double r = nearbyint(ldexp(a, -q));            /* to even (default rounding mode) */
+    r = ldexp(r, q);
+    if (r >= 65520.0) r = INFINITY;
+    return v < 0 ? -r : r;
+}
+
+/* This file's own statement of ggml's activation quantization (see chess_sparse.h):
+ * Q8_0 / Q8_1 (ggml-cpu's x86 from_float): d = amax/127 kept as fp16, q = round_even(x *
+ * (127/amax)), Q8_1's s = fp16(d * sum q); Q8_K (quantize_row_q8_K_ref): the first element
+ * of largest |x| maps to -127, q = min(127, round_even(x * (-127/max))), d = 1/(-127/max),
+ * bsums per 16. Fills the same arrays as cs_q8g. */
+static void own_quant_q8g(int kind, const float *x, int64_t n, const cs_q8g *q) {
+    if (kind == CS_ACT_Q8_K) {
+        for (int64_t b = 0; b < n / 256; b++) {
+            const float *v = x + 256 * b;
+            float amax = 0.0f, mx = 0.0f;
+            for (int i = 0; i < 256; i++) if (fabsf(v[i]) > amax) { amax = fabsf(v[i]); mx = v[i]; }
+            const float is = amax > 0.0f ? -127.0f / mx : 0.0f;
+            for (int i = 0; i < 256; i++) { const float r = nearbyintf(is * v[i]); q->qs[256 * b + i] = (int8_t)(r > 127.0f ? 127.0f : r); }
+            for (int j = 0; j < 16; j++) {
+                int s = 0;
+                for (int i = 0; i < 16; i++) s += q->qs[256 * b + 16 * j + i];
+                q->bsums[16 * b + j] = (int16_t)s;
+            }
+            q->d[b] = amax > 0.0f ? 1.0f / is : 0.0f;
+        }
+        return;
+    }
+    for (int64_t b = 0; b < n / 32; b++) {
+        float amax = 0.0f;
+        for (int i = 0; i < 32; i++) amax = fmaxf(amax, fabsf(x[32 * b + i]));
+        const float id = amax > 0.0f ? 127.0f / amax : 0.0f, d = amax / 127.0f;
+        int s = 0;
+        for (int i = 0; i < 32; i++) { q->qs[32 * b + i] = (int8_t)nearbyintf(x[32 * b + i] * id); s += q->qs[32 * b + i]; }
+        q->d[b] = (float)own_round_half(d);
+        q->s[b] = (float)own_round_half(d * (float)s);
+        q->bsums[b] = (int16_t)s;
+    }
+}
+static int q8g_equal(int kind, const cs_q8g *a, const cs_q8g *b, int64_t n) {
+    const int64_t nd = kind == CS_ACT_Q8_K ? n / 256 : n / 32, nbs = kind == CS_ACT_Q8_K ? n / 16 : n / 32;
+    if (memcmp(a->qs, b->qs, (size_t)n) || memcmp(a->d, b->d, sizeof(float) * (size_t)nd) ||
+        memcmp(a->bsums, b->bsums, sizeof(int16_t) * (size_t)nbs))
+        return 0;
+    return kind != CS_ACT_Q8_1 || memcmp(a->s, b->s, sizeof(float) * (size_t)nd) == 0;
+}
+
+#ifdef CHESS_TEST_WITH_GGML
+/* q as ggml's own block_q8_0 / block_q8_1 / block_q8_K bytes (34 / 36 / 292 per block) */
+static uint8_t *q8g_to_ggml(int kind, const cs_q8g *q, int64_t n) {
+    const size_t S = kind == CS_ACT_Q8_0 ? 34 : kind == CS_ACT_Q8_1 ? 36 : 292;
+    const int64_t B = kind == CS_ACT_Q8_K ? 256 : 32;
+    uint8_t *out = calloc((size_t)(n / B) * S, 1);
+    for (int64_t b = 0; b < n / B; b++) {
+        uint8_t *o = out + (size_t)b * S;
+        if (kind == CS_ACT_Q8_K) {
+            memcpy(o, &q->d[b], 4);
+            memcpy(o + 4, q->qs + 256 * b, 256);
+            memcpy(o + 260, q->bsums + 16 * b, 32);
+        } else {
+            const ggml_fp16_t d = ggml_fp32_to_fp16(q->d[b]), s = ggml_fp32_to_fp16(q->s[b]);
+            memcpy(o, &d, 2);
+            if (kind == CS_ACT_Q8_1) memcpy(o + 2, &s, 2);
+            memcpy(o + (kind == CS_ACT_Q8_1 ? 4 : 2), q->qs + 32 * b, 32);
+        }
+    }
+    return out;
+}
+/* ggml-cpu's from_float for the vec_dot type of t, parsed back into a cs_q8g */
+static void ggml_quant_q8g(chess_type t, const float *x, int64_t n, const cs_q8g *q) {
+    const int kind = act_kind(t);
+    const struct ggml_type_traits_cpu *tc = ggml_get_type_traits_cpu((enum ggml_type)t);
+    const size_t S = kind == CS_ACT_Q8_0 ? 34 : kind == CS_ACT_Q8_1 ? 36 : 292;
+    const int64_t B = kind == CS_ACT_Q8_K ? 256 : 32;
+    uint8_t *blk = calloc((size_t)(n / B) * S, 1);
+    ggml_get_type_traits_cpu(tc->vec_dot_type)->from_float(x, blk, n);
+    for (int64_t b = 0; b < n / B; b++) {
+        const uint8_t *o = blk + (size_t)b * S;
+        if (kind == CS_ACT_Q8_K) {
+            memcpy(&q->d[b], o, 4);
+            memcpy(q->qs + 256 * b, o + 4, 256);
+            memcpy(q->bsums + 16 * b, o + 260, 32);
+        } else {
+            q->d[b] = (float)half_to_double(rd16(o));
+            q->s[b] = kind == CS_ACT_Q8_1 ? (float)half_to_double(rd16(o + 2)) : 0.0f;
+            memcpy(q->qs + 32 * b, o + (kind == CS_ACT_Q8_1 ? 4 : 2), 32);
+            int s = 0;
+            for (int i = 0; i < 32; i++) s += q->qs[32 * b + i];
+            q->bsums[b] = (int16_t)s;
+        }
+    }
+    free(blk);
+}
+#endif
+
+/* ggml's dot of one row with activations q, in float64 from this file's reading of the
+ * blocks and exact integer sums (the activation sums of sub-blocks from q->qs, not from
+ * its bsums). *mag: the sum of the magnitudes of its element products, scaled (|d_w d_x
+ * sc_j| (|w - off| + off) |q|, |dmin_w d_x m_j q|, |m_w s_x|), which bounds every partial
+ * sum whatever the order or lane split (ggml's own SIMD sums lanes of 4-8 products);
+ * *nterms: the float terms of the arithmetic (the bound). */
+static double own_dot_q(chess_type t, const uint8_t *row, int64_t n, const cs_q8g *q, double *mag, int *nterms) {
+    double y = 0.0, M = 0.0;
+    int nt = 0;
+    const size_t S = bbytes(t);
+    for (int64_t b = 0; b < n / blck(t); b++) {
+        const uint8_t *p = row + (size_t)b * S;
+        const int8_t *x = q->qs + b * blck(t);
+        if (t == CHESS_TYPE_Q5_0 || t == CHESS_TYPE_Q5_1) {
+            const int q51 = t == CHESS_TYPE_Q5_1;
+            int64_t s = 0, a = 0;
+            for (int i = 0; i < 32; i++) {
+                const int v = own_q5_value(p + (q51 ? 4 : 2), p + (q51 ? 8 : 6), i) - (q51 ? 0 : 16);
+                s += (int64_t)v * x[i];
+                a += (int64_t)(abs(v) + (q51 ? 0 : 16)) * abs(x[i]);
+            }
+            const double dd = half_to_double(rd16(p)) * (double)q->d[b];
+            const double t2 = q51 ? half_to_double(rd16(p + 2)) * (double)q->s[b] : 0.0;
+            y += dd * (double)s + t2;
+            M += fabs(dd) * (double)a + fabs(t2);
+            nt += q51 ? 2 : 1;
+        } else if (t == CHESS_TYPE_Q6_K) {
+            const double dd = half_to_double(rd16(p + 208)) * (double)q->d[b];
+            for (int j = 0; j < 16; j++) {
+                int64_t s = 0, a = 0;
+                for (int i = 16 * j; i < 16 * j + 16; i++) {
+                    const int v = own_q6k_value(p, i) - 32;
+                    s += (int64_t)v * x[i];
+                    a += (int64_t)(abs(v) + 32) * abs(x[i]);
+                }
+                y += dd * (int8_t)p[192 + j] * (double)s;
+                M += fabs(dd * (int8_t)p[192 + j]) * (double)a;
+            }
+            nt += 1;
+        } else {
+            const double dd = half_to_double(rd16(p)) * (double)q->d[b], dm = half_to_double(rd16(p + 2)) * (double)q->d[b];
+            for (int j = 0; j < 8; j++) {
+                int sc, m;
+                own_k_scale_min(p + 4, j, &sc, &m);
+                int64_t s = 0, sx = 0, a = 0, ax = 0;
+                for (int i = 32 * j; i < 32 * j + 32; i++) {
+                    const int v = t == CHESS_TYPE_Q4_K ? own_q4k_value(p, i) : own_q5k_value(p, i);
+                    s += (int64_t)v * x[i];
+                    sx += x[i];
+                    a += (int64_t)v * abs(x[i]);
+                    ax += abs(x[i]);
+                }
+                y += dd * sc * (double)s - dm * m * (double)sx;
+                M += fabs(dd) * sc * (double)a + fabs(dm) * m * (double)ax;
+            }
+            nt += 2;
+        }
+    }
+    *mag = M;
+    *nterms = nt;
+    return y;
+}
+
+/* Float-summation noise allowed between two evaluations of the same integers: every float
+ * step rounds by at most 2^-24 of a value bounded by mag, a sum of k terms takes k steps
+ * (plus a few for lanes and the gate): |error| <= (nterms + 16) * 2^-24 * mag (times |g|). */
+static double out_quant_bound(double mag, int nterms) { return (double)(nterms + 16) * ldexp(1.0, -24) * mag; }
+
+static void test_out_quant(void) {
+#ifdef CHESS_TEST_WITH_GGML
+    ggml_cpu_init();
+#endif
+    /* 1. the activation quantizer: the library's = this file's statement = ggml-cpu's from_float */
+    int64_t qblocks = 0;
+    for (int ti = 0; ti < 3; ti++) {
+        const chess_type t = ti == 0 ? CHESS_TYPE_Q5_0 : ti == 1 ? CHESS_TYPE_Q5_1 : CHESS_TYPE_Q4_K;
+        const int kind = act_kind(t);
+        const int64_t B = kind == CS_ACT_Q8_K ? 256 : 32;
+        for (int c = 0; c < 40; c++) {
+            const int64_t nb = c < 6 ? c + 1 : rnd_int(1, kind == CS_ACT_Q8_K ? 20 : 160), n = B * nb;
+            float *x = malloc(sizeof(float) * (size_t)n);
+            const float scale = (float)ldexp(1.0, (int)rnd_int(-20, 20));
+            for (int64_t i = 0; i < n; i++) x[i] = scale * rnd_normal();
+            for (int64_t b = 0; b < nb; b++) {
+                float *v = x + B * b;
+                const int k = (int)rnd_int(0, 5);
+                if (k == 0) for (int i = 0; i < B; i++) v[i] = 0.0f;                           /* d = 0 */
+                if (k == 1) {                                                                   /* exact .5 ties */
+                    const float e = (float)ldexp(1.0, (int)rnd_int(-10, 10));
+                    for (int i = 0; i < B; i++) v[i] = e * ((float)rnd_int(-126, 125) + 0.5f);
+                    v[rnd_int(0, B - 1)] = (rnd_u64() & 1 ? 127.0f : -127.0f) * e;
+                }
+                if (k == 2) { const int64_t i0 = rnd_int(0, B - 1), i1 = rnd_int(0, B - 1);  /* +-max both present */
+                              v[i0] = 3.0f * scale; v[i1] = -3.0f * scale; }
+                if (k == 3) for (int i = 0; i < B; i++) if (rnd_u64() & 1) v[i] = 0.0f;
+            }
+            cs_q8g a = q8g_alloc(n), o = q8g_alloc(n);
+            cs_quant_q8g_ref(kind, x, &a, n);
+            own_quant_q8g(kind, x, n, &o);
+            CHECK(q8g_equal(kind, &a, &o, n), "quantizer %s differs from this file's statement of ggml's (n=%lld)", act_name(kind), (long long)n);
+#ifdef CHESS_TEST_WITH_GGML
+            cs_q8g g = q8g_alloc(n);
+            ggml_quant_q8g(t, x, n, &g);
+#if defined(__x86_64__) || defined(__i386__)
+            CHECK(q8g_equal(kind, &a, &g, n), "quantizer %s differs from ggml-cpu's from_float (n=%lld)", act_name(kind), (long long)n);
+#else
+            /* ggml's NEON Q8_0/Q8_1 paths take 1/(amax/127) instead of 127/amax: a value within one
+             * ulp of a .5 tie may round the other way */
+            int64_t off = 0, far = 0;
+            for (int64_t i = 0; i < n; i++) { off += a.qs[i] != g.qs[i]; far += abs(a.qs[i] - g.qs[i]) > 1; }
+            CHECK(kind == CS_ACT_Q8_K ? q8g_equal(kind, &a, &g, n) : (far == 0 && off * 1000 <= n && !memcmp(a.d, g.d, sizeof(float) * (size_t)(n / 32))),
+                  "quantizer %s differs from ggml-cpu's from_float (n=%lld, %lld bytes)", act_name(kind), (long long)n, (long long)off);
+#endif
+            q8g_free(&g);
+#endif
+            q8g_free(&a); q8g_free(&o); free(x);
+            qblocks += nb;
+        }
+    }
+    printf("  activation quantizers (q8_0, q8_1, q8_K) equal to this file's statement%s on %lld blocks\n",
+#ifdef CHESS_TEST_WITH_GGML
+           " and to ggml-cpu's from_float",
+#else
+           "",
+#endif
+           (long long)qblocks);
+
+    /* 2. the reference's to_float of the new types equals this file's dequantization (and ggml's) */
+    for (size_t ti = 0; ti < sizeof k_out_types / sizeof k_out_types[0]; ti++) {
+        const chess_type t = k_out_types[ti];
+        int64_t bad = 0, bad_ggml = 0;
+        for (int c = 0; c < 10; c++) {
+            const int64_t n = blck(t) * rnd_int(1, 6);
+            uint8_t *w = make_weights(t, n, 1, row_bytes(t, n));
+            float *f = malloc(sizeof(float) * (size_t)n);
+            double *e = malloc(sizeof(double) * (size_t)n);
+            cs_isa_table_of(CHESS_ISA_REF)->k[cs_index(t)].to_float(w, f, n);
+            own_dequant_out(t, w, e, n);
+            for (int64_t i = 0; i < n; i++) bad += fabs((double)f[i] - e[i]) > ldexp(fabs(e[i]), -23) + 1e-30; /* one float rounding */
+#ifdef CHESS_TEST_WITH_GGML
+            float *g = malloc(sizeof(float) * (size_t)n);
+            ggml_get_type_traits((enum ggml_type)t)->to_float(w, g, n);
+            bad_ggml += memcmp(f, g, sizeof(float) * (size_t)n) != 0;
+            free(g);
+#endif
+            free(w); free(f); free(e);
+        }
+        CHECK(bad == 0, "ref to_float %s: %lld elements differ from this file's dequantization", type_name(t), (long long)bad);
+        CHECK(bad_ggml == 0, "ref to_float %s differs from ggml's to_float in %lld rows", type_name(t), (long long)bad_ggml);
+    }
+
+    /* 3. the products, every ISA: against this file's float64 model of ggml's integers (and the
+     *    model against ggml's own vec_dot on the same row and the same activations) */
+    const double sparsities[] = { 0.0, 0.5, 1.0, -1.0 };
+    const char *expect = getenv("CHESS_TEST_EXPECT_ISA");
+    int expect_runs = 0;
+    double worst = 0.0, worst_ggml = 0.0;
+    for (int isa = 0; isa < CHESS_ISA_COUNT; isa++) {
+        if (!chess_isa_available((chess_isa)isa)) { printf("  isa %s: not available, skipped\n", chess_isa_name((chess_isa)isa)); continue; }
+        for (size_t ti = 0; ti < sizeof k_out_types / sizeof k_out_types[0]; ti++) {
+            const chess_type t = k_out_types[ti];
+            const int kind = act_kind(t);
+            double worst_t = 0.0;
+            int cases = 0;
+            for (int c = 0; c < 24; c++) {
+                /* n_in: 1..8 blocks, odd counts, and Llama's 4096 (K: 16 super-blocks) */
+                const int64_t nblk = c < 3 ? c + 1 : c % 8 == 7 ? 4096 / blck(t) : rnd_int(1, blck(t) == 256 ? 9 : 40);
+                const int64_t ne0 = blck(t) * nblk, ne1 = c % 8 == 7 ? rnd_int(40, 70) : rnd_int(1, 130);
+                const int64_t nt = c % 5 == 4 ? rnd_int(5, 10) : 1 + c % 4;   /* 1..4 tokens; per-token batches up to 10 */
+                double s = sparsities[c % 4];
+                if (s < 0) s = rnd_unit();
+                const int tau_mode = (int)rnd_int(0, 2);
+                problem p = make_problem(1, t, ne0, ne1, nt, s, tau_mode);
+                if (c % 6 == 5) /* an all-zero activation block: scale 0 */
+                    for (int64_t tk = 0; tk < nt; tk++) memset((char *)p.x + (size_t)tk * p.x_nb1, 0, sizeof(float) * (size_t)blck(t));
+                const int nth1 = (int)rnd_int(1, 4), nth2 = (int)rnd_int(1, 4);
+                chess_set_isa((chess_isa)isa);
+                CHECK(run(1, &p, nth1) == CHESS_OK, "%s %s run", chess_isa_name((chess_isa)isa), type_name(t));
+                float *ya = ycopy(&p, 1);
+                CHECK(run(1, &p, nth2) == CHESS_OK, "%s %s run 2", chess_isa_name((chess_isa)isa), type_name(t));
+                float *yb = ycopy(&p, 1);
+                CHECK(memcmp(ya, yb, sizeof(float) * (size_t)(ne1 * nt)) == 0, "%s %s: result depends on nth (%d vs %d)",
+                      chess_isa_name((chess_isa)isa), type_name(t), nth1, nth2);
+                int64_t bad = 0, bad_ggml = 0, nonzero_dead = 0;
+                cs_q8g q = q8g_alloc(ne0);
+                for (int64_t tk = 0; tk < nt; tk++) {
+                    const float *x = (const float *)((const char *)p.x + (size_t)tk * p.x_nb1);
+                    const float *g = (const float *)((const char *)p.g + (size_t)tk * p.g_nb1);
+                    own_quant_q8g(kind, x, ne0, &q); /* = the library's and ggml's (part 1) */
+#ifdef CHESS_TEST_WITH_GGML
+                    uint8_t *qb = q8g_to_ggml(kind, &q, ne0);
+                    ggml_vec_dot_t vec_dot = ggml_get_type_traits_cpu((enum ggml_type)t)->vec_dot;
+#endif
+                    for (int64_t i = 0; i < ne1; i++) {
+                        const float y = ya[tk * ne1 + i];
+                        if (!keep(&p, g[i], i)) { nonzero_dead += y != 0.0f; continue; }
+                        double mag;
+                        int nterms;
+                        const double e = (double)g[i] * own_dot_q(t, p.w + (size_t)i * p.nb1, ne0, &q, &mag, &nterms);
+                        const double bound = fabs((double)g[i]) * out_quant_bound(mag, nterms) + 1e-30;
+                        const double r = fabs((double)y - e) / bound;
+                        if (!(r <= 1.0)) {
+                            if (bad++ == 0)
+                                fprintf(stderr, "  %s %s row %lld token %lld: %.9g, model %.9g, bound %.3g\n", chess_isa_name((chess_isa)isa),
+                                        type_name(t), (long long)i, (long long)tk, (double)y, e, bound);
+                        } else if (r > worst_t) worst_t = r;
+#ifdef CHESS_TEST_WITH_GGML
+                        float d = 0.0f;
+                        vec_dot((int)ne0, &d, 0, p.w + (size_t)i * p.nb1, 0, qb, 0, 1);
+                        const double rg = fabs((double)(g[i] * d) - e) / bound;
+                        if (!(rg <= 1.0) && bad_ggml++ == 0)
+                            fprintf(stderr, "  ggml %s row %lld: %.9g (dot %.9g), model %.9g, bound %.3g, ours %.9g\n", type_name(t), (long long)i,
+                                    (double)(g[i] * d), (double)d, e, bound, (double)y);
+                        else if (rg > worst_ggml) worst_ggml = rg;
+#endif
+                    }
+#ifdef CHESS_TEST_WITH_GGML
+                    free(qb);
+#endif
+                }
+                CHECK(bad == 0, "%s %s out_gated ne0=%lld ne1=%lld nt=%lld s=%.2f tau=%d nth=%d: %lld outputs off the model of ggml's dot",
+                      chess_isa_name((chess_isa)isa), type_name(t), (long long)ne0, (long long)ne1, (long long)nt, s, tau_mode, nth1, (long long)bad);
+                CHECK(bad_ggml == 0, "%s: ggml's vec_dot differs from this file's model in %lld outputs (ne0=%lld)", type_name(t),
+                      (long long)bad_ggml, (long long)ne0);
+                CHECK(nonzero_dead == 0, "%s %s: %lld dead gate rows not zero", chess_isa_name((chess_isa)isa), type_name(t), (long long)nonzero_dead);
+                CHECK(!has_nan(ya, ne1 * nt), "%s %s: NaN/inf in output", chess_isa_name((chess_isa)isa), type_name(t));
+                q8g_free(&q);
+                free(ya); free(yb);
+                free_problem(&p);
+                cases++;
+            }
+            if (worst_t > worst) worst = worst_t;
+            printf("  %-10s %-5s out_gated vs ggml's integers: %d cases, worst |error| / bound %.3g\n", chess_isa_name((chess_isa)isa),
+                   type_name(t), cases, worst_t);
+            if (expect && !strcmp(chess_isa_name((chess_isa)isa), expect) && cases == 24) expect_runs++;
+        }
+    }
+    chess_set_isa(g_default_isa);
+#ifdef CHESS_TEST_WITH_GGML
+    printf("  ggml's vec_dot on the same rows and activations: worst |error| / bound %.3g\n", worst_ggml);
+#endif
+    printf("  bound: (float terms + 16) * 2^-24 * sum |scaled element products| * |g|; worst over all ISAs %.3g\n", worst);
+    if (expect && *expect) {
+        const int want = (int)(sizeof k_out_types / sizeof k_out_types[0]);
+        CHECK(expect_runs == want, "expected ISA %s ran %d of %d output-sparse Q5/K types", expect, expect_runs, want);
+    }
 }
 
 /* ---------------- white-box: quantizer and to_float per ISA ---------------- */
@@ -1049,7 +1521,21 @@ static void test_read_ceiling(void) {
                 }
             }
         }
-        printf("  %-6s read ceiling: decode outputs 0 for 6 types x 2 products (+ parts), prefill unchanged\n", chess_isa_name((chess_isa)isa));
+        /* the output-sparse-only types: one-token products read their rows and write zeros */
+        for (size_t ti = 0; ti < sizeof k_out_types / sizeof k_out_types[0]; ti++) {
+            const chess_type t = k_out_types[ti];
+            problem p = make_problem(1, t, blck(t) * rnd_int(1, 5), rnd_int(1, 90), 1, 0.0, 1);
+            uint64_t seen0 = 0, seen1 = 0, z0 = 0, z1 = 0;
+            chess_counters_get(8, &seen0, &z0);
+            CHECK(run(1, &p, (int)rnd_int(1, 4)) == CHESS_OK, "read-ceiling %s run", type_name(t));
+            chess_counters_get(8, &seen1, &z1);
+            int64_t nonzero = 0;
+            for (int64_t i = 0; i < p.ne1; i++) nonzero += p.y[i] != 0.0f;
+            CHECK(nonzero == 0 && seen1 - seen0 == (uint64_t)p.ne1, "%s %s: read-ceiling out_gated wrote %lld nonzero outputs",
+                  chess_isa_name((chess_isa)isa), type_name(t), (long long)nonzero);
+            free_problem(&p);
+        }
+        printf("  %-6s read ceiling: decode outputs 0 for 6 types x 2 products (+ parts) and 5 output-sparse-only types, prefill unchanged\n", chess_isa_name((chess_isa)isa));
     }
     chess_set_isa(g_default_isa);
 }
@@ -1076,6 +1562,7 @@ int main(int argc, char **argv) {
     if (all || !strcmp(what, "threshold")) test_threshold();
     if (all || !strcmp(what, "reference")) test_reference();
     if (all || !strcmp(what, "primitives")) test_primitives();
+    if (all || !strcmp(what, "outq")) test_out_quant();
     if (all || !strcmp(what, "conformance")) test_conformance();
     if (all || !strcmp(what, "parts")) test_parts();
     chess_thread_release();
