@@ -68,6 +68,15 @@ describe('cache entries shared by processes', () => {
     expect(existsSync(lockPathOf(dir))).toBe(false);
   }, 60_000);
 
+  it('a lock in the earlier backend-build format (a bare pid file) is honoured while its owner lives, taken over once it is gone', async () => {
+    const dir = join(work, 'f');
+    await mkdir(lockPathOf(dir));
+    await writeFile(join(lockPathOf(dir), 'pid'), String(process.pid));
+    await expect(withCacheLock(dir, { what: 'f', waitMs: 300, pollMs: 50, log: () => undefined }, async () => 'stolen')).rejects.toMatchObject({ code: 'CACHE_LOCK_TIMEOUT' });
+    await writeFile(join(lockPathOf(dir), 'pid'), String(await deadPid()));
+    expect(await withCacheLock(dir, { what: 'f', waitMs: 5000, pollMs: 50, log: () => undefined }, async () => 'taken')).toBe('taken');
+  });
+
   it('a live holder that never finishes: a bounded wait, reported, ending in CACHE_LOCK_TIMEOUT', async () => {
     const dir = join(work, 'd');
     await mkdir(lockPathOf(dir));

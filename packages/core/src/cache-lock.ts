@@ -29,8 +29,12 @@ export interface CacheLockOptions {
 
 const DEFAULT_WAIT_MS = 30 * 60_000;
 const REPORT_EVERY_MS = 30_000;
-/** A lock directory without an owner file older than this was left by a crash between mkdir and write. */
-const OWNERLESS_GRACE_MS = 60_000;
+/**
+ * A lock directory without an owner file older than this was left by a crash
+ * between mkdir and write (a moment); generous, so that a lock written by some
+ * other tool is waited for rather than broken.
+ */
+const OWNERLESS_GRACE_MS = 10 * 60_000;
 
 interface LockOwner {
   pid: number;
@@ -126,6 +130,13 @@ function readOwner(lockDir: string): LockOwner | undefined {
   try {
     return JSON.parse(readFileSync(join(lockDir, 'owner.json'), 'utf8')) as LockOwner;
   } catch {
+    // the backend build's earlier lock format: a bare pid (a running build of an older checkout)
+    try {
+      const pid = Number.parseInt(readFileSync(join(lockDir, 'pid'), 'utf8'), 10);
+      if (Number.isFinite(pid)) return { pid, host: hostname(), what: 'an earlier version of this lock', since: statSync(lockDir).mtime.toISOString() };
+    } catch {
+      // no owner file yet
+    }
     return undefined;
   }
 }
