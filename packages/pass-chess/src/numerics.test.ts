@@ -5,11 +5,13 @@
  * points the method defines (an op `test_mask` registered here, its own kernel),
  * must give the same logits. Thresholds come from an exact calibration of the
  * module on other tokens; the calibration tokens also check that each
- * threshold drops the target fraction there.
+ * threshold drops the target fraction there. Both storage layouts: column
+ * blocks (the source's values, W [n_out, n_in]) and transposed (f32, exact).
  */
 import { describe, expect, it } from 'vitest';
 import { type Kernel, type Module, type Node, type OpSchema, type Tensor, WeightRef, buildLlamaModule, interpret, memoryWeight, registerKernel, registerOp, withMemoryWeights } from '@chess/ir';
 import { mulberry32, randomWeights } from '@chess/ir/testing';
+import { LAYOUTS, parseContractTensor } from '@chess/contract';
 import { FLT_MAX, METHODS, METHOD_LAYOUTS, type Method, type Projection, applyChess, computeThresholds, contractNames, parseProjectionWeight, registerSparseOps, transposeMatrix } from './index.ts';
 import { exactProfile } from './testing.ts';
 
@@ -85,13 +87,18 @@ function maskedReference(method: Method, rewritten: Module): Module {
   return ref;
 }
 
-/** Serves the transposed copies from the random dense weights. */
+/**
+ * Serves the copies of the input-sparse projections from the random dense
+ * weights: a column-block copy holds the source's values in the source's shape
+ * (its bytes are only re-arranged), a transposed copy their transpose.
+ */
 function rewrittenResolver(module: Module) {
   const others = withMemoryWeights(module, (name) => weights.get(name)!);
   return (name: string) => {
-    const t = /^(blk\.\d+\.[a-z_]+)_t\.weight$/.exec(name);
-    if (!t) return others(name);
-    const src = dense.weight(`${t[1]}.weight`)!;
+    const t = parseContractTensor(name);
+    if (t?.kind !== 'columnBlocks' && t?.kind !== 'transposed') return others(name);
+    const src = dense.weight(contractNames.weight(t.layer, t.proj!))!;
+    if (t.kind === 'columnBlocks') return weights.get(src.name)!;
     const [nOut, nIn] = src.shape as [number, number];
     return Float64Array.from(transposeMatrix(Float32Array.from(weights.get(src.name)!), nOut, nIn));
   };
@@ -104,14 +111,16 @@ function maxAbsDiff(a: Tensor, b: Tensor): number {
 }
 
 describe('the rewritten graph computes the masked function', () => {
-  for (const method of METHODS) {
-    it(method, () => {
+  for (const method of METHODS) for (const layout of LAYOUTS) {
+    it(`${method}, ${layout}`, () => {
       // the transposed weights hold f32-rounded values: round the dense ones the same way
       for (const [k, v] of weights) weights.set(k, Float64Array.from(v, Math.fround));
       const rewritten = dense.clone();
-      applyChess(rewritten, profile, { method, statistic: 'rms', sparsity: SPARSITY, transposedType: 'f32', pipeline: { debug: {} } });
+      applyChess(rewritten, profile, { method, statistic: 'rms', sparsity: SPARSITY, layout, ...(layout === 'transposed' && { transposedType: 'f32' as const }), pipeline: { debug: {} } });
       const ops = new Set(rewritten.nodes.map((n) => n.op));
-      expect(ops.has('sparse_linear_in')).toBe(true);
+      const inputSparse = rewritten.nodes.filter((n) => n.op === 'sparse_linear_in');
+      expect(inputSparse.length).toBe(HP.n_layer * METHOD_LAYOUTS[method].inputSparse.length);
+      for (const n of inputSparse) expect(n.attrs.layout).toBe(layout);
       expect(ops.has(method === 'teal' ? 'threshold' : 'sparse_linear_out')).toBe(true);
 
       const sparse = interpret(rewritten, { tokens: heldOut, weights: rewrittenResolver(rewritten), keepValues: true });

@@ -7,10 +7,14 @@
  *     %a = threshold %x @blk.N.attn_q_in_tau                 y = |x| > tau ? x : 0
  *     %h = sparse_linear_out %x @blk.N.ffn_up.weight %g @blk.N.ffn_gate_tau
  *                                                            h_i = |g_i| > tau_i ? g_i * (W[i] . x) : 0
- *     %y = sparse_linear_in %h @blk.N.ffn_down_t.weight       y = sum_j h_j * W_t[j, :]
+ *     %y = sparse_linear_in %h @blk.N.ffn_down_cb.weight {layout="column-blocks"}
+ *                                                            y = sum_j h_j * W[:, j]
+ *     %y = sparse_linear_in %h @blk.N.ffn_down_t.weight {layout=transposed}
+ *                                                            y = sum_j h_j * W_t[j, :]
  *
  * Registration is explicit (`registerSparseOps()`), never an import side effect.
  */
+import { LAYOUTS } from '@chess/contract';
 import { type Kernel, type OpSchema, type Tensor, registerKernel, registerOp } from '@chess/ir';
 
 /** `%y = threshold %x @tau : f32[T,N]` — element-wise keep |x| > tau. */
@@ -58,25 +62,31 @@ export const sparseLinearOut: OpSchema = {
 };
 
 /**
- * `%y = sparse_linear_in %x @W_t : f32[T,n_out]` — input-sparse product over a
- * weight stored transposed: zero inputs skip their (contiguous) row of W_t.
+ * `%y = sparse_linear_in %x @W : f32[T,n_out] {layout=...}` — input-sparse
+ * product: zero inputs skip what they feed. The storage layout of the weight
+ * (docs/gguf-sparse.md §3) decides its shape: `column-blocks` keeps the source's
+ * [n_out, n_in] (its bytes re-arranged per input channel), `transposed` is
+ * [n_in, n_out] (row j holds what input j feeds).
  */
 export const sparseLinearIn: OpSchema = {
   name: 'sparse_linear_in',
-  summary: 'Input-sparse projection over a transposed weight: y = sum_{j: x_j != 0} x_j * W_t[j, :] (+ b); W_t is [n_in, n_out].',
+  summary: 'Input-sparse projection: y = sum_{j: x_j != 0} x_j * W[:, j] (+ b); W stored per input channel (column-blocks, [n_out, n_in]) or transposed ([n_in, n_out]).',
   operands: [
     { name: 'x', role: 'value', doc: 'Input f32[T,n_in], usually a threshold or sparse_linear_out result.' },
-    { name: 'weight_t', role: 'weight', doc: 'W transposed, [n_in, n_out]: row j holds what input element j feeds (quantized along n_out).' },
+    { name: 'weight', role: 'weight', doc: 'column-blocks: W [n_out, n_in] in the source type; transposed: W_t [n_in, n_out], quantized along n_out.' },
     { name: 'bias', role: 'weight', optional: true, dtypes: ['float'], doc: 'Bias [n_out].' },
   ],
-  attrs: {},
+  attrs: {
+    layout: { type: { enum: LAYOUTS }, doc: 'Storage layout of the weight (docs/gguf-sparse.md §3): column-blocks or transposed.' },
+  },
   infer(ctx) {
     const [t, nIn] = ctx.rank(0, 2);
     ctx.dtype(0, 'f32');
-    const [, nOut] = ctx.rank(1, 2);
-    ctx.shape(1, [nIn!, nOut!]);
-    if (ctx.has(2)) ctx.shape(2, [nOut!]);
-    return { dtype: 'f32', shape: [t!, nOut!] };
+    const w = ctx.rank(1, 2);
+    const nOut = ctx.string('layout') === 'transposed' ? w[1]! : w[0]!;
+    ctx.shape(1, ctx.string('layout') === 'transposed' ? [nIn!, nOut] : [nOut, nIn!]);
+    if (ctx.has(2)) ctx.shape(2, [nOut]);
+    return { dtype: 'f32', shape: [t!, nOut] };
   },
 };
 
@@ -113,16 +123,19 @@ export const sparseLinearOutKernel: Kernel = ({ inputs: [x, w, gate, tau] }) => 
   return { shape: [t, nOut], data: out };
 };
 
-export const sparseLinearInKernel: Kernel = ({ inputs: [x, wt, bias] }) => {
+export const sparseLinearInKernel: Kernel = ({ inputs: [x, w, bias], attrs }) => {
   const [t, nIn] = x!.shape as [number, number];
-  const nOut = wt!.shape[1]!;
+  // W[o, j] at o * nIn + j (column-blocks: the logical values of the source shape) or j * nOut + o (transposed)
+  const transposed = attrs.layout === 'transposed';
+  const nOut = transposed ? w!.shape[1]! : w!.shape[0]!;
+  const [oStride, jStride] = transposed ? [1, nOut] : [nIn, 1];
   const out = new Float64Array(t * nOut);
   for (let r = 0; r < t; r++) {
     const acc = new Float64Array(nOut);
     for (let j = 0; j < nIn; j++) {
       const v = x!.data[r * nIn + j]!;
-      if (v === 0) continue; // zero input: row j of W_t is skipped
-      for (let o = 0; o < nOut; o++) acc[o] = acc[o]! + v * wt!.data[j * nOut + o]!;
+      if (v === 0) continue; // zero input: what it feeds is never read
+      for (let o = 0; o < nOut; o++) acc[o] = acc[o]! + v * w!.data[o * oStride + j * jStride]!;
     }
     for (let o = 0; o < nOut; o++) out[r * nOut + o] = bias ? acc[o]! + bias.data[o]! : acc[o]!;
   }

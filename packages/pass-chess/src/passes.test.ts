@@ -1,8 +1,8 @@
 /**
  * Golden IR-in / IR-out tests of the CHESS passes (Babel style): each folder of
  * __fixtures__/passes holds input.ir, options.json (method, statistic,
- * sparsity, transposedType, profile overrides; cascading from the suite root)
- * and output.ir, or a `throws` for an expected error. The outputs were reviewed
+ * sparsity, layout, transposedType, profile overrides; cascading from the
+ * suite root) and output.ir, or a `throws` for an expected error. The outputs were reviewed
  * by hand; thresholds are memory weights, so only the graph structure, the
  * weight table and the metadata show in the text.
  */
@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { type DType, buildLlamaModule, parse, print, verify } from '@chess/ir';
 import { runFixtures } from '@chess/ir/testing';
+import type { Layout } from '@chess/contract';
 import { type Method, type Statistic, applyChess, checkTransposedType, layoutWeights, registerSparseOps } from './index.ts';
 import { flatProfile } from './testing.ts';
 
@@ -19,6 +20,7 @@ interface PassOptions {
   method: Method;
   statistic?: Statistic;
   sparsity: number;
+  layout?: Layout;
   transposedType?: DType;
   profile?: Record<string, unknown>;
 }
@@ -32,6 +34,7 @@ runFixtures('CHESS passes', join(import.meta.dirname, '__fixtures__', 'passes'),
       method: o.method,
       sparsity: o.sparsity,
       ...(o.statistic !== undefined && { statistic: o.statistic }),
+      ...(o.layout !== undefined && { layout: o.layout }),
       ...(o.transposedType !== undefined && { transposedType: o.transposedType }),
       pipeline: { debug: {} },
     });

@@ -5,30 +5,41 @@
  *   1. `check-gated-ffn`        every layer's FFN is mul(act(linear(x, W_gate)), linear(x, W_up)) -> linear(., W_down)
  *   2. `sparsify-<method>`      rewrite rules: the gated FFN -> sparse_linear_out over ffn_gate_tau;
  *                               linear(x, W_p) -> linear(threshold(x, <p>_in_tau), W_p) for the method's projections
- *   3. `transpose-projections`  linear(x, W_p) -> sparse_linear_in(x, W_p^T) for the method's transposed projections
+ *   3. `input-sparse-layout`    linear(x, W_p) -> sparse_linear_in(x, W_p') for the method's input-sparse projections,
+ *                               W_p' in the storage layout (column blocks: the source's blocks re-arranged; or
+ *                               transposed and re-quantized); a projection the layout cannot hold stays a linear
  *   4. `sparse-gguf-layout`     drop the replaced row-layout weights, order the weight table deterministically
  *   5. `sparse-gguf-meta`       the `chess` architecture wrapper and the chess.* keys (docs/gguf-sparse.md §1-2)
  */
 import { ChessError } from '@chess/core';
 import { type DType, type MetaEntry, type Module, type Node, type Rule, type Weight, WeightRef, type Step, type StepReport, any, dtypeInfo, formatShape, memoryWeight, op, runPipeline, valueNames, weight, type PipelineOptions } from '@chess/ir';
-import { METHOD_LAYOUTS, type Method, PROJECTIONS, type Projection, contractNames, parseProjectionWeight } from './methods.ts';
+import {
+  DEFAULT_LAYOUT,
+  DEFAULT_TRANSPOSED_TYPE as CONTRACT_DEFAULT_TRANSPOSED_TYPE,
+  type Layout,
+  METHOD_LAYOUTS,
+  type Method,
+  PROJECTIONS,
+  type Projection,
+  SPARSE_GGUF,
+  TRANSPOSED_TYPES as CONTRACT_TRANSPOSED_TYPES,
+  contractNames,
+  formatVersionOf,
+  parseContractTensor,
+  parseProjectionWeight,
+} from '@chess/contract';
+import { columnBlockWeight } from './column-blocks.ts';
 import { registerSparseOps } from './ops.ts';
+import { type Placement, checkLayoutOptions, inputSparsePlacements, placeProjection } from './placement.ts';
 import { type ThresholdOptions, type ThresholdProfile, type Thresholds, computeThresholds } from './thresholds.ts';
 import { transposedWeight } from './transpose.ts';
 
-/** Version of the sparse GGUF contract this package writes (`chess.format_version`). */
-export const FORMAT_VERSION = 1;
 /** `chess.tool` of the files this package writes. */
 export const TOOL = 'chess-toolchain 0.1.0 (@chess/pass-chess)';
-/**
- * Default storage type of transposed projections: Q8_0. Re-quantizing a Q4_1
- * weight along the other axis adds a second 4-bit rounding; Q8_0 keeps the
- * dense-equivalent perplexity within noise of the source (measurement in
- * docs/transposed-weights.md).
- */
-export const DEFAULT_TRANSPOSED_TYPE: DType = 'q8_0';
-/** Types the fast kernels read (docs/gguf-sparse.md §3), plus Q5_0/Q5_1 (masked-dense route). */
-export const TRANSPOSED_TYPES: readonly DType[] = ['f32', 'f16', 'bf16', 'q8_0', 'q4_0', 'q4_1', 'q5_0', 'q5_1'];
+/** Default storage type of transposed projections (`--layout transposed`): Q8_0 (docs/transposed-weights.md). */
+export const DEFAULT_TRANSPOSED_TYPE: DType = CONTRACT_DEFAULT_TRANSPOSED_TYPE;
+/** Types a transposed projection may be re-quantized to (the fast kernels read f32, f16, bf16, q8_0, q4_0, q4_1). */
+export const TRANSPOSED_TYPES: readonly DType[] = CONTRACT_TRANSPOSED_TYPES;
 
 export interface CalibrationInfo {
   /** `chess.calibration.source` */
@@ -39,7 +50,9 @@ export interface CalibrationInfo {
 
 export interface ChessPipelineOptions {
   readonly thresholds: Thresholds;
-  /** Storage type of transposed projections. Default DEFAULT_TRANSPOSED_TYPE. */
+  /** Storage layout of the input-sparse projections. Default `column-blocks`. */
+  readonly layout?: Layout;
+  /** Storage type of transposed projections (layout `transposed` only). Default DEFAULT_TRANSPOSED_TYPE. */
   readonly transposedType?: DType;
   readonly calibration: CalibrationInfo;
   /** `chess.tool`; default TOOL. */
@@ -149,26 +162,28 @@ export function sparsifyRules(thresholds: Thresholds): Rule[] {
   return [...(layout.gate ? [gateRule(thresholds)] : []), ...layout.inputs.map((p) => inputRule(p, thresholds))];
 }
 
-// --- step 3: lowering to transposed weights ---
+// --- step 3: lowering to the storage layout of the input-sparse projections ---
 
-export function transposeRules(method: Method, type: DType): Rule[] {
-  const transposed = new Set<Projection>(METHOD_LAYOUTS[method].transposed);
+export function inputSparseRules(method: Method, layout: Layout, type: DType): Rule[] {
+  const inputSparse = new Set<Projection>(METHOD_LAYOUTS[method].inputSparse);
   return [
     {
-      name: 'transpose-projection',
-      pattern: op('linear', any('x'), weight('w').where((ref) => transposed.has(parseProjectionWeight(ref.name)?.proj as Projection))),
+      name: 'input-sparse-projection',
+      pattern: op('linear', any('x'), weight('w').where((ref) => inputSparse.has(parseProjectionWeight(ref.name)?.proj as Projection))),
       rewrite(m, b) {
         const srcName = m.weight('w').name;
-        const { layer, proj } = parseProjectionWeight(srcName)!;
+        const src = b.module.weight(srcName)!;
+        const placement = placeProjection(src, layout);
+        if (placement.layout === 'rows') return undefined; // the runtime's masked-dense route
         const uses = b.module.nodes.reduce((n, node) => n + node.operands.filter((o) => o instanceof WeightRef && o.name === srcName).length, 0);
         if (uses > 1) {
-          throw new ChessError('CHESS_BOTH_LAYOUTS', `@${srcName} has ${uses} uses; a projection stored transposed must have exactly one (a sparse GGUF cannot hold both layouts)`, {
+          throw new ChessError('CHESS_BOTH_LAYOUTS', `@${srcName} has ${uses} uses; an input-sparse projection must have exactly one (a sparse GGUF cannot hold both layouts)`, {
             weight: srcName,
           });
         }
-        const name = contractNames.transposed(layer, proj);
-        replaceWeight(b.module, srcName, transposedWeight(b.module, b.module.weight(srcName)!, name, type));
-        return b.op('sparse_linear_in', [m.value('x'), name], { layer });
+        const name = placement.tensor;
+        replaceWeight(b.module, srcName, placement.layout === 'transposed' ? transposedWeight(b.module, src, name, type) : columnBlockWeight(b.module, src, name));
+        return b.op('sparse_linear_in', [m.value('x'), name], { layer: placement.layer, layout: placement.layout });
       },
     },
   ];
@@ -190,7 +205,7 @@ export function checkTransposedType(module: Module, method: Method, type: string
     throw new ChessError('CHESS_BAD_TRANSPOSED_TYPE', `transposed type '${type}' is not supported; valid: ${TRANSPOSED_TYPES.join(', ')}`, { type, valid: TRANSPOSED_TYPES });
   }
   const { blockSize } = dtypeInfo(type as DType);
-  const transposed = new Set<Projection>(METHOD_LAYOUTS[method].transposed);
+  const transposed = new Set<Projection>(METHOD_LAYOUTS[method].inputSparse);
   for (const w of module.weights.values()) {
     const p = parseProjectionWeight(w.name);
     if (!p || !transposed.has(p.proj)) continue;
@@ -198,7 +213,7 @@ export function checkTransposedType(module: Module, method: Method, type: string
     if (nOut % blockSize !== 0) {
       throw new ChessError(
         'CHESS_BAD_TRANSPOSED_TYPE',
-        `${w.name} ${formatShape(w.shape)}: stored transposed as ${type}, its n_out = ${nOut} must be a multiple of the block size ${blockSize}; choose another --transposed-type`,
+        `${w.name} ${formatShape(w.shape)}: stored transposed as ${type}, its n_out = ${nOut} must be a multiple of the block size ${blockSize}; choose another --transposed-type (or the column-block layout)`,
         { type, weight: w.name, nOut, blockSize },
       );
     }
@@ -211,18 +226,23 @@ const TAU_ORDER = (layer: number): string[] => [contractNames.gateTau(layer), ..
 
 /**
  * Order the weight table: each layer's thresholds right after the layer's last
- * tensor (transposed copies already sit at their source's place). Only for
- * determinism and readability: readers look tensors up by name. Also refuses
- * a table that holds both layouts of a projection (the loader would).
+ * tensor (column-block and transposed copies already sit at their source's
+ * place). Only for determinism and readability: readers look tensors up by
+ * name. Also refuses a table that holds two layouts of a projection (the
+ * loader would).
  */
 export function layoutWeights(module: Module): void {
   const entries = [...module.weights.values()];
+  const stored = new Map<string, string>();
   for (const w of entries) {
-    const m = /^blk\.(\d+)\.([a-z_]+)_t\.weight$/.exec(w.name);
-    const src = m && `blk.${m[1]}.${m[2]}.weight`;
-    if (src && module.weights.has(src)) {
-      throw new ChessError('CHESS_BOTH_LAYOUTS', `@${src} is still in the weight table next to @${w.name}; a sparse GGUF must not hold both layouts`, { weight: src });
+    const t = parseContractTensor(w.name);
+    if (t?.kind !== 'weight' && t?.kind !== 'columnBlocks' && t?.kind !== 'transposed') continue;
+    const src = contractNames.weight(t.layer, t.proj!);
+    const other = stored.get(src);
+    if (other !== undefined) {
+      throw new ChessError('CHESS_BOTH_LAYOUTS', `@${other} is still in the weight table next to @${w.name}; a sparse GGUF must hold one layout of a projection`, { weight: other });
     }
+    stored.set(src, w.name);
   }
   const isTau = (name: string) => name.endsWith('_tau');
   const layerOf = (name: string) => /^blk\.(\d+)\./.exec(name)?.[1];
@@ -252,20 +272,22 @@ export function layoutWeights(module: Module): void {
  */
 export function sparseGgufMeta(module: Module, options: ChessPipelineOptions): void {
   const { thresholds, calibration } = options;
+  const { keys } = SPARSE_GGUF;
   const added: MetaEntry[] = [
-    { key: 'chess.base_architecture', type: 'string', value: module.arch },
-    { key: 'chess.format_version', type: 'u32', value: FORMAT_VERSION },
-    { key: 'chess.method', type: 'string', value: thresholds.method },
-    { key: 'chess.statistic', type: 'string', value: thresholds.statistic },
-    { key: 'chess.target_sparsity', type: 'f32', value: thresholds.sparsity },
-    { key: 'chess.calibration.source', type: 'string', value: calibration.source },
-    { key: 'chess.calibration.tokens', type: 'u64', value: BigInt(calibration.tokens) },
-    { key: 'chess.calibration.seed', type: 'u64', value: BigInt(calibration.seed) },
-    { key: 'chess.tool', type: 'string', value: options.tool ?? TOOL },
+    { key: keys.baseArchitecture, type: 'string', value: module.arch },
+    // 2 when a column-block tensor is present (a format-1 reader would misread it), else 1
+    { key: keys.formatVersion, type: 'u32', value: formatVersionOf(module.weights.keys()) },
+    { key: keys.method, type: 'string', value: thresholds.method },
+    { key: keys.statistic, type: 'string', value: thresholds.statistic },
+    { key: keys.targetSparsity, type: 'f32', value: thresholds.sparsity },
+    { key: keys.calibrationSource, type: 'string', value: calibration.source },
+    { key: keys.calibrationTokens, type: 'u64', value: BigInt(calibration.tokens) },
+    { key: keys.calibrationSeed, type: 'u64', value: BigInt(calibration.seed) },
+    { key: keys.tool, type: 'string', value: options.tool ?? TOOL },
   ];
   const replaced = new Set(added.map((e) => e.key));
   const meta = module.meta.filter((e) => !replaced.has(e.key));
-  const arch: MetaEntry = { key: 'general.architecture', type: 'string', value: 'chess' };
+  const arch: MetaEntry = { key: 'general.architecture', type: 'string', value: SPARSE_GGUF.architecture };
   const at = meta.findIndex((e) => e.key === 'general.architecture');
   if (at >= 0) meta[at] = arch;
   else meta.unshift(arch);
@@ -280,42 +302,49 @@ export function chessPipeline(options: ChessPipelineOptions): Step[] {
   return [
     { name: 'check-gated-ffn', run: checkGatedFfn },
     { name: `sparsify-${method}`, rules: sparsifyRules(options.thresholds) },
-    { name: 'transpose-projections', rules: transposeRules(method, options.transposedType ?? DEFAULT_TRANSPOSED_TYPE) },
+    { name: 'input-sparse-layout', rules: inputSparseRules(method, options.layout ?? DEFAULT_LAYOUT, options.transposedType ?? DEFAULT_TRANSPOSED_TYPE) },
     { name: 'sparse-gguf-layout', run: layoutWeights },
     { name: 'sparse-gguf-meta', run: (m) => sparseGgufMeta(m, options) },
   ];
 }
 
 export interface ApplyChessOptions extends ThresholdOptions {
+  /** Storage layout of the input-sparse projections. Default `column-blocks`. */
+  readonly layout?: Layout;
+  /** Storage type of transposed projections: only with layout `transposed` (default DEFAULT_TRANSPOSED_TYPE). */
   readonly transposedType?: DType;
   readonly tool?: string;
   readonly pipeline?: PipelineOptions;
 }
 
-/** Checks that need the module but no profile: llama base architecture, gated FFN everywhere, transposed type fits. */
-export function checkModule(module: Module, options: { method: Method; transposedType?: string | undefined }): void {
+/** Checks that need the module but no profile: the layout options, llama base architecture, gated FFN everywhere, the transposed type fits. */
+export function checkModule(module: Module, options: { method: Method; layout?: string | undefined; transposedType?: string | undefined }): void {
+  checkLayoutOptions(options);
   if (module.arch !== 'llama') {
     throw new ChessError('CHESS_UNSUPPORTED_ARCH', `base architecture '${module.arch}' is not supported by the sparse runtime (docs/gguf-sparse.md §6: llama)`, { arch: module.arch });
   }
   checkGatedFfn(module);
-  checkTransposedType(module, options.method, options.transposedType ?? DEFAULT_TRANSPOSED_TYPE);
+  if (options.layout === 'transposed') checkTransposedType(module, options.method, options.transposedType ?? DEFAULT_TRANSPOSED_TYPE);
 }
 
 /**
  * The whole pass on a module: check the module (llama, gated FFN in every
  * layer) and the profile (same model shape), compute the thresholds, run the
- * pipeline. Returns the thresholds and the step reports.
+ * pipeline. Returns the thresholds, where each input-sparse projection went,
+ * and the step reports.
  */
-export function applyChess(module: Module, profile: ThresholdProfile, options: ApplyChessOptions): { thresholds: Thresholds; reports: StepReport[] } {
+export function applyChess(module: Module, profile: ThresholdProfile, options: ApplyChessOptions): { thresholds: Thresholds; placements: Placement[]; reports: StepReport[] } {
   registerSparseOps();
   checkModule(module, options);
   checkProfileMatchesModule(profile, module);
+  const layout = options.layout ?? DEFAULT_LAYOUT;
   const type = options.transposedType ?? DEFAULT_TRANSPOSED_TYPE;
   const thresholds = computeThresholds(profile, options);
+  const placements = inputSparsePlacements(module, thresholds.method, layout);
   const reports = runPipeline(
     module,
-    chessPipeline({ thresholds, transposedType: type, calibration: profile.calibration, ...(options.tool !== undefined && { tool: options.tool }) }),
+    chessPipeline({ thresholds, layout, transposedType: type, calibration: profile.calibration, ...(options.tool !== undefined && { tool: options.tool }) }),
     options.pipeline,
   );
-  return { thresholds, reports };
+  return { thresholds, placements, reports };
 }

@@ -2,22 +2,28 @@
  * File to file on a small synthetic GGUF (2 layers, SmolLM2 tokenizer, Q4_1):
  * determinism (same profile + options => same bytes) and the sparse GGUF
  * contract as read back by the GGUF reader (keys, tensor names, shapes, types,
- * threshold values, transposed data).
+ * threshold values, column-block and transposed data), the layout options.
+ * The column-block bytes are compared with the encoder of @chess/gguf applied
+ * to the source tensor (the encoder itself is checked byte for byte against an
+ * independent numpy + gguf-py construction in @chess/gguf).
  */
 import { createHash } from 'node:crypto';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { GGMLType, type GGUFFile, dequantize, openGGUF, quantize } from '@chess/gguf';
+import { GGMLType, type GGUFFile, columnBlocksFromRows, dequantize, openGGUF, quantize } from '@chess/gguf';
 import { importGGUF } from '@chess/import-gguf';
-import { parseShape, synthesizeModel } from '@chess/models';
+import { fetchDefaultModel, parseShape, synthesizeModel } from '@chess/models';
 import { type Method, type ThresholdProfile, TOOL, computeThresholds, transformModel, transposeMatrix } from './index.ts';
 import { flatProfile } from './testing.ts';
 
 let work: string;
 let model: string;
+/** head_dim 16 with one KV head: W_k and W_v have n_out = 16, which the column-block layout cannot hold. */
+let narrowKv: string;
 let profile: ThresholdProfile;
+let narrowProfile: ThresholdProfile;
 
 beforeAll(async () => {
   work = await mkdtemp(join(tmpdir(), 'chess-pass-'));
@@ -26,6 +32,11 @@ beforeAll(async () => {
   const { module, file } = await importGGUF(model);
   await file.close();
   profile = { ...flatProfile(module), calibration: { source: 'synthetic-test', tokens: 1234, seed: 42 } };
+  narrowKv = join(work, 'narrow-kv.gguf');
+  await synthesizeModel({ shape: parseShape('{"base":"smollm2","nLayer":2,"nEmbd":64,"nFF":128,"nHead":4,"nHeadKV":1}'), type: GGMLType.Q4_1, out: narrowKv, seed: 4 });
+  const narrow = await importGGUF(narrowKv);
+  await narrow.file.close();
+  narrowProfile = flatProfile(narrow.module);
 }, 300_000);
 
 afterAll(async () => {
@@ -34,7 +45,7 @@ afterAll(async () => {
 
 const sha256 = async (path: string) => createHash('sha256').update(await readFile(path)).digest('hex');
 
-async function transform(method: Method, out: string, extra: { transposedType?: 'f32' | 'q8_0' | 'q4_1' } = {}) {
+async function transform(method: Method, out: string, extra: { layout?: 'column-blocks' | 'transposed'; transposedType?: 'f32' | 'q8_0' | 'q4_1' } = {}) {
   return transformModel({ model, out: join(work, out), method, statistic: 'mean-abs', sparsity: 0.5, profile, ...extra });
 }
 
@@ -66,7 +77,7 @@ describe('the sparse GGUF contract', () => {
       const md = file.metadata;
       expect(md.getString('general.architecture')).toBe('chess');
       expect(md.getString('chess.base_architecture')).toBe('llama');
-      expect(md.getNumber('chess.format_version')).toBe(1);
+      expect(md.getNumber('chess.format_version')).toBe(2);
       expect(md.getString('chess.method')).toBe('chess');
       expect(md.getString('chess.statistic')).toBe('mean-abs');
       expect(md.getNumber('chess.target_sparsity')).toBe(0.5);
@@ -85,15 +96,29 @@ describe('the sparse GGUF contract', () => {
     await withFile(join(work, 'cats.gguf'), async (file) => expect(file.metadata.getString('chess.statistic')).toBe('none'));
   });
 
-  it('chess+: thresholds and transposed projections with the contract names, shapes, types and values', async () => {
-    await transform('chess+', 'plus.gguf');
+  it('chess+: thresholds and column-block projections with the contract names, shapes, types and bytes; the file is the source plus thresholds', async () => {
+    const result = await transform('chess+', 'plus.gguf');
+    expect(result.placements.map((p) => [p.weight, p.layout, p.tensor])).toEqual(
+      [0, 1].flatMap((il) => ['attn_q', 'attn_output', 'ffn_down'].map((p) => [`blk.${il}.${p}.weight`, 'column-blocks', `blk.${il}.${p}_cb.weight`])),
+    );
     const expected = computeThresholds(profile, { method: 'chess+', statistic: 'mean-abs', sparsity: 0.5 });
     await withFile(join(work, 'plus.gguf'), async (file, source) => {
+      expect(file.metadata.getNumber('chess.format_version')).toBe(2);
       const names = new Set(file.tensors.map((t) => t.name));
       for (let il = 0; il < 2; il++) {
         for (const p of ['attn_q', 'attn_output', 'ffn_down']) {
           expect(names.has(`blk.${il}.${p}.weight`)).toBe(false);
-          expect(names.has(`blk.${il}.${p}_t.weight`)).toBe(true);
+          expect(names.has(`blk.${il}.${p}_t.weight`)).toBe(false);
+          // the source's type, shape (ne [n_in, n_out]) and byte count; the source's blocks re-arranged
+          const cb = file.tensor(`blk.${il}.${p}_cb.weight`)!;
+          const src = source.tensor(`blk.${il}.${p}.weight`)!;
+          expect(cb.type).toBe(src.type);
+          expect(cb.shape).toEqual(src.shape);
+          expect(cb.byteLength).toBe(src.byteLength);
+          const [nIn, nOut] = src.shape.map(Number) as [number, number];
+          const bytes = await file.readTensorData(cb);
+          expect(Buffer.from(bytes).equals(Buffer.from(columnBlocksFromRows(src.type, await source.readTensorData(src), nIn, nOut)))).toBe(true);
+          expect(Buffer.from(bytes).equals(Buffer.from(await source.readTensorData(src)))).toBe(false);
         }
         for (const p of ['attn_k', 'attn_v', 'ffn_gate', 'ffn_up']) expect(names.has(`blk.${il}.${p}.weight`)).toBe(true);
         const gate = file.tensor(`blk.${il}.ffn_gate_tau`)!;
@@ -105,6 +130,24 @@ describe('the sparse GGUF contract', () => {
           expect(tau.shape.map(Number)).toEqual([1]);
           expect(dequantize(GGMLType.F32, await file.readTensorData(tau), 1)[0]).toBe(expected.layers[il]!.inputs[p]);
         }
+      }
+      // only additions: 2 layers x (3 taus); the weights' bytes are the source's, plus the thresholds
+      expect(file.tensors.length).toBe(source.tensors.length + 2 * 3);
+      const bytes = (f: GGUFFile) => f.tensors.reduce((n, t) => n + t.byteLength, 0);
+      expect(bytes(file)).toBe(bytes(source) + 2 * (128 + 1 + 1) * 4);
+    });
+  });
+
+  it('--layout transposed: re-quantized transposed projections (format 1)', async () => {
+    const result = await transform('chess+', 'plus-t.gguf', { layout: 'transposed' });
+    expect(new Set(result.placements.map((p) => p.layout))).toEqual(new Set(['transposed']));
+    await withFile(join(work, 'plus-t.gguf'), async (file, source) => {
+      expect(file.metadata.getNumber('chess.format_version')).toBe(1);
+      for (let il = 0; il < 2; il++) {
+        for (const p of ['attn_q', 'attn_output', 'ffn_down']) {
+          expect(file.tensor(`blk.${il}.${p}.weight`)).toBeUndefined();
+          expect(file.tensor(`blk.${il}.${p}_cb.weight`)).toBeUndefined();
+        }
         // ffn_down [n_in = 128] -> [n_out = 64]: ggml ne of the transposed copy is [n_out, n_in]
         const down = file.tensor(`blk.${il}.ffn_down_t.weight`)!;
         expect(down.shape.map(Number)).toEqual([64, 128]);
@@ -113,13 +156,33 @@ describe('the sparse GGUF contract', () => {
         const w = dequantize(src.type, await source.readTensorData(src), 64 * 128);
         expect(Buffer.from(await file.readTensorData(down)).equals(Buffer.from(quantize(GGMLType.Q8_0, transposeMatrix(w, 64, 128))))).toBe(true);
       }
-      // only additions: 2 layers x (3 taus), same count otherwise
-      expect(file.tensors.length).toBe(source.tensors.length + 2 * 3);
     });
   });
 
+  it('a projection the column-block layout cannot hold keeps its row layout and is reported (masked-dense route)', async () => {
+    const out = join(work, 'narrow-teal.gguf');
+    const result = await transformModel({ model: narrowKv, out, method: 'teal', sparsity: 0.5, profile: narrowProfile });
+    const rows = result.placements.filter((p) => p.layout === 'rows');
+    expect(rows.map((p) => p.weight)).toEqual(['blk.0.attn_k.weight', 'blk.0.attn_v.weight', 'blk.1.attn_k.weight', 'blk.1.attn_v.weight']);
+    for (const p of rows) expect(p.reason).toMatch(/n_out = 16 is not a positive multiple of 32/);
+    expect(result.placements.filter((p) => p.layout === 'column-blocks')).toHaveLength(2 * 5);
+    const file = await openGGUF(out);
+    const source = await openGGUF(narrowKv);
+    try {
+      expect(file.metadata.getNumber('chess.format_version')).toBe(2);
+      for (const p of rows) {
+        expect(file.tensor(`blk.${p.layer}.${p.proj}_cb.weight`)).toBeUndefined();
+        expect(Buffer.from(await file.readTensorData(file.tensor(p.weight)!)).equals(Buffer.from(await source.readTensorData(source.tensor(p.weight)!)))).toBe(true);
+        expect(file.tensor(`blk.${p.layer}.${p.proj}_in_tau`)).toBeDefined();
+      }
+    } finally {
+      await file.close();
+      await source.close();
+    }
+  });
+
   it('f32 transposed weights hold exactly the transposed source values', async () => {
-    await transform('teal', 'teal-f32.gguf', { transposedType: 'f32' });
+    await transform('teal', 'teal-f32.gguf', { layout: 'transposed', transposedType: 'f32' });
     await withFile(join(work, 'teal-f32.gguf'), async (file, source) => {
       for (const p of ['attn_q', 'attn_k', 'attn_v', 'attn_output', 'ffn_gate', 'ffn_up', 'ffn_down']) {
         const src = source.tensor(`blk.1.${p}.weight`)!;
@@ -133,6 +196,48 @@ describe('the sparse GGUF contract', () => {
       }
       expect(file.tensor('blk.1.ffn_gate_tau')).toBeUndefined();
     });
+  });
+});
+
+describe('SmolLM2 (Q4_1), chess+ and teal', () => {
+  it('every input-sparse projection in column blocks, byte-identical to the encoder on the source tensor; the file within 0.5% of the source', async () => {
+    const source = await fetchDefaultModel();
+    const { module, file: imported } = await importGGUF(source);
+    await imported.close();
+    const flat = flatProfile(module);
+    for (const method of ['chess+', 'teal'] as const) {
+      const out = join(work, `smollm2-${method}.gguf`);
+      const result = await transformModel({ model: source, out, method, sparsity: 0.5, profile: flat });
+      expect(result.placements.every((p) => p.layout === 'column-blocks')).toBe(true);
+      expect(result.placements).toHaveLength(30 * (method === 'teal' ? 7 : 3));
+      const file = await openGGUF(out);
+      const src = await openGGUF(source);
+      try {
+        for (const p of result.placements) {
+          const s = src.tensor(p.weight)!;
+          const [nIn, nOut] = s.shape.map(Number) as [number, number];
+          const expected = columnBlocksFromRows(s.type, await src.readTensorData(s), nIn, nOut);
+          expect(Buffer.from(await file.readTensorData(file.tensor(p.tensor)!)).equals(Buffer.from(expected)), p.tensor).toBe(true);
+        }
+        // the source's bytes plus thresholds (chess+: 30 x (1536 + 2) f32, teal: 30 x 7) and their tensor infos
+        expect(file.fileSize / src.fileSize).toBeGreaterThan(1);
+        expect(file.fileSize / src.fileSize).toBeLessThan(1.005);
+      } finally {
+        await file.close();
+        await src.close();
+      }
+    }
+  }, 300_000);
+});
+
+describe('layout options', () => {
+  it('a transposed type without the transposed layout, an unknown layout: refused before any work', async () => {
+    await expect(transform('chess', 'conflict.gguf', { transposedType: 'q8_0' })).rejects.toMatchObject({ code: 'CHESS_LAYOUT_CONFLICT' });
+    await expect(transform('chess', 'conflict.gguf', { layout: 'column-blocks', transposedType: 'q4_1' })).rejects.toMatchObject({
+      code: 'CHESS_LAYOUT_CONFLICT',
+      message: expect.stringMatching(/transposed type \('q4_1'\) applies only to the transposed layout, not to 'column-blocks'/),
+    });
+    await expect(transform('chess', 'bad-layout.gguf', { layout: 'rows' as 'transposed' })).rejects.toMatchObject({ code: 'CHESS_BAD_LAYOUT' });
   });
 });
 

@@ -1,7 +1,8 @@
 /**
  * File to file: import a dense GGUF, run the CHESS pass with a calibration
- * profile, emit the sparse GGUF (atomically, streaming; transposed weights are
- * produced one at a time while they are written).
+ * profile, emit the sparse GGUF (atomically, streaming; the input-sparse
+ * projections' column-block or transposed copies are produced one at a time
+ * while they are written).
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -13,6 +14,7 @@ import { type DType, type Module, type StepReport, memoryWeight } from '@chess/i
 import { ChessError } from '@chess/core';
 import { PROJECTIONS, contractNames } from './methods.ts';
 import { type ApplyChessOptions, applyChess, checkModule, replaceWeight } from './passes.ts';
+import type { Placement } from './placement.ts';
 import { type ThresholdProfile, type Thresholds, checkThresholdOptions, computeThresholds } from './thresholds.ts';
 
 /**
@@ -58,6 +60,8 @@ export interface TransformOptions extends ApplyChessOptions {
 export interface TransformResult {
   readonly path: string;
   readonly thresholds: Thresholds;
+  /** Where each input-sparse projection went (`rows`: kept in its row layout, with the reason). */
+  readonly placements: readonly Placement[];
   readonly reports: readonly StepReport[];
   readonly emit: EmitResult;
   readonly refinement: readonly RefinementStep[];
@@ -129,7 +133,9 @@ export async function transformModel(options: TransformOptions): Promise<Transfo
   try {
     checkModule(module, options);
     const profile = typeof options.profile === 'function' ? await options.profile() : options.profile;
-    let { thresholds, reports } = applyChess(module, profile, options);
+    const applied = applyChess(module, profile, options);
+    const { placements, reports } = applied;
+    let { thresholds } = applied;
     const refinement: RefinementStep[] = [];
     if (iterations > 0 && options.sparsity > 0) {
       const work = await mkdtemp(join(tmpdir(), 'chess-refine-'));
@@ -153,7 +159,7 @@ export async function transformModel(options: TransformOptions): Promise<Transfo
     const emit = await emitGGUF(module, options.out, {
       ...(options.progress && { progress: (written: number, _total: number, tensor: string) => options.progress!(written, Math.max(total, written), tensor) }),
     });
-    return { path: options.out, thresholds, reports, emit, refinement };
+    return { path: options.out, thresholds, placements, reports, emit, refinement };
   } finally {
     await file.close();
   }

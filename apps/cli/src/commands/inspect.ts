@@ -25,12 +25,14 @@ export interface InspectReport {
   hyperparameters: Record<string, unknown>;
   sparsity: Record<string, unknown> | null;
   general: Record<string, unknown>;
-  tensors: { name: string; type: string; shape: number[]; bytes: number; offset: number }[];
+  /** layout: how the tensor is stored (docs/gguf-sparse.md §3): rows (ggml's own), column-blocks, transposed, or threshold. */
+  tensors: { name: string; type: string; shape: number[]; bytes: number; offset: number; layout: string }[];
   byType: Record<string, { tensors: number; bytes: number }>;
 }
 
 export async function inspectReport(file: GGUFFile): Promise<InspectReport> {
   const { ggmlTypeName } = await import('@chess/gguf');
+  const { tensorLayout } = await import('@chess/contract');
   const meta = file.metadata;
   const architecture = meta.has('general.architecture') ? meta.getString('general.architecture') : '(none)';
   const baseArchitecture = architecture === 'chess' && meta.has('chess.base_architecture') ? meta.getString('chess.base_architecture') : architecture;
@@ -44,7 +46,7 @@ export async function inspectReport(file: GGUFFile): Promise<InspectReport> {
     const entry = (byType[type] ??= { tensors: 0, bytes: 0 });
     entry.tensors++;
     entry.bytes += t.byteLength;
-    return { name: t.name, type, shape: [...t.shape], bytes: t.byteLength, offset: t.fileOffset };
+    return { name: t.name, type, shape: [...t.shape], bytes: t.byteLength, offset: t.fileOffset, layout: tensorLayout(t.name) };
   });
   return {
     path: file.path,
@@ -80,8 +82,8 @@ export function formatInspectReport(r: InspectReport): string {
   for (const [type, s] of Object.entries(r.byType).sort((a, b) => b[1].bytes - a[1].bytes)) lines.push(`  ${type.padEnd(6)} ${String(s.tensors).padStart(5)} tensors  ${mb(s.bytes).padStart(12)}`);
   lines.push('', 'tensors:');
   const width = Math.max(...r.tensors.map((t) => t.name.length), 4);
-  lines.push(`  ${'name'.padEnd(width)}  ${'type'.padEnd(6)}  ${'shape (ne)'.padEnd(16)}  ${'bytes'.padStart(12)}`);
-  for (const t of r.tensors) lines.push(`  ${t.name.padEnd(width)}  ${t.type.padEnd(6)}  ${`[${t.shape.join(', ')}]`.padEnd(16)}  ${String(t.bytes).padStart(12)}`);
+  lines.push(`  ${'name'.padEnd(width)}  ${'type'.padEnd(6)}  ${'shape (ne)'.padEnd(16)}  ${'bytes'.padStart(12)}  layout`);
+  for (const t of r.tensors) lines.push(`  ${t.name.padEnd(width)}  ${t.type.padEnd(6)}  ${`[${t.shape.join(', ')}]`.padEnd(16)}  ${String(t.bytes).padStart(12)}  ${t.layout}`);
   return `${lines.join('\n')}\n`;
 }
 

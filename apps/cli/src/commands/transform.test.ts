@@ -1,8 +1,11 @@
 /**
  * `chess transform` from the command line: bad options fail with a clear
  * error before any work (no output written), a profile of another model and a
- * model without a gated FFN are refused, and a good run writes a sparse GGUF.
- * Uses a small synthetic model (2 layers) and profiles written here.
+ * model without a gated FFN are refused, and a good run writes a sparse GGUF
+ * (column blocks by default, transposed with --layout transposed; projections
+ * the column-block layout cannot hold are named in the output), whose layout
+ * per tensor `chess inspect` shows. Uses small synthetic models (2 layers) and
+ * profiles written here.
  */
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -21,6 +24,9 @@ let model: string;
 let ungated: string;
 let goodProfile: string;
 let otherProfile: string;
+/** head_dim 16, one KV head: W_k / W_v have n_out = 16 (no column-block layout). */
+let narrow: string;
+let narrowProfile: string;
 
 interface Run {
   code: number;
@@ -37,8 +43,9 @@ function chess(...args: string[]): Promise<Run> {
 }
 
 const SHAPE = { nLayer: 2, nEmbd: 64, nFF: 128, nHead: 2, nHeadKV: 1 };
+const NARROW = { ...SHAPE, nHead: 4 };
 
-async function profileFor(path: string, sha256: string): Promise<string> {
+async function profileFor(path: string, sha256: string, shape = SHAPE): Promise<string> {
   const hist = () => {
     const h = new Histogram(DEFAULT_HISTOGRAM_SPEC);
     for (let i = 1; i <= 1000; i++) h.add(i / 1000);
@@ -52,7 +59,7 @@ async function profileFor(path: string, sha256: string): Promise<string> {
   };
   const profile: CalibrationProfile = {
     format: 2,
-    model: { sha256, file: 'tiny.gguf', arch: 'llama', nLayer: SHAPE.nLayer, nEmbd: SHAPE.nEmbd, nFF: SHAPE.nFF, nHead: SHAPE.nHead, nHeadKV: SHAPE.nHeadKV },
+    model: { sha256, file: 'tiny.gguf', arch: 'llama', nLayer: shape.nLayer, nEmbd: shape.nEmbd, nFF: shape.nFF, nHead: shape.nHead, nHeadKV: shape.nHeadKV },
     calibration: { source: 'synthetic-cli-test', textSha256: '0'.repeat(64), tokens: 1000, windowTokens: 100, seed: 1, tool: 'test' },
     histogram: { ...DEFAULT_HISTOGRAM_SPEC },
     channelHistogram: channelSpec,
@@ -87,6 +94,9 @@ beforeAll(async () => {
   }
   goodProfile = await profileFor(join(work, 'good.prf'), await sha256OfFile(model));
   otherProfile = await profileFor(join(work, 'other.prf'), 'f'.repeat(64));
+  narrow = join(work, 'narrow.gguf');
+  await synthesizeModel({ shape: parseShape(JSON.stringify({ base: 'smollm2', ...NARROW })), type: GGMLType.Q4_1, out: narrow, seed: 6 });
+  narrowProfile = await profileFor(join(work, 'narrow.prf'), await sha256OfFile(narrow), NARROW);
 }, 300_000);
 
 afterAll(async () => {
@@ -100,7 +110,14 @@ describe('chess transform: errors before any work', () => {
     { name: 'sparsity not a number', args: () => ['--sparsity', 'half'], code: 2, error: /CHESS_BAD_SPARSITY.*got 'half'/ },
     { name: 'unknown method', args: () => ['--method', 'dejavu'], code: 2, error: /error\[CHESS_UNKNOWN_METHOD\]: --method: unknown method 'dejavu'; valid methods: chess, chess\+, cats, teal/ },
     { name: 'unknown statistic', args: () => ['--statistic', 'median'], code: 2, error: /error\[CHESS_UNKNOWN_STATISTIC\]: --statistic: unknown statistic 'median'; valid statistics: rms, mean-abs/ },
-    { name: 'unknown transposed type', args: () => ['--transposed-type', 'q4_K'], code: 2, error: /CHESS_BAD_TRANSPOSED_TYPE.*'q4_K'.*valid: f32, f16, bf16, q8_0, q4_0, q4_1/ },
+    { name: 'unknown transposed type', args: () => ['--layout', 'transposed', '--transposed-type', 'q4_K'], code: 2, error: /CHESS_BAD_TRANSPOSED_TYPE.*'q4_K'.*valid: f32, f16, bf16, q8_0, q4_0, q4_1/ },
+    {
+      name: 'transposed type without --layout transposed',
+      args: () => ['--transposed-type', 'q8_0'],
+      code: 2,
+      error: /error\[CHESS_LAYOUT_CONFLICT\]: --transposed-type: a transposed type \('q8_0'\) applies only to the transposed layout, not to 'column-blocks'/,
+    },
+    { name: 'unknown layout', args: () => ['--layout', 'rows'], code: 2, error: /error\[CHESS_BAD_LAYOUT\]: --layout: unknown layout 'rows'; valid layouts: column-blocks, transposed/ },
     { name: 'missing model', args: () => ['--model', join(work, 'nope.gguf')], code: 2, error: /TRANSFORM_BAD_MODEL.*nope\.gguf does not exist/ },
     { name: 'profile of another model', args: () => ['--profile', otherProfile], code: 1, error: /error\[PROFILE_MODEL_MISMATCH\]: calibration profile was made from model tiny\.gguf/ },
     { name: 'refine tokens not an integer', args: () => ['--refine-tokens', '1.5'], code: 2, error: /error\[TRANSFORM_BAD_OPTION\]: --refine-tokens: expected an integer in \[0, \d+\], got '1\.5'/ },
@@ -127,19 +144,54 @@ describe('chess transform: errors before any work', () => {
 });
 
 describe('chess transform: a run', () => {
-  it('writes a sparse GGUF and prints its path', async () => {
+  it('writes a sparse GGUF with column-block projections and prints its path; inspect shows the layout per tensor', async () => {
     const out = join(work, 'sparse.gguf');
     const run = await chess('transform', '--model', model, '--profile', goodProfile, '--refine-tokens', '0', '--method', 'chess', '--statistic', 'mean-abs', '--sparsity', '0.3', '--out', out);
-    expect(run.stderr).toMatch(/wrote \d+ tensors .*chess\/mean-abs at sparsity 0\.3, transposed q8_0/);
+    expect(run.stderr).toMatch(/wrote \d+ tensors .*chess\/mean-abs at sparsity 0\.3, 2 input-sparse projections column-blocks/);
+    expect(run.stderr).not.toMatch(/kept in row layout/);
     expect(run.code).toBe(0);
     expect(run.stdout.trim()).toBe(out);
     const file = await openGGUF(out);
     try {
       expect(file.metadata.getString('general.architecture')).toBe('chess');
+      expect(file.metadata.getNumber('chess.format_version')).toBe(2);
       expect(file.metadata.getString('chess.calibration.source')).toBe('synthetic-cli-test');
+      expect(file.tensor('blk.1.ffn_down_cb.weight')?.type).toBe(GGMLType.Q4_1);
+      expect(file.tensor('blk.1.ffn_down.weight')).toBeUndefined();
+    } finally {
+      await file.close();
+    }
+    const inspect = await chess('inspect', out, '--json');
+    expect(inspect.code).toBe(0);
+    const layouts = Object.fromEntries((JSON.parse(inspect.stdout) as { tensors: { name: string; layout: string }[] }).tensors.map((t) => [t.name, t.layout]));
+    expect(layouts['blk.1.ffn_down_cb.weight']).toBe('column-blocks');
+    expect(layouts['blk.1.ffn_gate_tau']).toBe('threshold');
+    expect(layouts['blk.1.ffn_up.weight']).toBe('rows');
+    const text = await chess('inspect', out);
+    expect(text.stdout).toMatch(/^ {2}blk\.0\.ffn_down_cb\.weight +q4_1 +\[128, 64\] +\d+ +column-blocks$/m);
+  });
+
+  it('--layout transposed writes re-quantized transposed projections (format 1)', async () => {
+    const out = join(work, 'sparse-t.gguf');
+    const run = await chess('transform', '--model', model, '--profile', goodProfile, '--refine-tokens', '0', '--method', 'chess', '--layout', 'transposed', '--out', out);
+    expect(run.stderr).toMatch(/2 input-sparse projections transposed q8_0/);
+    expect(run.code).toBe(0);
+    const file = await openGGUF(out);
+    try {
+      expect(file.metadata.getNumber('chess.format_version')).toBe(1);
       expect(file.tensor('blk.1.ffn_down_t.weight')?.type).toBe(GGMLType.Q8_0);
     } finally {
       await file.close();
+    }
+  });
+
+  it('names the projections the column-block layout cannot hold (kept in row layout, masked-dense route)', async () => {
+    const out = join(work, 'narrow-teal.gguf');
+    const run = await chess('transform', '--model', narrow, '--profile', narrowProfile, '--refine-tokens', '0', '--method', 'teal', '--out', out);
+    expect(run.code).toBe(0);
+    expect(run.stderr).toMatch(/10 input-sparse projections column-blocks/);
+    for (const name of ['blk.0.attn_k.weight', 'blk.0.attn_v.weight', 'blk.1.attn_k.weight', 'blk.1.attn_v.weight']) {
+      expect(run.stderr).toContain(`kept in row layout (masked-dense route): ${name}: n_out = 16 is not a positive multiple of 32`);
     }
   });
 });

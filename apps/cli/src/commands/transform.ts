@@ -1,8 +1,8 @@
 /**
  * `chess transform`: a dense GGUF in, a sparse GGUF out (docs/gguf-sparse.md).
  * Every option, the model (llama, gated FFN in every layer, transposed type
- * fits) and a given profile (same model file) are checked before any work;
- * without --profile the model is calibrated first.
+ * fits with --layout transposed) and a given profile (same model file) are
+ * checked before any work; without --profile the model is calibrated first.
  */
 import type { Command } from 'commander';
 
@@ -12,7 +12,8 @@ interface TransformCliOptions {
   sparsity: string;
   statistic: string;
   profile?: string;
-  transposedType: string;
+  layout: string;
+  transposedType?: string;
   calibrationTokens: string;
   refineTokens: string;
   refineIterations: string;
@@ -22,7 +23,7 @@ interface TransformCliOptions {
 export function registerTransformCommand(program: Command): void {
   program
     .command('transform')
-    .description('compile a dense GGUF into a sparse GGUF: thresholds from a calibration profile, transposed projections, the chess wrapper')
+    .description('compile a dense GGUF into a sparse GGUF: thresholds from a calibration profile, input-sparse projections in column blocks (or transposed), the chess wrapper')
     .option('--model <file>', 'dense source GGUF (default: the embedded SmolLM2-135M-Instruct Q4_1)')
     .option('--method <method>', 'chess (CHESS w/o) | chess+ (CHESS w/: + W_q/W_o inputs) | cats | teal', 'chess+')
     .option('--sparsity <s>', 'target fraction of dropped elements in every thresholded tensor, in [0, 1)', '0.5')
@@ -31,7 +32,12 @@ export function registerTransformCommand(program: Command): void {
     .option('--calibration-tokens <n>', 'without --profile: tokens of the on-the-fly calibration (Brown corpus, seed 0)', '6144')
     .option('--refine-tokens <n>', 're-calibrate every threshold on the partially sparsified model: tokens of calibration text evaluated on the sparse model per iteration (0: off)', '4096')
     .option('--refine-iterations <n>', 'refinement iterations (each: write, measure the sparse model, recompute the thresholds)', '1')
-    .option('--transposed-type <type>', 'storage type of the transposed projections: f32 | f16 | bf16 | q8_0 | q4_0 | q4_1 | q5_0 | q5_1', 'q8_0')
+    .option(
+      '--layout <layout>',
+      "storage of the input-sparse projections: column-blocks (the source's blocks re-arranged per input channel: same type and bytes, nothing re-rounded) | transposed (re-quantized to --transposed-type)",
+      'column-blocks',
+    )
+    .option('--transposed-type <type>', 'with --layout transposed: storage type of the transposed projections: f32 | f16 | bf16 | q8_0 | q4_0 | q4_1 | q5_0 | q5_1 (default q8_0)')
     .requiredOption('--out <file>', 'output sparse GGUF (written atomically)')
     .action(async (options: TransformCliOptions) => {
       const { existsSync, statSync } = await import('node:fs');
@@ -54,10 +60,14 @@ export function registerTransformCommand(program: Command): void {
       };
       asUsage('--method', () => pass.checkThresholdOptions({ method: options.method, sparsity }));
       asUsage('--statistic', () => pass.checkThresholdOptions({ method: 'chess', statistic: options.statistic, sparsity }));
-      if (!(pass.TRANSPOSED_TYPES as readonly string[]).includes(options.transposedType)) {
-        throw new UsageError('CHESS_BAD_TRANSPOSED_TYPE', `--transposed-type: '${options.transposedType}' is not supported; valid: ${pass.TRANSPOSED_TYPES.join(', ')}`, {
-          type: options.transposedType,
-        });
+      asUsage('--layout', () => pass.checkLayoutOptions({ layout: options.layout }));
+      if (options.transposedType !== undefined) {
+        asUsage('--transposed-type', () => pass.checkLayoutOptions({ layout: options.layout, transposedType: options.transposedType }));
+        if (!(pass.TRANSPOSED_TYPES as readonly string[]).includes(options.transposedType)) {
+          throw new UsageError('CHESS_BAD_TRANSPOSED_TYPE', `--transposed-type: '${options.transposedType}' is not supported; valid: ${pass.TRANSPOSED_TYPES.join(', ')}`, {
+            type: options.transposedType,
+          });
+        }
       }
       const intOption = (flag: string, value: string, min: number, max: number): number => {
         const n = Number(value);
@@ -71,7 +81,8 @@ export function registerTransformCommand(program: Command): void {
       const refineIterations = intOption('--refine-iterations', options.refineIterations, 1, 10);
       const method = options.method as import('@chess/pass-chess').Method;
       const statistic = options.statistic as import('@chess/pass-chess').Statistic;
-      const transposedType = options.transposedType as import('@chess/ir').DType;
+      const layout = options.layout as import('@chess/contract').Layout;
+      const transposedType = options.transposedType as import('@chess/ir').DType | undefined;
       const out = resolve(options.out);
       if (!existsSync(dirname(out)) || !statSync(dirname(out)).isDirectory()) {
         throw new UsageError('TRANSFORM_BAD_OUT', `--out: directory ${dirname(out)} does not exist`, { out });
@@ -90,7 +101,7 @@ export function registerTransformCommand(program: Command): void {
       }
       const modelPath = model;
 
-      // 2. the model is checked by transformModel (llama, gated FFN in every layer, transposed type fits);
+      // 2. the model is checked by transformModel (llama, gated FFN in every layer, transposed type fits with --layout transposed);
       //    only then the profile is read and matched against the model file, or calibrated (the expensive part)
       const cal = await import('@chess/calibrate');
       const { byteProgressBar } = await import('../progress.ts');
@@ -170,7 +181,8 @@ export function registerTransformCommand(program: Command): void {
           method,
           statistic,
           sparsity,
-          transposedType,
+          layout,
+          ...(transposedType !== undefined && { transposedType }),
           profile,
           ...(refineTokens > 0 && { refine, refineIterations }),
           onRefinement: (step) => {
@@ -181,10 +193,14 @@ export function registerTransformCommand(program: Command): void {
         });
         bar.stop();
         const seconds = ((Date.now() - started) / 1000).toFixed(1);
+        const stored = layout === 'transposed' ? `transposed ${transposedType ?? pass.DEFAULT_TRANSPOSED_TYPE}` : 'column-blocks';
+        const placed = result.placements.filter((p) => p.layout !== 'rows').length;
         log(
           `wrote ${result.emit.tensors} tensors (${(result.emit.tensorBytes / 2 ** 20).toFixed(1)} MiB): ${method}` +
-            `${result.thresholds.statistic === 'none' ? '' : `/${result.thresholds.statistic}`} at sparsity ${sparsity}, transposed ${transposedType}, in ${seconds} s`,
+            `${result.thresholds.statistic === 'none' ? '' : `/${result.thresholds.statistic}`} at sparsity ${sparsity}, ${placed} input-sparse projections ${stored}, in ${seconds} s`,
         );
+        // the runtime runs these on its masked-dense route: the same function, without the input-sparse kernel's savings
+        for (const p of result.placements.filter((x) => x.layout === 'rows')) log(`kept in row layout (masked-dense route): ${p.weight}: ${p.reason}`);
       } finally {
         bar.stop();
       }
