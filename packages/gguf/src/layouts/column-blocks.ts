@@ -61,66 +61,80 @@ function output(t: ColumnBlockType, nIn: number, nOut: number, options: ColumnBl
 }
 
 /**
- * Visits every byte position of the two layouts once, in column-block order.
- * `move` is given the column-block offset and the row-layout offset of a whole
- * byte (scale fields, raw values); `pack` the column-block offset of a plane
- * byte and the row-layout sources of its bits.
+ * Visits every byte of a group record once, in column-block order, against
+ * the group's blocks gathered into a scratch buffer (row r's block at r * S:
+ * contiguous, so the many small reads stay in cache). `bytes` is given the
+ * column-block offset and the scratch offset of whole bytes (scale fields, raw
+ * values); `bits` the column-block offset of a plane byte and the scratch
+ * offsets of its bits.
  */
 interface Mover {
-  /** Copy `n` bytes between cb[o..] and rows[p..]. */
+  /** Copy `n` bytes between cb[o..] and blocks[p..]. */
   bytes(o: number, p: number, n: number): void;
   /**
    * The plane byte cb[o] holds `count` fields of `width` bits: field i (bits
-   * width*i ..) is (rows[p + i * stride] >> shift) & mask.
+   * width*i ..) is (blocks[p + i * stride] >> shift) & mask.
    */
   bits(o: number, p: number, stride: number, count: number, width: number, shift: number): void;
+  /** Before a group (gather its blocks from the row layout) and after it (scatter them back). */
+  enter?(gOff: number): void;
+  leave?(gOff: number): void;
 }
 
 function walk(t: ColumnBlockType, a: BlockAnatomy, nIn: number, nOut: number, mover: Mover): void {
   const S = t.blockBytes;
   const B = t.groupSize;
   const R = nOut;
-  const rowBytes = (nIn / B) * S;
   const units = R / 32;
   let o = 0;
   for (let g = 0, gOff = 0; g < nIn / B; g++, gOff += S) {
+    mover.enter?.(gOff);
     for (const f of t.scales) {
-      const p0 = gOff + a.scaleOffsets[f.name]!;
-      for (let r = 0; r < R; r++, o += f.bytes) mover.bytes(o, p0 + r * rowBytes, f.bytes);
+      const p0 = a.scaleOffsets[f.name]!;
+      for (let r = 0; r < R; r++, o += f.bytes) mover.bytes(o, p0 + r * S, f.bytes);
     }
     for (let c = 0; c < B; c++) {
-      for (const plane of t.column) o = walkPlane(plane, a, c, gOff, rowBytes, R, units, o, mover);
+      for (const plane of t.column) o = walkPlane(plane, a, c, S, R, units, o, mover);
     }
+    mover.leave?.(gOff);
   }
 }
 
-function walkPlane(plane: ColumnPlane, a: BlockAnatomy, c: number, gOff: number, rowBytes: number, R: number, units: number, o: number, mover: Mover): number {
+/** Copies the blocks at gOff of every row between the row layout and a group scratch (row r's block at r * S). */
+function moveGroup(rows: Uint8Array, scratch: Uint8Array, gOff: number, rowBytes: number, S: number, R: number, toScratch: boolean): void {
+  for (let r = 0, p = gOff, q = 0; r < R; r++, p += rowBytes, q += S) {
+    if (toScratch) for (let k = 0; k < S; k++) scratch[q + k] = rows[p + k]!;
+    else for (let k = 0; k < S; k++) rows[p + k] = scratch[q + k]!;
+  }
+}
+
+function walkPlane(plane: ColumnPlane, a: BlockAnatomy, c: number, rowBytes: number, R: number, units: number, o: number, mover: Mover): number {
   switch (plane) {
     case 'raw8':
     case 'raw16':
     case 'raw32': {
       const n = a.rawBytes;
-      const p0 = gOff + a.rawOffset + c * n;
+      const p0 = a.rawOffset + c * n;
       for (let r = 0; r < R; r++, o += n) mover.bytes(o, p0 + r * rowBytes, n);
       return o;
     }
     case 'nibble': {
       // byte b of unit u: rows 32u + b (low nibble) and 32u + 16 + b (high nibble)
-      const p0 = gOff + a.lowByte[c]!;
+      const p0 = a.lowByte[c]!;
       const shift = a.lowShift[c]!;
       for (let u = 0; u < units; u++) for (let b = 0; b < 16; b++) mover.bits(o++, p0 + (32 * u + b) * rowBytes, 16 * rowBytes, 2, 4, shift);
       return o;
     }
     case 'bit': {
       // unit u is a little-endian u32: byte j holds rows 32u + 8j .. 32u + 8j + 7
-      const p0 = gOff + a.highByte[c]!;
+      const p0 = a.highByte[c]!;
       const shift = a.highShift[c]!;
       for (let u = 0; u < units; u++) for (let j = 0; j < 4; j++) mover.bits(o++, p0 + (32 * u + 8 * j) * rowBytes, rowBytes, 8, 1, shift);
       return o;
     }
     case 'crumb': {
       // byte b of unit u holds rows 32u + 8k + b, k = 0..3
-      const p0 = gOff + a.highByte[c]!;
+      const p0 = a.highByte[c]!;
       const shift = a.highShift[c]!;
       for (let u = 0; u < units; u++) for (let b = 0; b < 8; b++) mover.bits(o++, p0 + (32 * u + b) * rowBytes, 8 * rowBytes, 4, 2, shift);
       return o;
@@ -135,14 +149,17 @@ function walkPlane(plane: ColumnPlane, a: BlockAnatomy, c: number, gOff: number,
 export function columnBlocksFromRows(type: GGMLType, rows: Uint8Array, nIn: number, nOut: number, options: ColumnBlockOptions = {}): Uint8Array {
   const t = checkColumnBlocks(type, nIn, nOut, rows.length, options.name);
   const cb = output(t, nIn, nOut, options);
+  const rowBytes = (nIn / t.groupSize) * t.blockBytes;
+  const blocks = new Uint8Array(nOut * t.blockBytes);
   walk(t, blockAnatomy(type), nIn, nOut, {
+    enter: (gOff) => moveGroup(rows, blocks, gOff, rowBytes, t.blockBytes, nOut, true),
     bytes(o, p, n) {
-      for (let k = 0; k < n; k++) cb[o + k] = rows[p + k]!;
+      for (let k = 0; k < n; k++) cb[o + k] = blocks[p + k]!;
     },
     bits(o, p, stride, count, width, shift) {
       const mask = (1 << width) - 1;
       let v = 0;
-      for (let i = 0; i < count; i++) v |= ((rows[p + i * stride]! >> shift) & mask) << (width * i);
+      for (let i = 0; i < count; i++) v |= ((blocks[p + i * stride]! >> shift) & mask) << (width * i);
       cb[o] = v;
     },
   });
@@ -153,16 +170,19 @@ export function columnBlocksFromRows(type: GGMLType, rows: Uint8Array, nIn: numb
 export function rowsFromColumnBlocks(type: GGMLType, cb: Uint8Array, nIn: number, nOut: number, options: ColumnBlockOptions = {}): Uint8Array {
   const t = checkColumnBlocks(type, nIn, nOut, cb.length, options.name);
   const rows = output(t, nIn, nOut, options);
-  // plane bits are OR-ed into place: every bit of every block is written exactly once
-  rows.fill(0);
+  const rowBytes = (nIn / t.groupSize) * t.blockBytes;
+  const blocks = new Uint8Array(nOut * t.blockBytes);
   walk(t, blockAnatomy(type), nIn, nOut, {
+    // plane bits are OR-ed into place: every bit of every block is written exactly once
+    enter: () => blocks.fill(0),
+    leave: (gOff) => moveGroup(rows, blocks, gOff, rowBytes, t.blockBytes, nOut, false),
     bytes(o, p, n) {
-      for (let k = 0; k < n; k++) rows[p + k] = cb[o + k]!;
+      for (let k = 0; k < n; k++) blocks[p + k] = cb[o + k]!;
     },
     bits(o, p, stride, count, width, shift) {
       const mask = (1 << width) - 1;
       const v = cb[o]!;
-      for (let i = 0; i < count; i++) rows[p + i * stride]! |= ((v >> (width * i)) & mask) << shift;
+      for (let i = 0; i < count; i++) blocks[p + i * stride]! |= ((v >> (width * i)) & mask) << shift;
     },
   });
   return rows;
