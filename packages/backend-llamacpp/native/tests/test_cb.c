@@ -398,6 +398,503 @@ static void test_layout(void) {
     CHECK(chess_cb_from_rows(CHESS_TYPE_Q4_0, buf, 32, 48, buf) == CHESS_ERR_SHAPE, "from_rows n_out %% 32");
 }
 
+/* ---------------- a random problem ---------------- */
+typedef struct {
+    chess_type t;
+    int64_t n_in, n_out, nt;
+    int exact;
+    uint8_t *rows, *cb;
+    float *x, *tau;
+    int64_t n_tau;
+    size_t x_nb1, y_nb1;
+} problem;
+
+static int keep(const problem *p, float v, int64_t j) {
+    if (p->n_tau == 0) return v != 0.0f;
+    return fabsf(v) > (p->n_tau == 1 ? p->tau[0] : p->tau[j]);
+}
+static const float *xrow(const problem *p, int64_t t) { return (const float *)((const char *)p->x + (size_t)t * p->x_nb1); }
+
+/* the activation quantization block: 32 (Q8_0 / Q8_1), 256 (Q8_K), 1 (float types) */
+static int64_t qblock(chess_type t) { return tB(t); }
+
+/* tau_mode 0: exact zeros with probability s; 1: one scalar tau; 2: per-channel tau.
+ * Exact problems: per quantization block one element of magnitude 127 * 2^k (never
+ * dropped unless s = 1) and the others small integers times 2^k, so that ggml's scale is
+ * 2^k and every q exact. */
+static problem make_problem(chess_type t, int64_t n_in, int64_t n_out, int64_t nt, double s, int tau_mode, int exact) {
+    problem p;
+    memset(&p, 0, sizeof p);
+    p.t = t; p.n_in = n_in; p.n_out = n_out; p.nt = nt; p.exact = exact;
+    p.rows = make_rows(t, n_in, n_out, exact);
+    p.cb = malloc(tensor_bytes(t, n_in, n_out) + 1);
+    CHECK(chess_cb_from_rows(t, p.rows, n_in, n_out, p.cb) == CHESS_OK, "from_rows");
+    p.x_nb1 = sizeof(float) * (size_t)(n_in + rnd_int(0, 3));
+    p.y_nb1 = sizeof(float) * (size_t)(n_out + rnd_int(0, 3));
+    p.x = malloc(p.x_nb1 * (size_t)nt);
+    const int64_t QB = qblock(t);
+    const int small = tB(t) == 256 ? 4 : 8;
+    for (int64_t tt = 0; tt < nt; tt++) {
+        float *x = (float *)((char *)p.x + (size_t)tt * p.x_nb1);
+        for (int64_t j = 0; j < (int64_t)(p.x_nb1 / 4); j++) x[j] = rnd_normal();
+        if (!exact) continue;
+        for (int64_t b = 0; b < n_in / QB; b++) {
+            const float scale = ldexpf(1.0f, (int)rnd_int(-3, 1));
+            const int64_t big = QB > 1 ? b * QB + rnd_int(0, QB - 1) : -1;
+            for (int64_t j = b * QB; j < (b + 1) * QB; j++)
+                x[j] = j == big ? (rnd_u64() & 1 ? 127.0f : -127.0f) * scale : (float)rnd_int(-small, small) * scale;
+        }
+    }
+    if (tau_mode == 0 || exact) {
+        for (int64_t tt = 0; tt < nt; tt++) {
+            float *x = (float *)((char *)p.x + (size_t)tt * p.x_nb1);
+            for (int64_t j = 0; j < n_in; j++) {
+                const int is_big = exact && QB > 1 && fabsf(x[j]) >= 15.0f; /* 127 * 2^-3 */
+                if (s >= 1.0 || (!is_big && rnd_unit() < s)) x[j] = 0.0f;
+            }
+        }
+    }
+    if (tau_mode != 0) {
+        /* |N(0,1)| <= tau with probability s (exact problems: their zeros set s already) */
+        p.n_tau = tau_mode == 1 ? 1 : n_in;
+        p.tau = malloc(sizeof(float) * (size_t)p.n_tau);
+        for (int64_t j = 0; j < p.n_tau; j++) {
+            const double sj = exact ? 0.0 : tau_mode == 2 ? fmin(0.999, fmax(0.0, s + 0.3 * (rnd_unit() - 0.5))) : s;
+            double q = -1.0;
+            if (s >= 1.0) q = 1e30;
+            else if (sj > 0.0) {
+                double lo = 0, hi = 10;
+                for (int it = 0; it < 60; it++) { const double mid = 0.5 * (lo + hi); if (erf(mid / sqrt(2.0)) < sj) lo = mid; else hi = mid; }
+                q = 0.5 * (lo + hi);
+            }
+            p.tau[j] = (float)q;
+        }
+    }
+    return p;
+}
+static void free_problem(problem *p) { free(p->rows); free(p->cb); free(p->x); free(p->tau); }
+
+static float *alloc_y(const problem *p, int64_t rows_of_y) {
+    float *y = malloc(p->y_nb1 * (size_t)rows_of_y);
+    for (size_t i = 0; i < p->y_nb1 / 4 * (size_t)rows_of_y; i++) y[i] = NAN; /* must be overwritten */
+    return y;
+}
+
+static chess_spmv_cb_args args_of(const problem *p, const uint8_t *w, float *y, int32_t site) {
+    return (chess_spmv_cb_args){ p->t, w, p->n_in, p->n_out, p->x, p->x_nb1, y, p->y_nb1, p->nt, p->tau, p->n_tau, site };
+}
+
+/* chess_spmv_cb as nth calls in random order */
+static int run_cb(const problem *p, const uint8_t *w, float *y, int nth, int32_t site) {
+    int order[8];
+    for (int i = 0; i < nth; i++) order[i] = i;
+    for (int i = nth - 1; i > 0; i--) { const int j = (int)rnd_int(0, i); const int tmp = order[i]; order[i] = order[j]; order[j] = tmp; }
+    const chess_spmv_cb_args a = args_of(p, w, y, site);
+    for (int i = 0; i < nth; i++) {
+        const int rc = chess_spmv_cb(&a, order[i], nth);
+        if (rc) return rc;
+    }
+    return CHESS_OK;
+}
+
+/* chess_spmv_cb_parts (one token) into parts rows, then chess_sum_parts into y */
+static int run_parts(const problem *p, const uint8_t *w, float *y, int n_parts, int nth) {
+    float *parts = alloc_y(p, n_parts);
+    const chess_spmv_cb_args a = args_of(p, w, parts, -1);
+    for (int i = nth - 1; i >= 0; i--) {
+        const int rc = chess_spmv_cb_parts(&a, n_parts, i, nth);
+        if (rc) { free(parts); return rc; }
+    }
+    for (int i = 0; i < nth; i++) chess_sum_parts(y, parts, p->y_nb1, p->n_out, n_parts, i, nth);
+    free(parts);
+    return CHESS_OK;
+}
+
+/* What the dot sees for one token: the masked activations, their dequantized values xd
+ * (d * q; fp16 / bf16 rounded for F16 / BF16) and, per quantization block, d and the sum
+ * of |q| (for the bound); from ggml's from_float when linked, else from the library's
+ * quantizer (itself checked against ggml by `test_cb quant`). qbuf: ggml's block form. */
+typedef struct { float *xm; double *xd, *bd, *bs, *babsq; uint8_t *qbuf; } act; /* bs: Q8_1's s per block */
+
+static act make_act(const problem *p, int64_t t) {
+    act A;
+    const int64_t n = p->n_in, QB = qblock(p->t), nb = n / QB;
+    A.xm = malloc(sizeof(float) * (size_t)n);
+    A.xd = malloc(sizeof(double) * (size_t)n);
+    A.bd = calloc((size_t)nb, sizeof(double));
+    A.bs = calloc((size_t)nb, sizeof(double));
+    A.babsq = calloc((size_t)nb, sizeof(double));
+    A.qbuf = malloc((size_t)n * 4 + 1024);
+    const float *x = xrow(p, t);
+    for (int64_t j = 0; j < n; j++) A.xm[j] = keep(p, x[j], j) ? x[j] : 0.0f;
+#ifdef CHESS_TEST_WITH_GGML
+    const struct ggml_type_traits_cpu *tc = ggml_get_type_traits_cpu((enum ggml_type)p->t);
+    const enum ggml_type vt = tc->vec_dot_type;
+    ggml_get_type_traits_cpu(vt)->from_float(A.xm, A.qbuf, n);
+    for (int64_t b = 0; b < nb; b++) {
+        if (vt == GGML_TYPE_Q8_0 || vt == GGML_TYPE_Q8_1) {
+            const size_t bs = vt == GGML_TYPE_Q8_0 ? 34 : 36;
+            const uint8_t *blk = A.qbuf + (size_t)b * bs;
+            A.bd[b] = half_to_float(rd16(blk));
+            if (vt == GGML_TYPE_Q8_1) A.bs[b] = half_to_float(rd16(blk + 2));
+            for (int i = 0; i < 32; i++) {
+                const int8_t q = (int8_t)blk[bs - 32 + (size_t)i];
+                A.xd[b * 32 + i] = A.bd[b] * q;
+                A.babsq[b] += abs(q);
+            }
+        } else if (vt == GGML_TYPE_Q8_K) {
+            const uint8_t *blk = A.qbuf + (size_t)b * 292;
+            float d;
+            memcpy(&d, blk, 4);
+            A.bd[b] = d;
+            for (int i = 0; i < 256; i++) { const int8_t q = (int8_t)blk[4 + i]; A.xd[b * 256 + i] = (double)d * q; A.babsq[b] += abs(q); }
+        } else if (vt == GGML_TYPE_F16) {
+            for (int64_t j = 0; j < n; j++) A.xd[j] = half_to_float(rd16(A.qbuf + 2 * j));
+        } else if (vt == GGML_TYPE_BF16) {
+            for (int64_t j = 0; j < n; j++) A.xd[j] = bf16_to_float(rd16(A.qbuf + 2 * j));
+        } else {
+            for (int64_t j = 0; j < n; j++) A.xd[j] = A.xm[j];
+        }
+    }
+    if (QB == 1 && vt == GGML_TYPE_F32) for (int64_t j = 0; j < n; j++) A.xd[j] = A.xm[j];
+#else
+    const cs_cb_desc *D = cs_cb_desc_of(p->t);
+    if (QB == 1) {
+        for (int64_t j = 0; j < n; j++) {
+            uint32_t u;
+            memcpy(&u, &A.xm[j], 4);
+            if (p->t == CHESS_TYPE_BF16) u = ((u + 0x7fffu + ((u >> 16) & 1u)) >> 16) << 16; /* no NaN here */
+            float f;
+            memcpy(&f, &u, 4);
+            A.xd[j] = p->t == CHESS_TYPE_F16 ? (double)(_Float16)A.xm[j] : p->t == CHESS_TYPE_BF16 ? f : A.xm[j];
+        }
+    } else {
+        int8_t q[256];
+        int16_t bs[16];
+        for (int64_t b = 0; b < nb; b++) {
+            float d, sv;
+            cs_cb_quantize_group(D, A.xm + b * QB, q, &d, &sv, bs);
+            A.bd[b] = d;
+            A.bs[b] = sv;
+            for (int64_t i = 0; i < QB; i++) { A.xd[b * QB + i] = (double)d * q[i]; A.babsq[b] += abs(q[i]); }
+        }
+    }
+#endif
+    return A;
+}
+static void free_act(act *A) { free(A->xm); free(A->xd); free(A->bd); free(A->bs); free(A->babsq); free(A->qbuf); }
+
+/* Row r: the float64 product over what the dot sees, and A (the header's bound). */
+static void row_ref(const problem *p, const act *A, int64_t r, double *yref, double *absum) {
+    const int64_t QB = qblock(p->t);
+    double y = 0.0, a = 0.0;
+    for (int64_t j = 0; j < p->n_in; j++) {
+        const elem e = own_cb_elem(p->t, p->cb, p->n_in, p->n_out, r, j);
+        double w;
+        switch (p->t) {
+        case CHESS_TYPE_F32: case CHESS_TYPE_F16: case CHESS_TYPE_BF16: w = e.deq; a += fabs(w * A->xd[j]); break;
+        case CHESS_TYPE_Q4_1: case CHESS_TYPE_Q5_1:
+            w = (double)e.d * e.v; /* the minimum enters as m * s (Q8_1's fp16 s), below */
+            a += fabs((double)e.d * e.v * A->xd[j]);
+            break;
+        case CHESS_TYPE_Q4_K: case CHESS_TYPE_Q5_K:
+            w = (double)e.d * e.sc * e.v - (double)e.dm * e.mn;
+            a += fabs((double)e.d * e.sc * e.v * A->xd[j]);
+            break;
+        case CHESS_TYPE_Q6_K: w = (double)e.d * e.sc * (e.v - 32); a += fabs((double)e.d * e.sc) * (e.v + 32) * fabs(A->xd[j]); break;
+        default: w = (double)e.d * (e.v - e.off); a += fabs((double)e.d) * (abs(e.v) + e.off) * fabs(A->xd[j]); break;
+        }
+        y += w * A->xd[j];
+        /* minimum terms, once per block (Q4_1/Q5_1) or sub-block of 32 (Q4_K/Q5_K) */
+        if ((p->t == CHESS_TYPE_Q4_1 || p->t == CHESS_TYPE_Q5_1) && j % 32 == 0) {
+            y += (double)e.dm * A->bs[j / QB];
+            a += fabs((double)e.dm * A->bs[j / QB]);
+        }
+        if ((p->t == CHESS_TYPE_Q4_K || p->t == CHESS_TYPE_Q5_K) && j % 32 == 0)
+            a += fabs((double)e.dm * e.mn * A->bd[j / QB]) * A->babsq[j / QB];
+    }
+    *yref = y;
+    *absum = a;
+}
+
+/* The library's output for one problem (current ISA) against ggml / float64. */
+static int check_against_golden(const problem *p, const float *y, int extra_adds, const char *what) {
+    const double u = ldexp(1.0, -24);
+    const int64_t nblocks = p->n_in / qblock(p->t);
+    int bad = 0;
+    for (int64_t t = 0; t < p->nt; t++) {
+        const float *yt = (const float *)((const char *)y + (size_t)t * p->y_nb1);
+        act A = make_act(p, t);
+#ifdef CHESS_TEST_WITH_GGML
+        const struct ggml_type_traits_cpu *tc = ggml_get_type_traits_cpu((enum ggml_type)p->t);
+#endif
+        double e2 = 0, r2 = 0, ex2 = 0;
+        for (int64_t r = 0; r < p->n_out; r++) {
+            double yref, absum;
+            row_ref(p, &A, r, &yref, &absum);
+            const double bound = (2.0 * (double)nblocks + 32.0 + extra_adds) * u * absum;
+            double yx = 0; /* unquantized masked activations (loose) */
+            for (int64_t j = 0; j < p->n_in; j++) yx += (double)own_cb_elem(p->t, p->cb, p->n_in, p->n_out, r, j).deq * A.xm[j];
+            e2 += (yt[r] - yx) * (yt[r] - yx);
+            ex2 += yx * yx;
+            r2 += yref * yref;
+            if (p->exact) {
+                if (!((double)yt[r] == yref) && bad++ < 3)
+                    CHECK(0, "%s %s exact: y[%lld] = %.9g, float64 %.9g", what, tname(p->t), (long long)r, (double)yt[r], yref);
+            } else if (!(fabs(yt[r] - yref) <= bound) && bad++ < 3) {
+                CHECK(0, "%s %s: y[%lld] = %.9g, float64 %.9g (bound %.3g)", what, tname(p->t), (long long)r, (double)yt[r], yref, bound);
+            }
+#ifdef CHESS_TEST_WITH_GGML
+            float yg;
+            tc->vec_dot((int)p->n_in, &yg, 0, p->rows + (size_t)r * row_bytes(p->t, p->n_in), 0, A.qbuf, 0, 1);
+            if (p->exact) {
+                if (!(yt[r] == yg) && bad++ < 3)
+                    CHECK(0, "%s %s exact: y[%lld] = %.9g, ggml %.9g", what, tname(p->t), (long long)r, (double)yt[r], (double)yg);
+            } else if (!(fabs((double)yt[r] - yg) <= bound) && bad++ < 3) {
+                CHECK(0, "%s %s: y[%lld] = %.9g, ggml %.9g (bound %.3g, %lld x %lld)", what, tname(p->t), (long long)r,
+                      (double)yt[r], (double)yg, bound, (long long)p->n_in, (long long)p->n_out);
+            }
+#endif
+        }
+        /* 8-bit activations: a few % of |y| against the exact masked product */
+        if (ex2 > 0 && !(sqrt(e2) <= 5e-2 * sqrt(ex2)) && bad++ < 3)
+            CHECK(0, "%s %s: |y - y(x)| = %.3g of |y(x)|", what, tname(p->t), sqrt(e2 / ex2));
+        (void)r2;
+        free_act(&A);
+    }
+    g_checks++;
+    return bad;
+}
+
+static int64_t count_dropped(const problem *p) {
+    int64_t dropped = 0;
+    for (int64_t t = 0; t < p->nt; t++)
+        for (int64_t j = 0; j < p->n_in; j++) dropped += !keep(p, xrow(p, t)[j], j);
+    return dropped;
+}
+
+/* The column-block weight with every group that no token keeps poisoned (NaN scales,
+ * all bytes 0xff): such groups must not be used. */
+static uint8_t *poison_dead_groups(const problem *p) {
+    const size_t n = tensor_bytes(p->t, p->n_in, p->n_out), gbytes = (size_t)p->n_out * tS(p->t);
+    uint8_t *w = malloc(n + 1);
+    memcpy(w, p->cb, n);
+    const int64_t B = tB(p->t);
+    for (int64_t g = 0; g < p->n_in / B; g++) {
+        int any = 0;
+        for (int64_t t = 0; t < p->nt; t++)
+            for (int64_t j = g * B; j < (g + 1) * B; j++) any |= keep(p, xrow(p, t)[j], j);
+        if (!any) memset(w + (size_t)g * gbytes, 0xff, gbytes);
+    }
+    return w;
+}
+
+static int64_t random_n_out(chess_type t) {
+    static const int64_t outs[] = { 32, 576, 192, 64, 96, 4096 / 8, 288 };
+    if (tB(t) == 1 && rnd_int(0, 1)) return rnd_int(1, 300);
+    return outs[rnd_int(0, 6)];
+}
+static int64_t random_n_in(chess_type t, int exact) {
+    const int64_t B = tB(t);
+    if (B == 256) return 256 * rnd_int(1, exact ? 2 : 3);
+    if (B == 1) return rnd_int(1, 400);
+    return 32 * rnd_int(1, 12);
+}
+
+static void test_reference(void) {
+    const double sparsities[] = { 0.0, 0.3, 0.5, 0.9, 1.0 };
+    CHECK(chess_set_isa(CHESS_ISA_REF) == CHESS_OK, "set ref");
+    for (int ti = 0; ti < N_TYPES; ti++) {
+        const chess_type t = k_types[ti];
+        int cases = 0, exact_cases = 0;
+        for (int si = 0; si < 5; si++) {
+            for (int c = 0; c < 4; c++) {
+                const int exact = c % 2;
+                const int64_t n_in = random_n_in(t, exact), n_out = random_n_out(t), nt = c < 2 ? 1 : rnd_int(2, 3);
+                problem p = make_problem(t, n_in, n_out, nt, sparsities[si], (int)rnd_int(0, 2), exact);
+                float *y = alloc_y(&p, nt), *y2 = alloc_y(&p, nt);
+                const int nth1 = (int)rnd_int(1, 4), nth2 = (int)rnd_int(1, 4);
+                chess_counters_reset();
+                CHECK(run_cb(&p, p.cb, y, nth1, 21) == CHESS_OK, "spmv_cb rc");
+                uint64_t seen = 0, zeroed = 0;
+                chess_counters_get(21, &seen, &zeroed);
+                CHECK(seen == (uint64_t)(n_in * nt) && zeroed == (uint64_t)count_dropped(&p),
+                      "%s counters seen %llu zeroed %llu (expected %lld, %lld)", tname(t), (unsigned long long)seen,
+                      (unsigned long long)zeroed, (long long)(n_in * nt), (long long)count_dropped(&p));
+                check_against_golden(&p, y, 0, "spmv_cb");
+                /* thread count independence, and dead groups unused */
+                uint8_t *wp = poison_dead_groups(&p);
+                CHECK(run_cb(&p, wp, y2, nth2, -1) == CHESS_OK, "spmv_cb rc");
+                for (int64_t tt = 0; tt < nt; tt++)
+                    CHECK(memcmp((char *)y + (size_t)tt * p.y_nb1, (char *)y2 + (size_t)tt * p.y_nb1, sizeof(float) * (size_t)n_out) == 0,
+                          "%s: nth %d vs %d (dead groups poisoned) differ", tname(t), nth1, nth2);
+                if (sparsities[si] >= 1.0)
+                    for (int64_t tt = 0; tt < nt; tt++)
+                        for (int64_t r = 0; r < n_out; r++) {
+                            const float v = ((float *)((char *)y + (size_t)tt * p.y_nb1))[r];
+                            uint32_t bits;
+                            memcpy(&bits, &v, 4);
+                            if (bits != 0) { CHECK(0, "%s: 100%% sparsity, y[%lld] = %g", tname(t), (long long)r, (double)v); break; }
+                        }
+                if (nt == 1) {
+                    const int n_parts = (int)rnd_int(1, 4);
+                    float *yp = alloc_y(&p, 1);
+                    CHECK(run_parts(&p, wp, yp, n_parts, (int)rnd_int(1, 4)) == CHESS_OK, "parts rc");
+                    if (n_parts == 1) CHECK(memcmp(yp, y, sizeof(float) * (size_t)n_out) == 0, "%s: 1 part differs from spmv_cb", tname(t));
+                    check_against_golden(&p, yp, n_parts, "parts");
+                    free(yp);
+                }
+                free(wp); free(y); free(y2);
+                free_problem(&p);
+                cases++;
+                exact_cases += exact;
+            }
+        }
+        printf("  reference %-5s %d cases (%d exact) against %s\n", tname(t), cases, exact_cases,
+#ifdef CHESS_TEST_WITH_GGML
+               "ggml's vec_dot and float64"
+#else
+               "float64"
+#endif
+        );
+    }
+}
+
+#ifdef CHESS_TEST_WITH_GGML
+/* The library's activation quantizer against ggml's from_float of the vec_dot type. */
+static void test_quant(void) {
+    const chess_type types[] = { CHESS_TYPE_Q4_0, CHESS_TYPE_Q4_1, CHESS_TYPE_Q4_K };
+    for (int ti = 0; ti < 3; ti++) {
+        const cs_cb_desc *D = cs_cb_desc_of(types[ti]);
+        const enum ggml_type vt = ggml_get_type_traits_cpu((enum ggml_type)types[ti])->vec_dot_type;
+        const int64_t QB = D->B;
+        int blocks = 0;
+        for (int c = 0; c < 400; c++) {
+            float x[256];
+            const int kind = c % 5;
+            for (int i = 0; i < QB; i++) {
+                switch (kind) {
+                case 0: x[i] = rnd_normal(); break;
+                case 1: x[i] = 0.0f; break;                                                    /* zero block */
+                case 2: x[i] = i == 3 ? 127.0f : (float)rnd_int(-20, 20) + 0.5f; break;       /* .5 ties */
+                case 3: x[i] = rnd_unit() < 0.7 ? 0.0f : rnd_normal() * 1e-3f; break;         /* mostly dropped */
+                default: x[i] = (float)rnd_int(-127, 127) * ldexpf(1.0f, (int)rnd_int(-10, 10)); break;
+                }
+            }
+            int8_t q[256];
+            float d, sv;
+            int16_t bs[16];
+            cs_cb_quantize_group(D, x, q, &d, &sv, bs);
+            uint8_t g[300];
+            ggml_get_type_traits_cpu(vt)->from_float(x, g, QB);
+            if (vt == GGML_TYPE_Q8_K) {
+                float gd;
+                int16_t gbs[16];
+                memcpy(&gd, g, 4);
+                memcpy(gbs, g + 4 + 256, 32);
+                CHECK(memcmp(&gd, &d, 4) == 0, "q8_K d %g vs ggml %g (kind %d)", (double)d, (double)gd, kind);
+                CHECK(memcmp(q, g + 4, 256) == 0, "q8_K qs differ (kind %d)", kind);
+                if (gd != 0.0f) CHECK(memcmp(gbs, bs, 32) == 0, "q8_K bsums differ (kind %d)", kind);
+            } else {
+                const size_t qo = vt == GGML_TYPE_Q8_0 ? 2 : 4;
+                const float gd = half_to_float(rd16(g));
+                CHECK(memcmp(&gd, &d, 4) == 0, "%s d %g vs ggml %g (kind %d)", ggml_type_name(vt), (double)d, (double)gd, kind);
+                CHECK(memcmp(q, g + qo, 32) == 0, "%s qs differ (kind %d)", ggml_type_name(vt), kind);
+                if (vt == GGML_TYPE_Q8_1) {
+                    const float gs = half_to_float(rd16(g + 2));
+                    CHECK(memcmp(&gs, &sv, 4) == 0, "q8_1 s %g vs ggml %g (kind %d)", (double)sv, (double)gs, kind);
+                }
+            }
+            blocks++;
+        }
+        printf("  quant %s: %d blocks identical to ggml's from_float\n", ggml_type_name(vt), blocks);
+    }
+}
+#endif
+
+static void test_badargs(void) {
+    problem p = make_problem(CHESS_TYPE_Q4_0, 64, 64, 1, 0.5, 0, 0);
+    float *y = alloc_y(&p, 2);
+    chess_spmv_cb_args a = args_of(&p, p.cb, y, -1);
+    CHECK(chess_spmv_cb(NULL, 0, 1) == CHESS_ERR_NULL, "NULL args");
+    a.w = NULL; CHECK(chess_spmv_cb(&a, 0, 1) == CHESS_ERR_NULL, "NULL w"); a.w = p.cb;
+    a.x = NULL; CHECK(chess_spmv_cb(&a, 0, 1) == CHESS_ERR_NULL, "NULL x"); a.x = p.x;
+    a.y = NULL; CHECK(chess_spmv_cb(&a, 0, 1) == CHESS_ERR_NULL, "NULL y"); a.y = y;
+    a.type = (chess_type)9; CHECK(chess_spmv_cb(&a, 0, 1) == CHESS_ERR_TYPE, "type"); a.type = CHESS_TYPE_Q4_0;
+    a.n_in = 48; CHECK(chess_spmv_cb(&a, 0, 1) == CHESS_ERR_SHAPE, "n_in %% 32"); a.n_in = 64;
+    a.n_out = 48; CHECK(chess_spmv_cb(&a, 0, 1) == CHESS_ERR_SHAPE, "n_out %% 32"); a.n_out = 64;
+    a.n_tokens = 0; CHECK(chess_spmv_cb(&a, 0, 1) == CHESS_ERR_SHAPE, "n_tokens 0");
+    a.n_tokens = 2; a.x_nb1 = 4; CHECK(chess_spmv_cb(&a, 0, 1) == CHESS_ERR_STRIDE, "x stride");
+    a.n_tokens = 1; a.x_nb1 = p.x_nb1;
+    CHECK(chess_spmv_cb(&a, 1, 1) == CHESS_ERR_THREAD, "ith");
+    CHECK(chess_spmv_cb(&a, 0, 0) == CHESS_ERR_THREAD, "nth");
+    a.n_tau = 3; CHECK(chess_spmv_cb(&a, 0, 1) == CHESS_ERR_TAU, "n_tau");
+    a.n_tau = 1; a.tau = NULL; CHECK(chess_spmv_cb(&a, 0, 1) == CHESS_ERR_NULL, "tau NULL"); a.n_tau = 0;
+    a.site = CHESS_MAX_SITES; CHECK(chess_spmv_cb(&a, 0, 1) == CHESS_ERR_SITE, "site"); a.site = -1;
+    CHECK(chess_spmv_cb_parts(&a, 0, 0, 1) == CHESS_ERR_SHAPE, "0 parts");
+    CHECK(chess_spmv_cb_parts(&a, CHESS_MAX_PARTS + 1, 0, 1) == CHESS_ERR_SHAPE, "too many parts");
+    a.y_nb1 = 4; CHECK(chess_spmv_cb_parts(&a, 2, 0, 1) == CHESS_ERR_STRIDE, "parts stride"); a.y_nb1 = p.y_nb1;
+    a.n_tokens = 2; CHECK(chess_spmv_cb_parts(&a, 2, 0, 1) == CHESS_ERR_SHAPE, "parts: one token"); a.n_tokens = 1;
+    int untouched = 1;
+    for (size_t i = 0; i < p.y_nb1 / 4 * 2; i++) untouched &= isnan(y[i]);
+    CHECK(untouched, "y written on error");
+    CHECK(chess_spmv_cb(&a, 0, 1) == CHESS_OK, "valid call");
+    free(y);
+    free_problem(&p);
+    printf("  badargs: every error code, nothing written\n");
+}
+
+/* Every compiled ISA the CPU has against the reference, bit for bit. */
+static void test_simd(void) {
+    for (int isa = 1; isa < CHESS_ISA_COUNT; isa++) {
+        if (!chess_isa_available((chess_isa)isa)) { printf("  simd %s: not available on this CPU/build\n", chess_isa_name((chess_isa)isa)); continue; }
+        const cs_cb_table *T = cs_cb_table_of((chess_isa)isa);
+        CHECK(T != NULL, "%s: no column-block table", chess_isa_name((chess_isa)isa));
+        if (!T) continue;
+        char have[160] = "";
+        for (int ti = 0; ti < N_TYPES; ti++) {
+            const chess_type t = k_types[ti];
+            if (!T->groups[cs_cb_desc_of(t)->index]) continue;
+            strncat(have, " ", sizeof have - strlen(have) - 1);
+            strncat(have, tname(t), sizeof have - strlen(have) - 1);
+            for (int c = 0; c < 24; c++) {
+                const double s = c % 6 == 5 ? 1.0 : c % 6 == 0 ? 0.0 : rnd_unit();
+                const int exact = c % 3 == 0;
+                const int64_t n_in = random_n_in(t, exact), n_out = random_n_out(t), nt = c % 4 == 3 ? rnd_int(2, 4) : 1;
+                problem p = make_problem(t, n_in, n_out, nt, s, (int)rnd_int(0, 2), exact);
+                float *yr = alloc_y(&p, nt), *ys = alloc_y(&p, nt);
+                const int nth_r = (int)rnd_int(1, 4), nth_s = (int)rnd_int(1, 4);
+                chess_set_isa(CHESS_ISA_REF);
+                CHECK(run_cb(&p, p.cb, yr, nth_r, -1) == CHESS_OK, "ref rc");
+                chess_set_isa((chess_isa)isa);
+                uint8_t *wp = poison_dead_groups(&p);
+                CHECK(run_cb(&p, wp, ys, nth_s, -1) == CHESS_OK, "simd rc");
+                for (int64_t tt = 0; tt < nt; tt++) {
+                    const float *a = (const float *)((char *)yr + (size_t)tt * p.y_nb1), *b = (const float *)((char *)ys + (size_t)tt * p.y_nb1);
+                    int64_t bad = -1;
+                    for (int64_t r = 0; r < n_out && bad < 0; r++) if (memcmp(&a[r], &b[r], 4) != 0) bad = r;
+                    CHECK(bad < 0, "%s %s %lldx%lld s=%.2f: y[%lld] = %.9g, ref %.9g", chess_isa_name((chess_isa)isa), tname(t),
+                          (long long)n_in, (long long)n_out, s, (long long)bad, bad < 0 ? 0.0 : (double)b[bad], bad < 0 ? 0.0 : (double)a[bad]);
+                }
+                if (nt == 1) {
+                    const int n_parts = (int)rnd_int(1, 4);
+                    float *pr = alloc_y(&p, 1), *ps = alloc_y(&p, 1);
+                    chess_set_isa(CHESS_ISA_REF);
+                    run_parts(&p, p.cb, pr, n_parts, 1);
+                    chess_set_isa((chess_isa)isa);
+                    run_parts(&p, wp, ps, n_parts, (int)rnd_int(1, 4));
+                    CHECK(memcmp(pr, ps, sizeof(float) * (size_t)n_out) == 0, "%s %s parts differ from ref", chess_isa_name((chess_isa)isa), tname(t));
+                    free(pr); free(ps);
+                }
+                free(wp); free(yr); free(ys);
+                free_problem(&p);
+            }
+        }
+        chess_set_isa(CHESS_ISA_REF);
+        printf("  simd %s: kernels for%s identical to the reference\n", chess_isa_name((chess_isa)isa), *have ? have : " (none)");
+    }
+}
+
 int main(int argc, char **argv) {
     const char *what = argc > 1 ? argv[1] : "all";
     const char *seed = getenv("CHESS_TEST_SEED");
@@ -407,6 +904,12 @@ int main(int argc, char **argv) {
 #endif
     int ran = 0;
     if (!strcmp(what, "layout") || !strcmp(what, "all")) { test_layout(); ran = 1; }
+#ifdef CHESS_TEST_WITH_GGML
+    if (!strcmp(what, "quant") || !strcmp(what, "all")) { test_quant(); ran = 1; }
+#endif
+    if (!strcmp(what, "reference") || !strcmp(what, "all")) { test_reference(); ran = 1; }
+    if (!strcmp(what, "simd") || !strcmp(what, "all")) { test_simd(); ran = 1; }
+    if (!strcmp(what, "badargs") || !strcmp(what, "all")) { test_badargs(); ran = 1; }
     if (!ran) { fprintf(stderr, "unknown test %s\n", what); return 2; }
     printf("%ld checks, %d failures\n", g_checks, g_failures);
     return g_failures ? 1 : 0;
