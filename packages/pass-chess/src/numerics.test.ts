@@ -8,12 +8,13 @@
  * threshold drops the target fraction there. Both storage layouts: column
  * blocks (the source's values, W [n_out, n_in]) and transposed (f32, exact).
  */
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { type Kernel, type Module, type Node, type OpSchema, type Tensor, WeightRef, buildLlamaModule, interpret, memoryWeight, registerKernel, registerOp, withMemoryWeights } from '@chess/ir';
 import { mulberry32, randomWeights } from '@chess/ir/testing';
 import { LAYOUTS, parseContractTensor } from '@chess/contract';
-import { FLT_MAX, METHODS, METHOD_LAYOUTS, type Method, type Projection, applyChess, computeThresholds, contractNames, parseProjectionWeight, registerSparseOps, transposeMatrix } from './index.ts';
+import { FLT_MAX, METHODS, METHOD_LAYOUTS, type Method, applyChess, computeThresholds, contractNames, parseProjectionWeight, registerSparseOps, transposeMatrix } from './index.ts';
 import { exactProfile } from './testing.ts';
+import { type ReferenceThresholds, closeToFloat32, referenceThresholdsOfModel } from './__reference__/thresholds.ts';
 
 registerSparseOps();
 
@@ -54,6 +55,39 @@ const denseResolver = (name: string) => weights.get(name)!;
 const calibration = tokens(1, 48);
 const heldOut = tokens(2, 24);
 const profile = exactProfile(dense, denseResolver, calibration);
+
+// Golden thresholds: numpy's own forward pass and quantiles on the same weights and
+// calibration tokens (__reference__/thresholds_ref.py), never the pass's own arithmetic.
+const REQUESTS = [
+  ...METHODS.flatMap((method) => [SPARSITY, 0.4, 0.3].map((sparsity) => ({ method, statistic: 'rms', sparsity }))),
+  ...(['chess', 'chess+'] as const).map((method) => ({ method, statistic: 'mean-abs', sparsity: SPARSITY })),
+];
+let golden: ReferenceThresholds[];
+beforeAll(async () => {
+  golden = await referenceThresholdsOfModel(dense, weights, calibration, REQUESTS); // before any test rounds the weights
+});
+
+/** Thresholds (per layer: gate vector, input scalars) equal numpy's for that request, to float32 rounding. */
+function expectGolden(actual: ReadonlyArray<{ gate?: ArrayLike<number> | undefined; inputs: Partial<Record<string, number>> }>, method: Method, sparsity: number, statistic = 'rms'): void {
+  const want = golden.find((g) => g.method === method && g.sparsity === sparsity && (g.statistic ?? 'rms') === statistic);
+  if (!want) throw new Error(`no numpy golden for ${method} ${statistic} ${sparsity}`);
+  expect(actual).toHaveLength(want.layers.length);
+  for (const [il, w] of want.layers.entries()) {
+    const got = actual[il]!;
+    if (w.gate === null) expect(got.gate, `layer ${il} gate`).toBeUndefined();
+    else for (let i = 0; i < w.gate.length; i++) expect(closeToFloat32(got.gate![i]!, w.gate[i]!), `layer ${il} gate ${i}: ${got.gate![i]} vs numpy ${w.gate[i]}`).toBe(true);
+    expect(Object.keys(got.inputs).sort(), `layer ${il} inputs`).toEqual(Object.keys(w.inputs).sort());
+    for (const [p, v] of Object.entries(w.inputs)) expect(closeToFloat32(got.inputs[p]!, v), `layer ${il} ${p}: ${got.inputs[p]} vs numpy ${v}`).toBe(true);
+  }
+}
+
+/** The thresholds a rewritten module holds, per layer, read back from its weights. */
+function storedThresholds(module: Module, method: Method) {
+  return Array.from({ length: HP.n_layer }, (_, il) => ({
+    gate: METHOD_LAYOUTS[method].gate ? memoryValues(module, contractNames.gateTau(il)) : undefined,
+    inputs: Object.fromEntries(METHOD_LAYOUTS[method].inputs.map((p) => [p, memoryValues(module, contractNames.inputTau(il, p))[0]!])),
+  }));
+}
 
 /** Float values of a memory weight of the rewritten module. */
 function memoryValues(module: Module, name: string): Float32Array {
@@ -117,6 +151,7 @@ describe('the rewritten graph computes the masked function', () => {
       for (const [k, v] of weights) weights.set(k, Float64Array.from(v, Math.fround));
       const rewritten = dense.clone();
       applyChess(rewritten, profile, { method, statistic: 'rms', sparsity: SPARSITY, layout, ...(layout === 'transposed' && { transposedType: 'f32' as const }), pipeline: { debug: {} } });
+      expectGolden(storedThresholds(rewritten, method), method, SPARSITY);
       const ops = new Set(rewritten.nodes.map((n) => n.op));
       const inputSparse = rewritten.nodes.filter((n) => n.op === 'sparse_linear_in');
       expect(inputSparse.length).toBe(HP.n_layer * METHOD_LAYOUTS[method].inputSparse.length);
@@ -144,15 +179,15 @@ describe('the rewritten graph computes the masked function', () => {
 });
 
 describe('thresholds', () => {
-  it('CHESS: tau_i = t / m_i with t the s-quantile of the layer scores; the scores above t are exactly the kept ones', () => {
+  it('CHESS: tau_i = t / m_i with t the s-quantile of the layer scores (numpy golden); the scores above t are exactly the kept ones', () => {
     for (const statistic of ['rms', 'mean-abs'] as const) {
-      const th = computeThresholds(profile, { method: 'chess', statistic, sparsity: SPARSITY });
-      expect(th.statistic).toBe(statistic);
-      for (const [il, lp] of profile.layers.entries()) {
-        const m = statistic === 'rms' ? lp.upRms : lp.upMeanAbs;
+      for (const method of ['chess', 'chess+'] as const) {
+        const th = computeThresholds(profile, { method, statistic, sparsity: SPARSITY });
+        expect(th.statistic).toBe(statistic);
+        expectGolden(th.layers, method, SPARSITY, statistic);
+      }
+      for (const [, lp] of profile.layers.entries()) {
         const t = lp.score[statistic].quantile(SPARSITY);
-        const tau = th.layers[il]!.gate!;
-        for (let i = 0; i < HP.n_ff; i++) expect(tau[i]).toBe(Math.fround(t / m[i]!));
         // on the calibration data, the fraction of gate values with |g_i| <= tau_i is the target
         const g = lp.gateAbs.sorted.length; // same count as the scores
         const dropped = lp.score[statistic].fractionAtMost(t);
@@ -162,20 +197,19 @@ describe('thresholds', () => {
     }
   });
 
-  it('CATS: one threshold per layer, the s-quantile of |g|, as n_ff copies', () => {
-    const th = computeThresholds(profile, { method: 'cats', sparsity: 0.3 });
-    expect(th.statistic).toBe('none');
-    for (const [il, lp] of profile.layers.entries()) expect([...new Set(th.layers[il]!.gate!)]).toEqual([Math.fround(lp.gateAbs.quantile(0.3))]);
+  it('CATS: one threshold per layer, the s-quantile of |g|, as n_ff copies (numpy golden)', () => {
+    for (const sparsity of [SPARSITY, 0.3]) {
+      const th = computeThresholds(profile, { method: 'cats', sparsity });
+      expect(th.statistic).toBe('none');
+      expectGolden(th.layers, 'cats', sparsity);
+      for (const l of th.layers) expect(new Set(l.gate).size).toBe(1);
+    }
   });
 
-  it('tensor-wise thresholds are the s-quantiles of |x| (chess+: q and o inputs; teal: all seven)', () => {
-    const plus = computeThresholds(profile, { method: 'chess+', sparsity: 0.4 });
-    const teal = computeThresholds(profile, { method: 'teal', sparsity: 0.4 });
-    for (const [il, lp] of profile.layers.entries()) {
-      expect(Object.keys(plus.layers[il]!.inputs).sort()).toEqual(['attn_output', 'attn_q']);
-      expect(teal.layers[il]!.gate).toBeUndefined();
-      for (const [p, v] of Object.entries(teal.layers[il]!.inputs)) expect(v).toBe(Math.fround(lp.inputs[p as Projection].quantile(0.4)));
-      expect(plus.layers[il]!.inputs.attn_q).toBe(teal.layers[il]!.inputs.attn_q);
+  it('tensor-wise thresholds are the s-quantiles of |x| (chess+: q and o inputs; teal: all seven; numpy golden)', () => {
+    for (const sparsity of [0.4, 0.3]) {
+      expectGolden(computeThresholds(profile, { method: 'chess+', sparsity }).layers, 'chess+', sparsity);
+      expectGolden(computeThresholds(profile, { method: 'teal', sparsity }).layers, 'teal', sparsity);
     }
   });
 

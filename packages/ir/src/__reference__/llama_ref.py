@@ -99,8 +99,12 @@ def activation(x, kind):
     raise ValueError(kind)
 
 
-def forward(cfg, w):
+def forward(cfg, w, tap=None):
+    """Logits [T, n_vocab]. `tap(layer, site, value)`, if given, sees each
+    projection's input (site = the projection: attn_q ... ffn_down), the gate
+    after its activation (ffn_gate_act) and the up output (ffn_up_out)."""
     hp = cfg["hparams"]
+    tap = tap or (lambda layer, site, value: None)
     eps = hp["rms_eps"]
     tokens = np.array(cfg["tokens"], dtype=np.int64)
     ff = w.get("rope_freqs.weight")
@@ -114,13 +118,23 @@ def forward(cfg, w):
     for il in range(hp["n_layer"]):
         b = f"blk.{il}"
         h = rms_norm(x, w[f"{b}.attn_norm.weight"], eps)
+        for site in ("attn_q", "attn_k", "attn_v"):
+            tap(il, site, h)
         q = rope(proj(h, f"{b}.attn_q"), hp["n_head"], hp, ff)
         k = rope(proj(h, f"{b}.attn_k"), hp["n_head_kv"], hp, ff)
         v = proj(h, f"{b}.attn_v")
-        x = x + proj(attention(q, k, v, hp), f"{b}.attn_output")
+        a = attention(q, k, v, hp)
+        tap(il, "attn_output", a)
+        x = x + proj(a, f"{b}.attn_output")
         h = rms_norm(x, w[f"{b}.ffn_norm.weight"], eps)
+        tap(il, "ffn_gate", h)
+        tap(il, "ffn_up", h)
         g = activation(proj(h, f"{b}.ffn_gate"), hp["activation"])
-        x = x + proj(g * proj(h, f"{b}.ffn_up"), f"{b}.ffn_down")
+        u = proj(h, f"{b}.ffn_up")
+        tap(il, "ffn_gate_act", g)
+        tap(il, "ffn_up_out", u)
+        tap(il, "ffn_down", g * u)
+        x = x + proj(g * u, f"{b}.ffn_down")
     x = rms_norm(x, w["output_norm.weight"], eps)
     head = w["token_embd.weight"] if hp["tied_embeddings"] else w["output.weight"]
     return x @ head.T
