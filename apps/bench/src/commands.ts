@@ -124,9 +124,68 @@ export function registerBenchCommands(program: Command): void {
     });
 
   program
+    .command('llama-bench')
+    .description("speed through llama.cpp's llama-bench: a stock build of the pristine tree vs the patched build, one process per (model, test, round), models interleaved; byte-ideal speedups from the achieved sparsity")
+    .option('--model <gguf>', 'model file; repeat for several (the first is the baseline of the ratios)', collect)
+    .option('--build <name>', 'llama.cpp build per --model, in order (or one for all): auto (patched for a sparse GGUF, stock otherwise) | stock | patched', collect)
+    .option('--threads <n>', 'threads of every run', '2')
+    .option('--tg <n>', 'tokens decoded per decode run', '32')
+    .option('--pp <n>', 'prompt tokens per prefill run (0: decode only)', '128')
+    .option('--rounds <n>', 'interleaved rounds', '3')
+    .option('--json <out>', 'write the result file (atomically)')
+    .action(async (o: { model?: string[]; build?: string[]; threads: string; tg: string; pp: string; rounds: string; json?: string }) => {
+      const { runLlamaBench } = await import('./llama-bench.ts');
+      const { formatLlamaBenchSummary } = await import('./summary.ts');
+      const { readModelInfo } = await import('./model-info.ts');
+      const { positiveInteger } = await import('./eval.ts');
+      const { UsageError, writeFileAtomic } = await import('@chess/core');
+      const backend = await import('@chess/backend-llamacpp');
+      const paths = o.model && o.model.length > 0 ? o.model : [await defaultModel()];
+      const requested = o.build && o.build.length > 0 ? o.build : ['auto'];
+      if (requested.length !== 1 && requested.length !== paths.length) {
+        throw new UsageError('BENCH_BAD_OPTION', `--build: give one build, or one per --model (${paths.length})`, {});
+      }
+      const models = [];
+      for (const [i, path] of paths.entries()) {
+        const wanted = requested.length === 1 ? requested[0]! : requested[i]!;
+        if (wanted !== 'auto' && wanted !== 'stock' && wanted !== 'patched') throw new UsageError('BENCH_BAD_OPTION', `--build ${wanted}: expected auto, stock or patched`, { build: wanted });
+        const info = await readModelInfo(path);
+        const build = wanted === 'auto' ? (info.method === 'dense' ? 'stock' : 'patched') : wanted;
+        if (build === 'stock' && info.method !== 'dense') throw new UsageError('BENCH_BAD_OPTION', `--build stock: ${path} is a sparse GGUF (${info.method}); stock llama.cpp refuses it`, { path });
+        models.push({ path, build: build as 'stock' | 'patched' });
+      }
+      const pp = Number(o.pp);
+      if (!Number.isInteger(pp) || pp < 0) throw new UsageError('BENCH_BAD_OPTION', `--pp: expected an integer >= 0, got '${o.pp}'`, { pp: o.pp });
+      const binaries: { stock?: string; patched?: string } = {};
+      if (models.some((m) => m.build === 'stock')) binaries.stock = await backend.ensureStockTool('llama-bench', log);
+      if (models.some((m) => m.build === 'patched')) binaries.patched = `${(await backend.buildBackend({ log })).binDir}/llama-bench`;
+      const bar = await progressBar();
+      try {
+        const result = await runLlamaBench({
+          models,
+          binaries,
+          threads: positiveInteger('--threads', o.threads)!,
+          tg: positiveInteger('--tg', o.tg)!,
+          pp,
+          rounds: positiveInteger('--rounds', o.rounds)!,
+          log: (line) => {
+            bar.stop();
+            log(line);
+          },
+          onProgress: (done, total, label) => bar.update(label, done, total),
+        });
+        bar.stop();
+        if (o.json) await writeFileAtomic(o.json, `${JSON.stringify(result, null, 2)}\n`);
+        process.stdout.write(formatLlamaBenchSummary(result));
+      } finally {
+        bar.stop();
+      }
+    });
+
+  program
     .command('report')
     .description('Markdown table and self-contained HTML page (with plots) from eval and bench result files')
-    .argument('<results...>', 'result JSON files written by chess eval --json / chess bench --json')
+    .argument('<results...>', 'result JSON files written by chess eval --json / chess bench --json / chess llama-bench --json')
     .option('--md <out>', 'write Markdown here (default: stdout)')
     .option('--html <out>', 'write the HTML page here')
     .action(async (files: string[], o: { md?: string; html?: string }) => {

@@ -11,4 +11,8 @@ export { perplexityWindows, computePerplexity, summarisePerplexity } from './per
 export { scoreDocument, aggregateTask, averageOverTasks, stderrOfMean, normalisationLength } from './metrics.ts';
 // built with the other llama.cpp builds in @chess/backend-llamacpp; re-exported for the benchmarks
 export { ensureStockTool } from '@chess/backend-llamacpp';
-export { readSparsityReport, siteSparsity, readWeightTable, weightTraffic, type SparsityCounters, type SparsitySite } from './sparsity.ts';
+export { readSparsityReport, siteSparsity, readWeightTable, weightTraffic, type SparsityCounters, type SparsitySite, type WeightTensor } from './sparsity.ts';
+export { llamaBenchOnce, runLlamaBench, weightLayout, type LlamaBenchOptions, type LlamaBenchRun, type LlamaBuild, type WeightLayout } from './llama-bench.ts';
+export { gitRevision, machineInfo } from './provenance.ts';
+export { compilerSourcesHash } from './compiler-hash.ts';
+export type { LlamaBenchResult } from './schema.ts';

@@ -1,21 +1,24 @@
 import { UsageError } from '@chess/core';
 import { MC_TASKS } from './olmo-eval-data.ts';
-import { readResultFile, type AnyResult, type BenchResult, type EvalResult, type Spread } from './schema.ts';
+import { readResultFile, type AnyResult, type BenchResult, type EvalResult, type LlamaBenchResult, type Spread } from './schema.ts';
 import { escapeXml, xyChart, type Series } from './svg-chart.ts';
 
 /** Result files loaded and validated, split by kind. */
 export interface ReportInput {
   evals: { file: string; result: EvalResult }[];
   benches: { file: string; result: BenchResult }[];
+  /** `chess llama-bench` results (stock vs patched llama.cpp builds). */
+  llamaBenches?: { file: string; result: LlamaBenchResult }[];
 }
 
 export function loadResults(files: readonly string[]): ReportInput {
   if (files.length === 0) throw new UsageError('REPORT_NO_INPUT', 'give at least one result file (written by chess eval --json or chess bench --json)', {});
-  const input: ReportInput = { evals: [], benches: [] };
+  const input: ReportInput = { evals: [], benches: [], llamaBenches: [] };
   for (const file of files) {
     const r: AnyResult = readResultFile(file);
     if (r.kind === 'eval') input.evals.push({ file, result: r.result });
-    else input.benches.push({ file, result: r.result });
+    else if (r.kind === 'bench') input.benches.push({ file, result: r.result });
+    else input.llamaBenches!.push({ file, result: r.result });
   }
   return input;
 }
@@ -101,6 +104,50 @@ function speedTable(input: ReportInput): Table | undefined {
   return { header, rows };
 }
 
+function llamaBenchTable(input: ReportInput): Table | undefined {
+  const results = input.llamaBenches ?? [];
+  if (results.length === 0) return undefined;
+  const header = [
+    'model',
+    'method',
+    'sparsity',
+    'build',
+    'layout',
+    'threads',
+    'decode tok/s',
+    'prefill tok/s',
+    'decode speedup',
+    'prefill speedup',
+    'byte-ideal speedup',
+    'achieved sparsity',
+    'file size',
+    'weight bytes read/token',
+  ];
+  const rows: string[][] = [];
+  for (const { result: b } of results) {
+    for (const s of b.summary) {
+      const model = b.models[s.model]!;
+      rows.push([
+        model.fileName,
+        model.method,
+        sparsityText(model.sparsity),
+        model.build,
+        model.layout,
+        String(b.settings.threads),
+        spreadText(s.decodeTokPerSec),
+        s.prefillTokPerSec ? spreadText(s.prefillTokPerSec) : '–',
+        s.decodeSpeedup ? `${spreadText(s.decodeSpeedup, 2)}×` : 'baseline',
+        s.prefillSpeedup ? `${spreadText(s.prefillSpeedup, 2)}×` : s.model === 0 ? 'baseline' : '–',
+        `${num(model.byteIdealSpeedup, 2)}×`,
+        model.achievedSparsity === null ? '–' : `${pct(model.achievedSparsity)}%`,
+        mib(model.sizeBytes),
+        mib(model.weightBytesPerToken),
+      ]);
+    }
+  }
+  return { header, rows };
+}
+
 /** model, method, sparsity, runtime: text columns, left-aligned; the rest are numbers. */
 const LEFT_COLUMNS = 4;
 
@@ -123,6 +170,13 @@ function provenance(input: ReportInput): string[] {
       `bench ${file}: ${result.settings.repeat} repeats, prompt ${result.settings.promptTokens} tokens, ${result.settings.tokens} generated, ${result.machine.cpu} (${result.machine.cores} cores), ${result.createdAt}`,
     );
   }
+  for (const { file, result } of input.llamaBenches ?? []) {
+    lines.push(
+      `llama-bench ${file}: ${result.settings.rounds} interleaved rounds, tg${result.settings.tg}` +
+        `${result.settings.pp > 0 ? ` / pp${result.settings.pp}` : ''}, ${result.settings.threads} threads, ${result.machine.cpu} (${result.machine.cores} cores), ` +
+        `${result.createdAt}, revision ${result.gitRevision ?? 'unknown'}; stock ${result.binaries.stock ?? '–'}, patched ${result.binaries.patched ?? '–'}`,
+    );
+  }
   return lines;
 }
 
@@ -135,12 +189,19 @@ const SPEED_NOTE =
   'Speed cells: median (min–max) over repeats; each measurement in its own process, models interleaved per repeat; ' +
   'speedups are per-repeat ratios to the first model of the same run. Weight bytes read/token: from the runtime counters over the decoded tokens only.';
 
+const LLAMA_BENCH_NOTE =
+  "Speed through llama.cpp's llama-bench: the stock build of the pristine llama.cpp tree against the patched build, one process per (model, test, round), " +
+  'models in rotated order per round; cells are median (min–max) over rounds, speedups per-round ratios to the first model. ' +
+  'Byte-ideal speedup: the first model\'s weight bytes per decoded token over this model\'s, at the achieved sparsity of its decode runs (the limit of a memory-bound decode).';
+
 export function renderMarkdown(input: ReportInput): string {
   const out: string[] = ['# CHESS benchmark report', ''];
   const acc = accuracyTable(input);
   if (acc) out.push('## Accuracy', '', ACC_NOTE, '', markdownTable(acc), '');
   const speed = speedTable(input);
   if (speed) out.push('## Speed', '', SPEED_NOTE, '', markdownTable(speed), '');
+  const llamaBench = llamaBenchTable(input);
+  if (llamaBench) out.push('## Speed, llama-bench: stock vs patched llama.cpp', '', LLAMA_BENCH_NOTE, '', markdownTable(llamaBench), '');
   out.push('## Sources', '', ...provenance(input).map((l) => `- ${l}`), '');
   return out.join('\n');
 }
@@ -229,6 +290,7 @@ export function layerSeries(input: ReportInput): Series[] {
 export function renderHtml(input: ReportInput): string {
   const acc = accuracyTable(input);
   const speed = speedTable(input);
+  const llamaBench = llamaBenchTable(input);
   const speedup = xyChart(speedupSeries(input), {
     title: 'Decode speedup vs sparsity',
     xLabel: 'target sparsity (%)',
@@ -261,6 +323,7 @@ td.r{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}div.w
 ${acc ? `<p class="note">${escapeXml(ACC_NOTE)}</p>${htmlTable(acc)}` : '<p class="note">no eval results</p>'}
 <h2>Speed</h2>
 ${speed ? `<p class="note">${escapeXml(SPEED_NOTE)}</p>${htmlTable(speed)}` : '<p class="note">no bench results</p>'}
+${llamaBench ? `<h2>Speed, llama-bench: stock vs patched llama.cpp</h2><p class="note">${escapeXml(LLAMA_BENCH_NOTE)}</p>${htmlTable(llamaBench)}` : ''}
 <h2>Plots</h2>
 <div class="charts">${speedup}${accuracy}</div>
 <div class="charts">${layers}</div>

@@ -148,7 +148,55 @@ export const benchResultSchema = z.object({
 });
 export type BenchResult = z.infer<typeof benchResultSchema>;
 
-export type AnyResult = { kind: 'eval'; file: string; result: EvalResult } | { kind: 'bench'; file: string; result: BenchResult };
+/** `chess llama-bench`: llama.cpp's llama-bench, a stock and the patched build, models interleaved per round (llama-bench.ts). */
+export const llamaBenchResultSchema = z.object({
+  kind: z.literal('chess-llama-bench'),
+  version: z.literal(1),
+  createdAt: z.string(),
+  finishedAt: z.string(),
+  machine: z.object({ cpu: z.string(), cores: z.number().int().positive(), memoryBytes: z.number().nonnegative() }),
+  /** `git rev-parse HEAD` of the checkout (`-dirty` with local changes), null outside one. */
+  gitRevision: z.string().nullable(),
+  settings: z.object({
+    threads: z.number().int().positive(),
+    tg: z.number().int().positive(),
+    pp: z.number().int().nonnegative(),
+    rounds: z.number().int().positive(),
+  }),
+  binaries: z.object({ stock: z.string().nullable(), patched: z.string().nullable() }),
+  models: z
+    .array(
+      modelInfoSchema.extend({
+        build: z.enum(['stock', 'patched']),
+        /** How the input-sparse projections are stored: `_cb` column blocks, `_t` transposed, or none. */
+        layout: z.enum(['dense', 'column-blocks', 'transposed', 'column-blocks+transposed']),
+        /** Weight bytes a decoded token reads at the achieved sparsity (docs/gguf-sparse.md §7). */
+        weightBytesPerToken: z.number().nonnegative(),
+        /** The first model's bytes per token over this one's: the speedup of a purely memory-bound decode. */
+        byteIdealSpeedup: finite,
+        /** Mean over layers of the achieved sparsity of the decode runs (runtime counters); null for stock runs. */
+        achievedSparsity: z.number().min(0).max(1).nullable(),
+      }),
+    )
+    .min(1),
+  samples: z.array(z.object({ model: z.number().int().nonnegative(), round: z.number().int().nonnegative(), test: z.enum(['tg', 'pp']), tokensPerSecond: finite })),
+  summary: z.array(
+    z.object({
+      model: z.number().int().nonnegative(),
+      decodeTokPerSec: spreadSchema,
+      prefillTokPerSec: spreadSchema.nullable(),
+      /** Per-round ratio to the first model: median/min/max; null for the first model. */
+      decodeSpeedup: spreadSchema.nullable(),
+      prefillSpeedup: spreadSchema.nullable(),
+    }),
+  ),
+});
+export type LlamaBenchResult = z.infer<typeof llamaBenchResultSchema>;
+
+export type AnyResult =
+  | { kind: 'eval'; file: string; result: EvalResult }
+  | { kind: 'bench'; file: string; result: BenchResult }
+  | { kind: 'llama-bench'; file: string; result: LlamaBenchResult };
 
 function formatPath(path: readonly PropertyKey[]): string {
   if (path.length === 0) return '(root)';
@@ -158,23 +206,23 @@ function formatPath(path: readonly PropertyKey[]): string {
 /** Validate parsed JSON as an eval or bench result; errors name the file and the field. */
 export function validateResult(file: string, value: unknown): AnyResult {
   const kind = (value as { kind?: unknown } | null)?.kind;
-  if (kind !== 'chess-eval' && kind !== 'chess-bench') {
+  if (kind !== 'chess-eval' && kind !== 'chess-bench' && kind !== 'chess-llama-bench') {
     throw new ChessError(
       'REPORT_BAD_RESULT',
-      `${file}: field 'kind' must be 'chess-eval' or 'chess-bench' (a file written by chess eval --json or chess bench --json), got ${JSON.stringify(kind)}`,
+      `${file}: field 'kind' must be 'chess-eval', 'chess-bench' or 'chess-llama-bench' (a file written by chess eval, chess bench or chess llama-bench with --json), got ${JSON.stringify(kind)}`,
       { file, field: 'kind' },
     );
   }
-  const schema = kind === 'chess-eval' ? evalResultSchema : benchResultSchema;
+  const schema = kind === 'chess-eval' ? evalResultSchema : kind === 'chess-bench' ? benchResultSchema : llamaBenchResultSchema;
   const parsed = schema.safeParse(value);
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
     const field = formatPath(issue.path);
     throw new ChessError('REPORT_BAD_RESULT', `${file}: field '${field}': ${issue.message}`, { file, field, issues: parsed.error.issues.length });
   }
-  return kind === 'chess-eval'
-    ? { kind: 'eval', file, result: parsed.data as EvalResult }
-    : { kind: 'bench', file, result: parsed.data as BenchResult };
+  if (kind === 'chess-eval') return { kind: 'eval', file, result: parsed.data as EvalResult };
+  if (kind === 'chess-bench') return { kind: 'bench', file, result: parsed.data as BenchResult };
+  return { kind: 'llama-bench', file, result: parsed.data as LlamaBenchResult };
 }
 
 export function readResultFile(file: string): AnyResult {

@@ -153,11 +153,47 @@ export interface WeightTraffic {
 const PROJECTIONS = ['attn_q', 'attn_k', 'attn_v', 'attn_output', 'ffn_gate', 'ffn_up', 'ffn_down'] as const;
 
 /**
+ * Column-block layout (docs/gguf-sparse.md §3.1): bytes per output row of a group's scale
+ * section, for every type the layout has; the rest of a group record is its columns.
+ */
+const CB_SCALE_BYTES_PER_ROW: ReadonlyMap<GGMLType, number> = new Map([
+  [GGMLType.F32, 0],
+  [GGMLType.F16, 0],
+  [GGMLType.BF16, 0],
+  [GGMLType.Q8_0, 2],
+  [GGMLType.Q4_0, 2],
+  [GGMLType.Q4_1, 4],
+  [GGMLType.Q5_0, 2],
+  [GGMLType.Q5_1, 4],
+  [GGMLType.Q4_K, 16],
+  [GGMLType.Q5_K, 16],
+  [GGMLType.Q6_K, 18],
+]);
+
+/**
+ * Expected bytes a token reads from a `_cb` tensor whose input drops a fraction `s` of the
+ * channels: a group of B channels is skipped when all of them are dropped (probability s^B
+ * for independent channels), else its scale section and its kept columns are read.
+ */
+function columnBlockReadBytes(t: WeightTensor, s: number): number {
+  const traits = GGML_TYPE_TRAITS.get(t.type);
+  const scaleBytes = CB_SCALE_BYTES_PER_ROW.get(t.type);
+  if (!traits || scaleBytes === undefined) return t.bytes; // not a layout type: the loader refuses it
+  const rows = t.shape[1] ?? 1;
+  const groups = t.shape[0]! / traits.blockSize;
+  const columnBytes = traits.typeSize - scaleBytes; // per row and group
+  return groups * rows * (scaleBytes * (1 - s ** traits.blockSize) + columnBytes * (1 - s));
+}
+
+/**
  * Weight bytes read per token (a decode step), from the tensor table and the
  * achieved sparsity of each site (docs/gguf-sparse.md §4):
  *  - a projection stored transposed (`blk.N.<proj>_t.weight`, kernel-readable
  *    type) whose input site drops a fraction s reads (1 - s) of its bytes: the
  *    rows of dropped inputs are skipped;
+ *  - a projection in the column-block layout (`blk.N.<proj>_cb.weight`) reads,
+ *    per group of input channels with a kept channel, the group's scale section
+ *    and the kept channels' columns (columnBlockReadBytes);
  *  - `ffn_up` in its normal layout under an output-sparse gate
  *    (`blk.N.ffn_gate_tau`) reads the rows of surviving channels: (1 - s_gate);
  *  - the token embedding reads one row per token, unless the model ties it to
@@ -175,14 +211,16 @@ export function weightTraffic(tensors: readonly WeightTensor[], counters: Sparsi
   for (const t of tensors) {
     totalBytes += t.bytes;
     let read = t.bytes;
-    const m = /^blk\.(\d+)\.(attn_q|attn_k|attn_v|attn_output|ffn_gate|ffn_up|ffn_down)(_t)?\.weight$/.exec(t.name);
+    const m = /^blk\.(\d+)\.(attn_q|attn_k|attn_v|attn_output|ffn_gate|ffn_up|ffn_down)(_t|_cb)?\.weight$/.exec(t.name);
     if (t.name === 'token_embd.weight' && !tied) {
       read = t.bytes / (t.shape[1] ?? 1);
+    } else if (m && m[3] === '_cb') {
+      read = columnBlockReadBytes(t, s(Number(m[1]), `${m[2]}_in` as SparsitySite));
     } else if (m && kernelReadable(t)) {
       const layer = Number(m[1]);
       const proj = m[2] as (typeof PROJECTIONS)[number];
       if (m[3] === '_t') read = t.bytes * (1 - s(layer, `${proj}_in` as SparsitySite));
-      else if (proj === 'ffn_up' && names.has(`blk.${layer}.ffn_gate_tau`) && !names.has(`blk.${layer}.ffn_up_t.weight`)) {
+      else if (proj === 'ffn_up' && names.has(`blk.${layer}.ffn_gate_tau`) && !names.has(`blk.${layer}.ffn_up_t.weight`) && !names.has(`blk.${layer}.ffn_up_cb.weight`)) {
         read = t.bytes * (1 - s(layer, 'ffn_gate_act'));
       }
     }

@@ -1,4 +1,4 @@
-import type { BenchResult, EvalResult } from './schema.ts';
+import type { BenchResult, EvalResult, LlamaBenchResult } from './schema.ts';
 
 const pct = (v: number) => (100 * v).toFixed(2);
 const err = (v: number | null) => (v === null ? '' : ` ± ${pct(v)}`);
@@ -53,5 +53,24 @@ export function formatBenchSummary(r: BenchResult): string {
   }
   lines.push('bytes/tok: fraction of the GGUF\'s weight bytes read per decoded token, from the achieved sparsity (runtime counters) and the tensor sizes.');
   for (const [i, m] of r.models.entries()) lines.push(`model ${i}: ${m.path} (${m.method}, sparsity ${m.sparsity}), runtime ${m.runtime.name}: ${m.runtime.buildType} ${m.runtime.binary}`);
+  return `${lines.join('\n')}\n`;
+}
+
+/** Human summary of a llama-bench comparison (stdout of `chess llama-bench`). */
+export function formatLlamaBenchSummary(r: LlamaBenchResult): string {
+  const x = (v: { median: number; min: number; max: number } | null, digits: number, unit = '') =>
+    v === null ? '–' : `${v.median.toFixed(digits)}${unit} (${v.min.toFixed(digits)}-${v.max.toFixed(digits)})`;
+  const lines = [
+    `${r.machine.cpu}, ${r.machine.cores} cores; llama-bench tg${r.settings.tg}${r.settings.pp > 0 ? ` / pp${r.settings.pp}` : ''}, ${r.settings.threads} threads, ${r.settings.rounds} interleaved rounds; revision ${r.gitRevision ?? 'unknown'}`,
+    'model                                     build    layout          decode tok/s (min-max)   decode speedup       prefill speedup      byte-ideal  size',
+  ];
+  for (const s of r.summary) {
+    const m = r.models[s.model]!;
+    lines.push(
+      `${m.fileName.slice(0, 40).padEnd(40)}  ${m.build.padEnd(7)}  ${m.layout.padEnd(14)}  ${x(s.decodeTokPerSec, 1).padEnd(23)}  ${(s.model === 0 ? 'baseline' : x(s.decodeSpeedup, 2, 'x')).padEnd(19)}  ${(s.model === 0 ? 'baseline' : x(s.prefillSpeedup, 2, 'x')).padEnd(19)}  ${`${m.byteIdealSpeedup.toFixed(2)}x`.padStart(10)}  ${(m.sizeBytes / 2 ** 20).toFixed(0)} MiB`,
+    );
+  }
+  lines.push("byte-ideal: the first model's weight bytes per decoded token over this model's, at the achieved sparsity of its decode runs.");
+  for (const [build, binary] of Object.entries(r.binaries)) if (binary) lines.push(`${build} llama-bench: ${binary}`);
   return `${lines.join('\n')}\n`;
 }
