@@ -14,7 +14,7 @@ import { mulberry32, randomWeights } from '@chess/ir/testing';
 import { LAYOUTS, parseContractTensor } from '@chess/contract';
 import { FLT_MAX, METHODS, METHOD_LAYOUTS, type Method, applyChess, computeThresholds, contractNames, parseProjectionWeight, registerSparseOps, transposeMatrix } from './index.ts';
 import { exactProfile } from './testing.ts';
-import { type ReferenceThresholds, closeToFloat32, referenceThresholdsOfModel } from './__reference__/thresholds.ts';
+import { type ReferenceThresholds, expectThresholdsMatch, referenceThresholdsOfModel } from './__reference__/thresholds.ts';
 
 registerSparseOps();
 
@@ -68,17 +68,10 @@ beforeAll(async () => {
 });
 
 /** Thresholds (per layer: gate vector, input scalars) equal numpy's for that request, to float32 rounding. */
-function expectGolden(actual: ReadonlyArray<{ gate?: ArrayLike<number> | undefined; inputs: Partial<Record<string, number>> }>, method: Method, sparsity: number, statistic = 'rms'): void {
+function expectGolden(actual: Parameters<typeof expectThresholdsMatch>[0], method: Method, sparsity: number, statistic = 'rms'): void {
   const want = golden.find((g) => g.method === method && g.sparsity === sparsity && (g.statistic ?? 'rms') === statistic);
   if (!want) throw new Error(`no numpy golden for ${method} ${statistic} ${sparsity}`);
-  expect(actual).toHaveLength(want.layers.length);
-  for (const [il, w] of want.layers.entries()) {
-    const got = actual[il]!;
-    if (w.gate === null) expect(got.gate, `layer ${il} gate`).toBeUndefined();
-    else for (let i = 0; i < w.gate.length; i++) expect(closeToFloat32(got.gate![i]!, w.gate[i]!), `layer ${il} gate ${i}: ${got.gate![i]} vs numpy ${w.gate[i]}`).toBe(true);
-    expect(Object.keys(got.inputs).sort(), `layer ${il} inputs`).toEqual(Object.keys(w.inputs).sort());
-    for (const [p, v] of Object.entries(w.inputs)) expect(closeToFloat32(got.inputs[p]!, v), `layer ${il} ${p}: ${got.inputs[p]} vs numpy ${v}`).toBe(true);
-  }
+  expectThresholdsMatch(actual, want);
 }
 
 /** The thresholds a rewritten module holds, per layer, read back from its weights. */

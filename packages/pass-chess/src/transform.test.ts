@@ -15,7 +15,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GGMLType, type GGUFFile, columnBlocksFromRows, dequantize, openGGUF, quantize } from '@chess/gguf';
 import { importGGUF } from '@chess/import-gguf';
 import { fetchDefaultModel, parseShape, synthesizeModel } from '@chess/models';
-import { type Method, type ThresholdProfile, TOOL, computeThresholds, transformModel, transposeMatrix } from './index.ts';
+import { type Method, type ThresholdProfile, TOOL, transformModel, transposeMatrix } from './index.ts';
+import { closeToFloat32, expectThresholdsMatch, referenceThresholdsOfStatistics, statisticsOfProfile } from './__reference__/thresholds.ts';
 import { flatProfile } from './testing.ts';
 
 let work: string;
@@ -44,6 +45,23 @@ afterAll(async () => {
 });
 
 const sha256 = async (path: string) => createHash('sha256').update(await readFile(path)).digest('hex');
+
+/** The numpy reference's chess+ (mean-abs, 50%) thresholds for a profile given by its statistics: the golden values. */
+async function goldenThresholds(of: ThresholdProfile) {
+  const [golden] = await referenceThresholdsOfStatistics(statisticsOfProfile(of, [0.5]), [{ method: 'chess+', statistic: 'mean-abs', sparsity: 0.5 }]);
+  return golden!;
+}
+
+/** The thresholds a sparse GGUF holds (chess+: gate vector, q and o input scalars), per layer. */
+async function thresholdsInFile(file: GGUFFile, nLayer: number, nFF: number) {
+  const layers = [];
+  for (let il = 0; il < nLayer; il++) {
+    const inputs: Record<string, number> = {};
+    for (const p of ['attn_q', 'attn_output']) inputs[p] = dequantize(GGMLType.F32, await file.readTensorData(file.tensor(`blk.${il}.${p}_in_tau`)!), 1)[0]!;
+    layers.push({ gate: dequantize(GGMLType.F32, await file.readTensorData(file.tensor(`blk.${il}.ffn_gate_tau`)!), nFF), inputs });
+  }
+  return layers;
+}
 
 async function transform(method: Method, out: string, extra: { layout?: 'column-blocks' | 'transposed'; transposedType?: 'f32' | 'q8_0' | 'q4_1' } = {}) {
   return transformModel({ model, out: join(work, out), method, statistic: 'mean-abs', sparsity: 0.5, profile, ...extra });
@@ -101,8 +119,9 @@ describe('the sparse GGUF contract', () => {
     expect(result.placements.map((p) => [p.weight, p.layout, p.tensor])).toEqual(
       [0, 1].flatMap((il) => ['attn_q', 'attn_output', 'ffn_down'].map((p) => [`blk.${il}.${p}.weight`, 'column-blocks', `blk.${il}.${p}_cb.weight`])),
     );
-    const expected = computeThresholds(profile, { method: 'chess+', statistic: 'mean-abs', sparsity: 0.5 });
+    const golden = await goldenThresholds(profile);
     await withFile(join(work, 'plus.gguf'), async (file, source) => {
+      expectThresholdsMatch(await thresholdsInFile(file, 2, 128), golden);
       expect(file.metadata.getNumber('chess.format_version')).toBe(2);
       const names = new Set(file.tensors.map((t) => t.name));
       for (let il = 0; il < 2; il++) {
@@ -124,12 +143,7 @@ describe('the sparse GGUF contract', () => {
         const gate = file.tensor(`blk.${il}.ffn_gate_tau`)!;
         expect(gate.type).toBe(GGMLType.F32);
         expect(gate.shape.map(Number)).toEqual([128]);
-        expect(dequantize(GGMLType.F32, await file.readTensorData(gate), 128)).toEqual(expected.layers[il]!.gate);
-        for (const p of ['attn_q', 'attn_output'] as const) {
-          const tau = file.tensor(`blk.${il}.${p}_in_tau`)!;
-          expect(tau.shape.map(Number)).toEqual([1]);
-          expect(dequantize(GGMLType.F32, await file.readTensorData(tau), 1)[0]).toBe(expected.layers[il]!.inputs[p]);
-        }
+        for (const p of ['attn_q', 'attn_output'] as const) expect(file.tensor(`blk.${il}.${p}_in_tau`)!.shape.map(Number)).toEqual([1]);
       }
       // only additions: 2 layers x (3 taus); the weights' bytes are the source's, plus the thresholds
       expect(file.tensors.length).toBe(source.tensors.length + 2 * 3);
@@ -274,10 +288,9 @@ describe('refinement on the partially sparsified model', () => {
       [1, 'chess'],
       [2, 'chess'],
     ]);
-    const dense = computeThresholds(profile, { method: 'chess+', statistic: 'mean-abs', sparsity: 0.5 });
-    const after1 = computeThresholds(scaled(1), { method: 'chess+', statistic: 'mean-abs', sparsity: 0.5 });
-    expect(seen[0]!.gate0).toBe(dense.layers[0]!.gate![0]);
-    expect(seen[1]!.gate0).toBe(after1.layers[0]!.gate![0]);
+    const [dense, after1, after2] = await Promise.all([goldenThresholds(profile), goldenThresholds(scaled(1)), goldenThresholds(scaled(2))]);
+    expect(closeToFloat32(seen[0]!.gate0, dense.layers[0]!.gate![0]!)).toBe(true);
+    expect(closeToFloat32(seen[1]!.gate0, after1.layers[0]!.gate![0]!)).toBe(true);
     // what the thresholds in force dropped on each measurement
     expect(result.refinement).toHaveLength(2);
     // the step-1 thresholds (s-quantiles of scaled(1)) drop a quarter of scaled(2), whose scale is twice as large
@@ -285,16 +298,10 @@ describe('refinement on the partially sparsified model', () => {
     expect(result.refinement[1]!.achieved.ffn_gate_act![1]).toBeCloseTo(0.25, 6);
     expect(result.refinement[1]!.achieved.attn_q_in![0]).toBeCloseTo(0.25, 6);
     // the file holds the thresholds of the last measurement
-    const expected = computeThresholds(scaled(2), { method: 'chess+', statistic: 'mean-abs', sparsity: 0.5 });
-    expect(result.thresholds).toEqual(expected);
+    expectThresholdsMatch(result.thresholds.layers, after2);
     const file = await openGGUF(out);
     try {
-      for (let il = 0; il < 2; il++) {
-        expect(dequantize(GGMLType.F32, await file.readTensorData(file.tensor(`blk.${il}.ffn_gate_tau`)!), 128)).toEqual(expected.layers[il]!.gate);
-        for (const p of ['attn_q', 'attn_output'] as const) {
-          expect(dequantize(GGMLType.F32, await file.readTensorData(file.tensor(`blk.${il}.${p}_in_tau`)!), 1)[0]).toBe(expected.layers[il]!.inputs[p]);
-        }
-      }
+      expectThresholdsMatch(await thresholdsInFile(file, 2, 128), after2);
     } finally {
       await file.close();
     }

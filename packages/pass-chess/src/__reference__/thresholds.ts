@@ -11,6 +11,9 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { ensurePythonEnv } from '@chess/core';
 import type { Module } from '@chess/ir';
+import { expect } from 'vitest';
+import { PROJECTIONS } from '../methods.ts';
+import type { ThresholdProfile } from '../thresholds.ts';
 
 const run = promisify(execFile);
 const SCRIPT = join(import.meta.dirname, 'thresholds_ref.py');
@@ -74,7 +77,45 @@ export function referenceThresholdsOfStatistics(layers: readonly StatisticsLayer
   });
 }
 
+/**
+ * A profile whose quantiles are given (functions of p), as the reference's
+ * statistics input: m_i and, for each sparsity, the quantile values the
+ * profile states. The reference then applies the method's formulas itself.
+ */
+export function statisticsOfProfile(profile: ThresholdProfile, sparsities: readonly number[]): StatisticsLayer[] {
+  const at = (source: { quantile(p: number): number }): Array<[number, number]> => sparsities.map((p) => [p, source.quantile(p)]);
+  return profile.layers.map((lp) => ({
+    upRms: lp.upRms,
+    upMeanAbs: lp.upMeanAbs,
+    quantiles: {
+      'score:rms': at(lp.score.rms),
+      'score:mean-abs': at(lp.score['mean-abs']),
+      gate: at(lp.gateAbs),
+      ...Object.fromEntries(PROJECTIONS.map((p) => [p, at(lp.inputs[p])])),
+    },
+  }));
+}
+
 /** |a - b| within one float32 rounding of b (the reference runs its own float64 forward pass). */
 export function closeToFloat32(a: number, b: number): boolean {
   return Math.abs(a - b) <= 2 ** -22 * Math.abs(b);
+}
+
+/** Per-layer thresholds (gate vector, input scalars) equal the reference's, to float32 rounding. */
+export function expectThresholdsMatch(
+  actual: ReadonlyArray<{ gate?: ArrayLike<number> | undefined; inputs: Partial<Record<string, number>> }>,
+  want: ReferenceThresholds,
+): void {
+  const what = `${want.method} ${want.statistic ?? ''} s=${want.sparsity}`;
+  expect(actual, what).toHaveLength(want.layers.length);
+  for (const [il, w] of want.layers.entries()) {
+    const got = actual[il]!;
+    if (w.gate === null) expect(got.gate, `${what} layer ${il} gate`).toBeUndefined();
+    else {
+      expect(got.gate?.length, `${what} layer ${il} gate`).toBe(w.gate.length);
+      for (let i = 0; i < w.gate.length; i++) expect(closeToFloat32(got.gate![i]!, w.gate[i]!), `${what} layer ${il} gate ${i}: ${got.gate![i]} vs numpy ${w.gate[i]}`).toBe(true);
+    }
+    expect(Object.keys(got.inputs).sort(), `${what} layer ${il} inputs`).toEqual(Object.keys(w.inputs).sort());
+    for (const [p, v] of Object.entries(w.inputs)) expect(closeToFloat32(got.inputs[p]!, v), `${what} layer ${il} ${p}: ${got.inputs[p]} vs numpy ${v}`).toBe(true);
+  }
 }
