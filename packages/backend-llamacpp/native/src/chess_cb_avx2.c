@@ -72,7 +72,6 @@ static inline __attribute__((always_inline)) void CS_CB_NAME(cs_cb_q4_body)(cons
     for (int64_t r = r0; r < r1; r += 8) _mm256_storeu_ps(y + r, _mm256_setzero_ps());
     cs_cb_pf P;
     cs_cb_pf_init(&P, J, i0, i1, r0, r1);
-    cs_cb_pf_run(&P, 0);
     const uint8_t *cols[32];
     int32_t qq[8];
     const __m256i m4 = _mm256_set1_epi8(15);
@@ -87,6 +86,7 @@ static inline __attribute__((always_inline)) void CS_CB_NAME(cs_cb_q4_body)(cons
         const __m256i init = _mm256_set1_epi32(kind == CB_Q4_0 ? -8 * qsum : 0);
         const __m256 dx = _mm256_set1_ps(J->d[g]), sx = _mm256_set1_ps(kind == CB_Q4_1 ? J->s[g] : 0.0f);
         for (int64_t rb = r0; rb < r1; rb += 64) {
+            cs_cb_pf_run(&P, cs_cb_block_bytes(J, i, r1 - rb < 64 ? r1 - rb : 64));
             const int64_t units = r1 - rb >= 64 ? 2 : 1;
 #ifdef CS_AVX2_VNNI
             __m256i a0 = init, a1 = init, a2 = init, a3 = init, h0 = init, h1 = init, h2 = init, h3 = init;
@@ -128,7 +128,6 @@ static inline __attribute__((always_inline)) void CS_CB_NAME(cs_cb_q4_body)(cons
                 CS_CB_NAME(cs_cb_step8)(y, r + 24, grp, R, kind, dx, sx, _mm256_permute2x128_si256(h2, h3, sel));
             }
         }
-        cs_cb_pf_run(&P, cs_cb_pf_group_bytes(D, J->kofs[i + 1] - J->kofs[i], r1 - r0));
     }
 }
 
@@ -145,7 +144,6 @@ static void CS_CB_NAME(cs_cb_q8_0)(const cs_cb_job *J, int64_t i0, int64_t i1, i
     for (int64_t r = r0; r < r1; r += 8) _mm256_storeu_ps(y + r, _mm256_setzero_ps());
     cs_cb_pf P;
     cs_cb_pf_init(&P, J, i0, i1, r0, r1);
-    cs_cb_pf_run(&P, 0);
     const uint8_t *cols[32];
     int32_t qq[8];
     const __m256 zero = _mm256_setzero_ps();
@@ -161,6 +159,7 @@ static void CS_CB_NAME(cs_cb_q8_0)(const cs_cb_job *J, int64_t i0, int64_t i1, i
         const int64_t nq = CS_CB_NAME(cs_cb_quads)(J, i, grp, cols, qq, &qsum);
         const __m256 dx = _mm256_set1_ps(J->d[g]);
         for (int64_t rb = r0; rb < r1; rb += 32) {
+            cs_cb_pf_run(&P, cs_cb_block_bytes(J, i, r1 - rb < 32 ? r1 - rb : 32));
 #ifdef CS_AVX2_VNNI
             const __m256i init = _mm256_set1_epi32(-128 * qsum);
             __m256i a0 = init, a1 = init, a2 = init, a3 = init;
@@ -195,7 +194,6 @@ static void CS_CB_NAME(cs_cb_q8_0)(const cs_cb_job *J, int64_t i0, int64_t i1, i
             CS_CB_NAME(cs_cb_step8)(y, rb + 16, grp, R, CB_Q8_0, dx, zero, _mm256_permute2x128_si256(a0, a1, 0x31));
             CS_CB_NAME(cs_cb_step8)(y, rb + 24, grp, R, CB_Q8_0, dx, zero, _mm256_permute2x128_si256(a2, a3, 0x31));
         }
-        cs_cb_pf_run(&P, cs_cb_pf_group_bytes(D, J->kofs[i + 1] - J->kofs[i], r1 - r0));
     }
 }
 

@@ -75,7 +75,6 @@ static inline __attribute__((always_inline)) void cs_cb_q4_body(const cs_cb_job 
     for (int64_t r = r0; r < r1; r += 16) _mm512_storeu_ps(y + r, _mm512_setzero_ps());
     cs_cb_pf P;
     cs_cb_pf_init(&P, J, i0, i1, r0, r1);
-    cs_cb_pf_run(&P, 0);
     const uint8_t *cols[32];
     int32_t qq[8];
     const __m512i m4 = _mm512_set1_epi8(15);
@@ -87,6 +86,7 @@ static inline __attribute__((always_inline)) void cs_cb_q4_body(const cs_cb_job 
         const __m512i init = _mm512_set1_epi32(kind == CB_Q4_0 ? -8 * qsum : 0);
         const __m512 dx = _mm512_set1_ps(J->d[g]), sx = _mm512_set1_ps(kind == CB_Q4_1 ? J->s[g] : 0.0f);
         for (int64_t rb = r0; rb < r1; rb += 128) {
+            cs_cb_pf_run(&P, cs_cb_block_bytes(J, i, r1 - rb < 128 ? r1 - rb : 128));
             const int64_t units = (r1 - rb) / 32 < 4 ? (r1 - rb) / 32 : 4;
             const __mmask64 m = units == 4 ? ~(__mmask64)0 : ((__mmask64)1 << (16 * units)) - 1;
             __m512i a0 = init, a1 = init, a2 = init, a3 = init, h0 = init, h1 = init, h2 = init, h3 = init;
@@ -114,7 +114,6 @@ static inline __attribute__((always_inline)) void cs_cb_q4_body(const cs_cb_job 
                 cs_cb_step16(y, rb + 32 * k + 16, grp, R, kind, dx, sx, hi[k]);
             }
         }
-        cs_cb_pf_run(&P, cs_cb_pf_group_bytes(D, J->kofs[i + 1] - J->kofs[i], r1 - r0));
     }
 }
 
@@ -125,6 +124,90 @@ static void cs_cb_q4_1_avx512(const cs_cb_job *J, int64_t i0, int64_t i1, int64_
     cs_cb_q4_body(J, i0, i1, r0, r1, y, CB_Q4_1);
 }
 
+/* Q5_0 / Q5_1: each channel's 5-bit values are built before the interleave: the low and
+ * high nibbles of its 128-row load plus 16 where its bit plane has the row's bit (the
+ * plane's 4 u32 broadcast to every lane, one byte shuffle picks the byte holding bit b of
+ * unit k, a test against 1 << (b % 8) gives the byte mask). Then the lows and the highs of
+ * the quad are interleaved separately (16 unpacks per quad instead of 8). */
+static inline __m512i cs_cb_q5_bits(const uint8_t *bp, __mmask16 m, __m512i idx, __m512i bitm, __mmask64 *mhi, __m512i idx_hi) {
+    const __m512i b = _mm512_broadcast_i32x4(_mm_maskz_loadu_epi8(m, bp));
+    *mhi = _mm512_test_epi8_mask(_mm512_shuffle_epi8(b, idx_hi), bitm);
+    return b;
+}
+
+static inline __attribute__((always_inline)) void cs_cb_q5_body(const cs_cb_job *J, int64_t i0, int64_t i1, int64_t r0,
+                                                               int64_t r1, float *y, int kind) {
+    const cs_cb_desc *D = J->D;
+    const int64_t R = J->R;
+    for (int64_t r = r0; r < r1; r += 16) _mm512_storeu_ps(y + r, _mm512_setzero_ps());
+    cs_cb_pf P;
+    cs_cb_pf_init(&P, J, i0, i1, r0, r1);
+    const uint8_t *cols[32];
+    int32_t qq[8];
+    const __m512i m4 = _mm512_set1_epi8(15), c16 = _mm512_set1_epi8(16);
+    /* vpshufb indexes (every lane holds the 16-byte plane of the 4 units): lane k, byte b takes
+     * byte 4k + b/8 (row 32k + b) or 4k + 2 + b/8 (row 32k + 16 + b), bit b % 8 */
+    uint8_t ilo[64], ihi[64], ibm[64];
+    for (int k = 0; k < 4; k++)
+        for (int b = 0; b < 16; b++) {
+            ilo[16 * k + b] = (uint8_t)(4 * k + b / 8);
+            ihi[16 * k + b] = (uint8_t)(4 * k + 2 + b / 8);
+            ibm[16 * k + b] = (uint8_t)(1u << (b % 8));
+        }
+    const __m512i idx_lo = _mm512_loadu_si512(ilo), idx_hi = _mm512_loadu_si512(ihi), bitm = _mm512_loadu_si512(ibm);
+    for (int64_t i = i0; i < i1; i++) {
+        const int64_t g = J->groups[i];
+        const uint8_t *grp = J->w + (size_t)g * cs_cb_group_bytes(D, R);
+        int32_t qsum;
+        const int64_t nq = cs_cb_quads(J, i, grp, cols, qq, &qsum);
+        const __m512i init = _mm512_set1_epi32(kind == CB_Q5_0 ? -16 * qsum : 0);
+        const __m512 dx = _mm512_set1_ps(J->d[g]), sx = _mm512_set1_ps(kind == CB_Q5_1 ? J->s[g] : 0.0f);
+        for (int64_t rb = r0; rb < r1; rb += 128) {
+            cs_cb_pf_run(&P, cs_cb_block_bytes(J, i, r1 - rb < 128 ? r1 - rb : 128));
+            const int64_t units = (r1 - rb) / 32 < 4 ? (r1 - rb) / 32 : 4;
+            const __mmask64 m = units == 4 ? ~(__mmask64)0 : ((__mmask64)1 << (16 * units)) - 1;
+            const __mmask16 mb = (__mmask16)((1u << (4 * units)) - 1);
+            __m512i a0 = init, a1 = init, a2 = init, a3 = init, h0 = init, h1 = init, h2 = init, h3 = init;
+            for (int64_t qd = 0; qd < nq; qd++) {
+                const __m512i qv = _mm512_set1_epi32(qq[qd]);
+                __m512i lo[4], hi[4];
+                for (int j = 0; j < 4; j++) {
+                    const uint8_t *c = cols[4 * qd + j];
+                    const __m512i L = _mm512_maskz_loadu_epi8(m, c + rb / 2);
+                    __mmask64 mhi;
+                    const __m512i b = cs_cb_q5_bits(c + R / 2 + rb / 8, mb, idx_lo, bitm, &mhi, idx_hi);
+                    const __mmask64 mlo = _mm512_test_epi8_mask(_mm512_shuffle_epi8(b, idx_lo), bitm);
+                    const __m512i l4 = _mm512_and_si512(L, m4), h4 = _mm512_and_si512(_mm512_srli_epi16(L, 4), m4);
+                    lo[j] = _mm512_mask_add_epi8(l4, mlo, l4, c16);
+                    hi[j] = _mm512_mask_add_epi8(h4, mhi, h4, c16);
+                }
+                __m512i Q0, Q1, Q2, Q3;
+                CS_INTERLEAVE4(lo[0], lo[1], lo[2], lo[3], Q0, Q1, Q2, Q3);
+                a0 = _mm512_dpbusd_epi32(a0, Q0, qv); a1 = _mm512_dpbusd_epi32(a1, Q1, qv);
+                a2 = _mm512_dpbusd_epi32(a2, Q2, qv); a3 = _mm512_dpbusd_epi32(a3, Q3, qv);
+                CS_INTERLEAVE4(hi[0], hi[1], hi[2], hi[3], Q0, Q1, Q2, Q3);
+                h0 = _mm512_dpbusd_epi32(h0, Q0, qv); h1 = _mm512_dpbusd_epi32(h1, Q1, qv);
+                h2 = _mm512_dpbusd_epi32(h2, Q2, qv); h3 = _mm512_dpbusd_epi32(h3, Q3, qv);
+            }
+            CS_T4X4(a0, a1, a2, a3);
+            CS_T4X4(h0, h1, h2, h3);
+            const __m512i lo[4] = { a0, a1, a2, a3 }, hi[4] = { h0, h1, h2, h3 };
+            const int k41 = kind == CB_Q5_1 ? CB_Q4_1 : CB_Q4_0; /* the float step of Q5_1 is Q4_1's */
+            for (int64_t k = 0; k < units; k++) {
+                cs_cb_step16(y, rb + 32 * k, grp, R, k41, dx, sx, lo[k]);
+                cs_cb_step16(y, rb + 32 * k + 16, grp, R, k41, dx, sx, hi[k]);
+            }
+        }
+    }
+}
+
+static void cs_cb_q5_0_avx512(const cs_cb_job *J, int64_t i0, int64_t i1, int64_t r0, int64_t r1, float *y) {
+    cs_cb_q5_body(J, i0, i1, r0, r1, y, CB_Q5_0);
+}
+static void cs_cb_q5_1_avx512(const cs_cb_job *J, int64_t i0, int64_t i1, int64_t r0, int64_t r1, float *y) {
+    cs_cb_q5_body(J, i0, i1, r0, r1, y, CB_Q5_1);
+}
+
 /* Q8_0: one byte per row, 64 rows per load; weights + 128 (xor 0x80) as unsigned. */
 static void cs_cb_q8_0_avx512(const cs_cb_job *J, int64_t i0, int64_t i1, int64_t r0, int64_t r1, float *y) {
     const cs_cb_desc *D = J->D;
@@ -132,7 +215,6 @@ static void cs_cb_q8_0_avx512(const cs_cb_job *J, int64_t i0, int64_t i1, int64_
     for (int64_t r = r0; r < r1; r += 16) _mm512_storeu_ps(y + r, _mm512_setzero_ps());
     cs_cb_pf P;
     cs_cb_pf_init(&P, J, i0, i1, r0, r1);
-    cs_cb_pf_run(&P, 0);
     const uint8_t *cols[32];
     int32_t qq[8];
     const __m512i flip = _mm512_set1_epi8((char)0x80);
@@ -145,6 +227,7 @@ static void cs_cb_q8_0_avx512(const cs_cb_job *J, int64_t i0, int64_t i1, int64_
         const __m512i init = _mm512_set1_epi32(-128 * qsum);
         const __m512 dx = _mm512_set1_ps(J->d[g]);
         for (int64_t rb = r0; rb < r1; rb += 64) {
+            cs_cb_pf_run(&P, cs_cb_block_bytes(J, i, r1 - rb < 64 ? r1 - rb : 64));
             const __mmask64 m = r1 - rb >= 64 ? ~(__mmask64)0 : ((__mmask64)1 << 32) - 1;
             __m512i a0 = init, a1 = init, a2 = init, a3 = init;
             for (int64_t qd = 0; qd < nq; qd++) {
@@ -165,14 +248,15 @@ static void cs_cb_q8_0_avx512(const cs_cb_job *J, int64_t i0, int64_t i1, int64_
             const __m512i v[4] = { a0, a1, a2, a3 };
             for (int64_t k = 0; k < 4 && rb + 16 * k < r1; k++) cs_cb_step16(y, rb + 16 * k, grp, R, CB_Q8_0, dx, zero, v[k]);
         }
-        cs_cb_pf_run(&P, cs_cb_pf_group_bytes(D, J->kofs[i + 1] - J->kofs[i], r1 - r0));
     }
 }
 
 #define CS_CB_AVX512_KERNELS                 \
     [CB_Q4_0] = cs_cb_q4_0_avx512,           \
     [CB_Q4_1] = cs_cb_q4_1_avx512,           \
-    [CB_Q8_0] = cs_cb_q8_0_avx512,
+    [CB_Q8_0] = cs_cb_q8_0_avx512,           \
+    [CB_Q5_0] = cs_cb_q5_0_avx512,           \
+    [CB_Q5_1] = cs_cb_q5_1_avx512,
 
 const cs_cb_table cs_cb_table_avx512 = { "avx512", { CS_CB_AVX512_KERNELS } };
 const cs_cb_table cs_cb_table_avx512_vbmi = { "avx512vbmi", { CS_CB_AVX512_KERNELS } };

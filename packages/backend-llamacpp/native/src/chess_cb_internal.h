@@ -71,47 +71,56 @@ void cs_cb_quantize_group(const cs_cb_desc *D, const float *xm, int8_t *q, float
  * 32 for block types). */
 typedef void (*cs_cb_groups_fn)(const cs_cb_job *J, int64_t i0, int64_t i1, int64_t r0, int64_t r1, float *y);
 
-/* Software prefetch for the SIMD kernels: a cursor over (listed group, kept column) that
- * stays CS_CB_PF_BYTES ahead of the computation, into L2 (cs_prefetch; why L2 and how far:
- * chess_internal.h and native/README.md). Each step prefetches the rows [r0, r1) of one
- * kept column; the first step of a group also its scale section's rows. A distance in bytes,
- * not in groups: at high sparsity a group is a few hundred bytes per thread. */
+/* Software prefetch for the SIMD kernels, in the order they consume the bytes: group by
+ * group, and within a group 128-row blocks of its scale section and kept columns (a block
+ * is one cache line of each 4-bit column). A cursor (listed group, row) stays
+ * CS_CB_PF_BYTES ahead of the computation, into L2 (cs_prefetch; why L2 and how far:
+ * chess_internal.h and native/README.md). A group of a large matrix is tens of KB read as
+ * one stream per kept column: prefetching it whole at once, or column after column, put
+ * most of it far from where the computation was. */
 #define CS_CB_PF_BYTES 16384
+#define CS_CB_PF_ROWS 128
 typedef struct {
     const cs_cb_job *J;
-    int64_t i, k, i1, r0, r1; /* next (list index, kept index) to prefetch; end of the list */
+    int64_t i, r, i1, r0, r1; /* next block to prefetch: (list index, first row); end of the list */
     int64_t ahead;            /* bytes prefetched and not yet consumed */
 } cs_cb_pf;
 
-static inline void cs_cb_pf_init(cs_cb_pf *P, const cs_cb_job *J, int64_t i0, int64_t i1, int64_t r0, int64_t r1) {
-    *P = (cs_cb_pf){ J, i0, 0, i1, r0, r1, 0 };
+/* Bytes of one block (rows [r, r + n) of listed group i): what its computation consumes. */
+static inline int64_t cs_cb_block_bytes(const cs_cb_job *J, int64_t i, int64_t n) {
+    return n * (int64_t)J->D->sc + (J->kofs[i + 1] - J->kofs[i]) * (n * J->D->bits / 8);
 }
 /* Prefetch until CS_CB_PF_BYTES are ahead; `consumed`: bytes computed since the last call. */
 static inline void cs_cb_pf_run(cs_cb_pf *P, int64_t consumed) {
-    const cs_cb_desc *D = P->J->D;
-    const int64_t R = P->J->R, nr = P->r1 - P->r0;
+    const cs_cb_job *J = P->J;
+    const cs_cb_desc *D = J->D;
+    const int64_t R = J->R;
     P->ahead -= consumed;
     while (P->ahead < CS_CB_PF_BYTES && P->i < P->i1) {
-        const int64_t g = P->J->groups[P->i];
-        const uint8_t *grp = P->J->w + (size_t)g * cs_cb_group_bytes(D, R);
-        if (P->k == 0) {
-            size_t o = 0;
-            for (int f = 0; f < D->nf; f++) {
-                cs_prefetch_span(grp + (size_t)R * o + (size_t)P->r0 * D->fw[f], (size_t)nr * D->fw[f]);
-                o += D->fw[f];
-            }
-            P->ahead += nr * (int64_t)D->sc;
+        const int64_t n = P->r1 - P->r < CS_CB_PF_ROWS ? P->r1 - P->r : CS_CB_PF_ROWS;
+        const uint8_t *grp = J->w + (size_t)J->groups[P->i] * cs_cb_group_bytes(D, R);
+        size_t o = 0;
+        for (int f = 0; f < D->nf; f++) {
+            cs_prefetch_span(grp + (size_t)R * o + (size_t)P->r * D->fw[f], (size_t)n * D->fw[f]);
+            o += D->fw[f];
         }
-        const int c = P->J->kch[P->J->kofs[P->i] + P->k];
-        const size_t cb = (size_t)nr * (size_t)D->bits / 8;
-        cs_prefetch_span(cs_cb_col(D, grp, R, c) + (size_t)P->r0 * (size_t)D->bits / 8, cb);
-        P->ahead += (int64_t)cb;
-        if (++P->k == P->J->kofs[P->i + 1] - P->J->kofs[P->i]) { P->k = 0; P->i++; }
+        const uint16_t *kc = J->kch + J->kofs[P->i];
+        const int64_t nk = J->kofs[P->i + 1] - J->kofs[P->i];
+        for (int64_t k = 0; k < nk; k++) {
+            const uint8_t *col = cs_cb_col(D, grp, R, kc[k]);
+            if (D->bits == 8) cs_prefetch_span(col + (size_t)P->r, (size_t)n);
+            else cs_prefetch_span(col + (size_t)P->r / 2, (size_t)n / 2); /* the nibble plane */
+            if (D->bits == 5 || D->bits == 6) /* the bit plane / 2-bit plane after the nibbles */
+                cs_prefetch_span(col + (size_t)R / 2 + (size_t)P->r * (size_t)(D->bits - 4) / 8, (size_t)n * (size_t)(D->bits - 4) / 8);
+        }
+        P->ahead += cs_cb_block_bytes(J, P->i, n);
+        P->r += n;
+        if (P->r >= P->r1) { P->r = P->r0; P->i++; }
     }
 }
-/* Bytes a group's computation consumes (what cs_cb_pf_run is told). */
-static inline int64_t cs_cb_pf_group_bytes(const cs_cb_desc *D, int64_t nk, int64_t nr) {
-    return nr * (int64_t)D->sc + nk * (nr * D->bits / 8);
+static inline void cs_cb_pf_init(cs_cb_pf *P, const cs_cb_job *J, int64_t i0, int64_t i1, int64_t r0, int64_t r1) {
+    *P = (cs_cb_pf){ J, i0, r0, i1, r0, r1, 0 };
+    cs_cb_pf_run(P, 0);
 }
 
 typedef struct {
