@@ -447,6 +447,20 @@ CS_DOT_ROWS4_FLOAT(dot_rows_f32, 4, CS_LD_F32, cs_sc_f32)
 CS_DOT_ROWS4_FLOAT(dot_rows_f16, 2, CS_LD_F16, cs_sc_f16)
 CS_DOT_ROWS4_FLOAT(dot_rows_bf16, 2, CS_LD_BF16, cs_sc_bf16)
 
+/* Q5_0, Q5_1 and the K-quants (output-sparse only): chess_x86_outq.h */
+#define CS_OQ_DPWSSD cs_dpwssd
+#define CS_OQ_DPBUSD cs_dpbusd
+/* the 32 bits at p as bytes, 0x10 where set: byte i takes byte i/8 of the word, tests bit i%8 */
+static inline __m256i cs_oq_qh_bytes(const uint8_t *p) {
+    uint32_t u;
+    memcpy(&u, p, 4);
+    const __m256i v = _mm256_shuffle_epi8(_mm256_set1_epi32((int)u),
+                                          _mm256_setr_epi64x(0, 0x0101010101010101, 0x0202020202020202, 0x0303030303030303));
+    const __m256i bit = _mm256_set1_epi64x((long long)0x8040201008040201ull);
+    return _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(v, bit), bit), _mm256_set1_epi8(0x10));
+}
+#include "chess_x86_outq.h"
+
 /* ---------------- activation quantizer (same arithmetic as cs_quant_x8_ref) ---------------- */
 
 static void quant_x8(const float *x, const cs_q8x *q, int64_t n) {
@@ -701,6 +715,11 @@ const cs_isa_table CS_AVX2_TABLE = {
         [CS_Q8_0] = { in_accum_q8_0, dot_rows_q8_0, to_float_q8_0 },
         [CS_Q4_0] = { in_accum_q4_0, dot_rows_q4_0, to_float_q4_0 },
         [CS_Q4_1] = { in_accum_q4_1, dot_rows_q4_1, to_float_q4_1 },
+        [CS_Q5_0] = { NULL, dot_rows_q5_0, NULL },
+        [CS_Q5_1] = { NULL, dot_rows_q5_1, NULL },
+        [CS_Q4_K] = { NULL, dot_rows_q4_K, NULL },
+        [CS_Q5_K] = { NULL, dot_rows_q5_K, NULL },
+        [CS_Q6_K] = { NULL, dot_rows_q6_K, NULL },
     },
     .gemm_rows = { [CS_Q8_0] = gemm_rows_q8_0, [CS_Q4_0] = gemm_rows_q4_0, [CS_Q4_1] = gemm_rows_q4_1 },
     .quant_x8 = quant_x8,

@@ -485,6 +485,19 @@ CS_DOT_ROWS4_Q8(dot_rows_q8_0)
 CS_DOT_ROWS4(dot_rows_q4_0, cs_block_q4_0, 2, -8, 0)
 CS_DOT_ROWS4(dot_rows_q4_1, cs_block_q4_1, 4, 0, 1)
 
+/* Q5_0, Q5_1 and the K-quants (output-sparse only): chess_x86_outq.h, with AVX512-VNNI's
+ * 256-bit dot steps and the fifth bits through a mask register */
+static inline __m256i cs_oq_dpwssd(__m256i acc, __m256i a, __m256i b) { return _mm256_dpwssd_epi32(acc, a, b); }
+static inline __m256i cs_oq_dpbusd(__m256i acc, __m256i u, __m256i s) { return _mm256_dpbusd_epi32(acc, u, s); }
+#define CS_OQ_DPWSSD cs_oq_dpwssd
+#define CS_OQ_DPBUSD cs_oq_dpbusd
+static inline __m256i cs_oq_qh_bytes(const uint8_t *p) {
+    uint32_t u;
+    memcpy(&u, p, 4);
+    return _mm256_maskz_mov_epi8((__mmask32)u, _mm256_set1_epi8(0x10));
+}
+#include "chess_x86_outq.h"
+
 /* ---------------- activation quantizer (same arithmetic as cs_quant_x8_ref) ---------------- */
 
 static void quant_x8(const float *x, const cs_q8x *q, int64_t n) {
@@ -729,6 +742,11 @@ CS_GEMM_ROWS_FN(gemm_rows_q8_0, CS_GR_Q8_0)
             [CS_Q8_0] = { in_accum_q8_0, dot_rows_q8_0, to_float_q8_0 },                              \
             [CS_Q4_0] = { IN_Q4_0, dot_rows_q4_0, to_float_q4_0 },                                    \
             [CS_Q4_1] = { IN_Q4_1, dot_rows_q4_1, to_float_q4_1 },                                    \
+            [CS_Q5_0] = { NULL, dot_rows_q5_0, NULL },                                                \
+            [CS_Q5_1] = { NULL, dot_rows_q5_1, NULL },                                                \
+            [CS_Q4_K] = { NULL, dot_rows_q4_K, NULL },                                                \
+            [CS_Q5_K] = { NULL, dot_rows_q5_K, NULL },                                                \
+            [CS_Q6_K] = { NULL, dot_rows_q6_K, NULL },                                                \
         },                                                                                            \
         .quant_x8 = quant_x8,                                                                         \
         .gemm = gemm,                                                                                 \

@@ -787,6 +787,9 @@ static void test_threshold(void) {
 
 /* ---------------- output-sparse Q5_0 / Q5_1 / K-quants against ggml ---------------- */
 
+static int32_t *random_rows(int64_t nrows, double keep_p, int64_t *nr);
+static float *random_activations(int64_t n, int zero_halves);
+
 /* This file's own reading of the blocks (ggml-common.h layouts, written here from their
  * description): the unsigned integer value of element i of a block before any offset. */
 static int own_q5_value(const uint8_t *qh4, const uint8_t *qs, int i) {
@@ -1132,6 +1135,9 @@ static void test_out_quant(void) {
                 if (c % 6 == 5) /* an all-zero activation block: scale 0 */
                     for (int64_t tk = 0; tk < nt; tk++) memset((char *)p.x + (size_t)tk * p.x_nb1, 0, sizeof(float) * (size_t)blck(t));
                 const int nth1 = (int)rnd_int(1, 4), nth2 = (int)rnd_int(1, 4);
+                chess_set_isa(CHESS_ISA_REF);
+                CHECK(run(1, &p, 1) == CHESS_OK, "ref %s run", type_name(t));
+                float *yr = ycopy(&p, 1);
                 chess_set_isa((chess_isa)isa);
                 CHECK(run(1, &p, nth1) == CHESS_OK, "%s %s run", chess_isa_name((chess_isa)isa), type_name(t));
                 float *ya = ycopy(&p, 1);
@@ -1139,7 +1145,7 @@ static void test_out_quant(void) {
                 float *yb = ycopy(&p, 1);
                 CHECK(memcmp(ya, yb, sizeof(float) * (size_t)(ne1 * nt)) == 0, "%s %s: result depends on nth (%d vs %d)",
                       chess_isa_name((chess_isa)isa), type_name(t), nth1, nth2);
-                int64_t bad = 0, bad_ggml = 0, nonzero_dead = 0;
+                int64_t bad = 0, bad_ggml = 0, bad_ref = 0, nonzero_dead = 0;
                 cs_q8g q = q8g_alloc(ne0);
                 for (int64_t tk = 0; tk < nt; tk++) {
                     const float *x = (const float *)((const char *)p.x + (size_t)tk * p.x_nb1);
@@ -1162,6 +1168,7 @@ static void test_out_quant(void) {
                                 fprintf(stderr, "  %s %s row %lld token %lld: %.9g, model %.9g, bound %.3g\n", chess_isa_name((chess_isa)isa),
                                         type_name(t), (long long)i, (long long)tk, (double)y, e, bound);
                         } else if (r > worst_t) worst_t = r;
+                        bad_ref += !(fabs((double)y - (double)yr[tk * ne1 + i]) <= 2.0 * bound); /* ISA vs the reference */
 #ifdef CHESS_TEST_WITH_GGML
                         float d = 0.0f;
                         vec_dot((int)ne0, &d, 0, p.w + (size_t)i * p.nb1, 0, qb, 0, 1);
@@ -1180,10 +1187,12 @@ static void test_out_quant(void) {
                       chess_isa_name((chess_isa)isa), type_name(t), (long long)ne0, (long long)ne1, (long long)nt, s, tau_mode, nth1, (long long)bad);
                 CHECK(bad_ggml == 0, "%s: ggml's vec_dot differs from this file's model in %lld outputs (ne0=%lld)", type_name(t),
                       (long long)bad_ggml, (long long)ne0);
+                CHECK(bad_ref == 0, "%s %s: %lld outputs off the reference's by more than twice the bound", chess_isa_name((chess_isa)isa),
+                      type_name(t), (long long)bad_ref);
                 CHECK(nonzero_dead == 0, "%s %s: %lld dead gate rows not zero", chess_isa_name((chess_isa)isa), type_name(t), (long long)nonzero_dead);
                 CHECK(!has_nan(ya, ne1 * nt), "%s %s: NaN/inf in output", chess_isa_name((chess_isa)isa), type_name(t));
                 q8g_free(&q);
-                free(ya); free(yb);
+                free(ya); free(yb); free(yr);
                 free_problem(&p);
                 cases++;
             }
@@ -1197,6 +1206,36 @@ static void test_out_quant(void) {
 #ifdef CHESS_TEST_WITH_GGML
     printf("  ggml's vec_dot on the same rows and activations: worst |error| / bound %.3g\n", worst_ggml);
 #endif
+    /* avx2vnni is avx2 with one instruction per integer dot step, and the two AVX-512 tables
+     * share these kernels: equal bit for bit */
+    const chess_isa pairs[2][2] = { { CHESS_ISA_AVX2, CHESS_ISA_AVX2_VNNI }, { CHESS_ISA_AVX512, CHESS_ISA_AVX512_VBMI } };
+    for (int pi = 0; pi < 2; pi++) {
+        const cs_isa_table *A = cs_isa_table_of(pairs[pi][0]), *V = cs_isa_table_of(pairs[pi][1]);
+        if (!A || !V || !chess_isa_available(pairs[pi][0]) || !chess_isa_available(pairs[pi][1])) continue;
+        int64_t dots = 0;
+        for (size_t ti = 0; ti < sizeof k_out_types / sizeof k_out_types[0]; ti++) {
+            const chess_type t = k_out_types[ti];
+            for (int c = 0; c < 8; c++) {
+                const int64_t n = blck(t) * rnd_int(1, blck(t) == 256 ? 16 : 128), nrows = rnd_int(1, 40);
+                const size_t nb1 = row_bytes(t, n) + (size_t)(c % 3) * bbytes(t);
+                uint8_t *w = make_weights(t, n, nrows, nb1);
+                int64_t nr = 0;
+                int32_t *rows = random_rows(nrows, c % 4 == 0 ? 1.0 : rnd_unit(), &nr);
+                float *x = random_activations(n, c % 5 == 2);
+                cs_q8g q = q8g_alloc(n);
+                cs_quant_q8g_ref(act_kind(t), x, &q, n);
+                float *d1 = calloc((size_t)nrows, sizeof(float)), *d2 = calloc((size_t)nrows, sizeof(float));
+                A->k[cs_index(t)].dot_rows(d1, w, nb1, rows, nr, &q, n);
+                V->k[cs_index(t)].dot_rows(d2, w, nb1, rows, nr, &q, n);
+                CHECK(memcmp(d1, d2, sizeof(float) * (size_t)nrows) == 0, "%s dot_rows %s differs from %s (n=%lld, %lld rows)",
+                      chess_isa_name(pairs[pi][1]), type_name(t), chess_isa_name(pairs[pi][0]), (long long)n, (long long)nr);
+                dots += nr;
+                q8g_free(&q); free(x); free(w); free(rows); free(d1); free(d2);
+            }
+        }
+        printf("  %s dot_rows (5 output-sparse types) identical to %s on %lld row dots\n", chess_isa_name(pairs[pi][1]),
+               chess_isa_name(pairs[pi][0]), (long long)dots);
+    }
     printf("  bound: (float terms + 16) * 2^-24 * sum |scaled element products| * |g|; worst over all ISAs %.3g\n", worst);
     if (expect && *expect) {
         const int want = (int)(sizeof k_out_types / sizeof k_out_types[0]);
