@@ -18,7 +18,8 @@ import { buildBackend } from '@chess/backend-llamacpp';
 import { DEFAULT_REFINE_TOKENS, calibrate, checkProfileMatchesModel, readProfile, sparseRefiner } from '@chess/calibrate';
 import { UsageError, cachePath, repoRoot, writeFileAtomic } from '@chess/core';
 import { fetchDefaultModel } from '@chess/models';
-import { type Method, type Statistic, transformModel } from '@chess/pass-chess';
+import { compile, fixedCalibrator } from '@chess/compiler';
+import type { Method, Statistic } from '@chess/pass-chess';
 import { type Perplexity, perplexity, writeHeldOutText } from '../transform/perplexity.ts';
 
 interface Options {
@@ -73,7 +74,7 @@ async function main(): Promise<void> {
       for (const method of options.methods) {
         for (const statistic of ['rms', 'mean-abs'] as const) {
           const out = join(work, `${method}-${statistic}-${sparsity}.gguf`);
-          await transformModel({ model, out, method, statistic, sparsity, profile, refine, refineIterations: 1 });
+          await compile({ model, out, method, statistic, sparsity, refineTokens: DEFAULT_REFINE_TOKENS, refineIterations: 1 }, { calibrator: fixedCalibrator(profile, refine) });
           const p = await perplexity(out, text, { ...ppl, report: join(work, 'report.json') });
           log(`${method}/${statistic} at ${sparsity}: PPL ${p.ppl} ± ${p.stderr}; gate sparsity ${JSON.stringify(p.achieved?.ffn_gate_act)}`);
           results.push({ method, statistic, sparsity, ...p });

@@ -20,7 +20,8 @@ import { importGGUF } from '@chess/import-gguf';
 import type { DType } from '@chess/ir';
 import { fetchDefaultModel } from '@chess/models';
 import { type Perplexity, perplexity, writeHeldOutText } from '../transform/perplexity.ts';
-import { type Method, PROJECTIONS, type Projection, type QuantileSource, type ThresholdProfile, transformModel } from '@chess/pass-chess';
+import { compile, fixedCalibrator } from '@chess/compiler';
+import { type Method, PROJECTIONS, type Projection, type QuantileSource, type ThresholdProfile } from '@chess/pass-chess';
 
 interface Options {
   chunks: number;
@@ -88,7 +89,7 @@ async function main(): Promise<void> {
     for (const method of options.methods) {
       for (const type of options.types) {
         const out = join(work, `${method}-${type}.gguf`);
-        const r = await transformModel({ model, out, method, sparsity: 0, layout: 'transposed', transposedType: type, profile });
+        const r = await compile({ model, out, method, sparsity: 0, layout: 'transposed', transposedType: type, refineTokens: 0 }, { calibrator: fixedCalibrator(profile) });
         const p = await perplexity(out, textFile, { ...ppl, report: join(work, `${method}-${type}.json`) });
         log(`${method} transposed ${type}: PPL ${p.ppl} ± ${p.stderr} (achieved ${JSON.stringify(p.achieved)})`);
         results.push({ method, type, fileBytes: r.emit.tensorBytes, ...p });

@@ -10,6 +10,7 @@ const COMPILER_SOURCES = [
   'packages/import-gguf/src',
   'packages/codegen-gguf/src',
   'packages/pass-chess/src',
+  'packages/compiler/src',
   'packages/calibrate/src',
   'apps/cli/src/commands/calibrate.ts',
   'apps/cli/src/commands/transform.ts',

@@ -1,23 +1,26 @@
 /**
- * The CHESS-family passes as a straight list of named steps (tinygrad style);
- * `CHESS_DEBUG_IR=1` prints the module after each one:
+ * The CHESS-family pass steps (tinygrad style: each a rule list or a function
+ * on the module); `registry.ts` names them and puts them in pipelines, with
+ * the verifier between steps. `CHESS_DEBUG_IR=1` prints the module after each.
  *
- *   1. `check-gated-ffn`        every layer's FFN is mul(act(linear(x, W_gate)), linear(x, W_up)) -> linear(., W_down)
- *   2. `sparsify-<method>`      rewrite rules: the gated FFN -> sparse_linear_out over ffn_gate_tau;
- *                               linear(x, W_p) -> linear(threshold(x, <p>_in_tau), W_p) for the method's projections
- *   3. `input-sparse-layout`    linear(x, W_p) -> sparse_linear_in(x, W_p') for the method's input-sparse projections,
- *                               W_p' in the storage layout (column blocks: the source's blocks re-arranged; or
- *                               transposed and re-quantized); a projection the layout cannot hold stays a linear
- *   4. `sparse-gguf-layout`     drop the replaced row-layout weights, order the weight table deterministically
- *   5. `sparse-gguf-meta`       the `chess` architecture wrapper and the chess.* keys (docs/gguf-sparse.md §1-2)
+ *   `check-module`          llama base architecture; every layer's FFN is
+ *                           linear(mul(act(linear(x, W_gate)), linear(x, W_up)), W_down); the transposed type fits
+ *   `sparsify-<method>`     rewrite rules: the gated FFN -> sparse_linear_out over ffn_gate_tau;
+ *                           linear(x, W_p) -> linear(threshold(x, <p>_in_tau), W_p) for the method's projections
+ *                           (the threshold weights are made here without values)
+ *   `place-thresholds`      every threshold weight gets its values (also after each refinement measurement)
+ *   `input-sparse-layout`   linear(x, W_p) -> sparse_linear_in(x, W_p') for the method's input-sparse projections,
+ *                           W_p' in the storage layout (column blocks: the source's blocks re-arranged; or
+ *                           transposed and re-quantized; bytes from the LayoutEncoder); a projection the layout
+ *                           cannot hold stays a linear
+ *   `sparse-gguf-layout`    drop the replaced row-layout weights, order the weight table deterministically
+ *   `sparse-gguf-meta`      the `chess` architecture wrapper and the chess.* keys (docs/gguf-sparse.md §1-2)
  */
 import { ChessError } from '@chess/core';
-import { type DType, type MetaEntry, type Module, type Node, type Rule, type Weight, WeightRef, type Step, type StepReport, any, dtypeInfo, formatShape, memoryWeight, op, runPipeline, valueNames, weight, type PipelineOptions } from '@chess/ir';
+import { type DType, type MetaEntry, type Module, type Node, type Rule, type Weight, WeightRef, any, dtypeInfo, formatShape, memoryWeight, op, valueNames, weight } from '@chess/ir';
 import {
-  DEFAULT_LAYOUT,
   DEFAULT_TRANSPOSED_TYPE as CONTRACT_DEFAULT_TRANSPOSED_TYPE,
   type Layout,
-  METHOD_LAYOUTS,
   type Method,
   PROJECTIONS,
   type Projection,
@@ -28,11 +31,10 @@ import {
   parseContractTensor,
   parseProjectionWeight,
 } from '@chess/contract';
-import { columnBlockWeight } from './column-blocks.ts';
-import { registerSparseOps } from './ops.ts';
-import { type Placement, checkLayoutOptions, inputSparsePlacements, placeProjection } from './placement.ts';
-import { type ThresholdOptions, type ThresholdProfile, type Thresholds, computeThresholds } from './thresholds.ts';
-import { transposedWeight } from './transpose.ts';
+import type { LayoutEncoder } from './encoder.ts';
+import { methodLayout } from './methods.ts';
+import { placeProjection } from './placement.ts';
+import type { ThresholdProfile, Thresholds } from './thresholds.ts';
 
 /** `chess.tool` of the files this package writes. */
 export const TOOL = 'chess-toolchain 0.1.0 (@chess/pass-chess)';
@@ -48,20 +50,9 @@ export interface CalibrationInfo {
   readonly seed: number;
 }
 
-export interface ChessPipelineOptions {
-  readonly thresholds: Thresholds;
-  /** Storage layout of the input-sparse projections. Default `column-blocks`. */
-  readonly layout?: Layout;
-  /** Storage type of transposed projections (layout `transposed` only). Default DEFAULT_TRANSPOSED_TYPE. */
-  readonly transposedType?: DType;
-  readonly calibration: CalibrationInfo;
-  /** `chess.tool`; default TOOL. */
-  readonly tool?: string;
-}
-
 const isProj = (proj: Projection) => (ref: { name: string }) => parseProjectionWeight(ref.name)?.proj === proj;
 
-// --- step 1: the module must have a gated FFN in every layer ---
+// --- check-module: llama, a gated FFN in every layer, the transposed type fits ---
 
 /** The layers of a module: 0 .. n_layer-1 from the hyperparameters, plus every `layer` attribute seen. */
 export function moduleLayers(module: Module): number[] {
@@ -124,48 +115,90 @@ export function checkProfileMatchesModule(profile: ThresholdProfile, module: Mod
   }
 }
 
-// --- step 2: sparsify (one rule list per method) ---
+// --- sparsify-<method>: the structure; the threshold weights are made without values ---
+
+/** A threshold weight whose values `place-thresholds` supplies (written without them, it fails loudly: WEIGHT_DETACHED). */
+function thresholdWeight(name: string, length: number): Weight {
+  return { name, dtype: 'f32', shape: [length], source: { kind: 'memory' } };
+}
 
 /** The gated FFN -> output-sparse up product over the gate thresholds (chess, chess+, cats). */
-function gateRule(thresholds: Thresholds): Rule {
+function gateRule(): Rule {
   return {
     name: 'gate-threshold',
     pattern: op('mul', op('activation', op('linear', any('x'), weight().where(isProj('ffn_gate')))).as('act'), op('linear', any('x'), weight('up').where(isProj('ffn_up')))).commutative(),
     rewrite(m, b) {
-      const { layer } = parseProjectionWeight(m.weight('up').name)!;
-      const tau = thresholds.layers[layer]?.gate;
-      if (!tau) throw new ChessError('CHESS_THRESHOLDS_MISSING', `no gate thresholds for layer ${layer} (thresholds cover ${thresholds.layers.length} layers)`, { layer });
-      const tauRef = b.addWeight(memoryWeight(contractNames.gateTau(layer), 'f32', [tau.length], tau));
+      const up = m.weight('up').name;
+      const { layer } = parseProjectionWeight(up)!;
+      const nFF = b.module.weight(up)!.shape[0]!;
+      const tauRef = b.addWeight(thresholdWeight(contractNames.gateTau(layer), nFF));
       return b.op('sparse_linear_out', [m.value('x'), m.weight('up'), m.node('act'), tauRef], { layer });
     },
   };
 }
 
 /** linear(x, W_p) -> linear(threshold(x, <p>_in_tau), W_p): one tensor-wise threshold on a projection input. */
-function inputRule(proj: Projection, thresholds: Thresholds): Rule {
+function inputRule(proj: Projection): Rule {
   return {
     name: `${proj}-input-threshold`,
     pattern: op('linear', any('x').where((n) => n.op !== 'threshold'), weight('w').where(isProj(proj))),
     rewrite(m, b) {
       const { layer } = parseProjectionWeight(m.weight('w').name)!;
-      const tau = thresholds.layers[layer]?.inputs[proj];
-      if (tau === undefined) throw new ChessError('CHESS_THRESHOLDS_MISSING', `no ${proj} input threshold for layer ${layer}`, { layer, proj });
-      const tauRef = b.addWeight(memoryWeight(contractNames.inputTau(layer, proj), 'f32', [1], Float32Array.of(tau)));
+      const tauRef = b.addWeight(thresholdWeight(contractNames.inputTau(layer, proj), 1));
       const masked = b.op('threshold', [m.value('x'), tauRef], { layer }, `${proj}_in.${layer}`);
       return b.op('linear', [masked, m.weight('w')], { layer });
     },
   };
 }
 
-export function sparsifyRules(thresholds: Thresholds): Rule[] {
-  const layout = METHOD_LAYOUTS[thresholds.method];
-  return [...(layout.gate ? [gateRule(thresholds)] : []), ...layout.inputs.map((p) => inputRule(p, thresholds))];
+export function sparsifyRules(method: Method): Rule[] {
+  const layout = methodLayout(method);
+  return [...(layout.gate ? [gateRule()] : []), ...layout.inputs.map((p) => inputRule(p))];
 }
 
-// --- step 3: lowering to the storage layout of the input-sparse projections ---
+// --- place-thresholds: the one place threshold values enter the module ---
 
-export function inputSparseRules(method: Method, layout: Layout, type: DType): Rule[] {
-  const inputSparse = new Set<Projection>(METHOD_LAYOUTS[method].inputSparse);
+/**
+ * Give every threshold weight of the module its values from `thresholds`
+ * (same place in the weight table). Run after `sparsify` and again after each
+ * refinement measurement. CHESS_THRESHOLDS_MISSING if a threshold weight has
+ * no value, or a value has no threshold weight (thresholds of another method
+ * or module).
+ */
+export function placeThresholds(module: Module, thresholds: Thresholds): void {
+  const values = new Map<string, Float32Array>();
+  for (const lt of thresholds.layers) {
+    if (lt.gate) values.set(contractNames.gateTau(lt.layer), lt.gate);
+    for (const p of PROJECTIONS) {
+      const v = lt.inputs[p];
+      if (v !== undefined) values.set(contractNames.inputTau(lt.layer, p), Float32Array.of(v));
+    }
+  }
+  for (const w of [...module.weights.values()]) {
+    const t = parseContractTensor(w.name);
+    if (t?.kind !== 'gateTau' && t?.kind !== 'inputTau') continue;
+    const data = values.get(w.name);
+    const n = w.shape.reduce((a, b) => a * b, 1);
+    if (!data || data.length !== n) {
+      throw new ChessError(
+        'CHESS_THRESHOLDS_MISSING',
+        `no ${n} threshold value(s) for @${w.name} in the ${thresholds.method} thresholds (${data ? `${data.length} values` : `they cover ${thresholds.layers.length} layers`})`,
+        { weight: w.name, layer: t.layer },
+      );
+    }
+    replaceWeight(module, w.name, memoryWeight(w.name, 'f32', w.shape, data));
+    values.delete(w.name);
+  }
+  if (values.size > 0) {
+    const [name] = values.keys();
+    throw new ChessError('CHESS_THRESHOLDS_MISSING', `the ${thresholds.method} thresholds hold @${name}, which the module has no threshold weight for (${values.size} such)`, { weight: name });
+  }
+}
+
+// --- input-sparse-layout: the storage layout of the input-sparse projections ---
+
+export function inputSparseRules(method: Method, layout: Layout, type: DType, encoder?: LayoutEncoder): Rule[] {
+  const inputSparse = new Set<Projection>(methodLayout(method).inputSparse);
   return [
     {
       name: 'input-sparse-projection',
@@ -181,12 +214,22 @@ export function inputSparseRules(method: Method, layout: Layout, type: DType): R
             weight: srcName,
           });
         }
-        const name = placement.tensor;
-        replaceWeight(b.module, srcName, placement.layout === 'transposed' ? transposedWeight(b.module, src, name, type) : columnBlockWeight(b.module, src, name));
-        return b.op('sparse_linear_in', [m.value('x'), name], { layer: placement.layer, layout: placement.layout });
+        replaceWeight(b.module, srcName, layoutWeight(b.module, src, placement.tensor, placement.layout, type, encoder));
+        return b.op('sparse_linear_in', [m.value('x'), placement.tensor], { layer: placement.layer, layout: placement.layout });
       },
     },
   ];
+}
+
+/**
+ * `src` [n_out, n_in] stored in `layout` as weight `name`: column blocks keep
+ * its dtype and shape, transposed is [n_in, n_out] of dtype `type`. The bytes
+ * come from `encoder` when they are written.
+ */
+function layoutWeight(module: Module, src: Weight, name: string, layout: Layout, type: DType, encoder: LayoutEncoder | undefined): Weight {
+  const [nOut, nIn] = src.shape as [number, number];
+  const [dtype, shape] = layout === 'transposed' ? [type, [nIn, nOut]] : [src.dtype, src.shape];
+  return { name, dtype, shape: [...shape], source: encoder ? { kind: 'memory', data: encoder(module, src, layout, dtype) } : { kind: 'memory' } };
 }
 
 /** Put `weight` in the table at the place of `name` (which is removed). */
@@ -205,7 +248,7 @@ export function checkTransposedType(module: Module, method: Method, type: string
     throw new ChessError('CHESS_BAD_TRANSPOSED_TYPE', `transposed type '${type}' is not supported; valid: ${TRANSPOSED_TYPES.join(', ')}`, { type, valid: TRANSPOSED_TYPES });
   }
   const { blockSize } = dtypeInfo(type as DType);
-  const transposed = new Set<Projection>(METHOD_LAYOUTS[method].inputSparse);
+  const transposed = new Set<Projection>(methodLayout(method).inputSparse);
   for (const w of module.weights.values()) {
     const p = parseProjectionWeight(w.name);
     if (!p || !transposed.has(p.proj)) continue;
@@ -220,7 +263,7 @@ export function checkTransposedType(module: Module, method: Method, type: string
   }
 }
 
-// --- step 4: weight table layout ---
+// --- sparse-gguf-layout: weight table layout ---
 
 const TAU_ORDER = (layer: number): string[] => [contractNames.gateTau(layer), ...PROJECTIONS.map((p) => contractNames.inputTau(layer, p))];
 
@@ -263,14 +306,14 @@ export function layoutWeights(module: Module): void {
   for (const name of order) module.weights.set(name, byName.get(name)!);
 }
 
-// --- step 5: metadata ---
+// --- sparse-gguf-meta: metadata ---
 
 /**
  * The `chess` wrapper and the chess.* keys (docs/gguf-sparse.md §1-2), appended
  * after the source's keys. A source key of the same name is replaced; other
  * chess.* keys of the source (e.g. `chess.synthetic.seed`) are kept.
  */
-export function sparseGgufMeta(module: Module, options: ChessPipelineOptions): void {
+export function sparseGgufMeta(module: Module, options: { readonly thresholds: Thresholds; readonly calibration: CalibrationInfo; readonly tool?: string | undefined }): void {
   const { thresholds, calibration } = options;
   const { keys } = SPARSE_GGUF;
   const added: MetaEntry[] = [
@@ -294,57 +337,17 @@ export function sparseGgufMeta(module: Module, options: ChessPipelineOptions): v
   module.meta = [...meta, ...added];
 }
 
-// --- the pipeline ---
+// --- check-module ---
 
-export function chessPipeline(options: ChessPipelineOptions): Step[] {
-  registerSparseOps();
-  const { method } = options.thresholds;
-  return [
-    { name: 'check-gated-ffn', run: checkGatedFfn },
-    { name: `sparsify-${method}`, rules: sparsifyRules(options.thresholds) },
-    { name: 'input-sparse-layout', rules: inputSparseRules(method, options.layout ?? DEFAULT_LAYOUT, options.transposedType ?? DEFAULT_TRANSPOSED_TYPE) },
-    { name: 'sparse-gguf-layout', run: layoutWeights },
-    { name: 'sparse-gguf-meta', run: (m) => sparseGgufMeta(m, options) },
-  ];
-}
-
-export interface ApplyChessOptions extends ThresholdOptions {
-  /** Storage layout of the input-sparse projections. Default `column-blocks`. */
-  readonly layout?: Layout;
-  /** Storage type of transposed projections: only with layout `transposed` (default DEFAULT_TRANSPOSED_TYPE). */
-  readonly transposedType?: DType;
-  readonly tool?: string;
-  readonly pipeline?: PipelineOptions;
-}
-
-/** Checks that need the module but no profile: the layout options, llama base architecture, gated FFN everywhere, the transposed type fits. */
-export function checkModule(module: Module, options: { method: Method; layout?: string | undefined; transposedType?: string | undefined }): void {
-  checkLayoutOptions(options);
+/**
+ * Checks that need the module but no profile (run before calibration, the
+ * expensive part): llama base architecture, a gated FFN in every layer, the
+ * transposed type fits every projection stored transposed.
+ */
+export function checkModule(module: Module, options: { readonly method: Method; readonly layout: Layout; readonly transposedType: DType }): void {
   if (module.arch !== 'llama') {
     throw new ChessError('CHESS_UNSUPPORTED_ARCH', `base architecture '${module.arch}' is not supported by the sparse runtime (docs/gguf-sparse.md §6: llama)`, { arch: module.arch });
   }
   checkGatedFfn(module);
-  if (options.layout === 'transposed') checkTransposedType(module, options.method, options.transposedType ?? DEFAULT_TRANSPOSED_TYPE);
-}
-
-/**
- * The whole pass on a module: check the module (llama, gated FFN in every
- * layer) and the profile (same model shape), compute the thresholds, run the
- * pipeline. Returns the thresholds, where each input-sparse projection went,
- * and the step reports.
- */
-export function applyChess(module: Module, profile: ThresholdProfile, options: ApplyChessOptions): { thresholds: Thresholds; placements: Placement[]; reports: StepReport[] } {
-  registerSparseOps();
-  checkModule(module, options);
-  checkProfileMatchesModule(profile, module);
-  const layout = options.layout ?? DEFAULT_LAYOUT;
-  const type = options.transposedType ?? DEFAULT_TRANSPOSED_TYPE;
-  const thresholds = computeThresholds(profile, options);
-  const placements = inputSparsePlacements(module, thresholds.method, layout);
-  const reports = runPipeline(
-    module,
-    chessPipeline({ thresholds, layout, transposedType: type, calibration: profile.calibration, ...(options.tool !== undefined && { tool: options.tool }) }),
-    options.pipeline,
-  );
-  return { thresholds, placements, reports };
+  if (options.layout === 'transposed') checkTransposedType(module, options.method, options.transposedType);
 }

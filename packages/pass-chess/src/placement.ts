@@ -6,8 +6,9 @@
  * reported by `chess transform`.
  */
 import { ChessError } from '@chess/core';
-import { DEFAULT_LAYOUT, type Layout, METHOD_LAYOUTS, type Method, type Projection, columnBlockMisfit, contractNames, isLayout, LAYOUTS, parseProjectionWeight } from '@chess/contract';
+import { DEFAULT_LAYOUT, type Layout, type Method, type Projection, columnBlockMisfit, contractNames, isLayout, LAYOUTS, parseProjectionWeight } from '@chess/contract';
 import type { Module, Weight } from '@chess/ir';
+import { methodLayout } from './methods.ts';
 
 export interface Placement {
   /** The source weight (`blk.N.<proj>.weight`). */
@@ -35,7 +36,7 @@ export function placeProjection(w: Weight, layout: Layout): Placement {
 
 /** The placements of every input-sparse projection of `method` in the module, in weight-table order. */
 export function inputSparsePlacements(module: Module, method: Method, layout: Layout = DEFAULT_LAYOUT): Placement[] {
-  const inputSparse = new Set<Projection>(METHOD_LAYOUTS[method].inputSparse);
+  const inputSparse = new Set<Projection>(methodLayout(method).inputSparse);
   return [...module.weights.values()].filter((w) => inputSparse.has(parseProjectionWeight(w.name)?.proj as Projection)).map((w) => placeProjection(w, layout));
 }
 

@@ -23,7 +23,7 @@
  * CalibrationProfile), so this package does not depend on how profiles are made.
  */
 import { ChessError, UsageError } from '@chess/core';
-import { METHOD_LAYOUTS, type Method, PROJECTIONS, type Projection, type Statistic, isMethod, isStatistic, METHODS, STATISTICS } from './methods.ts';
+import { type Method, PROJECTIONS, type Projection, type Statistic, isStatistic, methodLayout, STATISTICS } from './methods.ts';
 
 /** Largest finite float32: the threshold of a channel that never contributes. */
 export const FLT_MAX = 3.4028234663852886e38;
@@ -75,9 +75,7 @@ export interface Thresholds {
 
 /** Check method / statistic / sparsity; UsageError naming the option and the valid values. */
 export function checkThresholdOptions(options: { method: string; statistic?: string | undefined; sparsity: number }): void {
-  if (!isMethod(options.method)) {
-    throw new UsageError('CHESS_UNKNOWN_METHOD', `unknown method '${options.method}'; valid methods: ${METHODS.join(', ')}`, { method: options.method, valid: METHODS });
-  }
+  methodLayout(options.method); // CHESS_UNKNOWN_METHOD, listing the known methods
   if (options.statistic !== undefined && !isStatistic(options.statistic)) {
     throw new UsageError('CHESS_UNKNOWN_STATISTIC', `unknown statistic '${options.statistic}'; valid statistics: ${STATISTICS.join(', ')}`, {
       statistic: options.statistic,
@@ -92,7 +90,7 @@ export function checkThresholdOptions(options: { method: string; statistic?: str
 export function computeThresholds(profile: ThresholdProfile, options: ThresholdOptions): Thresholds {
   checkThresholdOptions(options);
   const { method, sparsity } = options;
-  const layout = METHOD_LAYOUTS[method];
+  const layout = methodLayout(method);
   const statistic = options.statistic ?? 'rms';
   const nFF = profile.model.nFF;
   if (profile.layers.length !== profile.model.nLayer) {

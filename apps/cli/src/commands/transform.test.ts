@@ -130,17 +130,31 @@ describe('chess transform: errors before any work', () => {
       error: /error\[TRANSFORM_REFINE_UNAVAILABLE\]: --profile .*good\.prf: its calibration text 'synthetic-cli-test' cannot be re-read.*--refine-tokens 0/,
     },
     { name: 'model without a gated FFN', args: () => ['--model', ungated], code: 1, error: /blk\.0\.ffn_gate\.weight.*required/ },
+    { name: 'no --out', args: () => ['--no-out'], code: 2, error: /error\[TRANSFORM_BAD_OUT\]: --out: required/ },
   ];
   for (const c of cases) {
     it(c.name, async () => {
       const out = join(work, `${c.name.replace(/\W+/g, '-')}.gguf`);
       const args = c.args();
-      const run = await chess('transform', ...(args.includes('--model') ? [] : ['--model', model]), '--profile', goodProfile, ...args, '--out', out);
+      const outArgs = args.includes('--no-out') ? [] : ['--out', out];
+      const run = await chess('transform', ...(args.includes('--model') ? [] : ['--model', model]), '--profile', goodProfile, ...args.filter((a) => a !== '--no-out'), ...outArgs);
       expect(run.stderr).toMatch(c.error);
       expect(run.code).toBe(c.code);
       expect(existsSync(out)).toBe(false);
     });
   }
+});
+
+describe('chess transform --list-passes', () => {
+  it("prints the compiler's stages with their passes, every pass and every method, and exits 0 without other options", async () => {
+    const run = await chess('transform', '--list-passes');
+    expect(run.code).toBe(0);
+    expect(run.stdout).toMatch(/^stages of chess transform, in order:\n {2}import /);
+    expect(run.stdout).toMatch(/^ {2}passes +.*\[passes: sparsify, place-thresholds, input-sparse-layout, sparse-gguf-layout, sparse-gguf-meta\]$/m);
+    expect(run.stdout).toMatch(/^ {2}refine +.*\[passes: place-thresholds\]$/m);
+    for (const pass of ['check-module', 'sparsify', 'place-thresholds', 'input-sparse-layout', 'sparse-gguf-layout', 'sparse-gguf-meta']) expect(run.stdout).toMatch(new RegExp(`^ {2}${pass} +\\S`, 'm'));
+    for (const method of ['chess', 'chess\\+', 'cats', 'teal']) expect(run.stdout).toMatch(new RegExp(`^ {2}${method} +\\S`, 'm'));
+  });
 });
 
 describe('chess transform: a run', () => {

@@ -1,5 +1,6 @@
 /**
- * File to file on a small synthetic GGUF (2 layers, SmolLM2 tokenizer, Q4_1):
+ * The driver file to file on a small synthetic GGUF (2 layers, SmolLM2
+ * tokenizer, Q4_1), profiles given (fixedCalibrator):
  * determinism (same profile + options => same bytes) and the sparse GGUF
  * contract as read back by the GGUF reader (keys, tensor names, shapes, types,
  * threshold values, column-block and transposed data), the layout options.
@@ -15,9 +16,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GGMLType, type GGUFFile, columnBlocksFromRows, dequantize, openGGUF, quantize } from '@chess/gguf';
 import { importGGUF } from '@chess/import-gguf';
 import { fetchDefaultModel, parseShape, synthesizeModel } from '@chess/models';
-import { type Method, type ThresholdProfile, TOOL, transformModel, transposeMatrix } from './index.ts';
-import { closeToFloat32, expectThresholdsMatch, referenceThresholdsOfStatistics, statisticsOfProfile } from './__reference__/thresholds.ts';
-import { flatProfile } from './testing.ts';
+import { type Method, type ThresholdProfile, TOOL, transposeMatrix } from '@chess/pass-chess';
+import { closeToFloat32, expectThresholdsMatch, referenceThresholdsOfStatistics, statisticsOfProfile } from '@chess/pass-chess/reference';
+import { flatProfile } from '@chess/pass-chess/testing';
+import { fixedCalibrator } from './calibrator.ts';
+import { compile } from './compile.ts';
 
 let work: string;
 let model: string;
@@ -27,7 +30,7 @@ let profile: ThresholdProfile;
 let narrowProfile: ThresholdProfile;
 
 beforeAll(async () => {
-  work = await mkdtemp(join(tmpdir(), 'chess-pass-'));
+  work = await mkdtemp(join(tmpdir(), 'chess-compiler-transform-'));
   model = join(work, 'tiny.gguf');
   await synthesizeModel({ shape: parseShape('{"base":"smollm2","nLayer":2,"nEmbd":64,"nFF":128,"nHead":2,"nHeadKV":1}'), type: GGMLType.Q4_1, out: model, seed: 3 });
   const { module, file } = await importGGUF(model);
@@ -64,7 +67,7 @@ async function thresholdsInFile(file: GGUFFile, nLayer: number, nFF: number) {
 }
 
 async function transform(method: Method, out: string, extra: { layout?: 'column-blocks' | 'transposed'; transposedType?: 'f32' | 'q8_0' | 'q4_1' } = {}) {
-  return transformModel({ model, out: join(work, out), method, statistic: 'mean-abs', sparsity: 0.5, profile, ...extra });
+  return compile({ model, out: join(work, out), method, statistic: 'mean-abs', sparsity: 0.5, refineTokens: 0, ...extra }, { calibrator: fixedCalibrator(profile) });
 }
 
 describe('deterministic output', () => {
@@ -175,7 +178,7 @@ describe('the sparse GGUF contract', () => {
 
   it('a projection the column-block layout cannot hold keeps its row layout and is reported (masked-dense route)', async () => {
     const out = join(work, 'narrow-teal.gguf');
-    const result = await transformModel({ model: narrowKv, out, method: 'teal', sparsity: 0.5, profile: narrowProfile });
+    const result = await compile({ model: narrowKv, out, method: 'teal', sparsity: 0.5, refineTokens: 0 }, { calibrator: fixedCalibrator(narrowProfile) });
     const rows = result.placements.filter((p) => p.layout === 'rows');
     expect(rows.map((p) => p.weight)).toEqual(['blk.0.attn_k.weight', 'blk.0.attn_v.weight', 'blk.1.attn_k.weight', 'blk.1.attn_v.weight']);
     for (const p of rows) expect(p.reason).toMatch(/n_out = 16 is not a positive multiple of 32/);
@@ -221,7 +224,7 @@ describe('SmolLM2 (Q4_1), chess+ and teal', () => {
     const flat = flatProfile(module);
     for (const method of ['chess+', 'teal'] as const) {
       const out = join(work, `smollm2-${method}.gguf`);
-      const result = await transformModel({ model: source, out, method, sparsity: 0.5, profile: flat });
+      const result = await compile({ model: source, out, method, sparsity: 0.5, refineTokens: 0 }, { calibrator: fixedCalibrator(flat) });
       expect(result.placements.every((p) => p.layout === 'column-blocks')).toBe(true);
       expect(result.placements).toHaveLength(30 * (method === 'teal' ? 7 : 3));
       const file = await openGGUF(out);
@@ -282,7 +285,7 @@ describe('refinement on the partially sparsified model', () => {
       return scaled(iteration);
     };
     const out = join(work, 'refined.gguf');
-    const result = await transformModel({ model, out, method: 'chess+', statistic: 'mean-abs', sparsity: 0.5, profile, refine, refineIterations: 2 });
+    const result = await compile({ model, out, method: 'chess+', statistic: 'mean-abs', sparsity: 0.5, refineIterations: 2 }, { calibrator: fixedCalibrator(profile, refine) });
     // each iteration measured a chess GGUF holding the thresholds of the step before
     expect(seen.map((s) => [s.iteration, s.arch])).toEqual([
       [1, 'chess'],
@@ -307,12 +310,14 @@ describe('refinement on the partially sparsified model', () => {
     }
     // refinement does not change anything else: the same bytes as a plain transform with the measured profile
     const plain = join(work, 'plain-measured.gguf');
-    await transformModel({ model, out: plain, method: 'chess+', statistic: 'mean-abs', sparsity: 0.5, profile: scaled(2) });
+    await compile({ model, out: plain, method: 'chess+', statistic: 'mean-abs', sparsity: 0.5, refineTokens: 0 }, { calibrator: fixedCalibrator(scaled(2)) });
     expect(await sha256(plain)).toBe(await sha256(out));
   });
 
   it('refuses a bad iteration count before any work', async () => {
     const refine = async () => profile;
-    await expect(transformModel({ model, out: join(work, 'bad.gguf'), method: 'chess', sparsity: 0.5, profile, refine, refineIterations: 11 })).rejects.toMatchObject({ code: 'CHESS_BAD_REFINEMENT' });
+    await expect(compile({ model, out: join(work, 'bad.gguf'), method: 'chess', sparsity: 0.5, refineIterations: 11 }, { calibrator: fixedCalibrator(profile, refine) })).rejects.toMatchObject({
+      code: 'TRANSFORM_BAD_OPTION',
+    });
   });
 });

