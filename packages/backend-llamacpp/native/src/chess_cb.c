@@ -423,6 +423,7 @@ static int64_t cs_cb_prepare(const chess_spmv_cb_args *a, const cs_cb_desc *D, c
     const size_t o_q = CS_CB_CARVE(int8_t, n), o_xf = CS_CB_CARVE(float, D->B == 1 ? n : 0);
     const size_t o_d = CS_CB_CARVE(float, G), o_s = CS_CB_CARVE(float, G), o_bs = CS_CB_CARVE(int16_t, n / 16 + 1);
     const size_t o_g = CS_CB_CARVE(int32_t, G), o_k = CS_CB_CARVE(int32_t, G + 1), o_c = CS_CB_CARVE(uint16_t, n);
+    const size_t o_a = CS_CB_CARVE(int32_t, D->B == 256 ? 6 * a->n_out : 0); /* K-quant kernels' per-row scratch */
 #undef CS_CB_CARVE
     uint8_t *base = cs_cb_get_scratch(off);
     if (!base) return -1;
@@ -454,7 +455,7 @@ static int64_t cs_cb_prepare(const chess_spmv_cb_args *a, const cs_cb_desc *D, c
         default: cs_cb_quantize_group(D, xm, q + g * D->B, &d[g], q81 ? &s[g] : NULL, bsums + g * (D->B / 16)); break;
         }
     }
-    *J = (cs_cb_job){ D, (const uint8_t *)a->w, a->n_out, n, q, xf, d, s, bsums, groups, ng, kofs, kch };
+    *J = (cs_cb_job){ D, (const uint8_t *)a->w, a->n_out, n, q, xf, d, s, bsums, groups, ng, kofs, kch, (int32_t *)(base + o_a) };
     return nk;
 }
 

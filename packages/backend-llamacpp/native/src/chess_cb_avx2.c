@@ -71,7 +71,7 @@ static inline __attribute__((always_inline)) void CS_CB_NAME(cs_cb_q4_body)(cons
     const int64_t R = J->R;
     for (int64_t r = r0; r < r1; r += 8) _mm256_storeu_ps(y + r, _mm256_setzero_ps());
     cs_cb_pf P;
-    cs_cb_pf_init(&P, J, i0, i1, r0, r1);
+    cs_cb_pf_init(&P, J, i0, i1, r0, r1, 0);
     const uint8_t *cols[32];
     int32_t qq[8];
     const __m256i m4 = _mm256_set1_epi8(15);
@@ -119,13 +119,15 @@ static inline __attribute__((always_inline)) void CS_CB_NAME(cs_cb_q4_body)(cons
             h2 = _mm256_add_epi32(init, _mm256_madd_epi16(h2, ones)); h3 = _mm256_add_epi32(init, _mm256_madd_epi16(h3, ones));
 #endif
             /* lane k of a_j: rows 32k + 4j .. 4j+3 (h_j: + 16) */
-            for (int64_t k = 0; k < units; k++) {
-                const int sel = k ? 0x31 : 0x20;
-                const int64_t r = rb + 32 * k;
-                CS_CB_NAME(cs_cb_step8)(y, r, grp, R, kind, dx, sx, _mm256_permute2x128_si256(a0, a1, sel));
-                CS_CB_NAME(cs_cb_step8)(y, r + 8, grp, R, kind, dx, sx, _mm256_permute2x128_si256(a2, a3, sel));
-                CS_CB_NAME(cs_cb_step8)(y, r + 16, grp, R, kind, dx, sx, _mm256_permute2x128_si256(h0, h1, sel));
-                CS_CB_NAME(cs_cb_step8)(y, r + 24, grp, R, kind, dx, sx, _mm256_permute2x128_si256(h2, h3, sel));
+            CS_CB_NAME(cs_cb_step8)(y, rb, grp, R, kind, dx, sx, _mm256_permute2x128_si256(a0, a1, 0x20));
+            CS_CB_NAME(cs_cb_step8)(y, rb + 8, grp, R, kind, dx, sx, _mm256_permute2x128_si256(a2, a3, 0x20));
+            CS_CB_NAME(cs_cb_step8)(y, rb + 16, grp, R, kind, dx, sx, _mm256_permute2x128_si256(h0, h1, 0x20));
+            CS_CB_NAME(cs_cb_step8)(y, rb + 24, grp, R, kind, dx, sx, _mm256_permute2x128_si256(h2, h3, 0x20));
+            if (units == 2) {
+                CS_CB_NAME(cs_cb_step8)(y, rb + 32, grp, R, kind, dx, sx, _mm256_permute2x128_si256(a0, a1, 0x31));
+                CS_CB_NAME(cs_cb_step8)(y, rb + 40, grp, R, kind, dx, sx, _mm256_permute2x128_si256(a2, a3, 0x31));
+                CS_CB_NAME(cs_cb_step8)(y, rb + 48, grp, R, kind, dx, sx, _mm256_permute2x128_si256(h0, h1, 0x31));
+                CS_CB_NAME(cs_cb_step8)(y, rb + 56, grp, R, kind, dx, sx, _mm256_permute2x128_si256(h2, h3, 0x31));
             }
         }
     }
@@ -143,7 +145,7 @@ static void CS_CB_NAME(cs_cb_q8_0)(const cs_cb_job *J, int64_t i0, int64_t i1, i
     const int64_t R = J->R;
     for (int64_t r = r0; r < r1; r += 8) _mm256_storeu_ps(y + r, _mm256_setzero_ps());
     cs_cb_pf P;
-    cs_cb_pf_init(&P, J, i0, i1, r0, r1);
+    cs_cb_pf_init(&P, J, i0, i1, r0, r1, 0);
     const uint8_t *cols[32];
     int32_t qq[8];
     const __m256 zero = _mm256_setzero_ps();

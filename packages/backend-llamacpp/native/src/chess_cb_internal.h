@@ -59,6 +59,7 @@ typedef struct {
     int64_t ngroups;
     const int32_t *kofs;   /* kept channels of groups[i]: kch[kofs[i] .. kofs[i+1]) */
     const uint16_t *kch;   /* channel within its group, ascending */
+    int32_t *kacc;         /* K-quants: this thread's per-row scratch, 2 * R int32 + 16 * R bytes */
 } cs_cb_job;
 
 /* One group's masked activations xm (B values, dropped = 0) quantized as ggml's x86 code
@@ -71,26 +72,66 @@ void cs_cb_quantize_group(const cs_cb_desc *D, const float *xm, int8_t *q, float
  * 32 for block types). */
 typedef void (*cs_cb_groups_fn)(const cs_cb_job *J, int64_t i0, int64_t i1, int64_t r0, int64_t r1, float *y);
 
-/* Software prefetch for the SIMD kernels, in the order they consume the bytes: group by
- * group, and within a group 128-row blocks of its scale section and kept columns (a block
- * is one cache line of each 4-bit column). A cursor (listed group, row) stays
- * CS_CB_PF_BYTES ahead of the computation, into L2 (cs_prefetch; why L2 and how far:
- * chess_internal.h and native/README.md). A group of a large matrix is tens of KB read as
- * one stream per kept column: prefetching it whole at once, or column after column, put
- * most of it far from where the computation was. */
+/* Software prefetch for the SIMD kernels, in the order they consume the bytes, into L2
+ * (cs_prefetch; why L2 and how far: chess_internal.h and native/README.md). The kernels go
+ * group by group; a group is one part (sub == 0: its scale section and kept columns, 128-row
+ * blocks of all of them together) or, for the K-quant kernels (sub = channels per sub-block),
+ * its scale section first and then each sub-block with kept channels, each over all rows in
+ * 128-row blocks (so that a pass reads 16 or 32 column streams, not 256). A cursor (group,
+ * part, row) stays CS_CB_PF_BYTES ahead of the computation; the kernels report the bytes of
+ * each block they start (cs_cb_pf_run). The kept columns' addresses are computed once per
+ * part: per block that cost more than the prefetch gained with 256-column groups. */
 #define CS_CB_PF_BYTES 16384
 #define CS_CB_PF_ROWS 128
 typedef struct {
     const cs_cb_job *J;
-    int64_t i, r, i1, r0, r1; /* next block to prefetch: (list index, first row); end of the list */
-    int64_t ahead;            /* bytes prefetched and not yet consumed */
+    int64_t i, part, r, i1, r0, r1; /* next block to prefetch: (list index, part, first row); end of the list */
+    int64_t ahead;                  /* bytes prefetched and not yet consumed */
+    int64_t sub;                    /* channels per part (0: one part per group) */
+    int64_t nk;                     /* kept columns of the current part, their record addresses */
+    const uint8_t *grp, *col[256];
 } cs_cb_pf;
 
-/* Bytes of one block (rows [r, r + n) of listed group i): what its computation consumes. */
+/* Bytes of n rows of the scale section, and of n rows of nk columns. */
+static inline int64_t cs_cb_scale_bytes(const cs_cb_desc *D, int64_t n) { return n * (int64_t)D->sc; }
+static inline int64_t cs_cb_cols_bytes(const cs_cb_desc *D, int64_t nk, int64_t n) { return nk * (n * D->bits / 8); }
+/* Bytes of one block of a whole group (sub == 0): rows [r, r + n) of listed group i. */
 static inline int64_t cs_cb_block_bytes(const cs_cb_job *J, int64_t i, int64_t n) {
-    return n * (int64_t)J->D->sc + (J->kofs[i + 1] - J->kofs[i]) * (n * J->D->bits / 8);
+    return cs_cb_scale_bytes(J->D, n) + cs_cb_cols_bytes(J->D, J->kofs[i + 1] - J->kofs[i], n);
 }
-/* Prefetch until CS_CB_PF_BYTES are ahead; `consumed`: bytes computed since the last call. */
+/* kept-list range [*kb, *ke) of sub-block j (sub channels) of listed group i */
+static inline void cs_cb_sub_range(const cs_cb_job *J, int64_t i, int64_t sub, int64_t j, int64_t *kb, int64_t *ke) {
+    const uint16_t *kc = J->kch + J->kofs[i];
+    const int64_t nk = J->kofs[i + 1] - J->kofs[i];
+    int64_t k = 0;
+    while (k < nk && kc[k] < sub * j) k++;
+    *kb = k;
+    while (k < nk && kc[k] < sub * (j + 1)) k++;
+    *ke = k;
+}
+static inline void cs_cb_pf_enter(cs_cb_pf *P) {
+    const cs_cb_job *J = P->J;
+    for (;;) {
+        if (P->i >= P->i1) return;
+        if (P->sub && P->part >= P->J->D->B / P->sub) { P->i++; P->part = -1; continue; }
+        P->grp = J->w + (size_t)J->groups[P->i] * cs_cb_group_bytes(J->D, J->R);
+        int64_t kb = 0, ke = J->kofs[P->i + 1] - J->kofs[P->i];
+        if (P->sub && P->part < 0) ke = 0;
+        else if (P->sub) cs_cb_sub_range(J, P->i, P->sub, P->part, &kb, &ke);
+        if (P->sub && P->part >= 0 && kb == ke) { P->part++; continue; } /* a sub-block without kept channels */
+        const uint16_t *kc = J->kch + J->kofs[P->i];
+        P->nk = ke - kb;
+        for (int64_t k = 0; k < P->nk; k++) P->col[k] = cs_cb_col(J->D, P->grp, J->R, kc[kb + k]);
+        return;
+    }
+}
+/* first and last byte of a span of at most 128 bytes (every line it touches, whatever the alignment) */
+static inline void cs_cb_pf_short(const uint8_t *p, size_t n) {
+    cs_prefetch(p);
+    if (n > 64) cs_prefetch(p + 64);
+    cs_prefetch(p + n - 1);
+}
+/* Prefetch until CS_CB_PF_BYTES are ahead; `consumed`: bytes of the block the caller starts. */
 static inline void cs_cb_pf_run(cs_cb_pf *P, int64_t consumed) {
     const cs_cb_job *J = P->J;
     const cs_cb_desc *D = J->D;
@@ -98,28 +139,37 @@ static inline void cs_cb_pf_run(cs_cb_pf *P, int64_t consumed) {
     P->ahead -= consumed;
     while (P->ahead < CS_CB_PF_BYTES && P->i < P->i1) {
         const int64_t n = P->r1 - P->r < CS_CB_PF_ROWS ? P->r1 - P->r : CS_CB_PF_ROWS;
-        const uint8_t *grp = J->w + (size_t)J->groups[P->i] * cs_cb_group_bytes(D, R);
-        size_t o = 0;
-        for (int f = 0; f < D->nf; f++) {
-            cs_prefetch_span(grp + (size_t)R * o + (size_t)P->r * D->fw[f], (size_t)n * D->fw[f]);
-            o += D->fw[f];
+        if (P->sub == 0 || P->part < 0) {
+            size_t o = 0;
+            for (int f = 0; f < D->nf; f++) {
+                cs_prefetch_span(P->grp + (size_t)R * o + (size_t)P->r * D->fw[f], (size_t)n * D->fw[f]);
+                o += D->fw[f];
+            }
+            P->ahead += cs_cb_scale_bytes(D, n);
         }
-        const uint16_t *kc = J->kch + J->kofs[P->i];
-        const int64_t nk = J->kofs[P->i + 1] - J->kofs[P->i];
-        for (int64_t k = 0; k < nk; k++) {
-            const uint8_t *col = cs_cb_col(D, grp, R, kc[k]);
-            if (D->bits == 8) cs_prefetch_span(col + (size_t)P->r, (size_t)n);
-            else cs_prefetch_span(col + (size_t)P->r / 2, (size_t)n / 2); /* the nibble plane */
-            if (D->bits == 5 || D->bits == 6) /* the bit plane / 2-bit plane after the nibbles */
-                cs_prefetch_span(col + (size_t)R / 2 + (size_t)P->r * (size_t)(D->bits - 4) / 8, (size_t)n * (size_t)(D->bits - 4) / 8);
+        if (D->bits == 8) {
+            for (int64_t k = 0; k < P->nk; k++) cs_cb_pf_short(P->col[k] + P->r, (size_t)n);
+        } else {
+            const size_t hb = (size_t)(D->bits - 4); /* bit plane / 2-bit plane after the nibbles */
+            for (int64_t k = 0; k < P->nk; k++) {
+                cs_cb_pf_short(P->col[k] + P->r / 2, (size_t)n / 2);
+                if (hb) cs_cb_pf_short(P->col[k] + R / 2 + (size_t)P->r * hb / 8, (size_t)n * hb / 8);
+            }
         }
-        P->ahead += cs_cb_block_bytes(J, P->i, n);
+        P->ahead += cs_cb_cols_bytes(D, P->nk, n);
         P->r += n;
-        if (P->r >= P->r1) { P->r = P->r0; P->i++; }
+        if (P->r >= P->r1) {
+            P->r = P->r0;
+            if (P->sub) P->part++;
+            else P->i++;
+            cs_cb_pf_enter(P);
+        }
     }
 }
-static inline void cs_cb_pf_init(cs_cb_pf *P, const cs_cb_job *J, int64_t i0, int64_t i1, int64_t r0, int64_t r1) {
-    *P = (cs_cb_pf){ J, i0, r0, i1, r0, r1, 0 };
+static inline void cs_cb_pf_init(cs_cb_pf *P, const cs_cb_job *J, int64_t i0, int64_t i1, int64_t r0, int64_t r1, int64_t sub) {
+    P->J = J; P->i = i0; P->part = sub ? -1 : 0; P->r = r0; P->i1 = i1; P->r0 = r0; P->r1 = r1; P->ahead = 0; P->sub = sub;
+    P->nk = 0; P->grp = NULL;
+    cs_cb_pf_enter(P);
     cs_cb_pf_run(P, 0);
 }
 
