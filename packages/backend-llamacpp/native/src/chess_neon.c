@@ -358,6 +358,163 @@ CS_DOT_ROWS4_NEON(dot_rows_q8_0, cs_block_q8_0, cs_wb_q8_0, 0)
 CS_DOT_ROWS4_NEON(dot_rows_q4_0, cs_block_q4_0, cs_wb_q4_0, 0)
 CS_DOT_ROWS4_NEON(dot_rows_q4_1, cs_block_q4_1, cs_wb_q4_1, 1)
 
+/* Q5_0, Q5_1 and the K-quants (output-sparse only), against ggml's activations (cs_q8g):
+ * four rows at a time as above, an exact int32 dot per (sub-)block (SMULL + SADALP, or
+ * SDOT), K-quant sub-blocks times their scale by an integer multiply-accumulate (exact),
+ * one float scale per block (K: per super-block). Weight values go in as signed bytes
+ * (Q5_0 minus 16, Q6_K minus 32; Q5_1, Q4_K, Q5_K are <= 31). */
+static inline int32x4_t cs_dot16(int8x16_t w, int8x16_t x) {
+#if defined(CHESS_NEON_DOTPROD)
+    return vdotq_s32(vdupq_n_s32(0), w, x);
+#else
+    return vpadalq_s16(vpaddlq_s16(vmull_s8(vget_low_s8(w), vget_low_s8(x))), vmull_high_s8(w, x));
+#endif
+}
+/* the 32 bits at qh4 as bytes (element order), 0x10 where set */
+static inline uint8x16x2_t cs_qh_bytes(const uint8_t *qh4) {
+    static const uint8_t bits[16] = { 1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128 };
+    const uint8x16_t sel = vld1q_u8(bits), b = vdupq_n_u8(0x10);
+    uint8x16x2_t r;
+    r.val[0] = vandq_u8(vtstq_u8(vcombine_u8(vdup_n_u8(qh4[0]), vdup_n_u8(qh4[1])), sel), b);
+    r.val[1] = vandq_u8(vtstq_u8(vcombine_u8(vdup_n_u8(qh4[2]), vdup_n_u8(qh4[3])), sel), b);
+    return r;
+}
+#define CS_DOT_ROWS4_Q5_NEON(NAME, BLOCK_T, Q51)                                                        \
+    static void NAME(float *y, const uint8_t *w, size_t nb1, const int32_t *rows, int64_t nrows,       \
+                     const void *xa, int64_t n) {                                                       \
+        const cs_q8g *x = (const cs_q8g *)xa;                                                           \
+        const int64_t nb = n / CS_QK;                                                                   \
+        const size_t S = sizeof(BLOCK_T);                                                               \
+        CS_ROWS4_BEGIN((size_t)nb * S)                                                                  \
+            const uint8_t *const rr[4] = { r0, r1, r2, r3 };                                            \
+            float32x4_t acc[4] = { vdupq_n_f32(0.0f), vdupq_n_f32(0.0f), vdupq_n_f32(0.0f), vdupq_n_f32(0.0f) }; \
+            float mt[4] = { 0.0f, 0.0f, 0.0f, 0.0f };                                                   \
+            for (int64_t b = 0; b < nb; b++) {                                                          \
+                const size_t o = (size_t)b * S;                                                         \
+                CS_ROWS4_PREFETCH(o)                                                                    \
+                const int8x16_t x0 = vld1q_s8(x->qs + b * CS_QK), x1 = vld1q_s8(x->qs + b * CS_QK + 16); \
+                const float xd = x->d[b];                                                               \
+                for (int k = 0; k < 4; k++) {                                                           \
+                    const BLOCK_T *blk = (const BLOCK_T *)(const void *)(rr[k] + o);                    \
+                    const uint8x16_t v = vld1q_u8(blk->qs);                                             \
+                    const uint8x16x2_t h = cs_qh_bytes(blk->qh);                                        \
+                    const int8x16_t off = vdupq_n_s8(Q51 ? 0 : 16);                                     \
+                    const int8x16_t w0 = vsubq_s8(vreinterpretq_s8_u8(vorrq_u8(vandq_u8(v, vdupq_n_u8(0x0f)), h.val[0])), off); \
+                    const int8x16_t w1 = vsubq_s8(vreinterpretq_s8_u8(vorrq_u8(vshrq_n_u8(v, 4), h.val[1])), off); \
+                    const int32x4_t dt = vaddq_s32(cs_dot16(w0, x0), cs_dot16(w1, x1));                 \
+                    acc[k] = vfmaq_n_f32(acc[k], vcvtq_f32_s32(dt), cs_h2f(&blk->d) * xd);              \
+                    if (Q51) mt[k] = fmaf(cs_h2f((const uint8_t *)blk + 2), x->s[b], mt[k]);            \
+                }                                                                                       \
+            }                                                                                           \
+        CS_ROWS4_END(vaddvq_f32(acc[0]) + mt[0], vaddvq_f32(acc[1]) + mt[1], vaddvq_f32(acc[2]) + mt[2], \
+                     vaddvq_f32(acc[3]) + mt[3])                                                        \
+    }
+CS_DOT_ROWS4_Q5_NEON(dot_rows_q5_0, cs_block_q5_0, 0)
+CS_DOT_ROWS4_Q5_NEON(dot_rows_q5_1, cs_block_q5_1, 1)
+
+/* every line of the four rows' super-block at byte offset o (S <= 256 bytes) */
+#define CS_PREFETCH_SB_NEON(o)                                                                          \
+    CS_ROWS4_PREFETCH(o) CS_ROWS4_PREFETCH((o) + 64) CS_ROWS4_PREFETCH((o) + 128) CS_ROWS4_PREFETCH((o) + S - 1)
+
+/* Q4_K / Q5_K: sub-block j (32 values) times sc_j into int32 lanes; the minimums
+ * sum_j m_j * (activation sum of sub-block j) from ggml's bsums, scalar, per row. */
+#define CS_DOT_ROWS4_K45_NEON(NAME, BLOCK_T, Q5)                                                        \
+    static void NAME(float *y, const uint8_t *w, size_t nb1, const int32_t *rows, int64_t nrows,       \
+                     const void *xa, int64_t n) {                                                       \
+        const cs_q8g *x = (const cs_q8g *)xa;                                                           \
+        const int64_t nb = n / CS_QK_K;                                                                 \
+        const size_t S = sizeof(BLOCK_T);                                                               \
+        const uint8x16_t m4 = vdupq_n_u8(0x0f), b4 = vdupq_n_u8(0x10);                                  \
+        CS_ROWS4_BEGIN((size_t)nb * S)                                                                  \
+            const uint8_t *const rr[4] = { r0, r1, r2, r3 };                                            \
+            float32x4_t acc[4] = { vdupq_n_f32(0.0f), vdupq_n_f32(0.0f), vdupq_n_f32(0.0f), vdupq_n_f32(0.0f) }; \
+            float mt[4] = { 0.0f, 0.0f, 0.0f, 0.0f };                                                   \
+            for (int64_t b = 0; b < nb; b++) {                                                          \
+                const size_t o = (size_t)b * S;                                                         \
+                CS_PREFETCH_SB_NEON(o)                                                                  \
+                const int8_t *xq = x->qs + b * CS_QK_K;                                                 \
+                const int16_t *bs = x->bsums + b * 16;                                                  \
+                const float xd = x->d[b];                                                               \
+                for (int k = 0; k < 4; k++) {                                                           \
+                    const BLOCK_T *blk = (const BLOCK_T *)(const void *)(rr[k] + o);                    \
+                    uint64_t sc, mn;                                                                    \
+                    cs_kq_scales(blk->scales, &sc, &mn);                                                \
+                    uint8x16_t qh0 = vdupq_n_u8(0), qh1 = vdupq_n_u8(0);                                \
+                    if (Q5) { qh0 = vld1q_u8((const uint8_t *)blk + 16); qh1 = vld1q_u8((const uint8_t *)blk + 32); } \
+                    int32x4_t ai = vdupq_n_s32(0);                                                      \
+                    int32_t s2 = 0;                                                                     \
+                    for (int c = 0; c < 4; c++) {                                                       \
+                        const uint8x16_t q0 = vld1q_u8(blk->qs + 32 * c), q1 = vld1q_u8(blk->qs + 32 * c + 16); \
+                        uint8x16_t l0 = vandq_u8(q0, m4), l1 = vandq_u8(q1, m4), h0 = vshrq_n_u8(q0, 4), h1 = vshrq_n_u8(q1, 4); \
+                        if (Q5) { /* bit j of qh -> bit 4: shift left by 4 - j (negative: right) */    \
+                            const int8x16_t sl = vdupq_n_s8((int8_t)(4 - 2 * c)), sh = vdupq_n_s8((int8_t)(3 - 2 * c)); \
+                            l0 = vorrq_u8(l0, vandq_u8(vshlq_u8(qh0, sl), b4));                         \
+                            l1 = vorrq_u8(l1, vandq_u8(vshlq_u8(qh1, sl), b4));                         \
+                            h0 = vorrq_u8(h0, vandq_u8(vshlq_u8(qh0, sh), b4));                         \
+                            h1 = vorrq_u8(h1, vandq_u8(vshlq_u8(qh1, sh), b4));                         \
+                        }                                                                               \
+                        const int8_t *xc = xq + 64 * c;                                                 \
+                        const int32x4_t dl = vaddq_s32(cs_dot16(vreinterpretq_s8_u8(l0), vld1q_s8(xc)),  \
+                                                       cs_dot16(vreinterpretq_s8_u8(l1), vld1q_s8(xc + 16))); \
+                        const int32x4_t dh = vaddq_s32(cs_dot16(vreinterpretq_s8_u8(h0), vld1q_s8(xc + 32)), \
+                                                       cs_dot16(vreinterpretq_s8_u8(h1), vld1q_s8(xc + 48))); \
+                        ai = vmlaq_n_s32(ai, dl, (int32_t)((sc >> (16 * c)) & 0xff));                   \
+                        ai = vmlaq_n_s32(ai, dh, (int32_t)((sc >> (16 * c + 8)) & 0xff));               \
+                        s2 += (int32_t)((mn >> (16 * c)) & 0xff) * (bs[4 * c] + bs[4 * c + 1]);         \
+                        s2 += (int32_t)((mn >> (16 * c + 8)) & 0xff) * (bs[4 * c + 2] + bs[4 * c + 3]); \
+                    }                                                                                   \
+                    acc[k] = vfmaq_n_f32(acc[k], vcvtq_f32_s32(ai), cs_h2f(&blk->d) * xd);              \
+                    mt[k] = fmaf(-(cs_h2f(&blk->dmin) * xd), (float)s2, mt[k]);                         \
+                }                                                                                       \
+            }                                                                                           \
+        CS_ROWS4_END(vaddvq_f32(acc[0]) + mt[0], vaddvq_f32(acc[1]) + mt[1], vaddvq_f32(acc[2]) + mt[2], \
+                     vaddvq_f32(acc[3]) + mt[3])                                                        \
+    }
+CS_DOT_ROWS4_K45_NEON(dot_rows_q4_K, cs_block_q4_K, 0)
+CS_DOT_ROWS4_K45_NEON(dot_rows_q5_K, cs_block_q5_K, 1)
+
+/* Q6_K: per half of 128 values, four quarters of 32 (two sub-blocks of 16 each) */
+static void dot_rows_q6_K(float *y, const uint8_t *w, size_t nb1, const int32_t *rows, int64_t nrows, const void *xa,
+                          int64_t n) {
+    const cs_q8g *x = (const cs_q8g *)xa;
+    const int64_t nb = n / CS_QK_K;
+    const size_t S = sizeof(cs_block_q6_K);
+    const uint8x16_t m4 = vdupq_n_u8(0x0f), m30 = vdupq_n_u8(0x30);
+    const int8x16_t off = vdupq_n_s8(32);
+    CS_ROWS4_BEGIN((size_t)nb * S)
+        const uint8_t *const rr[4] = { r0, r1, r2, r3 };
+        float32x4_t acc[4] = { vdupq_n_f32(0.0f), vdupq_n_f32(0.0f), vdupq_n_f32(0.0f), vdupq_n_f32(0.0f) };
+        for (int64_t b = 0; b < nb; b++) {
+            const size_t o = (size_t)b * S;
+            CS_PREFETCH_SB_NEON(o)
+            const int8_t *xq = x->qs + b * CS_QK_K;
+            const float xd = x->d[b];
+            for (int k = 0; k < 4; k++) {
+                const cs_block_q6_K *blk = (const cs_block_q6_K *)(const void *)(rr[k] + o);
+                int32x4_t ai = vdupq_n_s32(0);
+                for (int h = 0; h < 2; h++) {
+                    for (int u = 0; u < 2; u++) { /* 16 values of each quarter: l = 16u .. 16u + 15 */
+                        const uint8x16_t A = vld1q_u8(blk->ql + 64 * h + 16 * u), B = vld1q_u8(blk->ql + 64 * h + 32 + 16 * u);
+                        const uint8x16_t H = vld1q_u8(blk->qh + 32 * h + 16 * u);
+                        const uint8x16_t q[4] = {
+                            vorrq_u8(vandq_u8(A, m4), vandq_u8(vshlq_n_u8(H, 4), m30)),
+                            vorrq_u8(vandq_u8(B, m4), vandq_u8(vshlq_n_u8(H, 2), m30)),
+                            vorrq_u8(vshrq_n_u8(A, 4), vandq_u8(H, m30)),
+                            vorrq_u8(vshrq_n_u8(B, 4), vandq_u8(vshrq_n_u8(H, 2), m30)),
+                        };
+                        for (int c = 0; c < 4; c++) {
+                            const int j = 8 * h + 2 * c + u; /* sub-block of 16 */
+                            const int32x4_t d = cs_dot16(vsubq_s8(vreinterpretq_s8_u8(q[c]), off), vld1q_s8(xq + 16 * j));
+                            ai = vmlaq_n_s32(ai, d, (int32_t)blk->scales[j]);
+                        }
+                    }
+                }
+                acc[k] = vfmaq_n_f32(acc[k], vcvtq_f32_s32(ai), cs_h2f(&blk->d) * xd);
+            }
+        }
+    CS_ROWS4_END(vaddvq_f32(acc[0]), vaddvq_f32(acc[1]), vaddvq_f32(acc[2]), vaddvq_f32(acc[3]))
+}
+
 /* Float types: 4 active rows at a time too, 4 elements per step, scalar tail; the
  * rows ahead are prefetched once per 64-byte line. */
 #define CS_DOT_ROWS4_FLOAT_NEON(NAME, ESZ, LD, SCALAR)                                              \
@@ -464,6 +621,11 @@ const cs_isa_table cs_table_neon = {
         [CS_Q8_0] = { in_accum_q8_0, dot_rows_q8_0, to_float_q8_0 },
         [CS_Q4_0] = { in_accum_q4_0, dot_rows_q4_0, to_float_q4_0 },
         [CS_Q4_1] = { in_accum_q4_1, dot_rows_q4_1, to_float_q4_1 },
+        [CS_Q5_0] = { NULL, dot_rows_q5_0, NULL },
+        [CS_Q5_1] = { NULL, dot_rows_q5_1, NULL },
+        [CS_Q4_K] = { NULL, dot_rows_q4_K, NULL },
+        [CS_Q5_K] = { NULL, dot_rows_q5_K, NULL },
+        [CS_Q6_K] = { NULL, dot_rows_q6_K, NULL },
     },
     .quant_x8 = quant_x8,
     .gemm = gemm,

@@ -1116,6 +1116,7 @@ static void test_out_quant(void) {
     const char *expect = getenv("CHESS_TEST_EXPECT_ISA");
     int expect_runs = 0;
     double worst = 0.0, worst_ggml = 0.0;
+    (void)worst_ggml; /* without ggml: unused */
     for (int isa = 0; isa < CHESS_ISA_COUNT; isa++) {
         if (!chess_isa_available((chess_isa)isa)) { printf("  isa %s: not available, skipped\n", chess_isa_name((chess_isa)isa)); continue; }
         for (size_t ti = 0; ti < sizeof k_out_types / sizeof k_out_types[0]; ti++) {
