@@ -329,9 +329,17 @@ static float cs_round_fp16(float f) { return cs_fp16_to_f32(cs_f32_to_fp16(f)); 
  * path: d = amax/127 stored as fp16, q = x * (127/amax) rounded to nearest even; Q8_1's s
  * is fp16(d * sum q) with the unrounded d) and Q8_K (quantize_row_q8_K_ref: the element of
  * largest magnitude, the first one on ties, maps to -127, iscale = -127/max, q = min(127,
- * round(iscale * x)) to nearest even, d = 1/iscale, bsums per 16). Non-finite activations
- * give 0 instead of undefined conversions. */
-static inline int32_t cs_round_i32(float v) { return v == v && fabsf(v) < 2147483520.0f ? (int32_t)nearbyintf(v) : 0; }
+ * round(iscale * x)) to nearest even, d = 1/iscale, bsums per 16). */
+
+/* round to nearest even, clamped to int8 (|v| <= 2^22 here: v is at most 127 in magnitude
+ * for finite activations): adding 1.5 * 2^23 leaves the rounded integer in the low mantissa
+ * bits. Defined for any input (non-finite activations give garbage, not undefined behaviour),
+ * and it vectorizes, unlike a libm nearbyintf call per element (this file has no ISA flags:
+ * 14 -> 4 us for 4096 activations). */
+static inline int32_t cs_round_i8(float v) {
+    const int32_t r = (int32_t)(cs_f32_to_bits(v + 12582912.0f) & 0x007fffffu) - 0x00400000;
+    return r > 127 ? 127 : r < -128 ? -128 : r;
+}
 
 void cs_quant_q8g_ref(int kind, const float *x, const cs_q8g *q, int64_t n) {
     if (kind == CS_ACT_Q8_K) {
@@ -350,10 +358,7 @@ void cs_quant_q8g_ref(int kind, const float *x, const cs_q8g *q, int64_t n) {
                 continue;
             }
             const float iscale = -127.0f / max;
-            for (int i = 0; i < CS_QK_K; i++) {
-                const int32_t r = cs_round_i32(iscale * v[i]);
-                qs[i] = (int8_t)(r > 127 ? 127 : r < -128 ? -128 : r);
-            }
+            for (int i = 0; i < CS_QK_K; i++) qs[i] = (int8_t)cs_round_i8(iscale * v[i]);
             for (int j = 0; j < CS_QK_K / 16; j++) {
                 int32_t s = 0;
                 for (int i = 0; i < 16; i++) s += qs[16 * j + i];
@@ -365,13 +370,15 @@ void cs_quant_q8g_ref(int kind, const float *x, const cs_q8g *q, int64_t n) {
     }
     for (int64_t ib = 0; ib < n / CS_QK; ib++) {
         const float *v = x + ib * CS_QK;
+        float m8[8] = { 0.0f }; /* 8 running maxima (they vectorize; the maximum is exact in any order) */
+        for (int i = 0; i < CS_QK; i += 8)
+            for (int l = 0; l < 8; l++) m8[l] = fabsf(v[i + l]) > m8[l] ? fabsf(v[i + l]) : m8[l];
         float amax = 0.0f;
-        for (int i = 0; i < CS_QK; i++) amax = fmaxf(amax, fabsf(v[i]));
+        for (int l = 0; l < 8; l++) amax = m8[l] > amax ? m8[l] : amax;
         const float d = amax / 127.0f, id = amax != 0.0f ? 127.0f / amax : 0.0f;
         int32_t sum = 0;
         for (int i = 0; i < CS_QK; i++) {
-            const int32_t r = cs_round_i32(v[i] * id);
-            const int8_t qi = (int8_t)(r > 127 ? 127 : r < -128 ? -128 : r);
+            const int8_t qi = (int8_t)cs_round_i8(v[i] * id);
             q->qs[ib * CS_QK + i] = qi;
             sum += qi;
         }
