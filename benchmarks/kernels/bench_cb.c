@@ -375,21 +375,20 @@ int main(int argc, char **argv) {
                     stats(smp + (size_t)(3 + 3 * k) * reps, reps, &wm, &wmin, &wmax);
                     stats(smp + (size_t)(4 + 3 * k) * reps, reps, &cm, &cmin, &cmax);
                     const double gb = (double)cb_bytes[k] / 1e9;
-                    char rms[32] = "null";
-                    if (rbuf) snprintf(rms, sizeof rms, "%.4f", rmed);
+                    char rms[32] = "null", rsp[32] = "null";
+                    if (rbuf) { snprintf(rms, sizeof rms, "%.4f", rmed); snprintf(rsp, sizeof rsp, "%.3f", rmed / pm); }
                     fprintf(out, "%s    {\"model\": \"%s\", \"proj\": \"%s\", \"n_in\": %lld, \"n_out\": %lld, \"type\": \"%s\", \"threads\": %d, "
                                  "\"sparsity\": %.2f, \"copies\": %d, \"dense_bytes\": %zu, \"cb_bytes\": %zu, \"bytes_fraction\": %.4f, "
                                  "\"dense_ms\": %.4f, \"dense_gbps\": %.2f, \"dense_repacked_ms\": %s, \"cb_parts_ms\": %.4f, \"cb_parts_min_ms\": %.4f, "
                                  "\"cb_parts_max_ms\": %.4f, \"cb_rows_ms\": %.4f, \"read_ceiling_ms\": %.4f, \"cb_parts_gbps\": %.2f, \"cb_rows_gbps\": %.2f, "
-                                 "\"read_ceiling_gbps\": %.2f, \"speedup_vs_dense\": %.3f, \"speedup_vs_repacked\": %.3f, \"parts_vs_ceiling\": %.3f}",
+                                 "\"read_ceiling_gbps\": %.2f, \"speedup_vs_dense\": %.3f, \"speedup_vs_repacked\": %s, \"parts_vs_ceiling\": %.3f}",
                             first ? "" : ",\n", sh->model, sh->proj, (long long)sh->n_in, (long long)sh->n_out, ts, nth, sp[k], copies, wbytes,
-                            cb_bytes[k], (double)cb_bytes[k] / (double)wbytes, dmed, (double)wbytes / 1e9 / (dmed * 1e-3), rms, pm, pmin, pmax, wm, cm, gb / (pm * 1e-3), gb / (wm * 1e-3), gb / (cm * 1e-3), dmed / pm,
-                            rbuf ? rmed / pm : 0.0, cm / pm);
+                            cb_bytes[k], (double)cb_bytes[k] / (double)wbytes, dmed, (double)wbytes / 1e9 / (dmed * 1e-3), rms, pm, pmin, pmax, wm, cm, gb / (pm * 1e-3), gb / (wm * 1e-3), gb / (cm * 1e-3), dmed / pm, rsp, cm / pm);
                     first = 0;
-                    fprintf(stderr, "%-9s %-5s %-5s t=%d s=%.2f bytes %.3f of dense | dense %.3f ms (%.1f GB/s) repacked %.3f ms | cb parts %.3f ms (%.1f GB/s) "
-                                    "rows %.3f ms | ceiling %.3f ms (%.1f GB/s) | parts vs dense %.2fx, vs repacked %.2fx, at %.2f of ceiling\n",
+                    fprintf(stderr, "%-9s %-5s %-5s t=%d s=%.2f bytes %.3f of dense | dense %.3f ms (%.1f GB/s) repacked %s ms | cb parts %.3f ms (%.1f GB/s) "
+                                    "rows %.3f ms | ceiling %.3f ms (%.1f GB/s) | parts vs dense %.2fx, vs repacked %sx, at %.2f of ceiling\n",
                             sh->model, sh->proj, ts, nth, sp[k], (double)cb_bytes[k] / (double)wbytes, dmed, (double)wbytes / 1e9 / (dmed * 1e-3),
-                            rmed, pm, gb / (pm * 1e-3), wm, cm, gb / (cm * 1e-3), dmed / pm, rbuf ? rmed / pm : 0.0, cm / pm);
+                            rms, pm, gb / (pm * 1e-3), wm, cm, gb / (cm * 1e-3), dmed / pm, rsp, cm / pm);
                 }
                 fflush(out);
                 for (int v = 0; v < nvar; v++) { free(rs[v].plan.work_data); if (ctxs[v]) ggml_free(ctxs[v]); }
