@@ -98,6 +98,17 @@ describe('chess CLI', { timeout: 300_000 }, () => {
     expect(await readdir(work)).not.toContain('synth.gguf');
   });
 
+  it('rejects bad quantize options before any work, with exit code 2', async () => {
+    const out = join(work, 'quantized.gguf');
+    const badType = await chess('model', 'quantize', '--model', model, '--type', 'q3_k_s', '--out', out);
+    expect(badType.code).toBe(2);
+    expect(badType.stderr).toMatch(/error\[QUANTIZE_BAD_TYPE\]: --type: 'q3_k_s' .*q4_k_m/);
+    const missing = await chess('model', 'quantize', '--model', join(work, 'absent.gguf'), '--type', 'q8_0', '--out', out, '--threads', '1');
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toMatch(/error\[QUANTIZE_BAD_INPUT\]: .*absent\.gguf does not exist/);
+    expect(await readdir(work)).not.toContain('quantized.gguf');
+  });
+
   it('exits 2 on an unknown command', async () => {
     const run = await chess('frobnicate');
     expect(run.code).toBe(2);

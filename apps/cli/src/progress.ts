@@ -33,3 +33,24 @@ export function byteProgressBar(label: string): { update(done: number, total: nu
     },
   };
 }
+
+/** A progress bar over counted items (tensors, tokens) on stderr. */
+export function countProgressBar(label: string, unit: string): { update(done: number, total: number, detail?: string): void; stop(): void } {
+  const bar = new cliProgress.SingleBar(
+    { format: `${label} |{bar}| {value}/{total} ${unit} {detail}`, stream: process.stderr, hideCursor: true, clearOnComplete: false, noTTYOutput: false, notTTYSchedule: 5000 },
+    cliProgress.Presets.shades_classic,
+  );
+  let running = false;
+  return {
+    update(done, total, detail = '') {
+      if (!running) {
+        bar.start(total, done, { detail });
+        running = true;
+      } else bar.update(done, { detail });
+    },
+    stop() {
+      if (running) bar.stop();
+      running = false;
+    },
+  };
+}

@@ -26,6 +26,12 @@ export const SHAPES: Readonly<Record<string, ModelShape>> = {
     name: 'llama3-8b', nLayer: 32, nEmbd: 4096, nFF: 14336, nHead: 32, nHeadKV: 8,
     nCtx: 8192, ropeFreqBase: 500000, rmsEps: 1e-5, tiedEmbeddings: false,
   },
+  // the size of model edge devices run (Llama-3.2-1B: 16 layers, GQA 32/8, tied embeddings; the
+  // vocabulary is SmolLM2's 49152 instead of 128256, like every synthetic model here)
+  'llama-1b': {
+    name: 'llama-1b', nLayer: 16, nEmbd: 2048, nFF: 8192, nHead: 32, nHeadKV: 8,
+    nCtx: 8192, ropeFreqBase: 500000, rmsEps: 1e-5, tiedEmbeddings: true,
+  },
   smollm2: {
     name: 'smollm2', nLayer: 30, nEmbd: 576, nFF: 1536, nHead: 9, nHeadKV: 3,
     nCtx: 8192, ropeFreqBase: 100000, rmsEps: 1e-5, tiedEmbeddings: true,
@@ -33,6 +39,12 @@ export const SHAPES: Readonly<Record<string, ModelShape>> = {
 };
 
 const INTEGER_FIELDS = ['nLayer', 'nEmbd', 'nFF', 'nHead', 'nHeadKV', 'nCtx'] as const;
+
+/** The hyperparameters that determine a synthesized file, as JSON in a fixed field order (the name is only a label). */
+export function canonicalShape(shape: ModelShape): string {
+  const { nLayer, nEmbd, nFF, nHead, nHeadKV, nCtx, ropeFreqBase, rmsEps, tiedEmbeddings } = shape;
+  return JSON.stringify({ nLayer, nEmbd, nFF, nHead, nHeadKV, nCtx, ropeFreqBase, rmsEps, tiedEmbeddings });
+}
 
 /**
  * Resolve `--shape`: a known name, an inline JSON object, or a path to a JSON

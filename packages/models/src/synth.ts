@@ -2,7 +2,7 @@ import { GGMLType, ggmlRowBytes, ggmlTypeName, ggufValue, openGGUF, writeGGUF, t
 import { fetchDefaultModel } from '@chess/assets';
 import { Xoshiro128 } from './prng.ts';
 import { fillRandomRows, type SynthType } from './random-blocks.ts';
-import type { ModelShape } from './shapes.ts';
+import { canonicalShape, type ModelShape } from './shapes.ts';
 
 export interface SynthOptions {
   shape: ModelShape;
@@ -11,12 +11,14 @@ export interface SynthOptions {
   seed?: number;
   /** GGUF whose `tokenizer.*` metadata is copied (default: the embedded SmolLM2). */
   tokenizerFrom?: string;
+  /** Type named in `general.name` (default: the ggml type; an F16 synth that llama-quantize turns into Q4_K_M says q4_k_m). */
+  typeLabel?: string;
   /** Called after each tensor with bytes written so far and the total. */
   progress?: (written: number, total: number, tensor: string) => void;
 }
 
 /** llama.cpp's `general.file_type` (enum llama_ftype) for an all-one-type file. */
-const FILE_TYPE: Record<SynthType, number> = {
+export const FILE_TYPE: Record<SynthType, number> = {
   [GGMLType.F32]: 0,
   [GGMLType.F16]: 1,
   [GGMLType.Q4_0]: 2,
@@ -88,7 +90,7 @@ export async function synthesizeModel(options: SynthOptions): Promise<{ path: st
   const metadata: [string, GGUFValue][] = [
     ['general.architecture', ggufValue.string('llama')],
     ['general.type', ggufValue.string('model')],
-    ['general.name', ggufValue.string(`synthetic ${shape.name} ${ggmlTypeName(type)}`)],
+    ['general.name', ggufValue.string(`synthetic ${shape.name} ${options.typeLabel ?? ggmlTypeName(type)}`)],
     ['general.description', ggufValue.string(`Random weights (seed ${seed}) for speed measurements; not a language model.`)],
     ['general.file_type', ggufValue.u32(FILE_TYPE[type])],
     ['general.quantization_version', ggufValue.u32(2)],
@@ -104,6 +106,8 @@ export async function synthesizeModel(options: SynthOptions): Promise<{ path: st
     ['llama.attention.layer_norm_rms_epsilon', ggufValue.f32(shape.rmsEps)],
     ['chess.synthetic.seed', ggufValue.u32(seed)],
     ['chess.synthetic.version', ggufValue.u32(SYNTH_VERSION)],
+    // what made the weights, so that a file can be recognised as up to date (synth-cache.ts)
+    ['chess.synthetic.shape', ggufValue.string(canonicalShape(shape))],
     ...tokenizerEntries,
   ];
 
