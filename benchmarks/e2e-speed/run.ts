@@ -2,8 +2,8 @@
  * e2e-speed: end-to-end decode (tg) and prefill (pp) speed of compiled sparse
  * models against the dense model, on a synthetic 7B shape, through llama-bench.
  *
- *   pnpm -C benchmarks e2e-speed [--shape llama2-7b] [--types q4_0,f16] [--methods chess+,teal]
- *       [--sparsity 0.5] [--transposed-type same|q8_0|...] [--threads 2] [--tg 32] [--pp 512]
+ *   pnpm -C benchmarks e2e-speed [--shape llama2-7b] [--types q4_0,q4_k_m,f16] [--methods chess+,teal]
+ *       [--sparsity 0.5] [--layout column-blocks | --layout transposed --transposed-type q8_0|same|...] [--threads 2] [--tg 32] [--pp 512]
  *       [--rounds 3] [--calibration-tokens 1024] [--refine-tokens 512] [--layers N] [--read-ceiling on|off]
  *       [--x86 avx512|avx2vnni|avx2] [--json OUT]
  *
@@ -18,19 +18,23 @@
  * so the F16 run uses fewer blocks (`--types f16 --layers 8 --json results/e2e-speed-f16.json`);
  * the ideal speedup printed beside each result accounts for the larger share of the output matrix.
  *
- * Per weight type: a random-weight model of the shape (`chess model synth`), calibrated
+ * Per weight type: a random-weight model of the shape (`chess model synth`, cached; q4_k_m is
+ * llama.cpp's own mix: an F16 synth through the bundled tree's llama-quantize), calibrated
  * through the patched runtime on the bundled calibration text (`chess calibrate`; random
  * weights, so any text gives the same statistics) and compiled by `chess transform` for each
- * method: the real compiler output, not hand-made thresholds. Then, in each round and in
- * rotated order, one llama-bench process per (build, model, test): the stock llama-bench
+ * method with its DEFAULT options (the layout users get; `--layout` and `--transposed-type`
+ * are passed on only when given here): the real compiler output, not hand-made thresholds.
+ * Profiles and compiled models are cached by the compiler's sources too (a changed compiler
+ * recompiles). Then, in each round and in rotated order, one llama-bench process per (build, model, test): the stock llama-bench
  * (pristine tree) on the dense model, the patched one on the dense model (the patch must cost
  * nothing) and on every sparse model. Speedups are paired per round against the stock dense
  * run of the same round (the machine is shared and noisy), reported as median with min and max.
  *
  * The patched runs write the runtime's achieved-sparsity counters (CHESS_SPARSITY_REPORT);
- * with the GGUF tensor sizes they give the weight bytes each decoded token reads, hence the
- * ideal speedup of a memory-bound decode (dense bytes / sparse bytes) and our efficiency
- * against it.
+ * with the file's own tensor table they give the weight bytes each decoded token reads in the
+ * file's layout (for column blocks: per group with a kept channel, its scale section and the
+ * kept columns; @chess/bench weightTraffic), hence the layout's byte-ideal speedup of a
+ * memory-bound decode (dense bytes / sparse bytes) and our efficiency against it.
  *
  * Read ceiling (`--read-ceiling on`, the default): each sparse model also decodes with
  * CHESS_READ_CEILING=1, where the one-token sparse products read their rows and compute nothing,
@@ -39,20 +43,32 @@
  * the bytes it read to the bytes the real run read, is what any arithmetic could reach on this
  * machine for that access pattern: `read_ceiling_decode_speedup` and `efficiency_vs_read_ceiling`.
  *
- * Transposed projections are stored, by default, in the model's own type (`same`): the
- * speed question is what sparsity buys at equal bytes per weight. (The compiler's default
- * for an already-quantized source is Q8_0, for quality: docs/transposed-weights.md; pass
- * --transposed-type q8_0 to measure it.)
+ * Every result names the CPU, the date and the git revision it was measured with.
  */
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { backendStatus, buildBackend, chessKernelIsa, ensurePatchedToolAt, hostX86Level, parseX86Level, type X86Level } from '@chess/backend-llamacpp';
-import { ensureStockTool, readSparsityReport, readWeightTable, siteSparsity, spread, weightTraffic, type SparsityCounters } from '@chess/bench';
+import {
+  compilerSourcesHash,
+  ensureStockTool,
+  gitRevision,
+  llamaBenchOnce,
+  machineInfo,
+  readSparsityReport,
+  readWeightTable,
+  siteSparsity,
+  spread,
+  weightLayout,
+  weightTraffic,
+  type SparsityCounters,
+  type WeightTensor,
+} from '@chess/bench';
+import { ggmlTypeName } from '@chess/gguf';
 import { ChessError, UsageError, cachePath, repoRoot, writeFileAtomic } from '@chess/core';
-import { SHAPES, SYNTH_VERSION, parseSynthType, synthesizeModel } from '@chess/models';
+import { SHAPES, ensureSynthModel, parseSynthTarget, synthCacheName } from '@chess/models';
 
 type Method = 'chess' | 'chess+' | 'cats' | 'teal';
 const METHODS: readonly Method[] = ['chess', 'chess+', 'cats', 'teal'];
@@ -62,7 +78,10 @@ interface Options {
   types: string[];
   methods: Method[];
   sparsity: number;
-  transposedType: string;
+  /** `chess transform --layout` (undefined: the compiler's default). */
+  layout?: 'column-blocks' | 'transposed';
+  /** `chess transform --transposed-type` with --layout transposed; 'same': the model's own type. */
+  transposedType?: string;
   threads: number;
   tg: number;
   x86: X86Level;
@@ -81,10 +100,10 @@ interface Options {
 function parseArgs(argv: string[]): Options {
   const options: Options = {
     shape: 'llama2-7b',
-    types: ['q4_0', 'f16'],
+    // the types users download; F16 runs on fewer layers (see above)
+    types: ['q4_0', 'q4_k_m'],
     methods: ['chess+', 'teal'],
     sparsity: 0.5,
-    transposedType: 'same',
     threads: 2,
     tg: 32,
     pp: 512,
@@ -113,7 +132,7 @@ function parseArgs(argv: string[]): Options {
         break;
       case '--types':
         options.types = value.split(',');
-        for (const t of options.types) parseSynthType(t);
+        for (const t of options.types) parseSynthTarget(t);
         break;
       case '--methods':
         options.methods = value.split(',') as Method[];
@@ -127,6 +146,10 @@ function parseArgs(argv: string[]): Options {
         options.sparsity = s;
         break;
       }
+      case '--layout':
+        if (value !== 'column-blocks' && value !== 'transposed') throw new UsageError('BENCH_BAD_ARGUMENT', `--layout ${value}: expected column-blocks or transposed`, { flag, value });
+        options.layout = value;
+        break;
       case '--transposed-type':
         options.transposedType = value;
         break;
@@ -165,6 +188,9 @@ function parseArgs(argv: string[]): Options {
         throw new UsageError('BENCH_BAD_ARGUMENT', `unknown option ${flag}`, { flag });
     }
   }
+  if (options.transposedType !== undefined && options.layout !== 'transposed') {
+    throw new UsageError('BENCH_BAD_ARGUMENT', '--transposed-type applies to --layout transposed only (the default layout keeps the source type)', {});
+  }
   if (!options.json) options.json = join(repoRoot(), 'benchmarks', 'results', options.x86 === 'avx512' ? 'e2e-speed.json' : `e2e-speed-${options.x86}.json`);
   return options;
 }
@@ -199,44 +225,51 @@ async function chess(args: string[]): Promise<void> {
   if (result.code !== 0) throw new ChessError('BENCH_STEP_FAILED', `chess ${args.join(' ')} failed (exit ${result.code})`, { args });
 }
 
-/** The dense random-weight model, its profile and one compiled model per method (all cached). */
+/** What --layout / --transposed-type ask of `chess transform`: nothing by default. */
+function layoutArgs(options: Options, type: string): { args: string[]; key: string } {
+  if (options.layout === undefined) return { args: [], key: 'default' };
+  if (options.layout === 'column-blocks') return { args: ['--layout', 'column-blocks'], key: 'cb' };
+  const transposed = options.transposedType === undefined ? undefined : options.transposedType === 'same' ? type : options.transposedType;
+  return { args: ['--layout', 'transposed', ...(transposed ? ['--transposed-type', transposed] : [])], key: `t-${transposed ?? 'default'}` };
+}
+
+/** The dense random-weight model (the synthetic-model cache), its profile and one compiled model per method (cached here). */
 async function prepareModels(options: Options, type: string): Promise<{ dense: string; sparse: Map<Method, string> }> {
   const dir = cachePath('bench-models');
-  const shape = { ...SHAPES[options.shape]!, ...(options.layers === undefined ? {} : { nLayer: options.layers }) };
-  const stem = `${options.shape}${options.layers === undefined ? '' : `-${options.layers}l`}.${type}.synth${SYNTH_VERSION}.seed0`;
-  const dense = join(dir, `${stem}.gguf`);
-  if (!existsSync(dense)) {
-    log(`synthesizing ${options.shape} ${type} -> ${dense}`);
-    let last = 0;
-    await synthesizeModel({
-      shape,
-      type: parseSynthType(type),
-      out: dense,
-      seed: 0,
-      progress: (written, total) => {
-        const pct = Math.floor((100 * written) / total);
-        if (pct >= last + 10) log(`  ${(last = pct)}%`);
-      },
-    });
-  }
+  const base = SHAPES[options.shape]!;
+  const shape = options.layers === undefined ? base : { ...base, name: `${base.name}-${options.layers}l`, nLayer: options.layers };
+  const target = parseSynthTarget(type);
+  const last = { synth: -10, quantize: -10 };
+  const { path: dense } = await ensureSynthModel({
+    shape,
+    target,
+    seed: 0,
+    llamaQuantize: () => ensureStockTool('llama-quantize', log, options.x86),
+    log,
+    progress: (phase, done, total) => {
+      const pct = Math.floor((100 * done) / total);
+      if (pct >= last[phase] + 10) log(`  ${phase} ${(last[phase] = pct)}%`);
+    },
+  });
+  const stem = `${synthCacheName(shape, target, 0).replace(/\.gguf$/, '')}.c${compilerSourcesHash()}`;
   const profile = join(dir, `${stem}.t${options.calibrationTokens}.profile`);
   if (!existsSync(profile)) {
     log(`calibrating ${dense} on ${options.calibrationTokens} tokens`);
     await chess(['calibrate', '--model', dense, '--tokens', String(options.calibrationTokens), '--ctx', '256', '--out', profile]);
   }
-  const transposed = options.transposedType === 'same' ? type : options.transposedType;
+  const layout = layoutArgs(options, type);
   const sparse = new Map<Method, string>();
   for (const method of options.methods) {
-    const out = join(dir, `${stem}.t${options.calibrationTokens}.r${options.refineTokens}.${method}.s${options.sparsity}.${transposed}.gguf`);
+    const out = join(dir, `${stem}.t${options.calibrationTokens}.r${options.refineTokens}.${method}.s${options.sparsity}.${layout.key}.gguf`);
     if (!existsSync(out)) {
-      log(`compiling ${method} at ${options.sparsity} (transposed ${transposed}) -> ${out}`);
+      log(`compiling ${method} at ${options.sparsity} (layout: ${layout.args.length > 0 ? layout.args.join(' ') : "the compiler's default"}) -> ${out}`);
       await chess([
         'transform',
         '--model', dense,
         '--profile', profile,
         '--method', method,
         '--sparsity', String(options.sparsity),
-        '--transposed-type', transposed,
+        ...layout.args,
         '--refine-tokens', String(options.refineTokens),
         '--out', out,
       ]);
@@ -265,9 +298,7 @@ interface Variant {
   ceilingOf?: Variant;
 }
 
-async function llamaBench(binary: string, variant: Variant, test: 'tg' | 'pp', options: Options, reportPath?: string): Promise<number> {
-  const args = ['-m', variant.model, '-t', String(options.threads), '-r', '1', '-o', 'json'];
-  args.push(...(test === 'tg' ? ['-p', '0', '-n', String(options.tg)] : ['-p', String(options.pp), '-n', '0']));
+function llamaBench(binary: string, variant: Variant, test: 'tg' | 'pp', options: Options, reportPath?: string): Promise<number> {
   const env = { ...process.env };
   delete env.CHESS_READ_CEILING;
   delete env.CHESS_READ_CEILING_SPARSITY;
@@ -279,15 +310,7 @@ async function llamaBench(binary: string, variant: Variant, test: 'tg' | 'pp', o
   }
   if (reportPath) env.CHESS_SPARSITY_REPORT = reportPath;
   else delete env.CHESS_SPARSITY_REPORT;
-  const result = await run(binary, args, env);
-  if (result.code !== 0) {
-    throw new ChessError('BENCH_STEP_FAILED', `${binary} ${args.join(' ')} failed (exit ${result.code}):\n${result.stderr.split('\n').slice(-15).join('\n')}`, {
-      binary,
-    });
-  }
-  const rows = JSON.parse(result.stdout) as Array<{ avg_ts: number }>;
-  if (rows.length !== 1 || !(rows[0]!.avg_ts > 0)) throw new ChessError('BENCH_STEP_FAILED', `${binary}: unexpected llama-bench output ${result.stdout.slice(0, 200)}`, {});
-  return rows[0]!.avg_ts;
+  return llamaBenchOnce({ binary, model: variant.model, test, tokens: test === 'tg' ? options.tg : options.pp, threads: options.threads, env });
 }
 
 const round4 = (x: number): number => Math.round(x * 1e4) / 1e4;
@@ -357,11 +380,15 @@ async function main(): Promise<void> {
         }
       }
       const baseline = variants[0]!;
-      const denseBytes = weightTraffic(await readWeightTable(dense), null).readBytes;
+      const tables = new Map<string, WeightTensor[]>();
+      for (const variant of variants) if (!tables.has(variant.model)) tables.set(variant.model, await readWeightTable(variant.model));
+      const denseBytes = weightTraffic(tables.get(dense)!, null).readBytes;
+      // the layout's byte-ideal: bytes a token reads at the achieved sparsity, from the file's own tensor table
       const bytesOf = new Map<Variant, number>();
       for (const variant of variants)
-        bytesOf.set(variant, variant.method === 'dense' ? denseBytes : weightTraffic(await readWeightTable(variant.model), variant.counters ?? null).readBytes);
+        bytesOf.set(variant, variant.method === 'dense' ? denseBytes : weightTraffic(tables.get(variant.model)!, variant.counters ?? null).readBytes);
       for (const variant of variants) {
+        const table = tables.get(variant.model)!;
         const bytes = bytesOf.get(variant)!;
         const ideal = denseBytes / bytes;
         const decode = spreadOf(pairedRatios(variant.tg, baseline.tg));
@@ -377,8 +404,11 @@ async function main(): Promise<void> {
           build: variant.build,
           method: variant.method,
           sparsity_target: variant.method === 'dense' ? 0 : options.sparsity,
-          transposed_type: variant.method === 'dense' ? null : options.transposedType === 'same' ? type : options.transposedType,
           model: variant.model,
+          file_bytes: statSync(variant.model).size,
+          layout: weightLayout(table),
+          // ggml types of the input-sparse projections as stored (column blocks keep the source's)
+          sparse_projection_types: [...new Set(table.filter((t) => /_(cb|t)\.weight$/.test(t.name)).map((t) => ggmlTypeName(t.type)))].sort(),
           // read-ceiling runs compute nothing: their speed is a limit, not a result
           read_ceiling_mode: variant.ceilingOf !== undefined,
           decode_tps: decodeTps,
@@ -388,6 +418,7 @@ async function main(): Promise<void> {
           weight_bytes_per_token: Math.round(bytes),
           // weight traffic of the median decode: near the machine's read bandwidth when decoding is memory-bound
           decode_weight_gbps: round4((bytes * decodeTps.median) / 1e9),
+          // dense bytes per token over this layout's at the achieved sparsity: the limit of a memory-bound decode
           ideal_decode_speedup: round4(ideal),
           decode_efficiency: round4(decode.median / ideal),
           read_ceiling_decode_speedup: ceiling,
@@ -395,7 +426,10 @@ async function main(): Promise<void> {
           achieved_sparsity: siteSummary(variant.counters),
         });
         const limit = ceiling ? `, read ceiling x${ceiling.median.toFixed(3)} [${ceiling.min.toFixed(3)}, ${ceiling.max.toFixed(3)}]` : '';
-        log(`${type} ${variant.label}: decode x${decode.median.toFixed(3)} [${decode.min.toFixed(3)}, ${decode.max.toFixed(3)}], ideal x${ideal.toFixed(3)}${limit}`);
+        log(
+          `${type} ${variant.label} (${weightLayout(table)}, ${(statSync(variant.model).size / 2 ** 20).toFixed(0)} MiB): ` +
+            `decode x${decode.median.toFixed(3)} [${decode.min.toFixed(3)}, ${decode.max.toFixed(3)}], byte-ideal x${ideal.toFixed(3)}${limit}`,
+        );
       }
     }
   } finally {
@@ -405,12 +439,15 @@ async function main(): Promise<void> {
     benchmark: 'end-to-end llama-bench: stock dense vs patched dense vs compiled sparse models',
     started: started.toISOString(),
     finished: new Date().toISOString(),
-    machine: { cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, memory_bytes: totalmem(), loadavg_start: loadStart, loadavg_end: loadavg() },
+    machine: { ...machineInfo(), loadavg_start: loadStart, loadavg_end: loadavg() },
+    git_revision: gitRevision(),
     options: { ...options, json: undefined },
     timing: 'one llama-bench process per (variant, test, round), -r 1 after its warmup; speedups paired per round against stock dense',
     read_ceiling:
       'read-ceiling runs (CHESS_READ_CEILING=1, CHESS_READ_CEILING_SPARSITY=target): one-token sparse products read their rows (a pseudo-random share at the target sparsity) and compute nothing; read_ceiling_decode_speedup = their paired speedup x their weight bytes / the real run\'s weight bytes',
-    bytes_model: 'weight bytes read per decoded token: @chess/bench weightTraffic (docs/gguf-sparse.md section 7) with the achieved sparsity of the decode run',
+    bytes_model:
+      'weight bytes read per decoded token: @chess/bench weightTraffic (docs/gguf-sparse.md section 7) with the achieved sparsity of the decode run; ' +
+      'a column-block tensor (section 3.1) reads, per group of input channels with a kept channel, its scale section and the kept columns',
     results,
   };
   await writeFileAtomic(options.json, `${JSON.stringify(json, null, 2)}\n`);

@@ -1,13 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { DEMO_STEPS, type DemoContext } from './demo.ts';
+import { DEMO_STEPS, EDGE_SHAPE, edgeSparsePath, type DemoContext } from './demo.ts';
 
-const ctx: DemoContext = { out: '/o', model: '/m/dense.gguf', sparse: '/o/sparse.gguf', quick: true };
+const ctx: DemoContext = { out: '/o', model: '/m/dense.gguf', sparse: '/o/sparse.gguf', edgeModel: '/c/llama-1b.q4_0.gguf', quick: true };
 const commands = DEMO_STEPS.map((s) => s.args(ctx));
 const value = (args: string[], flag: string) => args[args.indexOf(flag) + 1];
 
 describe('chess demo steps', () => {
   it('calibrates, transforms with chess+ at 50%, evaluates dense and sparse on the same documents', () => {
-    expect(commands.map((c) => c[0])).toEqual(['model', 'inspect', 'import', 'calibrate', 'transform', 'eval', 'eval', 'bench', 'report']);
+    expect(commands.map((c) => c[0])).toEqual(['model', 'inspect', 'import', 'calibrate', 'transform', 'eval', 'eval', 'bench', 'model', 'transform', 'llama-bench', 'report']);
     const transform = commands[4]!;
     expect([value(transform, '--method'), value(transform, '--sparsity')]).toEqual(['chess+', '0.5']);
     const [dense, sparse] = [commands[5]!, commands[6]!];
@@ -29,8 +29,37 @@ describe('chess demo steps', () => {
       [ctx.model, 'patched'],
       [ctx.sparse, 'patched'],
     ]);
-    const report = commands[8]!;
-    expect(report.filter((a) => a.endsWith('.json'))).toEqual(['/o/eval-dense.json', '/o/eval-sparse.json', '/o/bench.json']);
+    const report = commands[11]!;
+    expect(report.filter((a) => a.endsWith('.json'))).toEqual(['/o/eval-dense.json', '/o/eval-sparse.json', '/o/bench.json', `/o/llama-bench-${EDGE_SHAPE}.json`]);
     expect(value(report, '--html')).toBe('/o/report.html');
+  });
+
+  it('times an edge-size model (llama-1b) with default transform options: stock dense vs patched dense vs patched sparse through llama-bench', () => {
+    const [synth, transform, bench] = [commands[8]!, commands[9]!, commands[10]!];
+    expect(synth.slice(0, 2)).toEqual(['model', 'synth']);
+    expect([value(synth, '--shape'), value(synth, '--type')]).toEqual(['llama-1b', 'q4_0']);
+    expect(synth).not.toContain('--out'); // the synthetic-model cache
+    expect([value(transform, '--model'), value(transform, '--method'), value(transform, '--sparsity')]).toEqual([ctx.edgeModel, 'chess+', '0.5']);
+    // default options: no layout or storage type chosen by the demo
+    expect(transform).not.toContain('--layout');
+    expect(transform).not.toContain('--transposed-type');
+    expect(value(transform, '--out')).toBe(edgeSparsePath(ctx));
+    const pairs: [string | undefined, string | undefined][] = [];
+    bench.forEach((a, i) => {
+      if (a === '--model') pairs.push([bench[i + 1], bench[i + 3]]);
+    });
+    expect(pairs).toEqual([
+      [ctx.edgeModel, 'stock'],
+      [ctx.edgeModel, 'patched'],
+      [edgeSparsePath(ctx), 'patched'],
+    ]);
+  });
+
+  it('caches the compiled edge model by its source model and the compiler sources', () => {
+    const path = edgeSparsePath(ctx, 'abc');
+    expect(path).toMatch(/llama-1b\.q4_0\.chess\+-s0\.5\.cal\d+\.ref\d+\.cabc\.gguf$/);
+    expect(edgeSparsePath(ctx, 'abd')).not.toBe(path);
+    expect(edgeSparsePath({ edgeModel: '/c/llama-1b.q4_0.seed1.gguf' }, 'abc')).not.toBe(path);
+    expect(DEMO_STEPS[9]!.skip!({ ...ctx, edgeModel: '/nonexistent/model.gguf' })).toBeUndefined();
   });
 });
