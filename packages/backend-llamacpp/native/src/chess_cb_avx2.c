@@ -199,6 +199,20 @@ static void CS_CB_NAME(cs_cb_q8_0)(const cs_cb_job *J, int64_t i0, int64_t i1, i
     }
 }
 
+/* the plain-C kernel (chess_cb_generic.h) for the other types */
+static inline void CS_CB_NAME(cs_cbg_f16)(float *dst, const uint8_t *src, int64_t n) {
+    int64_t k = 0;
+    for (; k + 8 <= n; k += 8) _mm256_storeu_ps(dst + k, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(src + 2 * k))));
+    for (; k < n; k++) dst[k] = cs_fp16_to_f32(cs_load_u16(src + 2 * k));
+}
+#ifdef CS_AVX2_VNNI
+#define CS_CBG(name) cs_cbg_avx2vnni_##name
+#else
+#define CS_CBG(name) cs_cbg_avx2_##name
+#endif
+#define CS_CBG_F16 CS_CB_NAME(cs_cbg_f16)
+#include "chess_cb_generic.h"
+
 #ifdef CS_AVX2_VNNI
 const cs_cb_table cs_cb_table_avx2_vnni = { "avx2vnni", {
 #else
@@ -207,4 +221,6 @@ const cs_cb_table cs_cb_table_avx2 = { "avx2", {
     [CB_Q4_0] = CS_CB_NAME(cs_cb_q4_0),
     [CB_Q4_1] = CS_CB_NAME(cs_cb_q4_1),
     [CB_Q8_0] = CS_CB_NAME(cs_cb_q8_0),
+    [CB_Q5_0] = CS_CBG(groups), [CB_Q5_1] = CS_CBG(groups), [CB_Q4_K] = CS_CBG(groups), [CB_Q5_K] = CS_CBG(groups),
+    [CB_Q6_K] = CS_CBG(groups), [CB_F32] = CS_CBG(groups), [CB_F16] = CS_CBG(groups), [CB_BF16] = CS_CBG(groups),
 } };

@@ -473,7 +473,20 @@ static void cs_cb_q8_0_avx512(const cs_cb_job *J, int64_t i0, int64_t i1, int64_
     }
 }
 
+/* the plain-C kernel (chess_cb_generic.h) for the float types */
+static inline void cs_cbg512_f16(float *dst, const uint8_t *src, int64_t n) {
+    int64_t k = 0;
+    for (; k + 16 <= n; k += 16) _mm512_storeu_ps(dst + k, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(src + 2 * k))));
+    for (; k < n; k++) dst[k] = cs_fp16_to_f32(cs_load_u16(src + 2 * k));
+}
+#define CS_CBG(name) cs_cbg512_##name
+#define CS_CBG_F16 cs_cbg512_f16
+#include "chess_cb_generic.h"
+
 #define CS_CB_AVX512_KERNELS                 \
+    [CB_F32] = cs_cbg512_groups,             \
+    [CB_F16] = cs_cbg512_groups,             \
+    [CB_BF16] = cs_cbg512_groups,            \
     [CB_Q4_0] = cs_cb_q4_0_avx512,           \
     [CB_Q4_1] = cs_cb_q4_1_avx512,           \
     [CB_Q8_0] = cs_cb_q8_0_avx512,           \

@@ -149,6 +149,9 @@ static inline void cs_cb_pf_run(cs_cb_pf *P, int64_t consumed) {
         }
         if (D->bits == 8) {
             for (int64_t k = 0; k < P->nk; k++) cs_cb_pf_short(P->col[k] + P->r, (size_t)n);
+        } else if (D->bits > 8) { /* float types: a group is one column */
+            const size_t bpv = (size_t)D->bits / 8;
+            for (int64_t k = 0; k < P->nk; k++) cs_prefetch_span(P->col[k] + (size_t)P->r * bpv, (size_t)n * bpv);
         } else {
             const size_t hb = (size_t)(D->bits - 4); /* bit plane / 2-bit plane after the nibbles */
             for (int64_t k = 0; k < P->nk; k++) {

@@ -148,8 +148,21 @@ static void cs_cb_q8_0_neon(const cs_cb_job *J, int64_t i0, int64_t i1, int64_t 
     }
 }
 
+/* the plain-C kernel (chess_cb_generic.h) for the other types */
+static inline void cs_cbg_neon_f16(float *dst, const uint8_t *src, int64_t n) {
+    int64_t k = 0;
+    for (; k + 4 <= n; k += 4) vst1q_f32(dst + k, vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16((const uint16_t *)(src + 2 * k)))));
+    for (; k < n; k++) dst[k] = cs_fp16_to_f32(cs_load_u16(src + 2 * k));
+}
+#define CS_CBG(name) cs_cbg_neon_##name
+#define CS_CBG_F16 cs_cbg_neon_f16
+#include "chess_cb_generic.h"
+
 const cs_cb_table cs_cb_table_neon = { "neon", {
     [CB_Q4_0] = cs_cb_q4_0_neon,
     [CB_Q4_1] = cs_cb_q4_1_neon,
     [CB_Q8_0] = cs_cb_q8_0_neon,
+    [CB_Q5_0] = cs_cbg_neon_groups, [CB_Q5_1] = cs_cbg_neon_groups, [CB_Q4_K] = cs_cbg_neon_groups,
+    [CB_Q5_K] = cs_cbg_neon_groups, [CB_Q6_K] = cs_cbg_neon_groups, [CB_F32] = cs_cbg_neon_groups,
+    [CB_F16] = cs_cbg_neon_groups, [CB_BF16] = cs_cbg_neon_groups,
 } };
