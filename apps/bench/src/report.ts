@@ -39,6 +39,8 @@ function evalTasks(input: ReportInput): string[] {
 interface Table {
   header: string[];
   rows: string[][];
+  /** Leading text columns, left-aligned (default LEFT_COLUMNS); the rest are numbers. */
+  left?: number;
 }
 
 function accuracyTable(input: ReportInput): Table | undefined {
@@ -145,7 +147,8 @@ function llamaBenchTable(input: ReportInput): Table | undefined {
       ]);
     }
   }
-  return { header, rows };
+  // model, method, sparsity, build, layout
+  return { header, rows, left: 5 };
 }
 
 /** model, method, sparsity, runtime: text columns, left-aligned; the rest are numbers. */
@@ -153,7 +156,8 @@ const LEFT_COLUMNS = 4;
 
 function markdownTable(t: Table): string {
   const esc = (c: string) => c.replace(/\|/g, '\\|');
-  return [`| ${t.header.map(esc).join(' | ')} |`, `| ${t.header.map((_, i) => (i < LEFT_COLUMNS ? '---' : '---:')).join(' | ')} |`, ...t.rows.map((r) => `| ${r.map(esc).join(' | ')} |`)].join(
+  const left = t.left ?? LEFT_COLUMNS;
+  return [`| ${t.header.map(esc).join(' | ')} |`, `| ${t.header.map((_, i) => (i < left ? '---' : '---:')).join(' | ')} |`, ...t.rows.map((r) => `| ${r.map(esc).join(' | ')} |`)].join(
     '\n',
   );
 }
@@ -209,7 +213,7 @@ export function renderMarkdown(input: ReportInput): string {
 function htmlTable(t: Table): string {
   return (
     `<div class="wide"><table><thead><tr>${t.header.map((h) => `<th>${escapeXml(h)}</th>`).join('')}</tr></thead><tbody>` +
-    t.rows.map((r) => `<tr>${r.map((c, i) => `<td class="${i < LEFT_COLUMNS ? 'l' : 'r'}">${escapeXml(c)}</td>`).join('')}</tr>`).join('') +
+    t.rows.map((r) => `<tr>${r.map((c, i) => `<td class="${i < (t.left ?? LEFT_COLUMNS) ? 'l' : 'r'}">${escapeXml(c)}</td>`).join('')}</tr>`).join('') +
     '</tbody></table></div>'
   );
 }
