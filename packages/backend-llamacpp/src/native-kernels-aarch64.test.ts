@@ -124,7 +124,7 @@ async function buildAndTest(v: Variant, ggmlSource: string | null): Promise<stri
   // the build directory is a shared cache entry: another test run may be building it
   return withCacheLock(buildDir, { what: `the ${v.name} kernel test build` }, async () => {
     await step('cmake', args, 'cmake configure');
-    await step('cmake', ['--build', buildDir, '--target', 'test_kernels', '-j', '2'], 'cmake build');
+    await step('cmake', ['--build', buildDir, '--target', 'test_kernels', 'test_cb', '-j', '2'], 'cmake build');
     return step('ctest', ['--test-dir', buildDir, '--output-on-failure', '-V', '-j', '2'], 'ctest');
   });
 }
@@ -139,6 +139,8 @@ function expectNeonCoverage(out: string, qemuCpu: string): void {
   expect(out).toMatch(/neon integer in_accum \(3 types\) identical to the integer model on [1-9]\d* active rows/);
   for (const type of TYPES)
     for (const kind of ['in', 'out_gated']) expect(out).toMatch(new RegExp(`neon +${type} +${kind} +28 cases`));
+  // the column-block kernels (test_cb simd): every type, bit for bit against the reference
+  expect(out).toContain('simd neon: kernels for f32 f16 bf16 q8_0 q4_0 q4_1 q5_0 q5_1 q4_K q5_K q6_K identical to the reference');
 }
 
 describeWithTools(['cmake', 'ctest'], 'native sparse kernels on AArch64 (NEON, qemu-user)', () => {

@@ -54,11 +54,13 @@ async function buildAndTest(variant: 'release' | 'sanitize', ggmlSource: string)
   // the build directory is a shared cache entry: another test run may be building it
   return withCacheLock(buildDir, { what: `the ${variant} kernel test build` }, async () => {
     await step('cmake', args, 'cmake configure');
-    await step('cmake', ['--build', buildDir, '--target', 'test_kernels'], 'cmake build');
+    await step('cmake', ['--build', buildDir, '--target', 'test_kernels', 'test_cb'], 'cmake build');
     const ctest = await step('ctest', ['--test-dir', buildDir, '--output-on-failure'], 'ctest');
     // ctest hides a passing test's output: the primitives' per-ISA lines, once more
     const primitives = await step(join(buildDir, 'test_kernels'), ['primitives'], 'test_kernels primitives');
-    return `${ctest}\n${primitives}`;
+    // and the column-block kernels' per-ISA lines (test_cb simd)
+    const cb = await step(join(buildDir, 'test_cb'), ['simd'], 'test_cb simd');
+    return `${ctest}\n${primitives}\n${cb}`;
   });
 }
 
@@ -71,6 +73,9 @@ describeWithTools(['cmake', 'ctest'], 'native sparse kernels (C, ctest)', () => 
       expect(out).toContain(`${isa} integer in_accum (3 types) identical to the integer model`);
     }
     if (expectedX86Isas().includes('avx2vnni')) expect(out).toContain('avx2vnni dot_rows (3 types) identical to avx2');
+    for (const isa of expectedX86Isas()) {
+      expect(out).toContain(`simd ${isa}: kernels for f32 f16 bf16 q8_0 q4_0 q4_1 q5_0 q5_1 q4_K q5_K q6_K identical to the reference`);
+    }
   }, 30 * 60_000);
 
   it('pass the same tests under ASan + UBSan', async () => {
