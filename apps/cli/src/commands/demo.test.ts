@@ -1,13 +1,55 @@
+import { Command } from 'commander';
 import { describe, expect, it } from 'vitest';
 import { DEMO_STEPS, EDGE_SHAPE, edgeSparsePath, type DemoContext } from './demo.ts';
+import { registerCommands } from './index.ts';
 
 const ctx: DemoContext = { out: '/o', model: '/m/dense.gguf', sparse: '/o/sparse.gguf', edgeModel: '/c/llama-1b.q4_0.gguf', quick: true };
 const commands = DEMO_STEPS.map((s) => s.args(ctx));
 const value = (args: string[], flag: string) => args[args.indexOf(flag) + 1];
 
+/** Flags whose value a step writes; every other absolute path in a step is something it reads. */
+const OUTPUT_FLAGS = ['--out', '--json', '--md', '--html'];
+
 describe('chess demo steps', () => {
+  it('every step is a command of the real CLI, with only options that command declares', () => {
+    const program = new Command('chess');
+    registerCommands(program);
+    for (const args of commands) {
+      let command: Command | undefined = program;
+      let i = 0;
+      while (command && command.commands.length > 0) {
+        const name = args[i++];
+        command = command.commands.find((c) => c.name() === name);
+      }
+      expect(command, `chess ${args.slice(0, i).join(' ')}: no such command`).toBeDefined();
+      const declared = new Set(command!.options.flatMap((o) => [o.long, o.short]).filter(Boolean));
+      for (const flag of args.slice(i).filter((a) => a.startsWith('-'))) expect(declared.has(flag), `chess ${args.slice(0, i).join(' ')} has no option ${flag}`).toBe(true);
+    }
+  });
+
+  it('each step reads only what the steps before it wrote or printed (a dry run of the data flow)', () => {
+    const run: DemoContext = { out: '/o', model: '', sparse: '', edgeModel: '', quick: true };
+    const written = new Set<string>();
+    for (const [index, step] of DEMO_STEPS.entries()) {
+      const args = step.args(run);
+      const outputs = args.filter((_, j) => OUTPUT_FLAGS.includes(args[j - 1]!));
+      for (const path of args.filter((a, j) => a.startsWith('/') && !OUTPUT_FLAGS.includes(args[j - 1]!))) {
+        expect(written.has(path), `step ${index + 1} (chess ${args[0]}) reads ${path}, which no earlier step writes`).toBe(true);
+      }
+      for (const path of outputs) written.add(path);
+      // a captured step prints its result path last: its --out, or a file of its own choosing
+      if (step.capture) {
+        (run[step.capture] as string) = value(args, '--out') ?? `/captured/${step.capture}.gguf`;
+        written.add(run[step.capture] as string);
+      }
+    }
+    // and the report reads every result file the steps wrote
+    const report = DEMO_STEPS.at(-1)!.args(run);
+    expect(report[0]).toBe('report');
+    for (const json of [...written].filter((p) => p.endsWith('.json'))) expect(report, json).toContain(json);
+  });
+
   it('calibrates, transforms with chess+ at 50%, evaluates dense and sparse on the same documents', () => {
-    expect(commands.map((c) => c[0])).toEqual(['model', 'inspect', 'import', 'calibrate', 'transform', 'eval', 'eval', 'bench', 'model', 'transform', 'llama-bench', 'report']);
     const transform = commands[4]!;
     expect([value(transform, '--method'), value(transform, '--sparsity')]).toEqual(['chess+', '0.5']);
     const [dense, sparse] = [commands[5]!, commands[6]!];
