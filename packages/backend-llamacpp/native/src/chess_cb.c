@@ -228,6 +228,110 @@ static void cs_cb_unit_put(const cs_cb_desc *D, uint8_t *col, int64_t R, int64_t
 
 /* ---------------- whole tensor: row layout <-> column-block layout ---------------- */
 
+/* ---- fast cb -> rows for Q4_0, Q4_1, Q4_K and Q8_0 (the prefill route restores the row
+ * layout every batch): 8x8 byte transposes in 64-bit words instead of a value at a time
+ * (45 ms -> see the commit for a 7B W_down Q4_0 on one thread) ---- */
+
+/* x[i] byte k = M[i][k]  ->  x[i] byte k = M[k][i] (three rounds of masked swaps) */
+static inline void cs_t8x8(uint64_t *x) {
+    for (int i = 0; i < 8; i += 2) {
+        const uint64_t t = ((x[i] >> 8) ^ x[i + 1]) & 0x00ff00ff00ff00ffull;
+        x[i + 1] ^= t; x[i] ^= t << 8;
+    }
+    for (int i = 0; i < 8; i += (i % 4 == 1) ? 3 : 1) {
+        const uint64_t t = ((x[i] >> 16) ^ x[i + 2]) & 0x0000ffff0000ffffull;
+        x[i + 2] ^= t; x[i] ^= t << 16;
+    }
+    for (int i = 0; i < 4; i++) {
+        const uint64_t t = ((x[i] >> 32) ^ x[i + 4]) & 0x00000000ffffffffull;
+        x[i + 4] ^= t; x[i] ^= t << 32;
+    }
+}
+
+/* The 16 bytes of unit u of 16 columns (cols[0..15]) transposed: t[2b + h] = byte b of
+ * columns 8h .. 8h+7 (b = 0..15). */
+static inline void cs_t16_cols(const uint8_t *const *cols, size_t off, uint64_t *t) {
+    for (int h = 0; h < 2; h++)
+        for (int bh = 0; bh < 2; bh++) {
+            uint64_t x[8];
+            for (int k = 0; k < 8; k++) memcpy(&x[k], cols[8 * h + k] + off + 8 * bh, 8);
+            cs_t8x8(x);
+            for (int i = 0; i < 8; i++) t[2 * (8 * bh + i) + h] = x[i];
+        }
+}
+
+/* nibble qs bytes [qo, qo + 16) of a block from channels lo .. lo+15 (low nibbles) and
+ * hi .. hi+15 (high nibbles): the pairs of each type's block */
+typedef struct { int lo, hi, qo; } cs_nib_pair;
+
+static int cs_cb_fast_rows(const cs_cb_desc *D, const uint8_t *cb, uint8_t *rows, int64_t n_in, int64_t R, int64_t u0, int64_t u1) {
+    cs_nib_pair pairs[8];
+    int np = 0;
+    size_t qs_off; /* where the nibbles / bytes start in the block */
+    switch (D->index) {
+    case CB_Q4_0: case CB_Q4_1: pairs[np++] = (cs_nib_pair){ 0, 16, 0 }; qs_off = D->sc; break;
+    case CB_Q4_K:
+        for (int j = 0; j < 4; j++)
+            for (int s = 0; s < 2; s++) pairs[np++] = (cs_nib_pair){ 64 * j + 16 * s, 64 * j + 32 + 16 * s, 32 * j + 16 * s };
+        qs_off = 16;
+        break;
+    case CB_Q8_0: qs_off = 2; break;
+    default: return 0;
+    }
+    const int64_t G = n_in / D->B;
+    const size_t row_bytes = (size_t)G * D->S;
+    const uint64_t m4 = 0x0f0f0f0f0f0f0f0full;
+    const uint8_t *cols[256];
+    for (int64_t uc = u0; uc < u1; uc += 4)
+        for (int64_t g = 0; g < G; g++) {
+            const uint8_t *grp = cb + (size_t)g * cs_cb_group_bytes(D, R);
+            for (int64_t c = 0; c < D->B; c++) cols[c] = cs_cb_col(D, grp, R, c);
+            if (g + 1 < G) { /* the next group's lines of these rows: a column stream each, too many for the hardware */
+                const uint8_t *nx = grp + cs_cb_group_bytes(D, R);
+                const int64_t nu = u1 - uc < 4 ? u1 - uc : 4;
+                const size_t cb_ = cs_cb_col_bytes(D, R), per = (size_t)(nu * 32 * D->bits / 8);
+                for (int64_t c = 0; c < D->B; c++)
+                    for (size_t o = 0; o < per; o += 64) __builtin_prefetch(nx + (size_t)R * D->sc + (size_t)c * cb_ + (size_t)(uc * 32 * D->bits / 8) + o, 0, 3);
+                for (size_t o = 0; o < D->sc; o += 2) __builtin_prefetch(nx + (size_t)R * o + (size_t)(uc * 32) * 2, 0, 3);
+            }
+            for (int64_t u = uc; u < u1 && u < uc + 4; u++) {
+                uint8_t *blk0 = rows + (size_t)(32 * u) * row_bytes + (size_t)g * D->S;
+                for (int i = 0; i < 32; i++) { /* the scale fields of the 32 rows (sizes 2 and 12: constant copies) */
+                    uint8_t *dst = blk0 + (size_t)i * row_bytes;
+                    const int64_t r = 32 * u + i;
+                    memcpy(dst, grp + 2 * r, 2);
+                    if (D->nf > 1) memcpy(dst + 2, grp + 2 * R + 2 * r, 2);
+                    if (D->nf > 2) memcpy(dst + 4, grp + 4 * R + 12 * r, 12);
+                }
+                if (D->index == CB_Q8_0) { /* a 32 x 32 byte transpose: four 16-channel halves of 16-byte halves */
+                    for (int ch = 0; ch < 2; ch++)
+                        for (int bh = 0; bh < 2; bh++) {
+                            uint64_t t[32];
+                            cs_t16_cols(cols + 16 * ch, (size_t)(32 * u + 16 * bh), t);
+                            for (int b = 0; b < 16; b++)
+                                memcpy(blk0 + (size_t)(16 * bh + b) * row_bytes + qs_off + 16 * ch, &t[2 * b], 16);
+                        }
+                    continue;
+                }
+                for (int p = 0; p < np; p++) {
+                    uint64_t A[32], Bt[32];
+                    cs_t16_cols(cols + pairs[p].lo, (size_t)(16 * u), A);
+                    cs_t16_cols(cols + pairs[p].hi, (size_t)(16 * u), Bt);
+                    for (int b = 0; b < 16; b++) { /* row 32u + b: low nibbles; row 32u + 16 + b: high nibbles */
+                        uint64_t lo[2], hi[2];
+                        for (int h = 0; h < 2; h++) {
+                            lo[h] = (A[2 * b + h] & m4) | ((Bt[2 * b + h] & m4) << 4);
+                            hi[h] = ((A[2 * b + h] >> 4) & m4) | (Bt[2 * b + h] & ~m4);
+                        }
+                        memcpy(blk0 + (size_t)b * row_bytes + qs_off + (size_t)pairs[p].qo, lo, 16);
+                        memcpy(blk0 + (size_t)(16 + b) * row_bytes + qs_off + (size_t)pairs[p].qo, hi, 16);
+                    }
+                }
+            }
+        }
+    return 1;
+}
+
 /* Rows [u0*32, u1*32) of a block type, one group at a time: dir 0 rows -> cb, 1 cb -> rows.
  * vals[c * 32 + i]: value of channel c in row 32u + i. */
 static void cs_cb_convert_units(const cs_cb_desc *D, uint8_t *cb, uint8_t *rows, int64_t n_in, int64_t R,
@@ -316,7 +420,7 @@ int chess_cb_to_rows(chess_type type, const void *cb, int64_t n_in, int64_t n_ou
     if (D->B == 1) {
         const int64_t r1 = 32 * u1 < n_out ? 32 * u1 : n_out;
         cs_cb_convert_elems(D, (uint8_t *)cb, rows, n_in, n_out, 32 * u0, r1, 1);
-    } else {
+    } else if (!cs_cb_fast_rows(D, (const uint8_t *)cb, rows, n_in, n_out, u0, u1)) {
         cs_cb_convert_units(D, (uint8_t *)cb, rows, n_in, n_out, u0, u1, 1);
     }
     return CHESS_OK;
