@@ -24,6 +24,7 @@
  *   At sparsity 0 every integer sum equals the one ggml's vec_dot forms; only the float
  *   order across blocks differs from ggml. */
 #include <math.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -520,7 +521,7 @@ static void *cs_cb_get_scratch(size_t bytes) {
 
 /* The token x prepared into J (this thread's scratch); returns the kept count, or -1
  * without memory. Only the groups with a kept channel are quantized. */
-static int64_t cs_cb_prepare(const chess_spmv_cb_args *a, const cs_cb_desc *D, const float *x, cs_cb_job *J) {
+static int64_t cs_cb_prepare(const chess_spmv_cb_args *a, const cs_cb_desc *D, const float *x, int replay, cs_cb_job *J) {
     const int64_t n = a->n_in, G = n / D->B;
     size_t off = 0;
 #define CS_CB_CARVE(T, cnt) (off = (off + 63) & ~(size_t)63, off += (size_t)(cnt) * sizeof(T), off - (size_t)(cnt) * sizeof(T))
@@ -544,7 +545,7 @@ static int64_t cs_cb_prepare(const chess_spmv_cb_args *a, const cs_cb_desc *D, c
         const int64_t k0 = nk;
         for (int64_t c = 0; c < D->B; c++) {
             const int64_t j = g * D->B + c;
-            const int k = cs_cb_keep(x[j], a->tau, a->n_tau, j);
+            const int k = replay ? cs_rc_keep(a->site, j) : cs_cb_keep(x[j], a->tau, a->n_tau, j);
             xm[c] = k ? x[j] : 0.0f;
             kch[nk] = (uint16_t)c;
             nk += k;
@@ -651,6 +652,43 @@ static void cs_cb_groups_ref(const cs_cb_job *J, int64_t i0, int64_t i1, int64_t
     }
 }
 
+/* Read-ceiling mode (CHESS_READ_CEILING=1, a timing instrument): the bytes a kernel reads
+ * for these groups and rows - the scale sections and kept columns, in the kernels' order and
+ * with their prefetch - touched one load per line, nothing computed, y = 0. */
+static void cs_cb_groups_read(const cs_cb_job *J, int64_t i0, int64_t i1, int64_t r0, int64_t r1, float *y) {
+    const cs_cb_desc *D = J->D;
+    const int64_t R = J->R;
+    static _Atomic uint64_t sink;
+    uint64_t acc = 0;
+    cs_cb_pf P;
+    cs_cb_pf_init(&P, J, i0, i1, r0, r1, 0);
+    for (int64_t i = i0; i < i1; i++) {
+        const uint8_t *grp = J->w + (size_t)J->groups[i] * cs_cb_group_bytes(D, R);
+        const uint16_t *kc = J->kch + J->kofs[i];
+        const int64_t nk = J->kofs[i + 1] - J->kofs[i];
+        for (int64_t rb = r0; rb < r1; rb += CS_CB_PF_ROWS) {
+            const int64_t n = r1 - rb < CS_CB_PF_ROWS ? r1 - rb : CS_CB_PF_ROWS;
+            cs_cb_pf_run(&P, cs_cb_block_bytes(J, i, n));
+            size_t o = 0;
+            for (int f = 0; f < D->nf; f++) {
+                const uint8_t *p = grp + (size_t)R * o + (size_t)rb * D->fw[f];
+                for (size_t b = 0; b < (size_t)n * D->fw[f]; b += 64) acc ^= p[b];
+                o += D->fw[f];
+            }
+            for (int64_t k = 0; k < nk; k++) {
+                const uint8_t *col = cs_cb_col(D, grp, R, kc[k]);
+                const size_t nib = D->bits >= 8 ? (size_t)D->bits / 8 : 0;
+                const uint8_t *p = nib ? col + (size_t)rb * nib : col + rb / 2;
+                const size_t len = nib ? (size_t)n * nib : (size_t)n / 2;
+                for (size_t b = 0; b < len; b += 64) acc ^= p[b];
+                if (D->bits == 5 || D->bits == 6) acc ^= col[R / 2 + rb * (D->bits - 4) / 8];
+            }
+        }
+    }
+    atomic_fetch_xor_explicit(&sink, acc, memory_order_relaxed);
+    for (int64_t r = r0; r < r1; r++) y[r] = 0.0f;
+}
+
 const cs_cb_table cs_cb_table_ref = { "ref", { 0 } };
 
 static const cs_cb_table *cs_cb_tables[CHESS_ISA_COUNT] = {
@@ -672,7 +710,8 @@ const cs_cb_table *cs_cb_table_of(chess_isa isa) {
     return ((int)isa < 0 || isa >= CHESS_ISA_COUNT) ? NULL : cs_cb_tables[isa];
 }
 
-static cs_cb_groups_fn cs_cb_kernel(const cs_cb_desc *D) {
+static cs_cb_groups_fn cs_cb_kernel(const cs_cb_desc *D, int64_t n_tokens) {
+    if (cs_rc_mode(n_tokens)) return cs_cb_groups_read;
     const cs_cb_table *T = cs_cb_tables[chess_get_isa()];
     return T && T->groups[D->index] ? T->groups[D->index] : cs_cb_groups_ref;
 }
@@ -700,7 +739,8 @@ int chess_spmv_cb(const chess_spmv_cb_args *a, int ith, int nth) {
     const cs_cb_desc *D;
     const int rc = cs_cb_check_args(a, ith, nth, &D);
     if (rc) return rc;
-    const cs_cb_groups_fn fn = cs_cb_kernel(D);
+    const cs_cb_groups_fn fn = cs_cb_kernel(D, a->n_tokens);
+    const int replay = cs_rc_mode(a->n_tokens) == 2;
     /* this thread's rows: whole units of 32 */
     const int64_t units = (a->n_out + 31) / 32;
     const int64_t r0 = 32 * (units * ith / nth), r1e = 32 * (units * (ith + 1) / nth);
@@ -711,7 +751,7 @@ int chess_spmv_cb(const chess_spmv_cb_args *a, int ith, int nth) {
         const float *x = (const float *)((const char *)a->x + (size_t)t * a->x_nb1);
         float *y = (float *)((char *)a->y + (size_t)t * a->y_nb1);
         cs_cb_job J;
-        const int64_t kept = cs_cb_prepare(a, D, x, &J);
+        const int64_t kept = cs_cb_prepare(a, D, x, replay, &J);
         if (kept < 0) return CHESS_ERR_NOMEM;
         kept_total += kept;
         if (r0 < r1) fn(&J, 0, J.ngroups, r0, r1, y);
@@ -731,9 +771,9 @@ int chess_spmv_cb_parts(const chess_spmv_cb_args *a, int n_parts, int ith, int n
     if (n_parts > 1 && a->y_nb1 < (size_t)a->n_out * sizeof(float)) return CHESS_ERR_STRIDE;
     if (ith >= n_parts && ith != 0) return CHESS_OK; /* no part for this thread */
     cs_cb_job J;
-    const int64_t kept = cs_cb_prepare(a, D, a->x, &J);
+    const int64_t kept = cs_cb_prepare(a, D, a->x, cs_rc_mode(1) == 2, &J);
     if (kept < 0) return CHESS_ERR_NOMEM;
-    const cs_cb_groups_fn fn = cs_cb_kernel(D);
+    const cs_cb_groups_fn fn = cs_cb_kernel(D, 1);
     for (int p = ith; p < n_parts; p += nth) {
         const int64_t i0 = J.ngroups * p / n_parts, i1 = J.ngroups * (p + 1) / n_parts;
         fn(&J, i0, i1, 0, a->n_out, (float *)((char *)a->y + (size_t)p * a->y_nb1));

@@ -197,6 +197,11 @@ extern const cs_cb_table cs_cb_table_neon;
 /* Hooks in chess_dispatch.c / chess_cb.c: the sparsity counters (relaxed atomics, -1 or
  * out of range: none) and this thread's column-block scratch (freed by chess_thread_release). */
 void cs_count_site(int32_t site, uint64_t seen, uint64_t zeroed);
+/* The read-ceiling switches (chess_dispatch.c, CHESS_READ_CEILING / _SPARSITY): 0 off, 1 on
+ * (one-token products read their bytes and compute nothing), 2 on with the kept channels a
+ * pseudo-random share fixed per (site, channel), cs_rc_keep. */
+int cs_rc_mode(int64_t n_tokens);
+int cs_rc_keep(int32_t site, int64_t j);
 void cs_cb_thread_release(void);
 
 /* The table of an ISA (NULL if not compiled in): white-box tests. */

@@ -244,6 +244,9 @@ static inline int cs_rc_replay_keep(int32_t site, int64_t j) {
     return h >= cs_rc_drop_below;
 }
 static int cs_rc_replaying(int64_t n_tokens) { return n_tokens == 1 && cs_read_ceiling_on() && cs_rc_replay; }
+/* the same switches for the column-block products (chess_cb.c) */
+int cs_rc_mode(int64_t n_tokens) { return n_tokens == 1 && cs_read_ceiling_on() ? (cs_rc_replay ? 2 : 1) : 0; }
+int cs_rc_keep(int32_t site, int64_t j) { return cs_rc_replay_keep(site, j); }
 
 /* The one test of whether an out-gated product of a type runs as the ISA's GEMM
  * (batch size aside): shared by the public query and the dispatcher. */
