@@ -6,8 +6,9 @@
  * Reference arithmetic (per token; this file is compiled without FP contraction):
  * - keep x_j iff |x_j| > tau_j (strict; no tau: x_j != 0); dropped elements are 0;
  * - the masked activations are quantized as ggml's x86 code quantizes them for the
- *   type's vec_dot_type: Q8_0 (Q4_0, Q5_0, Q8_0) and Q8_1 (Q4_1, Q5_1) blocks of 32 with
- *   d = amax/127 stored as fp16, q = round-half-even(x * (127/amax)), Q8_1's
+ *   type's vec_dot_type (ggml-cpu's code for this platform): Q8_0 (Q4_0, Q5_0, Q8_0) and
+ *   Q8_1 (Q4_1, Q5_1) blocks of 32 with d = amax/127 stored as fp16, q = round-half-even(
+ *   x * (127/amax)) on x86 (x * (1/d) on AArch64; generic: round half away), Q8_1's
  *   s = fp16(d * sum q); Q8_K (Q4_K, Q5_K, Q6_K: quantize_row_q8_K_ref) blocks of 256 with
  *   the signed value of largest magnitude `max`, iscale = -127/max, q = min(127,
  *   round-half-even(iscale * x)), float d = 1/iscale, bsums per 16; F16 weights take
@@ -451,21 +452,33 @@ static float cs_round_bf16(float f) {
 
 void cs_cb_quantize_group(const cs_cb_desc *D, const float *xm, int8_t *q, float *d, float *s, int16_t *bsums) {
     if (D->B == 32) {
-        /* quantize_row_q8_0 / q8_1, x86 (AVX/AVX2) paths */
+        /* quantize_row_q8_0 / q8_1 of ggml-cpu on this platform: x86 (AVX/AVX2 paths)
+         * multiplies by 127/amax, AArch64 (NEON paths) by 1/d, both round half to even;
+         * elsewhere ggml's generic code multiplies by 1/d and rounds half away from zero */
         float amax = 0.0f;
         for (int i = 0; i < 32; i++) {
             const float a = fabsf(xm[i]);
             amax = a > amax ? a : amax;
         }
         const float dd = amax / 127.0f;
+#if defined(__x86_64__) || defined(__i386__)
         const float id = amax != 0.0f ? 127.0f / amax : 0.0f;
+#define CS_CB_ROUND(v) nearbyintf(v)
+#elif defined(__aarch64__)
+        const float id = dd != 0.0f ? 1.0f / dd : 0.0f;
+#define CS_CB_ROUND(v) nearbyintf(v)
+#else
+        const float id = dd != 0.0f ? 1.0f / dd : 0.0f;
+#define CS_CB_ROUND(v) roundf(v)
+#endif
         int32_t sum = 0;
         for (int i = 0; i < 32; i++) {
-            int32_t v = (int32_t)nearbyintf(xm[i] * id);
+            int32_t v = (int32_t)CS_CB_ROUND(xm[i] * id);
             v = v > 127 ? 127 : v < -128 ? -128 : v;
             q[i] = (int8_t)v;
             sum += v;
         }
+#undef CS_CB_ROUND
         *d = cs_fp16_to_f32(cs_f32_to_fp16(dd));
         if (s) *s = cs_fp16_to_f32(cs_f32_to_fp16(dd * (float)sum));
         return;

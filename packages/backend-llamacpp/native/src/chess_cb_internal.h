@@ -62,8 +62,8 @@ typedef struct {
     int32_t *kacc;         /* K-quants: this thread's per-row scratch, 2 * R int32 + 16 * R bytes */
 } cs_cb_job;
 
-/* One group's masked activations xm (B values, dropped = 0) quantized as ggml's x86 code
- * does for the type's vec_dot_type (B = 32: Q8_0, plus Q8_1's s when s != NULL; B = 256:
+/* One group's masked activations xm (B values, dropped = 0) quantized as ggml-cpu's code
+ * for this platform does for the type's vec_dot_type (B = 32: Q8_0, plus Q8_1's s when s != NULL; B = 256:
  * Q8_K with its bsums). d: the scale as the dot uses it (Q8_0/Q8_1: the fp16 value). */
 void cs_cb_quantize_group(const cs_cb_desc *D, const float *xm, int8_t *q, float *d, float *s, int16_t *bsums);
 

@@ -6,8 +6,8 @@
  *                      from the column-block form by this file's own accessor (written from
  *                      §3.1) equals ggml's reference dequantization of the row form (when
  *                      linked, else this file's own row dequantizer); chess_cb_check.
- *   test_cb quant      (ggml) the activation quantizer equals ggml's x86 from_float of the
- *                      vec_dot type bit for bit: Q8_0 / Q8_1 (fp16 d and s) and Q8_K (float
+ *   test_cb quant      (ggml) the activation quantizer equals ggml-cpu's from_float of the
+ *                      vec_dot type on this platform (x86 and AArch64 differ) bit for bit: Q8_0 / Q8_1 (fp16 d and s) and Q8_K (float
  *                      d, bsums), incl. zero blocks and exact .5 ties.
  *   test_cb reference  chess_spmv_cb / _parts on the portable reference against ggml's own
  *                      dense product of the ROW-layout weight (ggml_vec_dot of the type on
