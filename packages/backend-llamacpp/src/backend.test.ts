@@ -28,7 +28,7 @@ beforeAll(async () => {
   work = await mkdtemp(join(tmpdir(), 'chess-backend-test-'));
   dense = await fetchDefaultModel({ log });
   backend = await buildBackend({ log });
-}, 60 * MINUTE);
+}, 120 * MINUTE); // a cold build, or a wait for another package's build of it (the cache lock waits up to 2 h)
 
 afterAll(async () => {
   if (work) await rm(work, { recursive: true, force: true });

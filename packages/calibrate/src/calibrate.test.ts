@@ -27,7 +27,7 @@ beforeAll(async () => {
   model = await fetchDefaultModel();
   work = await mkdtemp(join(tmpdir(), 'chess-calibrate-test-'));
   await ensureProfileTool(); // builds the patched backend first if needed (slow once)
-}, 3_600_000);
+}, 120 * 60_000); // a cold backend build, or a wait for another package's build of it (the cache lock waits up to 2 h)
 
 afterAll(async () => {
   if (work) await rm(work, { recursive: true, force: true });

@@ -94,7 +94,7 @@ beforeAll(async () => {
     return out.join('\n\n');
   };
   await writeFile(brownText, seededShuffle(loadBrownCorpus().documents, 0).slice(-HELD_OUT_BROWN_DOCS).map(opening).join('\n\n'));
-}, 90 * MINUTE);
+}, 120 * MINUTE); // a cold backend build, or a wait for another package's (the cache lock waits up to 2 h), then calibration
 
 afterAll(async () => {
   if (work) await rm(work, { recursive: true, force: true });
