@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile } from 'node:fs/promises';
-import { basename, resolve } from 'node:path';
+import { basename, dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { compilerSourcesHash } from '@chess/bench';
@@ -147,6 +147,7 @@ export function registerDemoCommand(program: Command): void {
     .action(async (options: { out: string }) => {
       const ctx: DemoContext = { out: resolve(options.out), model: '', sparse: '', edgeModel: '', quick: true };
       await mkdir(ctx.out, { recursive: true });
+      await mkdir(dirname(edgeSparsePath({ edgeModel: 'model.gguf' })), { recursive: true }); // transform's --out directory must exist
       const started = Date.now();
       const timings: [string, number][] = [];
       for (const [index, step] of DEMO_STEPS.entries()) {
