@@ -76,7 +76,7 @@ describe('weight bytes read per token', () => {
     expect(t.fraction).toBeCloseTo(24992 / 30624, 12);
   });
 
-  it('column blocks (docs/gguf-sparse.md §3.1): per group with a kept channel, the scale section and the kept columns', () => {
+  it('column blocks (docs/gguf-sparse.md §3.1): per group with a kept channel, the scale section and the kept columns; K-quant up rows skipped', () => {
     // Q4_0 [64 inputs, 32 rows]: 2 groups x 32 rows x (2 scale + 16 column) bytes = 1152; input sparsity 0.5.
     // Q4_K [256, 32]: 1 group x 32 rows x (16 scale + 128 column) = 4608; input sparsity 0.25.
     // Q6_K [256, 32] whose every input is dropped: no group has a kept channel, nothing is read.
@@ -85,18 +85,22 @@ describe('weight bytes read per token', () => {
       { name: 'blk.0.ffn_down_cb.weight', type: GGMLType.Q4_K, shape: [256, 32], bytes: 4608 },
       { name: 'blk.0.attn_output_cb.weight', type: GGMLType.Q6_K, shape: [256, 32], bytes: 32 * 210 },
       { name: 'blk.0.ffn_up.weight', type: GGMLType.Q4_0, shape: [64, 256], bytes: 256 * 2 * 18 }, // 9216, rows of dead channels skipped
+      // the output-sparse product reads K-quant rows too: Q4_K [256, 64] = 64 rows x 144 bytes, gate sparsity 0.25 in layer 1
+      { name: 'blk.1.ffn_up.weight', type: GGMLType.Q4_K, shape: [256, 64], bytes: 64 * 144 },
+      { name: 'blk.1.ffn_gate_tau', type: GGMLType.F32, shape: [64], bytes: 256 },
       { name: 'blk.0.ffn_gate_tau', type: GGMLType.F32, shape: [256], bytes: 1024 },
     ];
-    const c = parseSparsityReport(`{"format": "chess-sparsity-report/1", "n_layer": 1, "layers": [
-      {"layer": 0, "attn_q_in": {"seen": 10, "zeroed": 5}, "attn_output_in": {"seen": 10, "zeroed": 10}, "ffn_down_in": {"seen": 100, "zeroed": 25}, "ffn_gate_act": {"seen": 100, "zeroed": 25}}]}`);
+    const c = parseSparsityReport(`{"format": "chess-sparsity-report/1", "n_layer": 2, "layers": [
+      {"layer": 0, "attn_q_in": {"seen": 10, "zeroed": 5}, "attn_output_in": {"seen": 10, "zeroed": 10}, "ffn_down_in": {"seen": 100, "zeroed": 25}, "ffn_gate_act": {"seen": 100, "zeroed": 25}},
+      {"layer": 1, "ffn_gate_act": {"seen": 100, "zeroed": 25}}]}`);
     const t = weightTraffic(cb, c);
-    expect(t.totalBytes).toBe(1152 + 4608 + 6720 + 9216 + 1024);
+    expect(t.totalBytes).toBe(1152 + 4608 + 6720 + 9216 + 1024 + 9216 + 256);
     // a group of 32 (256) channels all dropped: probability 0.5^32 (0.25^256), which skips its scales too
     const q40 = 2 * 32 * (2 * (1 - 0.5 ** 32) + 16 * 0.5);
     const q4k = 32 * (16 * (1 - 0.25 ** 256) + 128 * 0.75);
     expect(q40).toBeCloseTo(640, 6);
     expect(q4k).toBe(3584);
-    expect(t.readBytes).toBeCloseTo(q40 + q4k + 0 + 9216 * 0.75 + 1024, 9);
+    expect(t.readBytes).toBeCloseTo(q40 + q4k + 0 + 9216 * 0.75 + 1024 + 9216 * 0.75 + 256, 9);
   });
 
   it('an untied embedding reads one row per token; no counters = dense traffic', () => {

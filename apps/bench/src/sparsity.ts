@@ -125,12 +125,14 @@ export interface WeightTensor {
   bytes: number;
 }
 
-/** Types the patched runtime's sparse kernels read directly (native/include/chess_sparse.h); others run masked-dense. */
+/** Types the patched runtime's sparse kernels read directly (native/include/chess_sparse.h, chess_type_supported); others run masked-dense. */
 export const SPARSE_KERNEL_TYPES: ReadonlySet<GGMLType> = new Set([GGMLType.F32, GGMLType.F16, GGMLType.BF16, GGMLType.Q8_0, GGMLType.Q4_0, GGMLType.Q4_1]);
+/** Types the output-sparse product (W_up rows of surviving channels) reads: also Q5_* and the K-quants (chess_out_gated_supported). */
+export const OUTPUT_SPARSE_TYPES: ReadonlySet<GGMLType> = new Set([...SPARSE_KERNEL_TYPES, GGMLType.Q5_0, GGMLType.Q5_1, GGMLType.Q4_K, GGMLType.Q5_K, GGMLType.Q6_K]);
 
-function kernelReadable(t: WeightTensor): boolean {
+function kernelReadable(t: WeightTensor, types: ReadonlySet<GGMLType> = SPARSE_KERNEL_TYPES): boolean {
   const block = GGML_TYPE_TRAITS.get(t.type)?.blockSize;
-  return SPARSE_KERNEL_TYPES.has(t.type) && block !== undefined && t.shape[0]! % block === 0;
+  return types.has(t.type) && block !== undefined && t.shape[0]! % block === 0;
 }
 
 export async function readWeightTable(path: string): Promise<WeightTensor[]> {
@@ -216,7 +218,7 @@ export function weightTraffic(tensors: readonly WeightTensor[], counters: Sparsi
       read = t.bytes / (t.shape[1] ?? 1);
     } else if (m && m[3] === '_cb') {
       read = columnBlockReadBytes(t, s(Number(m[1]), `${m[2]}_in` as SparsitySite));
-    } else if (m && kernelReadable(t)) {
+    } else if (m && kernelReadable(t, m[3] === '_t' ? SPARSE_KERNEL_TYPES : OUTPUT_SPARSE_TYPES)) {
       const layer = Number(m[1]);
       const proj = m[2] as (typeof PROJECTIONS)[number];
       if (m[3] === '_t') read = t.bytes * (1 - s(layer, `${proj}_in` as SparsitySite));
