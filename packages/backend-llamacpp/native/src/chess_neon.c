@@ -412,9 +412,12 @@ static inline uint8x16x2_t cs_qh_bytes(const uint8_t *qh4) {
 CS_DOT_ROWS4_Q5_NEON(dot_rows_q5_0, cs_block_q5_0, 0)
 CS_DOT_ROWS4_Q5_NEON(dot_rows_q5_1, cs_block_q5_1, 1)
 
-/* every line of the four rows' super-block at byte offset o (S <= 256 bytes) */
+/* every line of the four rows' super-block at byte offset o (S <= 256 bytes, prefetched
+ * addresses at most 64 bytes apart: Q6_K's 210-byte blocks span up to five lines) */
 #define CS_PREFETCH_SB_NEON(o)                                                                          \
-    CS_ROWS4_PREFETCH(o) CS_ROWS4_PREFETCH((o) + 64) CS_ROWS4_PREFETCH((o) + 128) CS_ROWS4_PREFETCH((o) + S - 1)
+    CS_ROWS4_PREFETCH(o) CS_ROWS4_PREFETCH((o) + 64) CS_ROWS4_PREFETCH((o) + 128)                       \
+    if (S > 192) { CS_ROWS4_PREFETCH((o) + 192) }                                                       \
+    CS_ROWS4_PREFETCH((o) + S - 1)
 
 /* Q4_K / Q5_K: sub-block j (32 values) times sc_j into int32 lanes; the minimums
  * sum_j m_j * (activation sum of sub-block j) from ggml's bsums, scalar, per row. */
