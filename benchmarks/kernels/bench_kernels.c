@@ -80,10 +80,13 @@ static void fill_weights(uint8_t *w, size_t bytes, enum ggml_type t) {
         for (size_t i = 0; i < bytes / 2; i++) h[i] = (uint16_t)((h[i] & 0x83ff) | (((h[i] >> 10) % 8 + 9) << 10));
         return;
     }
+    /* the fp16 scales of each block: d first (Q6_K: last), then Q4_1/Q5_1's m, Q4_K/Q5_K's dmin */
+    const size_t d_off = t == GGML_TYPE_Q6_K ? bs - 2 : 0;
+    const int second = t == GGML_TYPE_Q4_1 || t == GGML_TYPE_Q5_1 || t == GGML_TYPE_Q4_K || t == GGML_TYPE_Q5_K;
     for (size_t off = 0; off + bs <= bytes; off += bs) {
         uint16_t d = (uint16_t)(0x1c00 | (rnd() & 0x3ff));
-        memcpy(w + off, &d, 2);
-        if (t == GGML_TYPE_Q4_1) memcpy(w + off + 2, &d, 2);
+        memcpy(w + off + d_off, &d, 2);
+        if (second) memcpy(w + off + 2, &d, 2);
     }
 }
 
@@ -242,6 +245,12 @@ static enum ggml_type parse_type(const char *s) {
     if (!strcmp(s, "q4_0")) return GGML_TYPE_Q4_0;
     if (!strcmp(s, "q4_1")) return GGML_TYPE_Q4_1;
     if (!strcmp(s, "q8_0")) return GGML_TYPE_Q8_0;
+    /* output-sparse only (the W_up shapes: --shapes 0,3) */
+    if (!strcmp(s, "q5_0")) return GGML_TYPE_Q5_0;
+    if (!strcmp(s, "q5_1")) return GGML_TYPE_Q5_1;
+    if (!strcmp(s, "q4_K") || !strcmp(s, "q4_k")) return GGML_TYPE_Q4_K;
+    if (!strcmp(s, "q5_K") || !strcmp(s, "q5_k")) return GGML_TYPE_Q5_K;
+    if (!strcmp(s, "q6_K") || !strcmp(s, "q6_k")) return GGML_TYPE_Q6_K;
     if (!strcmp(s, "f16")) return GGML_TYPE_F16;
     if (!strcmp(s, "bf16")) return GGML_TYPE_BF16;
     if (!strcmp(s, "f32")) return GGML_TYPE_F32;
@@ -268,7 +277,8 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--clock") && i + 1 < argc) { ++i; g_clock = !strcmp(argv[i], "cpu") ? CLOCK_PROCESS_CPUTIME_ID : CLOCK_MONOTONIC; }
         else {
             fprintf(stderr,
-                    "usage: %s [--out file.json] [--types q4_0,q4_1,q8_0,f16] [--threads 1,2] [--shapes all|0,2,..]\n"
+                    "usage: %s [--out file.json] [--types q4_0,q4_1,q8_0,f16 (W_up shapes 0,3 only: q5_0,q5_1,q4_K,q5_K,q6_K)]\n"
+                    "          [--threads 1,2] [--shapes all|0,2,..]\n"
                     "          [--reps 7] [--sparsities 10 (0,0.1,..)] [--tokens 1] [--working-set-mb N] [--clock wall|cpu]\n", argv[0]);
             return 2;
         }
@@ -330,6 +340,10 @@ int main(int argc, char **argv) {
                 if (!strstr(sb, kb)) continue;
             }
             const shape_t *sh = &k_shapes[si];
+            if (sh->kind == 0 && !chess_type_supported((chess_type)type)) {
+                fprintf(stderr, "%-9s %-4s %-5s skipped: the input-sparse products do not take this type\n", sh->model, sh->proj, ts);
+                continue;
+            }
             const size_t wbytes = ggml_row_size(type, sh->n_in) * (size_t)sh->n_out;
             int copies = (int)ceil(ws_mb * 1048576.0 / (double)wbytes);
             if (copies < 1) copies = 1;
