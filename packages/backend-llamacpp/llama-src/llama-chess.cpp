@@ -21,6 +21,7 @@
 #include <cstring>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 //
 // tables
@@ -33,10 +34,14 @@ static const char * const CHESS_PROJ_NAMES[LLAMA_CHESS_N_PROJ] = {
     "attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down",
 };
 
-// the tensor id of the (normal layout) projection, its transposed form and its input threshold
+// the tensor id of the (normal layout) projection, its column-block and transposed forms and its input threshold
 static const llm_tensor CHESS_PROJ_TENSOR[LLAMA_CHESS_N_PROJ] = {
     LLM_TENSOR_ATTN_Q, LLM_TENSOR_ATTN_K, LLM_TENSOR_ATTN_V, LLM_TENSOR_ATTN_OUT,
     LLM_TENSOR_FFN_GATE, LLM_TENSOR_FFN_UP, LLM_TENSOR_FFN_DOWN,
+};
+static const llm_tensor CHESS_PROJ_CB_TENSOR[LLAMA_CHESS_N_PROJ] = {
+    LLM_TENSOR_CHESS_ATTN_Q_CB, LLM_TENSOR_CHESS_ATTN_K_CB, LLM_TENSOR_CHESS_ATTN_V_CB, LLM_TENSOR_CHESS_ATTN_OUT_CB,
+    LLM_TENSOR_CHESS_FFN_GATE_CB, LLM_TENSOR_CHESS_FFN_UP_CB, LLM_TENSOR_CHESS_FFN_DOWN_CB,
 };
 static const llm_tensor CHESS_PROJ_T_TENSOR[LLAMA_CHESS_N_PROJ] = {
     LLM_TENSOR_CHESS_ATTN_Q_T, LLM_TENSOR_CHESS_ATTN_K_T, LLM_TENSOR_CHESS_ATTN_V_T, LLM_TENSOR_CHESS_ATTN_OUT_T,
@@ -69,9 +74,8 @@ bool llama_chess_dense_reference() {
     return on;
 }
 
-// Parts of a one-token input-sparse product (chess_spmv_in_parts): one per thread of
-// the context, unless CHESS_DECODE_PARTS=n overrides it (1: threads split columns).
-static int llama_chess_decode_parts(int n_threads) {
+// CHESS_DECODE_PARTS=n (read once): parts of every one-token input-sparse product, or 0 when unset.
+static int llama_chess_decode_parts_forced() {
     static const int forced = [] {
         const char * v = getenv("CHESS_DECODE_PARTS");
         if (v == nullptr || v[0] == '\0') {
@@ -85,6 +89,19 @@ static int llama_chess_decode_parts(int n_threads) {
         }
         return (int) n;
     }();
+    return forced;
+}
+
+// Parts of a one-token input-sparse product over a transposed weight (chess_spmv_in_parts): one
+// per thread of the context, unless CHESS_DECODE_PARTS=n overrides it (1: threads split columns).
+static int llama_chess_decode_parts(int n_threads) {
+    const int forced = llama_chess_decode_parts_forced();
+    return forced > 0 ? forced : std::min(std::max(n_threads, 1), (int) CHESS_MAX_PARTS);
+}
+
+// The same for a column-block weight (chess_spmv_cb_parts; 1: threads split the rows).
+static int llama_chess_cb_decode_parts(int n_threads) {
+    const int forced = llama_chess_decode_parts_forced();
     return forced > 0 ? forced : std::min(std::max(n_threads, 1), (int) CHESS_MAX_PARTS);
 }
 
@@ -92,14 +109,31 @@ static int llama_chess_decode_parts(int n_threads) {
 // loading
 //
 
-std::string llama_chess_resolve_arch(const gguf_context * meta, const std::string & arch_name, bool & wrapped) {
+std::string llama_chess_resolve_arch(const gguf_context * meta, const std::string & arch_name, bool & wrapped,
+        uint32_t & format_version) {
     wrapped = false;
+    format_version = 0;
     if (arch_name != "chess") {
         return arch_name;
     }
     const int64_t kid = gguf_find_key(meta, "chess.base_architecture");
     if (kid < 0 || gguf_get_kv_type(meta, kid) != GGUF_TYPE_STRING) {
         throw std::runtime_error("chess GGUF without the string key chess.base_architecture");
+    }
+    // A newer format may store tensors this build would misread: refuse it instead.
+    format_version = 1;
+    const int64_t vid = gguf_find_key(meta, "chess.format_version");
+    if (vid >= 0) {
+        if (gguf_get_kv_type(meta, vid) != GGUF_TYPE_UINT32) {
+            throw std::runtime_error(format("chess GGUF: chess.format_version has type %s, expected u32",
+                    gguf_type_name(gguf_get_kv_type(meta, vid))));
+        }
+        format_version = gguf_get_val_u32(meta, vid);
+        if (format_version < 1 || format_version > LLAMA_CHESS_FORMAT_VERSION_MAX) {
+            throw std::runtime_error(format("chess GGUF: chess.format_version %u is not supported by this build "
+                    "(it reads formats 1 to %u); rebuild the patched llama.cpp or write the file with a matching chess toolchain",
+                    format_version, LLAMA_CHESS_FORMAT_VERSION_MAX));
+        }
     }
     wrapped = true;
     return gguf_get_val_str(meta, kid);
@@ -118,6 +152,36 @@ static bool chess_file_has(const llama_model_loader & ml, const std::string & na
     return gguf_find_tensor(ml.metadata, name.c_str()) >= 0;
 }
 
+// Checks a column-block tensor against its type and shape before it is loaded: the kernels and
+// chess_cb_to_rows trust these, and a wrong file must fail here with the tensor's name, not crash later.
+static void chess_check_cb_tensor(const llama_model_loader & ml, const std::string & name, int64_t n_in, int64_t n_out) {
+    if (ml.chess_format_version < 2) {
+        throw std::runtime_error(format("chess: %s is in column-block layout, which needs chess.format_version 2, "
+                "but the file declares %u", name.c_str(), ml.chess_format_version));
+    }
+    const ggml_tensor * meta = ml.get_tensor_meta(name.c_str());
+    GGML_ASSERT(meta != nullptr);
+    const chess_type type = (chess_type) meta->type;
+    if (!chess_cb_supported(type)) {
+        throw std::runtime_error(format("chess: %s has type %s, which has no column-block layout "
+                "(supported: f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1, q4_K, q5_K, q6_K)",
+                name.c_str(), ggml_type_name(meta->type)));
+    }
+    if (meta->ne[0] != n_in || meta->ne[1] != n_out || meta->ne[2] != 1 || meta->ne[3] != 1) {
+        throw std::runtime_error(format("chess: %s has shape [%" PRId64 ", %" PRId64 ", %" PRId64 ", %" PRId64 "], "
+                "expected [%" PRId64 ", %" PRId64 "] (n_in, n_out)", name.c_str(),
+                meta->ne[0], meta->ne[1], meta->ne[2], meta->ne[3], n_in, n_out));
+    }
+    const size_t nbytes = ggml_nbytes(meta);
+    const int rc = chess_cb_check(type, n_in, n_out, nbytes);
+    if (rc != CHESS_OK) {
+        throw std::runtime_error(format("chess: %s (%s, n_in %" PRId64 ", n_out %" PRId64 ", %zu bytes) cannot be in column-block "
+                "layout: n_in must be a multiple of %" PRId64 " and, for block types, n_out a multiple of 32, "
+                "with the row layout's byte count (chess_cb_check: %d)", name.c_str(), ggml_type_name(meta->type),
+                n_in, n_out, nbytes, chess_cb_group_size(type), rc));
+    }
+}
+
 bool llama_chess_create_tensor(llama_model_base & model, llama_model_loader & ml, const LLM_TN_IMPL & tn,
         const std::initializer_list<int64_t> & ne, int flags, ggml_tensor ** out) {
     if (!ml.chess_wrapped || tn.bid < 0 || tn.suffix == nullptr || strcmp(tn.suffix, "weight") != 0) {
@@ -127,17 +191,30 @@ bool llama_chess_create_tensor(llama_model_base & model, llama_model_loader & ml
     if (p < 0) {
         return false;
     }
+    const LLM_TN_IMPL tn_cb(tn.arch, CHESS_PROJ_CB_TENSOR[p], "weight", tn.bid, tn.xid);
     const LLM_TN_IMPL tn_t(tn.arch, CHESS_PROJ_T_TENSOR[p], "weight", tn.bid, tn.xid);
-    if (chess_file_has(ml, tn_t.str())) {
+    const bool has_cb = chess_file_has(ml, tn_cb.str());
+    const bool has_t  = chess_file_has(ml, tn_t.str());
+    if (has_cb || has_t) {
+        const std::string name = has_cb ? tn_cb.str() : tn_t.str();
         if (ne.size() != 2) {
-            throw std::runtime_error(format("chess: %s stored transposed, but the architecture expects %zu dims", tn.str().c_str(), ne.size()));
+            throw std::runtime_error(format("chess: %s replaces %s, but the architecture expects %zu dims", name.c_str(), tn.str().c_str(), ne.size()));
         }
         if (chess_file_has(ml, tn.str())) {
-            throw std::runtime_error(format("chess: both %s and %s are present; a sparse GGUF stores one of them", tn.str().c_str(), tn_t.str().c_str()));
+            throw std::runtime_error(format("chess: both %s and %s are present; a sparse GGUF stores one of them", tn.str().c_str(), name.c_str()));
+        }
+        if (has_cb && has_t) {
+            throw std::runtime_error(format("chess: both %s and %s are present; a sparse GGUF stores one of them", tn_cb.str().c_str(), tn_t.str().c_str()));
         }
         const int64_t n_in  = ne.begin()[0];
         const int64_t n_out = ne.begin()[1];
-        model.layers.at(tn.bid).chess.w_t[p] = model.create_tensor(ml, tn_t, {n_out, n_in}, 0);
+        llama_layer_chess & ch = model.layers.at(tn.bid).chess;
+        if (has_cb) {
+            chess_check_cb_tensor(ml, name, n_in, n_out);
+            ch.w_cb[p] = model.create_tensor(ml, tn_cb, {n_in, n_out}, 0);
+        } else {
+            ch.w_t[p] = model.create_tensor(ml, tn_t, {n_out, n_in}, 0);
+        }
         *out = nullptr;
         return true;
     }
@@ -175,6 +252,21 @@ void llama_chess_load_tensors(llama_model_base & model, llama_model_loader & ml)
         LLAMA_LOG_INFO("%s: CHESS sparse model (kernels: %s%s)\n", __func__, chess_isa_name(chess_get_isa()),
                 llama_chess_dense_reference() ? ", CHESS_DENSE_REFERENCE: dense masked products" : "");
     }
+}
+
+bool llama_chess_validate_tensor_data(const ggml_tensor * t, const void * data, size_t size) {
+    static const char suffix[] = "_cb.weight";
+    const size_t n = strlen(t->name), ns = sizeof(suffix) - 1;
+    const chess_type type = (chess_type) t->type;
+    if (n < ns || strcmp(t->name + n - ns, suffix) != 0 || size != ggml_nbytes(t) ||
+            chess_cb_check(type, t->ne[0], t->ne[1], size) != CHESS_OK) {
+        return ggml_validate_row_data(t->type, data, size);
+    }
+    std::vector<uint8_t> rows(size);
+    if (chess_cb_to_rows(type, data, t->ne[0], t->ne[1], rows.data(), 0, 1) != CHESS_OK) {
+        return false;
+    }
+    return ggml_validate_row_data(t->type, rows.data(), size);
 }
 
 //
@@ -260,7 +352,8 @@ static void chess_op_up_gated(ggml_tensor * dst, int ith, int nth, void * userda
     }
 }
 
-// gate thresholding with the achieved-sparsity counters (the prefill route of a gated FFN)
+// thresholding with the achieved-sparsity counters, for the routes that end in a dense ggml product
+// (prefill of a gated FFN or of a column-block weight); no tau: counts the zeros, changes nothing
 static void chess_op_mask(ggml_tensor * dst, int ith, int nth, void * userdata) {
     const ggml_tensor * x   = dst->src[0];
     const ggml_tensor * tau = dst->src[1];
@@ -269,17 +362,69 @@ static void chess_op_mask(ggml_tensor * dst, int ith, int nth, void * userdata) 
     for (int64_t r = r0; r < r1; ++r) {
         float * y = (float *) ((char *) dst->data + r * dst->nb[1]);
         memcpy(y, (const char *) x->data + r * x->nb[1], n * sizeof(float));
-        const int64_t rc = chess_threshold_mask(y, n, (const float *) tau->data, ggml_nelements(tau), (int32_t) (intptr_t) userdata);
+        const int64_t rc = chess_threshold_mask(y, n, tau ? (const float *) tau->data : nullptr, tau ? ggml_nelements(tau) : 0,
+                (int32_t) (intptr_t) userdata);
         if (rc < 0) {
             GGML_ABORT("chess_threshold_mask failed with code %d", (int) rc);
         }
     }
 }
 
-// the kernels read a weight in place: it must be a supported type, block-aligned,
-// in a plain host buffer (not repacked into another layout)
-static bool chess_kernel_can_read(const ggml_tensor * w) {
-    if (!chess_type_supported((chess_type) w->type)) {
+// arguments of a column-block node: src x, W (column-block layout), tau (optional); y = dst
+static chess_spmv_cb_args chess_spmv_cb_args_of(ggml_tensor * dst, void * userdata) {
+    const ggml_tensor * x   = dst->src[0];
+    const ggml_tensor * w   = dst->src[1];
+    const ggml_tensor * tau = dst->src[2];
+
+    chess_spmv_cb_args a = {};
+    a.type     = (chess_type) w->type;
+    a.w        = w->data;
+    a.n_in     = w->ne[0];
+    a.n_out    = w->ne[1];
+    a.x        = (const float *) x->data;
+    a.x_nb1    = x->nb[1];
+    a.y        = (float *) dst->data;
+    a.y_nb1    = dst->nb[1];
+    a.n_tokens = ggml_nrows(x);
+    a.tau      = tau ? (const float *) tau->data : nullptr;
+    a.n_tau    = tau ? ggml_nelements(tau) : 0;
+    a.site     = (int32_t) (intptr_t) userdata;
+    return a;
+}
+
+static void chess_op_spmv_cb(ggml_tensor * dst, int ith, int nth, void * userdata) {
+    const chess_spmv_cb_args a = chess_spmv_cb_args_of(dst, userdata);
+    const int rc = chess_spmv_cb(&a, ith, nth);
+    if (rc != CHESS_OK) {
+        GGML_ABORT("chess_spmv_cb(%s) failed with code %d", dst->src[1]->name, rc);
+    }
+}
+
+// decode: the groups with a kept channel split into dst->ne[1] parts (rows of dst), summed by chess_op_sum_parts
+static void chess_op_spmv_cb_parts(ggml_tensor * dst, int ith, int nth, void * userdata) {
+    const chess_spmv_cb_args a = chess_spmv_cb_args_of(dst, userdata); // y: one row per part
+    const int rc = chess_spmv_cb_parts(&a, (int) dst->ne[1], ith, nth);
+    if (rc != CHESS_OK) {
+        GGML_ABORT("chess_spmv_cb_parts(%s) failed with code %d", dst->src[1]->name, rc);
+    }
+}
+
+// the row layout of a column-block weight, restored into dst (same type and shape) for ggml's GEMM
+static void chess_op_cb_to_rows(ggml_tensor * dst, int ith, int nth, void * userdata) {
+    GGML_UNUSED(userdata);
+    const ggml_tensor * w = dst->src[0];
+    const int rc = chess_cb_to_rows((chess_type) w->type, w->data, w->ne[0], w->ne[1], dst->data, ith, nth);
+    if (rc != CHESS_OK) {
+        GGML_ABORT("chess_cb_to_rows(%s) failed with code %d", w->name, rc);
+    }
+}
+
+// the kernels read a weight in place: it must be a type the kernel takes (the kernel library's
+// own predicate, chess_type_supported for the transposed input-sparse product,
+// chess_out_gated_supported for the fused W_up), block-aligned, in a plain host buffer (not
+// repacked into another layout)
+static bool chess_kernel_can_read(const ggml_tensor * w, int (*takes)(chess_type)) {
+    if (!takes((chess_type) w->type)) {
         return false;
     }
     const int64_t block = chess_type_block_size((chess_type) w->type);
@@ -287,6 +432,13 @@ static bool chess_kernel_can_read(const ggml_tensor * w) {
         return false;
     }
     return w->buffer != nullptr && ggml_backend_buffer_is_host(w->buffer) && w->extra == nullptr;
+}
+
+// a column-block weight is read in place by the kernel and by chess_cb_to_rows: the loader checked
+// its type and shape (chess_check_cb_tensor); it must also sit in a plain host buffer
+static bool chess_cb_can_read(const ggml_tensor * w) {
+    return chess_cb_check((chess_type) w->type, w->ne[0], w->ne[1], ggml_nbytes(w)) == CHESS_OK && w->ne[2] == 1 &&
+            w->ne[3] == 1 && w->buffer != nullptr && ggml_backend_buffer_is_host(w->buffer) && w->extra == nullptr;
 }
 
 //
@@ -312,15 +464,66 @@ static ggml_tensor * chess_as_rows(ggml_context * ctx, ggml_tensor * cur) {
 ggml_tensor * llm_graph_context::build_chess_mm(const llama_layer & layer, int p, ggml_tensor * cur,
         ggml_tensor * w, ggml_tensor * w_s, int il) const {
     const llama_layer_chess & ch = layer.chess;
+    ggml_tensor * w_cb = ch.w_cb[p];
     ggml_tensor * w_t = ch.w_t[p];
     ggml_tensor * tau = ch.tau_in[p];
-    if (w_t == nullptr && tau == nullptr) {
+    if (w_cb == nullptr && w_t == nullptr && tau == nullptr) {
         return build_lora_mm(w, cur, w_s);
     }
-    GGML_ASSERT(w_t != nullptr || w != nullptr);
+    GGML_ASSERT(w_cb != nullptr || w_t != nullptr || w != nullptr);
 
     ggml_tensor * res;
-    if (w_t != nullptr && !llama_chess_dense_reference() && chess_kernel_can_read(w_t)) {
+    if (w_cb != nullptr) {
+        if (!chess_cb_can_read(w_cb)) {
+            GGML_ABORT("chess: %s is not a column-block weight in a host buffer", w_cb->name);
+        }
+        const int64_t n_out = w_cb->ne[1];
+        ggml_tensor * x = chess_as_rows(ctx0, cur);
+        const int32_t site = llama_chess_site(il, p);
+        if (x->ne[1] <= CHESS_CB_SPARSE_MAX_TOKENS && !llama_chess_dense_reference()) {
+            // input-sparse product: groups without a kept channel are skipped, kept columns read
+            ggml_tensor * args[3] = { x, w_cb, tau };
+            const int n_parts = llama_chess_cb_decode_parts((int) cparams.n_threads);
+            if (x->ne[1] == 1 && n_parts > 1) {
+                // one token: each thread streams whole columns of its share of the kept groups
+                ggml_tensor * parts = ggml_custom_4d(ctx0, GGML_TYPE_F32, n_out, n_parts, 1, 1, args, tau ? 3 : 2,
+                        chess_op_spmv_cb_parts, GGML_N_TASKS_MAX, (void *) (intptr_t) site);
+                ggml_tensor * sum_args[1] = { parts };
+                res = ggml_custom_4d(ctx0, GGML_TYPE_F32, n_out, 1, 1, 1, sum_args, 1, chess_op_sum_parts, GGML_N_TASKS_MAX, nullptr);
+            } else {
+                res = ggml_custom_4d(ctx0, GGML_TYPE_F32, n_out, x->ne[1], 1, 1, args, tau ? 3 : 2,
+                        chess_op_spmv_cb, GGML_N_TASKS_MAX, (void *) (intptr_t) site);
+            }
+            cb(res, "chess_spmv_cb", il);
+        } else {
+            // larger batches (and CHESS_DENSE_REFERENCE): the thresholded input times the weight's
+            // row layout, restored bit for bit into a graph tensor: the dense model's product, at
+            // ggml's GEMM speed. The mask op counts the dropped inputs (prefill included).
+            if (llama_chess_dense_reference()) {
+                if (tau != nullptr) {
+                    x = build_chess_mask(x, tau);
+                }
+            } else {
+                ggml_tensor * mask_args[2] = { x, tau };
+                x = ggml_custom_4d(ctx0, GGML_TYPE_F32, x->ne[0], x->ne[1], 1, 1, mask_args, tau ? 2 : 1, chess_op_mask,
+                        GGML_N_TASKS_MAX, (void *) (intptr_t) site);
+            }
+            cb(x, "chess_masked_in", il);
+            ggml_tensor * rows_args[1] = { w_cb };
+            ggml_tensor * w_rows = ggml_custom_4d(ctx0, w_cb->type, w_cb->ne[0], n_out, 1, 1, rows_args, 1,
+                    chess_op_cb_to_rows, GGML_N_TASKS_MAX, nullptr);
+            cb(w_rows, "chess_cb_rows", il);
+            res = ggml_mul_mat(ctx0, w_rows, x);
+        }
+        if (ggml_n_dims(cur) > 2) {
+            res = ggml_reshape_4d(ctx0, res, n_out, cur->ne[1], cur->ne[2], cur->ne[3]);
+        }
+        if (w_s) {
+            res = ggml_mul(ctx0, res, w_s);
+        }
+        return res;
+    }
+    if (w_t != nullptr && !llama_chess_dense_reference() && chess_kernel_can_read(w_t, chess_type_supported)) {
         // input-sparse product over the transposed weight: dropped inputs skip their row
         const int64_t n_out = w_t->ne[0];
         ggml_tensor * x = chess_as_rows(ctx0, cur);
@@ -395,7 +598,7 @@ ggml_tensor * llm_graph_context::build_ffn_chess(ggml_tensor * cur, const llama_
              chess_out_gated_has_gemm((chess_type) layer.ffn_up->type));
     const bool fused_up = ch.tau_gate != nullptr && up_batch_ok && !ch.uses(LLAMA_CHESS_UP) && layer.ffn_up != nullptr &&
             layer.ffn_up_b == nullptr && layer.ffn_up_s == nullptr && !llama_chess_dense_reference() &&
-            chess_kernel_can_read(layer.ffn_up);
+            chess_kernel_can_read(layer.ffn_up, chess_out_gated_supported);
     if (fused_up) {
         // output-sparse up product fused with the gate: rows of dead channels are never read
         ggml_tensor * x  = chess_as_rows(ctx0, cur);

@@ -6,6 +6,10 @@
 // architecture: 'chess'") instead of running it wrongly.
 //
 // Per layer, a sparse GGUF may add:
+//   blk.N.<proj>_cb.weight   the projection in the COLUMN-BLOCK layout (format 2,
+//                            docs/gguf-sparse.md 3.1): the source's own blocks, same
+//                            type, shape (ne0 = n_in, ne1 = n_out) and byte count,
+//                            re-arranged per input channel; replaces blk.N.<proj>.weight
 //   blk.N.<proj>_t.weight    the projection stored TRANSPOSED (ne0 = n_out,
 //                            ne1 = n_in), replacing blk.N.<proj>.weight
 //   blk.N.<proj>_in_tau      f32 [1]: threshold on the projection's input
@@ -36,13 +40,17 @@ enum {
     LLAMA_CHESS_SITES_PER_LAYER = LLAMA_CHESS_N_PROJ + 1,
 };
 
+// Newest chess.format_version this build reads (1: transposed weights; 2: column-block weights).
+#define LLAMA_CHESS_FORMAT_VERSION_MAX 2u
+
 struct llama_layer_chess {
+    ggml_tensor * w_cb[LLAMA_CHESS_N_PROJ]   = {}; // column-block weights, or nullptr
     ggml_tensor * w_t[LLAMA_CHESS_N_PROJ]    = {}; // transposed weights, or nullptr
     ggml_tensor * tau_in[LLAMA_CHESS_N_PROJ] = {}; // input thresholds [1], or nullptr
     ggml_tensor * tau_gate                   = nullptr; // gate thresholds [n_ff], or nullptr
 
     // true when projection p takes the sparse (or masked) route
-    bool uses(int p) const { return w_t[p] != nullptr || tau_in[p] != nullptr; }
+    bool uses(int p) const { return w_cb[p] != nullptr || w_t[p] != nullptr || tau_in[p] != nullptr; }
 
     bool any() const {
         for (int p = 0; p < LLAMA_CHESS_N_PROJ; ++p) {
@@ -72,6 +80,7 @@ void llama_chess_write_report(int n_layer);
 
 // ---- loader hooks (llama-model.cpp, llama-model-loader.cpp) ----
 
+#include <cstddef>
 #include <initializer_list>
 #include <string>
 
@@ -81,12 +90,15 @@ struct llama_model_loader;
 struct LLM_TN_IMPL;
 
 // Architecture named by a GGUF: for "chess", the value of chess.base_architecture
-// (wrapped = true); otherwise arch_name unchanged. Throws on a chess GGUF without it.
-std::string llama_chess_resolve_arch(const gguf_context * meta, const std::string & arch_name, bool & wrapped);
+// (wrapped = true) and chess.format_version (1 when absent); otherwise arch_name unchanged.
+// Throws on a chess GGUF without the base architecture or with a format newer than
+// LLAMA_CHESS_FORMAT_VERSION_MAX.
+std::string llama_chess_resolve_arch(const gguf_context * meta, const std::string & arch_name, bool & wrapped,
+        uint32_t & format_version);
 
 // Called first in llama_model_base::create_tensor for chess GGUFs. Returns true when it
-// handled the request: a projection stored transposed is loaded into layer.chess.w_t and
-// *out is nullptr; ffn_up of a layer with gate thresholds is loaded so that it is never
+// handled the request: a projection stored in column-block layout or transposed is checked
+// and loaded into layer.chess.w_cb / w_t and *out is nullptr; ffn_up of a layer with gate thresholds is loaded so that it is never
 // repacked (the fused kernel reads ggml's plain row layout).
 bool llama_chess_create_tensor(llama_model_base & model, llama_model_loader & ml, const LLM_TN_IMPL & tn,
         const std::initializer_list<int64_t> & ne, int flags, ggml_tensor ** out);
@@ -94,3 +106,7 @@ bool llama_chess_create_tensor(llama_model_base & model, llama_model_loader & ml
 // Called after load_arch_tensors for chess GGUFs: loads the optional thresholds and
 // checks that the base architecture's graph supports the sparse route.
 void llama_chess_load_tensors(llama_model_base & model, llama_model_loader & ml);
+
+// ggml_validate_row_data over a tensor's whole data (--check-tensors): a column-block tensor
+// (blk.N.<proj>_cb.weight) is checked in its row layout, where ggml knows its blocks' scales.
+bool llama_chess_validate_tensor_data(const ggml_tensor * t, const void * data, size_t size);
