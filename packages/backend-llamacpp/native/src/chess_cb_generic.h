@@ -126,23 +126,34 @@ static inline __attribute__((always_inline)) void CS_CBG(body)(const cs_cb_job *
             int32_t acc[16][32];
             for (int j = 0; j < nsub; j++)
                 if (used[j]) memset(acc[j], 0, sizeof acc[j]);
+#ifdef __AVX2__
+            /* int16 products summed over up to 4 channels of one sub-block (|v q| <= 32 * 128 for
+             * the 4- to 6-bit values: |sum| <= 2^14; 8-bit values one channel at a time), then
+             * widened into the int32 sums (a vpmulld per channel and 8 rows was the cost) */
+            const int maxn = bits == 8 ? 1 : 4;
+            for (int64_t k = 0; k < nk;) {
+                const int sb = kc[k] / subw;
+                __m256i lo = _mm256_setzero_si256(), hi = _mm256_setzero_si256();
+                for (int n = 0; n < maxn && k < nk && kc[k] / subw == sb; n++, k++) {
+                    const __m256i v = CS_CBG(unit_vec)(bits, cols[k], R, u, off), qb = _mm256_set1_epi16((int16_t)q[kc[k]]);
+                    lo = _mm256_add_epi16(lo, _mm256_mullo_epi16(_mm256_cvtepi8_epi16(_mm256_castsi256_si128(v)), qb));
+                    hi = _mm256_add_epi16(hi, _mm256_mullo_epi16(_mm256_cvtepi8_epi16(_mm256_extracti128_si256(v, 1)), qb));
+                }
+                __m256i *a8 = (__m256i *)acc[sb];
+                _mm256_storeu_si256(a8, _mm256_add_epi32(_mm256_loadu_si256(a8), _mm256_cvtepi16_epi32(_mm256_castsi256_si128(lo))));
+                _mm256_storeu_si256(a8 + 1, _mm256_add_epi32(_mm256_loadu_si256(a8 + 1), _mm256_cvtepi16_epi32(_mm256_extracti128_si256(lo, 1))));
+                _mm256_storeu_si256(a8 + 2, _mm256_add_epi32(_mm256_loadu_si256(a8 + 2), _mm256_cvtepi16_epi32(_mm256_castsi256_si128(hi))));
+                _mm256_storeu_si256(a8 + 3, _mm256_add_epi32(_mm256_loadu_si256(a8 + 3), _mm256_cvtepi16_epi32(_mm256_extracti128_si256(hi, 1))));
+            }
+#else
             for (int64_t k = 0; k < nk; k++) {
                 const int32_t qv = q[kc[k]];
                 int32_t *a = acc[kc[k] / subw];
-#ifdef __AVX2__
-                const __m256i v = CS_CBG(unit_vec)(bits, cols[k], R, u, off), qb = _mm256_set1_epi32(qv);
-                const __m128i v0 = _mm256_castsi256_si128(v), v1 = _mm256_extracti128_si256(v, 1);
-                __m256i *a8 = (__m256i *)a;
-                _mm256_storeu_si256(a8, _mm256_add_epi32(_mm256_loadu_si256(a8), _mm256_mullo_epi32(_mm256_cvtepi8_epi32(v0), qb)));
-                _mm256_storeu_si256(a8 + 1, _mm256_add_epi32(_mm256_loadu_si256(a8 + 1), _mm256_mullo_epi32(_mm256_cvtepi8_epi32(_mm_srli_si128(v0, 8)), qb)));
-                _mm256_storeu_si256(a8 + 2, _mm256_add_epi32(_mm256_loadu_si256(a8 + 2), _mm256_mullo_epi32(_mm256_cvtepi8_epi32(v1), qb)));
-                _mm256_storeu_si256(a8 + 3, _mm256_add_epi32(_mm256_loadu_si256(a8 + 3), _mm256_mullo_epi32(_mm256_cvtepi8_epi32(_mm_srli_si128(v1, 8)), qb)));
-#else
                 int8_t v[32];
                 CS_CBG(unit_vals)(bits, cols[k], R, u, off, v);
                 for (int b = 0; b < 32; b++) a[b] += (int32_t)v[b] * qv;
-#endif
             }
+#endif
             /* the float step of the reference, 32 rows */
             float dw[32], t[32];
             CS_CBG_F16(dw, grp + 2 * rb, 32);
