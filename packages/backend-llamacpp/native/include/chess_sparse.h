@@ -45,7 +45,8 @@
  * ISA variant (the portable reference included) uses the same quantized
  * activations, so variants agree to float rounding. Q5_0, Q5_1 and the K-quants
  * quantize them exactly as ggml-cpu does for the type's vec_dot (Q8_0 / Q8_1 with
- * fp16 scales, x86 rounding; Q8_K) and take ggml's exact integer sums per block
+ * fp16 scales as its x86 or AArch64 code computes them; Q8_K) and take ggml's exact
+ * integer sums per block
  * (K-quants: per super-block), so that they differ from ggml's dense dot by float
  * summation order only. The input-sparse product
  * uses float activations on every ISA; it dequantizes weights to float, except

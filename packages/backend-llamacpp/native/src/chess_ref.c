@@ -325,9 +325,11 @@ static uint16_t cs_f32_to_fp16(float f) {
 }
 static float cs_round_fp16(float f) { return cs_fp16_to_f32(cs_f32_to_fp16(f)); }
 
-/* Activations for Q5_0 / Q5_1 / K-quants, as ggml-cpu's from_float for Q8_0, Q8_1 (its x86
- * path: d = amax/127 stored as fp16, q = x * (127/amax) rounded to nearest even; Q8_1's s
- * is fp16(d * sum q) with the unrounded d) and Q8_K (quantize_row_q8_K_ref: the element of
+/* Activations for Q5_0 / Q5_1 / K-quants, as ggml-cpu's from_float for Q8_0, Q8_1 (d =
+ * amax/127 stored as fp16, q = x * id rounded to nearest even, id = 127/amax as its x86
+ * code takes it, 1/d as its AArch64 code does: the two differ by an ulp, which moves a
+ * value within an ulp of a .5 tie; Q8_1's s is fp16(d * sum q) with the unrounded d) and
+ * Q8_K (quantize_row_q8_K_ref on every platform: the element of
  * largest magnitude, the first one on ties, maps to -127, iscale = -127/max, q = min(127,
  * round(iscale * x)) to nearest even, d = 1/iscale, bsums per 16). */
 
@@ -375,7 +377,11 @@ void cs_quant_q8g_ref(int kind, const float *x, const cs_q8g *q, int64_t n) {
             for (int l = 0; l < 8; l++) m8[l] = fabsf(v[i + l]) > m8[l] ? fabsf(v[i + l]) : m8[l];
         float amax = 0.0f;
         for (int l = 0; l < 8; l++) amax = m8[l] > amax ? m8[l] : amax;
+#if defined(__aarch64__)
+        const float d = amax / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
+#else
         const float d = amax / 127.0f, id = amax != 0.0f ? 127.0f / amax : 0.0f;
+#endif
         int32_t sum = 0;
         for (int i = 0; i < CS_QK; i++) {
             const int8_t qi = (int8_t)cs_round_i8(v[i] * id);

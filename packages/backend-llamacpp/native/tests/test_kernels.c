@@ -871,8 +871,9 @@ static double own_round_half(float f) {
 }
 
 /* This file's own statement of ggml's activation quantization (see chess_sparse.h):
- * Q8_0 / Q8_1 (ggml-cpu's x86 from_float): d = amax/127 kept as fp16, q = round_even(x *
- * (127/amax)), Q8_1's s = fp16(d * sum q); Q8_K (quantize_row_q8_K_ref): the first element
+ * Q8_0 / Q8_1 (ggml-cpu's from_float): d = amax/127 kept as fp16, q = round_even(x * id)
+ * with id = 127/amax (x86) or 1/d (AArch64), Q8_1's s = fp16(d * sum q); Q8_K
+ * (quantize_row_q8_K_ref): the first element
  * of largest |x| maps to -127, q = min(127, round_even(x * (-127/max))), d = 1/(-127/max),
  * bsums per 16. Fills the same arrays as cs_q8g. */
 static void own_quant_q8g(int kind, const float *x, int64_t n, const cs_q8g *q) {
@@ -895,7 +896,12 @@ static void own_quant_q8g(int kind, const float *x, int64_t n, const cs_q8g *q) 
     for (int64_t b = 0; b < n / 32; b++) {
         float amax = 0.0f;
         for (int i = 0; i < 32; i++) amax = fmaxf(amax, fabsf(x[32 * b + i]));
-        const float id = amax > 0.0f ? 127.0f / amax : 0.0f, d = amax / 127.0f;
+        const float d = amax / 127.0f;
+#if defined(__aarch64__)
+        const float id = d > 0.0f ? 1.0f / d : 0.0f;
+#else
+        const float id = amax > 0.0f ? 127.0f / amax : 0.0f;
+#endif
         int s = 0;
         for (int i = 0; i < 32; i++) { q->qs[32 * b + i] = (int8_t)nearbyintf(x[32 * b + i] * id); s += q->qs[32 * b + i]; }
         q->d[b] = (float)own_round_half(d);
@@ -1062,11 +1068,10 @@ static void test_out_quant(void) {
 #ifdef CHESS_TEST_WITH_GGML
             cs_q8g g = q8g_alloc(n);
             ggml_quant_q8g(t, x, n, &g);
-#if defined(__x86_64__) || defined(__i386__)
+#if defined(__x86_64__) || defined(__i386__) || defined(__aarch64__)
             CHECK(q8g_equal(kind, &a, &g, n), "quantizer %s differs from ggml-cpu's from_float (n=%lld)", act_name(kind), (long long)n);
 #else
-            /* ggml's NEON Q8_0/Q8_1 paths take 1/(amax/127) instead of 127/amax: a value within one
-             * ulp of a .5 tie may round the other way */
+            /* other platforms: ggml's generic Q8_0/Q8_1 code rounds .5 ties away from zero */
             int64_t off = 0, far = 0;
             for (int64_t i = 0; i < n; i++) { off += a.qs[i] != g.qs[i]; far += abs(a.qs[i] - g.qs[i]) > 1; }
             CHECK(kind == CS_ACT_Q8_K ? q8g_equal(kind, &a, &g, n) : (far == 0 && off * 1000 <= n && !memcmp(a.d, g.d, sizeof(float) * (size_t)(n / 32))),
