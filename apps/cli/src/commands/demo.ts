@@ -135,7 +135,11 @@ function runStep(args: string[]): Promise<string> {
       process.stdout.write(chunk);
     });
     child.on('error', reject);
-    child.on('close', (code) => (code === 0 ? resolvePromise(stdout) : reject(Object.assign(new Error(`step 'chess ${args.join(' ')}' failed with exit code ${code}`), { exitCode: code }))));
+    child.on('close', (code, signal) =>
+      code === 0
+        ? resolvePromise(stdout)
+        : reject(Object.assign(new Error(`step 'chess ${args.join(' ')}' failed with ${signal ? `signal ${signal}` : `exit code ${code}`}`), { exitCode: code ?? 1 })),
+    );
   });
 }
 
