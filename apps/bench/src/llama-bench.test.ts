@@ -58,6 +58,10 @@ describe('runLlamaBench', () => {
       calls.push({ model, round, test: run.test, report: report !== undefined });
       expect(run.threads).toBe(2);
       expect(run.tokens).toBe(run.test === 'tg' ? 16 : 64);
+      if (report && model === 1) {
+        // the patched runtime reports all-zero counters for a dense file
+        writeFileSync(report, JSON.stringify({ format: 'chess-sparsity-report/1', n_layer: 1, layers: [{ layer: 0, attn_q_in: { seen: 100, zeroed: 0 } }] }));
+      }
       if (report && model === 2) {
         // the patched runtime's report: half of W_q's inputs dropped
         writeFileSync(report, JSON.stringify({ format: 'chess-sparsity-report/1', n_layer: 1, layers: [{ layer: 0, attn_q_in: { seen: 100, zeroed: 50 } }] }));
@@ -80,7 +84,7 @@ describe('runLlamaBench', () => {
     expect(result.models.map((m) => m.layout)).toEqual(['dense', 'dense', 'column-blocks']);
     expect(result.models[2]!.weightBytesPerToken).toBe(1152 + 640);
     expect(result.models[2]!.byteIdealSpeedup).toBe(Math.round((2304 / 1792) * 1e4) / 1e4);
-    expect(result.models[1]!.achievedSparsity).toBeNull(); // this fake runtime reports nothing for the dense file
+    expect(result.models[1]!.achievedSparsity).toBeNull(); // a dense file: nothing to sparsify, whatever the counters say
     expect(result.models[2]!.achievedSparsity).toBe(0.5);
     expect(result.models.map((m) => [m.method, m.sparsity])).toEqual([
       ['dense', 0],

@@ -165,7 +165,7 @@ export async function runLlamaBench(options: LlamaBenchOptions): Promise<LlamaBe
     settings: { threads: options.threads, tg: options.tg, pp: options.pp, rounds: options.rounds },
     binaries: { stock: options.binaries.stock ?? null, patched: options.binaries.patched ?? null },
     models: options.models.map((m, i) => {
-      const c = counters.get(i);
+      const c = infos[i]!.method === 'dense' ? undefined : counters.get(i); // a dense file has no thresholds to count
       const layers = c ? layerSparsity(c) : null;
       return {
         ...infos[i]!,
