@@ -159,25 +159,27 @@ static void chess_check_cb_tensor(const llama_model_loader & ml, const std::stri
         throw std::runtime_error(format("chess: %s is in column-block layout, which needs chess.format_version 2, "
                 "but the file declares %u", name.c_str(), ml.chess_format_version));
     }
-    const ggml_tensor * meta = ml.get_tensor_meta(name.c_str());
-    GGML_ASSERT(meta != nullptr);
-    const chess_type type = (chess_type) meta->type;
+    // from the GGUF's tensor table: the loader may hold metadata only (a memory-fit pass)
+    const int64_t tid = gguf_find_tensor(ml.metadata, name.c_str());
+    GGML_ASSERT(tid >= 0);
+    const ggml_type gtype = gguf_get_tensor_type(ml.metadata, tid);
+    const int64_t * ne = gguf_get_tensor_ne(ml.metadata, tid);
+    const chess_type type = (chess_type) gtype;
     if (!chess_cb_supported(type)) {
         throw std::runtime_error(format("chess: %s has type %s, which has no column-block layout "
                 "(supported: f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1, q4_K, q5_K, q6_K)",
-                name.c_str(), ggml_type_name(meta->type)));
+                name.c_str(), ggml_type_name(gtype)));
     }
-    if (meta->ne[0] != n_in || meta->ne[1] != n_out || meta->ne[2] != 1 || meta->ne[3] != 1) {
+    if (ne[0] != n_in || ne[1] != n_out || ne[2] != 1 || ne[3] != 1) {
         throw std::runtime_error(format("chess: %s has shape [%" PRId64 ", %" PRId64 ", %" PRId64 ", %" PRId64 "], "
-                "expected [%" PRId64 ", %" PRId64 "] (n_in, n_out)", name.c_str(),
-                meta->ne[0], meta->ne[1], meta->ne[2], meta->ne[3], n_in, n_out));
+                "expected [%" PRId64 ", %" PRId64 "] (n_in, n_out)", name.c_str(), ne[0], ne[1], ne[2], ne[3], n_in, n_out));
     }
-    const size_t nbytes = ggml_nbytes(meta);
+    const size_t nbytes = gguf_get_tensor_size(ml.metadata, tid);
     const int rc = chess_cb_check(type, n_in, n_out, nbytes);
     if (rc != CHESS_OK) {
         throw std::runtime_error(format("chess: %s (%s, n_in %" PRId64 ", n_out %" PRId64 ", %zu bytes) cannot be in column-block "
                 "layout: n_in must be a multiple of %" PRId64 " and, for block types, n_out a multiple of 32, "
-                "with the row layout's byte count (chess_cb_check: %d)", name.c_str(), ggml_type_name(meta->type),
+                "with the row layout's byte count (chess_cb_check: %d)", name.c_str(), ggml_type_name(gtype),
                 n_in, n_out, nbytes, chess_cb_group_size(type), rc));
     }
 }
