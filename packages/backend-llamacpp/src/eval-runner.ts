@@ -96,6 +96,44 @@ export function compareProbabilities(a: Float32Array, b: Float32Array, nVocab: n
   return { positions, maxAbsDiff, maxKl, top1Agreement: agree / positions };
 }
 
+export interface LogitComparison {
+  positions: number;
+  /**
+   * Largest difference of logits between the two runs at any position and token, logits taken
+   * up to the per-position constant softmax removes: ln pa - ln pb centred on its mean over the
+   * position's tokens.
+   */
+  maxLogitDiff: number;
+  /** Smallest fraction of a position's tokens with both probabilities above 1e-30 (the ones compared). */
+  minCompared: number;
+}
+
+/** Logit differences of two next-token distributions over the same tokens (float32 [positions x nVocab]). */
+export function compareLogits(a: Float32Array, b: Float32Array, nVocab: number): LogitComparison {
+  if (a.length !== b.length) throw new ChessError('EVAL_SHAPE_MISMATCH', `probability arrays differ in length: ${a.length} vs ${b.length}`, {});
+  const positions = a.length / nVocab;
+  const d = new Float64Array(nVocab);
+  let maxLogitDiff = 0;
+  let minCompared = 1;
+  for (let p = 0; p < positions; p++) {
+    let n = 0;
+    let sum = 0;
+    for (let t = 0; t < nVocab; t++) {
+      const pa = a[p * nVocab + t]!;
+      const pb = b[p * nVocab + t]!;
+      if (pa > 1e-30 && pb > 1e-30) {
+        d[n] = Math.log(pa) - Math.log(pb);
+        sum += d[n]!;
+        n++;
+      }
+    }
+    minCompared = Math.min(minCompared, n / nVocab);
+    const mean = n > 0 ? sum / n : 0;
+    for (let i = 0; i < n; i++) maxLogitDiff = Math.max(maxLogitDiff, Math.abs(d[i]! - mean));
+  }
+  return { positions, maxLogitDiff, minCompared };
+}
+
 /** A real English passage for the tests (written for this project). */
 export const SAMPLE_TEXT =
   'The old lighthouse keeper climbed the narrow stairs every evening, carrying a lamp and a book. ' +

@@ -1,6 +1,8 @@
 /**
  * Sparse test models: a dense GGUF (SmolLM2 by default) rewritten as a sparse
- * GGUF (docs/gguf-sparse.md) with SYNTHETIC thresholds and transposed weights.
+ * GGUF (docs/gguf-sparse.md) with SYNTHETIC thresholds and its input-sparse
+ * projections in the column-block layout (§3.1) or transposed (§3.2); and the
+ * dense twin of such a model (same tensors, row layout, plain `llama`).
  *
  * The thresholds are not calibrated on text: each is a quantile of a plausible
  * distribution of the thresholded activation, derived from the weights alone
@@ -17,7 +19,9 @@ import { cachePath, ChessError } from '@chess/core';
 import {
   GGML_TYPE_TRAITS,
   GGMLType,
+  columnBlocksFromRows,
   dequantize,
+  ggmlRowBytes,
   ggmlTypeName,
   ggufValue,
   openGGUF,
@@ -42,11 +46,16 @@ export const METHOD_LAYOUT: Readonly<Record<SparseMethod, { gateTau: boolean; in
   teal: { gateTau: false, inputTau: PROJECTIONS, transposed: PROJECTIONS },
 };
 
+/** Storage of the input-sparse projections: `blk.N.<proj>_t.weight` or `blk.N.<proj>_cb.weight`. */
+export type WeightLayout = 'transposed' | 'column-blocks';
+
 export interface SparseTestModelOptions {
   method: SparseMethod;
-  /** Target fraction of dropped elements per thresholded tensor (default 0.5). */
+  /** Target fraction of dropped elements per thresholded tensor (default 0.5); 0 writes every threshold as 0 (the dense function). */
   sparsity?: number;
-  /** Type of the transposed projections (default F32); re-quantized along the output axis. */
+  /** Layout of the input-sparse projections (default `transposed`). */
+  layout?: WeightLayout;
+  /** Type of the transposed projections (default F32); re-quantized along the output axis. Column blocks keep their row type (the source's, or denseType). */
   transposedType?: GGMLType;
   /**
    * Re-encode the projections that keep the normal layout, and the token embedding / output
@@ -74,25 +83,27 @@ export interface SparseTestModelOptions {
 }
 
 /** Bump when the construction below changes (cached files are keyed by it). */
-const RECIPE_VERSION = 1;
+const RECIPE_VERSION = 2;
 /** Synthetic draws per channel or tensor when estimating a quantile. */
 const SAMPLES = 256;
 
 /** Build (or reuse from the cache) a sparse test model; returns its path. */
 export async function makeSparseTestModel(options: SparseTestModelOptions): Promise<string> {
   const sparsity = options.sparsity ?? 0.5;
+  const layout = options.layout ?? 'transposed';
   const type = options.transposedType ?? GGMLType.F32;
   const seed = options.seed ?? 1;
   const denseType = options.denseType;
   const layers = options.layers;
   if (!(sparsity >= 0 && sparsity < 1)) throw new ChessError('TEST_MODEL_BAD_OPTION', `sparsity ${sparsity} is not in [0, 1)`, { sparsity });
   const key = createHash('sha256')
-    .update(JSON.stringify({ RECIPE_VERSION, method: options.method, sparsity, type, seed, denseType, layers, source: basename(options.source) }))
+    .update(JSON.stringify({ RECIPE_VERSION, method: options.method, sparsity, layout, type, seed, denseType, layers, source: basename(options.source) }))
     .digest('hex')
     .slice(0, 12);
   const upTag = (denseType === undefined ? '' : `.dense-${ggmlTypeName(denseType)}`) + (layers === undefined ? '' : `.l${layers}`);
+  const layoutTag = layout === 'column-blocks' ? 'cb' : ggmlTypeName(type);
   const out =
-    options.out ?? cachePath('test-models', `${basename(options.source, '.gguf')}.${options.method}.${ggmlTypeName(type)}${upTag}.s${sparsity}.${key}.gguf`);
+    options.out ?? cachePath('test-models', `${basename(options.source, '.gguf')}.${options.method}.${layoutTag}${upTag}.s${sparsity}.${key}.gguf`);
   if (options.out === undefined && existsSync(out)) return out;
 
   const file = await openGGUF(options.source);
@@ -101,8 +112,11 @@ export async function makeSparseTestModel(options: SparseTestModelOptions): Prom
     if (arch !== 'llama') {
       throw new ChessError('TEST_MODEL_BAD_SOURCE', `${options.source}: base architecture '${arch}', expected 'llama'`, { arch });
     }
-    options.log?.(`writing ${options.method} test model (${ggmlTypeName(type)} transposed, sparsity ${sparsity}) to ${out}`);
-    const layout = METHOD_LAYOUT[options.method];
+    options.log?.(`writing ${options.method} test model (${layout === 'column-blocks' ? 'column blocks' : `${ggmlTypeName(type)} transposed`}, sparsity ${sparsity}) to ${out}`);
+    const methodLayout = METHOD_LAYOUT[options.method];
+    // sparsity 0: every threshold 0, so exactly the zeros are dropped (the dense function);
+    // a quantile of samples would be their smallest, a small positive value
+    const threshold = (samples: number[]): number => (sparsity === 0 ? 0 : quantile(samples, sparsity));
     const sourceLayers = file.metadata.getNumber('llama.block_count');
     const nLayer = Math.min(layers ?? sourceLayers, sourceLayers);
     const rng = normalSampler(seed);
@@ -114,36 +128,31 @@ export async function makeSparseTestModel(options: SparseTestModelOptions): Prom
       const attnNorm = await readF32(file, `blk.${il}.attn_norm.weight`);
       const ffnNorm = await readF32(file, `blk.${il}.ffn_norm.weight`);
       const gateSigma = await rowNorms(file, `blk.${il}.ffn_gate.weight`, ffnNorm);
-      if (layout.gateTau) {
+      if (methodLayout.gateTau) {
         const tau = new Float32Array(gateSigma.length);
         if (options.method === 'cats') {
           // one threshold per layer: the quantile over every channel's samples
           const pooled: number[] = [];
           for (const sigma of gateSigma) for (const v of z) pooled.push(Math.abs(silu(sigma * v)));
-          tau.fill(quantile(pooled, sparsity));
+          tau.fill(threshold(pooled));
         } else {
-          for (let i = 0; i < gateSigma.length; i++) tau[i] = quantile(Array.from(z, (v) => Math.abs(silu(gateSigma[i]! * v))), sparsity);
+          for (let i = 0; i < gateSigma.length; i++) tau[i] = threshold(Array.from(z, (v) => Math.abs(silu(gateSigma[i]! * v))));
         }
         extra.push(f32Tensor(`blk.${il}.ffn_gate_tau`, tau));
       }
-      for (const proj of layout.inputTau) {
+      for (const proj of methodLayout.inputTau) {
         const samples = await inputSamples(file, il, proj, { attnNorm, ffnNorm, gateSigma, z, z2 });
-        extra.push(f32Tensor(`blk.${il}.${proj}_in_tau`, Float32Array.of(quantile(samples, sparsity))));
+        extra.push(f32Tensor(`blk.${il}.${proj}_in_tau`, Float32Array.of(threshold(samples))));
       }
     }
 
-    const transposed = new Set(layout.transposed);
-    const kept = file.tensors.filter((t) => {
-      const block = /^blk\.(\d+)\./.exec(t.name);
-      return !block || Number(block[1]) < nLayer;
-    });
-    const tensors: GGUFWriteTensor[] = kept.map((t) => {
+    const inputSparse = new Set(methodLayout.transposed);
+    const tensors: GGUFWriteTensor[] = rowTensors(file, nLayer, denseType).map((t) => {
       const match = /^blk\.(\d+)\.([a-z_]+)\.weight$/.exec(t.name);
       const proj = match?.[2] as Projection | undefined;
-      if (proj !== undefined && transposed.has(proj)) return transposedTensor(file, t, `blk.${match![1]}.${proj}_t.weight`, type);
-      const retyped = (proj !== undefined && (PROJECTIONS as readonly string[]).includes(proj)) || t.name === 'token_embd.weight' || t.name === 'output.weight';
-      if (retyped && denseType !== undefined) return retypedTensor(file, t, denseType);
-      return { name: t.name, shape: t.shape, type: t.type, byteLength: t.byteLength, data: () => file.tensorChunks(t) };
+      if (proj === undefined || !inputSparse.has(proj)) return t;
+      if (layout === 'column-blocks') return columnBlockTensor(t, `blk.${match![1]}.${proj}_cb.weight`);
+      return transposedTensor(file, file.tensor(t.name)!, `blk.${match![1]}.${proj}_t.weight`, type);
     });
 
     const metadata: Array<[string, GGUFValue]> = [];
@@ -154,7 +163,8 @@ export async function makeSparseTestModel(options: SparseTestModelOptions): Prom
     }
     metadata.push(
       ['chess.base_architecture', ggufValue.string(arch)],
-      ['chess.format_version', ggufValue.u32(1)],
+      // docs/gguf-sparse.md §2: 2 when any column-block tensor is present
+      ['chess.format_version', ggufValue.u32(layout === 'column-blocks' ? 2 : 1)],
       ['chess.method', ggufValue.string(options.method)],
       ['chess.statistic', ggufValue.string('none')],
       ['chess.target_sparsity', ggufValue.f32(sparsity)],
@@ -168,6 +178,73 @@ export async function makeSparseTestModel(options: SparseTestModelOptions): Prom
   } finally {
     await file.close();
   }
+}
+
+/**
+ * The dense twin of a sparse test model: the same tensors (first `layers` blocks, the
+ * projections, token embedding and output matrix re-encoded in `denseType` when given)
+ * in the row layout, no thresholds, architecture `llama`: what stock llama.cpp (and the
+ * patched build's dense path) run. A column-block test model computes this model's
+ * function at sparsity 0.
+ */
+export async function makeDenseTwin(options: { source: string; denseType?: GGMLType; layers?: number; out?: string; log?: (line: string) => void }): Promise<string> {
+  const { denseType, layers } = options;
+  const key = createHash('sha256').update(JSON.stringify({ RECIPE_VERSION, twin: true, denseType, layers, source: basename(options.source) })).digest('hex').slice(0, 12);
+  const tag = (denseType === undefined ? '' : `.dense-${ggmlTypeName(denseType)}`) + (layers === undefined ? '' : `.l${layers}`);
+  const out = options.out ?? cachePath('test-models', `${basename(options.source, '.gguf')}.twin${tag}.${key}.gguf`);
+  if (options.out === undefined && existsSync(out)) return out;
+  const file = await openGGUF(options.source);
+  try {
+    options.log?.(`writing the dense twin of ${options.source} to ${out}`);
+    const sourceLayers = file.metadata.getNumber('llama.block_count');
+    const nLayer = Math.min(layers ?? sourceLayers, sourceLayers);
+    const metadata: Array<[string, GGUFValue]> = [...file.metadata].map(([k, v]) => (k === 'llama.block_count' ? [k, ggufValue.u32(nLayer)] : [k, v]));
+    await writeGGUF(out, { metadata, tensors: rowTensors(file, nLayer, denseType) });
+    return out;
+  } finally {
+    await file.close();
+  }
+}
+
+/** The tensors of the first `nLayer` blocks (and the rest), projections / embedding / output re-encoded in `denseType` when given. */
+function rowTensors(file: GGUFFile, nLayer: number, denseType: GGMLType | undefined): GGUFWriteTensor[] {
+  return file.tensors
+    .filter((t) => {
+      const block = /^blk\.(\d+)\./.exec(t.name);
+      return !block || Number(block[1]) < nLayer;
+    })
+    .map((t) => {
+      const proj = /^blk\.\d+\.([a-z_]+)\.weight$/.exec(t.name)?.[1];
+      const retyped = (proj !== undefined && (PROJECTIONS as readonly string[]).includes(proj)) || t.name === 'token_embd.weight' || t.name === 'output.weight';
+      if (retyped && denseType !== undefined) return retypedTensor(file, t, denseType);
+      return { name: t.name, shape: t.shape, type: t.type, byteLength: t.byteLength, data: () => file.tensorChunks(t) };
+    });
+}
+
+/** A row-layout weight re-arranged into the column-block layout (§3.1): same type, shape and bytes. */
+function columnBlockTensor(rows: GGUFWriteTensor, name: string): GGUFWriteTensor {
+  const [nIn, nOut] = rows.shape as [number, number];
+  const byteLength = ggmlRowBytes(rows.type, nIn) * nOut;
+  return {
+    name,
+    shape: rows.shape,
+    type: rows.type,
+    byteLength,
+    data: async () => columnBlocksFromRows(rows.type, await collect(rows.data(), byteLength), nIn, nOut, { name }),
+  };
+}
+
+/** The whole of a tensor's data (a buffer or chunks) in one array. */
+async function collect(data: ReturnType<GGUFWriteTensor['data']>, byteLength: number): Promise<Uint8Array> {
+  const resolved = await data;
+  if (resolved instanceof Uint8Array) return resolved;
+  const out = new Uint8Array(byteLength);
+  let offset = 0;
+  for await (const chunk of resolved) {
+    out.set(chunk, offset);
+    offset += chunk.length;
+  }
+  return out;
 }
 
 /**
