@@ -386,8 +386,7 @@ static void dot_rows_q8_0(float *y, const uint8_t *w, size_t nb1, const int32_t 
             const int64_t be = nb - b0 < 8 ? nb - b0 : 8;                                           \
             const __m256i lanes = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)be), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)); \
             const __m256 xd8 = _mm256_maskload_ps(x->d + b0, lanes);                                \
-            const __m256 xs8 = HAS_MIN ? _mm256_mul_ps(xd8, _mm256_cvtepi32_ps(_mm256_maskload_epi32(x->sum + b0, lanes))) \
-                                       : _mm256_setzero_ps();                                       \
+            const __m256 xs8 = HAS_MIN ? _mm256_maskload_ps(x->s + b0, lanes) : _mm256_setzero_ps();   \
             _Pragma("GCC unroll 4") for (int k = 0; k < 4; k++) {                                   \
                 const uint8_t *q = rr[k] + (size_t)b0 * S;                                          \
                 _mm256_store_ps(sc[k], _mm256_mul_ps(_mm256_cvtph_ps(cs_words8(q, (int)S, be)), xd8)); \
@@ -467,8 +466,7 @@ static void quant_x8(const float *x, const cs_q8x *q, int64_t n) {
     for (int64_t ib = 0; ib < n / CS_QK; ib++) {
         __m256 v[4];
         const float amax = cs_load32_absmax(x + ib * CS_QK, v);
-        const float d = amax / 127.0f;
-        const float id = d != 0.0f ? 1.0f / d : 0.0f;
+        const float d = amax / 127.0f, id = cs_q8_inv_scale(amax);
         const __m256 vid = _mm256_set1_ps(id);
         __m256i iv[4];
         for (int i = 0; i < 4; i++)
@@ -477,8 +475,9 @@ static void quant_x8(const float *x, const cs_q8x *q, int64_t n) {
         int32_t sum = 0;
         for (int i = 0; i < 4; i++) _mm256_store_si256((__m256i *)(tmp + 8 * i), iv[i]);
         for (int i = 0; i < 32; i++) { q->qs[ib * CS_QK + i] = (int8_t)tmp[i]; sum += tmp[i]; }
-        q->d[ib] = d;
+        q->d[ib] = cs_round_fp16(d);
         q->sum[ib] = sum;
+        q->s[ib] = cs_round_fp16(d * (float)sum);
     }
 }
 
@@ -689,7 +688,7 @@ static inline void cs_gemm_rows(int kind, float *D, const uint8_t *w, size_t nb1
                 for (int t = 0; t < 4; t++) {
                     f[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(acc[t]), _mm256_mul_ps(dr, _mm256_set1_ps(xt[t]->d[b])), f[t]);
                     if (kind == CS_GR_Q4_1)
-                        f[t] = _mm256_fmadd_ps(_mm256_load_ps(pm + b * 8), _mm256_set1_ps(xt[t]->d[b] * (float)xt[t]->sum[b]), f[t]);
+                        f[t] = _mm256_fmadd_ps(_mm256_load_ps(pm + b * 8), _mm256_set1_ps(xt[t]->s[b]), f[t]);
                 }
             }
             for (int t = 0; t < 4 && t0 + t < nt; t++) _mm256_maskstore_ps(D + (size_t)(t0 + t) * (size_t)nr + p0, store, f[t]);

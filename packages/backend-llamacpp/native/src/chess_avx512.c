@@ -449,8 +449,7 @@ static inline float cs_hsum256(__m256 v) {
                 const int64_t be = nb - b0 < 16 ? nb - b0 : 16;                                         \
                 const __mmask16 msk = cs_tail_mask(be);                                                 \
                 const __m512 xd16 = _mm512_maskz_loadu_ps(msk, x->d + b0);                              \
-                const __m512 xs16 = HAS_MIN ? _mm512_mul_ps(xd16, _mm512_cvtepi32_ps(_mm512_maskz_loadu_epi32(msk, x->sum + b0))) \
-                                            : _mm512_setzero_ps();                                      \
+                const __m512 xs16 = HAS_MIN ? _mm512_maskz_loadu_ps(msk, x->s + b0) : _mm512_setzero_ps();   \
                 _Pragma("GCC unroll 4") for (int k = 0; k < 4; k++) {                                   \
                     const uint8_t *q = rr[k] + (size_t)b0 * S;                                          \
                     __m512 d16;                                                                         \
@@ -505,15 +504,16 @@ static void quant_x8(const float *x, const cs_q8x *q, int64_t n) {
         const __m512 v0 = _mm512_loadu_ps(x + ib * CS_QK), v1 = _mm512_loadu_ps(x + ib * CS_QK + 16);
         const __m512 am = _mm512_max_ps(_mm512_abs_ps(v0), _mm512_abs_ps(v1));
         const float amax = _mm512_reduce_max_ps(am);
-        const float d = amax / 127.0f;
-        const float id = d != 0.0f ? 1.0f / d : 0.0f;
+        const float d = amax / 127.0f, id = cs_q8_inv_scale(amax);
         const __m512 vid = _mm512_set1_ps(id);
         const __m512i i0 = _mm512_cvtps_epi32(_mm512_roundscale_ps(_mm512_mul_ps(v0, vid), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
         const __m512i i1 = _mm512_cvtps_epi32(_mm512_roundscale_ps(_mm512_mul_ps(v1, vid), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
         _mm_storeu_si128((__m128i *)(q->qs + ib * CS_QK), _mm512_cvtepi32_epi8(i0));
         _mm_storeu_si128((__m128i *)(q->qs + ib * CS_QK + 16), _mm512_cvtepi32_epi8(i1));
-        q->d[ib] = d;
-        q->sum[ib] = _mm512_reduce_add_epi32(_mm512_add_epi32(i0, i1));
+        const int32_t sum = _mm512_reduce_add_epi32(_mm512_add_epi32(i0, i1));
+        q->d[ib] = cs_round_fp16(d);
+        q->sum[ib] = sum;
+        q->s[ib] = cs_round_fp16(d * (float)sum);
     }
 }
 
@@ -705,7 +705,7 @@ static inline void cs_gemm_rows(int kind, float *D, const uint8_t *w, size_t nb1
                     }                                                                                        \
                     F = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc), _mm512_mul_ps(dr, _mm512_set1_ps((X)->d[b])), F); \
                     if (kind == CS_GR_Q4_1)                                                                  \
-                        F = _mm512_fmadd_ps(_mm512_load_ps(pm + b * 16), _mm512_set1_ps((X)->d[b] * (float)(X)->sum[b]), F); \
+                        F = _mm512_fmadd_ps(_mm512_load_ps(pm + b * 16), _mm512_set1_ps((X)->s[b]), F); \
                 }
                 CS_GR_TOKEN(x0, f0)
                 CS_GR_TOKEN(x1, f1)

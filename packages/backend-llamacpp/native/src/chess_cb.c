@@ -430,19 +430,6 @@ int chess_cb_to_rows(chess_type type, const void *cb, int64_t n_in, int64_t n_ou
 
 /* ---------------- activation preparation (identical on every ISA) ---------------- */
 
-/* IEEE binary32 -> binary16, round to nearest even (what F16C's vcvtps2ph does with
- * _MM_FROUND_TO_NEAREST_INT, and ggml's fp32 -> fp16 conversions on x86). */
-static uint16_t cs_f32_to_fp16(float f) {
-    const uint32_t x = cs_f32_to_bits(f);
-    const uint32_t sign = (x >> 16) & 0x8000u, ax = x & 0x7fffffffu;
-    if (ax > 0x7f800000u) return (uint16_t)(sign | 0x7e00u | ((ax >> 13) & 0x3ffu)); /* NaN, quieted */
-    if (ax >= 0x477ff000u) return (uint16_t)(sign | 0x7c00u);                          /* rounds to inf */
-    if (ax < 0x38800000u) /* below 2^-14: a multiple of 2^-24 (exact scaling, then round) */
-        return (uint16_t)(sign | (uint32_t)nearbyintf(cs_bits_to_f32(ax) * 16777216.0f));
-    const uint32_t r = ax + 0xfffu + ((ax >> 13) & 1u) - (112u << 23);
-    return (uint16_t)(sign | (r >> 13));
-}
-
 /* ggml's fp32 -> bf16 (round to nearest even, NaN quieted). */
 static float cs_round_bf16(float f) {
     const uint32_t u = cs_f32_to_bits(f);

@@ -716,13 +716,14 @@ int chess_spmv_out_gated(const chess_spmv_out_gated_args *a, int ith, int nth) {
     cs_q8g *xg = NULL;
     if (tr.act == CS_ACT_Q8X) {
         const int64_t nbx = ne0 / CS_QK;
-        const size_t per_tok = (size_t)ne0 + (size_t)nbx * (sizeof(float) + sizeof(int32_t));
+        const size_t per_tok = (size_t)ne0 + (size_t)nbx * (2 * sizeof(float) + sizeof(int32_t));
         uint8_t *buf = cs_get_scratch(CS_SCRATCH_P, (size_t)nt * (per_tok + sizeof(cs_q8x)) + 64);
         if (!buf) return CHESS_ERR_NOMEM;
         xq = (cs_q8x *)buf;
         uint8_t *p = buf + (((size_t)nt * sizeof(cs_q8x) + 63) & ~(size_t)63);
         for (int64_t t = 0; t < nt; t++) {
             xq[t].d = (float *)p; p += (size_t)nbx * sizeof(float);
+            xq[t].s = (float *)p; p += (size_t)nbx * sizeof(float);
             xq[t].sum = (int32_t *)p; p += (size_t)nbx * sizeof(int32_t);
             xq[t].qs = (int8_t *)p; p += (size_t)ne0;
             if (nr > 0) T->quant_x8(CS_X(t), &xq[t], ne0);

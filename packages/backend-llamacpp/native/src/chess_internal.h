@@ -2,6 +2,7 @@
 #ifndef CHESS_INTERNAL_H
 #define CHESS_INTERNAL_H
 
+#include <math.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -42,10 +43,15 @@ static inline void cs_kq_scales(const uint8_t *q, uint64_t *sc, uint64_t *m) {
     *m = (uint64_t)(b & lo6) | (uint64_t)(((c >> 4) & lo4) | (((b >> 6) & top2) << 4)) << 32;
 }
 
-/* Activations quantized to 8 bits for the output-sparse dot of block types, as
- * three arrays (contiguous scales vectorize): for block b of 32 activations,
- * x[32b+i] ~= d[b] * qs[32b+i], sum[b] = sum_i qs[32b+i] (exact). */
-typedef struct { int8_t *qs; float *d; int32_t *sum; } cs_q8x;
+/* Activations quantized to 8 bits for the output-sparse dot of Q8_0, Q4_0 and Q4_1, as
+ * ggml-cpu quantizes them for that dot (quantize_row_q8_0 / q8_1 on this platform, see
+ * cs_q8_inv_scale), so that every block's integer sum is ggml's and its scales are
+ * ggml's fp16 ones: at sparsity 0 the product is the dense model's up to the order of the
+ * float sums. Four arrays (contiguous scales vectorize): for block b of 32 activations,
+ * x[32b+i] ~= d[b] * qs[32b+i] with d[b] = fp16(amax/127) as a float, sum[b] = sum_i
+ * qs[32b+i] (exact; Q4_0's offset 8), s[b] = fp16(amax/127 * sum[b]) as a float (Q8_1's s,
+ * Q4_1's minimum term). */
+typedef struct { int8_t *qs; float *d; int32_t *sum; float *s; } cs_q8x;
 /* Activations of one token for Q5_0, Q5_1 and the K-quants, quantized exactly as ggml
  * quantizes them for the type's vec_dot (cs_quant_q8g_ref): qs[n]; d, the scale of each
  * block (Q8_0 / Q8_1: per 32, ggml's fp16 scale as a float; Q8_K: per 256, float); s
@@ -160,6 +166,33 @@ static inline float cs_fp16_to_f32(uint16_t h) {
     return cs_bits_to_f32(sign | ((exp + 112u) << 23) | (mant << 13));
 }
 static inline float cs_bf16_to_f32(uint16_t h) { return cs_bits_to_f32((uint32_t)h << 16); }
+
+/* IEEE binary32 -> binary16, round to nearest even (what F16C's vcvtps2ph does with
+ * _MM_FROUND_TO_NEAREST_INT, and ggml's fp32 -> fp16 conversions), subnormals, overflow
+ * to infinity and NaN (quieted) included. */
+static inline uint16_t cs_f32_to_fp16(float f) {
+    const uint32_t x = cs_f32_to_bits(f);
+    const uint32_t sign = (x >> 16) & 0x8000u, ax = x & 0x7fffffffu;
+    if (ax > 0x7f800000u) return (uint16_t)(sign | 0x7e00u | ((ax >> 13) & 0x3ffu)); /* NaN, quieted */
+    if (ax >= 0x477ff000u) return (uint16_t)(sign | 0x7c00u);                          /* rounds to inf */
+    if (ax < 0x38800000u) /* below 2^-14: a multiple of 2^-24 (exact scaling, then round) */
+        return (uint16_t)(sign | (uint32_t)nearbyintf(cs_bits_to_f32(ax) * 16777216.0f));
+    const uint32_t r = ax + 0xfffu + ((ax >> 13) & 1u) - (112u << 23);
+    return (uint16_t)(sign | (r >> 13));
+}
+static inline float cs_round_fp16(float f) { return cs_fp16_to_f32(cs_f32_to_fp16(f)); }
+
+/* The factor ggml-cpu's quantize_row_q8_0 / q8_1 multiply a block of 32 by before
+ * rounding to nearest even: its x86 code takes 127/amax, its AArch64 code 1/d with d =
+ * amax/127 (the two differ by an ulp, which moves a value within an ulp of a .5 tie). */
+static inline float cs_q8_inv_scale(float amax) {
+#if defined(__aarch64__)
+    const float d = amax / 127.0f;
+    return d != 0.0f ? 1.0f / d : 0.0f;
+#else
+    return amax != 0.0f ? 127.0f / amax : 0.0f;
+#endif
+}
 static inline uint16_t cs_load_u16(const void *p) { uint16_t v; memcpy(&v, p, 2); return v; }
 
 /* Output-sparse prefill panels (gemm_rows of the x86 tables). cs_gr_unpack: block b of

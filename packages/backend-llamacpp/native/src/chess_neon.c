@@ -345,7 +345,7 @@ CS_IN_ACCUM_FLOAT(in_accum_bf16, 2, cs_ld4_bf16, cs_sc_bf16)
                 CS_ROWS4_PREFETCH(o)                                                                \
                 const int8x16_t x0 = vld1q_s8(x->qs + b * CS_QK), x1 = vld1q_s8(x->qs + b * CS_QK + 16); \
                 const float xd = x->d[b];                                                           \
-                const float xs = HAS_MIN ? xd * (float)x->sum[b] : 0.0f;                            \
+                const float xs = HAS_MIN ? x->s[b] : 0.0f;                                          \
                 (void)xs;                                                                           \
                 CS_DOT4_ROW_NEON(r0, a0, m0, BLOCK_T, WB, HAS_MIN)                                  \
                 CS_DOT4_ROW_NEON(r1, a1, m1, BLOCK_T, WB, HAS_MIN)                                  \
@@ -551,7 +551,7 @@ CS_DOT_ROWS4_FLOAT_NEON(dot_rows_bf16, 2, cs_ld4_bf16, cs_sc_bf16)
 
 /* ---------------- activation quantizer (same arithmetic as cs_quant_x8_ref) ----------------
  * amax: FMAXNM ignores a NaN operand like the reference's `a > amax ? a : amax`;
- * d and 1/d are the same scalar float operations; x*id is one float multiply and
+ * d and id (cs_q8_inv_scale) are the same scalar float operations; x*id is one float multiply and
  * FCVTNS rounds to nearest, ties to even (= nearbyintf in the default mode). */
 
 static void quant_x8(const float *x, const cs_q8x *q, int64_t n) {
@@ -563,8 +563,7 @@ static void quant_x8(const float *x, const cs_q8x *q, int64_t n) {
             am = vmaxnmq_f32(am, vabsq_f32(v[i]));
         }
         const float amax = vmaxnmvq_f32(am);
-        const float d = amax / 127.0f;
-        const float id = d != 0.0f ? 1.0f / d : 0.0f;
+        const float d = amax / 127.0f, id = cs_q8_inv_scale(amax);
         int32x4_t iv[8];
         for (int i = 0; i < 8; i++) iv[i] = vcvtnq_s32_f32(vmulq_n_f32(v[i], id));
         int32x4_t s = vaddq_s32(vaddq_s32(vaddq_s32(iv[0], iv[1]), vaddq_s32(iv[2], iv[3])),
@@ -574,8 +573,10 @@ static void quant_x8(const float *x, const cs_q8x *q, int64_t n) {
             const int16x8_t hi = vcombine_s16(vmovn_s32(iv[4 * h + 2]), vmovn_s32(iv[4 * h + 3]));
             vst1q_s8(q->qs + ib * CS_QK + 16 * h, vcombine_s8(vmovn_s16(lo), vmovn_s16(hi)));
         }
-        q->d[ib] = d;
-        q->sum[ib] = vaddvq_s32(s);
+        const int32_t sum = vaddvq_s32(s);
+        q->d[ib] = cs_round_fp16(d);
+        q->sum[ib] = sum;
+        q->s[ib] = cs_round_fp16(d * (float)sum);
     }
 }
 

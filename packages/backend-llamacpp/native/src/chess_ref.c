@@ -139,7 +139,7 @@ static float dot_q4_1(const uint8_t *row, const cs_q8x *x, int64_t n) {
             s += (int32_t)(b[ib].qs[i] >> 4) * x->qs[ib * CS_QK + i + CS_QK / 2];
         }
         acc += (cs_fp16_to_f32(cs_load_u16(&b[ib].d)) * x->d[ib]) * (float)s;
-        acc += cs_fp16_to_f32(cs_load_u16(&b[ib].m)) * (x->d[ib] * (float)x->sum[ib]);
+        acc += cs_fp16_to_f32(cs_load_u16(&b[ib].m)) * x->s[ib];
     }
     return acc;
 }
@@ -298,32 +298,19 @@ void cs_quant_x8_ref(const float *x, const cs_q8x *q, int64_t n) {
             const float a = fabsf(v[i]);
             amax = a > amax ? a : amax;
         }
-        const float d = amax / 127.0f;
-        const float id = d != 0.0f ? 1.0f / d : 0.0f;
+        const float d = amax / 127.0f, id = cs_q8_inv_scale(amax);
         int32_t sum = 0;
         for (int i = 0; i < CS_QK; i++) {
             const int32_t qi = (int32_t)nearbyintf(v[i] * id);
             q->qs[ib * CS_QK + i] = (int8_t)qi;
             sum += qi;
         }
-        q->d[ib] = d;
+        q->d[ib] = cs_round_fp16(d);
         q->sum[ib] = sum;
+        q->s[ib] = cs_round_fp16(d * (float)sum);
     }
 }
 
-/* float -> IEEE binary16, round to nearest even (as F16C's vcvtps2ph and ggml's
- * GGML_FP32_TO_FP16), subnormals and overflow to infinity included. */
-static uint16_t cs_f32_to_fp16(float f) {
-    const uint32_t u = cs_f32_to_bits(f), sign = (u >> 16) & 0x8000u, a = u & 0x7fffffffu;
-    if (a > 0x7f800000u) return (uint16_t)(sign | 0x7e00u);            /* NaN */
-    if (a >= 0x477ff000u) return (uint16_t)(sign | 0x7c00u);           /* >= 65520: infinity */
-    if (a < 0x38800000u)                                                 /* below 2^-14: subnormal */
-        return (uint16_t)(sign | (uint32_t)nearbyintf(cs_bits_to_f32(a) * 16777216.0f));
-    uint32_t r = a - 0x38000000u;                                        /* exponent rebased to 15 */
-    r += 0xfffu + ((r >> 13) & 1u);                                      /* round the 13 dropped bits */
-    return (uint16_t)(sign | (r >> 13));
-}
-static float cs_round_fp16(float f) { return cs_fp16_to_f32(cs_f32_to_fp16(f)); }
 
 /* Activations for Q5_0 / Q5_1 / K-quants, as ggml-cpu's from_float for Q8_0, Q8_1 (d =
  * amax/127 stored as fp16, q = x * id rounded to nearest even, id = 127/amax as its x86
@@ -377,11 +364,7 @@ void cs_quant_q8g_ref(int kind, const float *x, const cs_q8g *q, int64_t n) {
             for (int l = 0; l < 8; l++) m8[l] = fabsf(v[i + l]) > m8[l] ? fabsf(v[i + l]) : m8[l];
         float amax = 0.0f;
         for (int l = 0; l < 8; l++) amax = m8[l] > amax ? m8[l] : amax;
-#if defined(__aarch64__)
-        const float d = amax / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
-#else
-        const float d = amax / 127.0f, id = amax != 0.0f ? 127.0f / amax : 0.0f;
-#endif
+        const float d = amax / 127.0f, id = cs_q8_inv_scale(amax);
         int32_t sum = 0;
         for (int i = 0; i < CS_QK; i++) {
             const int8_t qi = (int8_t)cs_round_i8(v[i] * id);

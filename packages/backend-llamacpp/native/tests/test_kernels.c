@@ -845,7 +845,9 @@ static void own_dequant_out(chess_type t, const uint8_t *src, double *dst, int64
 }
 
 static int act_kind(chess_type t) {
-    return t == CHESS_TYPE_Q5_0 ? CS_ACT_Q8_0 : t == CHESS_TYPE_Q5_1 ? CS_ACT_Q8_1 : CS_ACT_Q8_K;
+    return t == CHESS_TYPE_Q5_0 || t == CHESS_TYPE_Q4_0 || t == CHESS_TYPE_Q8_0 ? CS_ACT_Q8_0
+         : t == CHESS_TYPE_Q5_1 || t == CHESS_TYPE_Q4_1                        ? CS_ACT_Q8_1
+                                                                                : CS_ACT_Q8_K;
 }
 static const char *act_name(int kind) { return kind == CS_ACT_Q8_0 ? "q8_0" : kind == CS_ACT_Q8_1 ? "q8_1" : "q8_K"; }
 
@@ -1039,8 +1041,12 @@ static void test_out_quant(void) {
 #endif
     /* 1. the activation quantizer: the library's = this file's statement = ggml-cpu's from_float */
     int64_t qblocks = 0;
-    for (int ti = 0; ti < 3; ti++) {
-        const chess_type t = ti == 0 ? CHESS_TYPE_Q5_0 : ti == 1 ? CHESS_TYPE_Q5_1 : CHESS_TYPE_Q4_K;
+    /* Q5_0, Q5_1, Q4_K through cs_quant_q8g_ref; Q8_0, Q4_0, Q4_1 through the reference's
+     * quant_x8 (cs_q8x: its sum compared as the block's bsum) */
+    for (int ti = 0; ti < 6; ti++) {
+        static const chess_type qt[6] = { CHESS_TYPE_Q5_0, CHESS_TYPE_Q5_1, CHESS_TYPE_Q4_K,
+                                          CHESS_TYPE_Q8_0, CHESS_TYPE_Q4_0, CHESS_TYPE_Q4_1 };
+        const chess_type t = qt[ti];
         const int kind = act_kind(t);
         const int64_t B = kind == CS_ACT_Q8_K ? 256 : 32;
         for (int c = 0; c < 40; c++) {
@@ -1062,7 +1068,15 @@ static void test_out_quant(void) {
                 if (k == 3) for (int i = 0; i < B; i++) if (rnd_u64() & 1) v[i] = 0.0f;
             }
             cs_q8g a = q8g_alloc(n), o = q8g_alloc(n);
-            cs_quant_q8g_ref(kind, x, &a, n);
+            if (ti < 3) {
+                cs_quant_q8g_ref(kind, x, &a, n);
+            } else {
+                int32_t *sums = malloc(sizeof(int32_t) * (size_t)(n / 32));
+                const cs_q8x x8 = { a.qs, a.d, sums, a.s };
+                cs_isa_table_of(CHESS_ISA_REF)->quant_x8(x, &x8, n);
+                for (int64_t b = 0; b < n / 32; b++) a.bsums[b] = (int16_t)sums[b];
+                free(sums);
+            }
             own_quant_q8g(kind, x, n, &o);
             CHECK(q8g_equal(kind, &a, &o, n), "quantizer %s differs from this file's statement of ggml's (n=%lld)", act_name(kind), (long long)n);
 #ifdef CHESS_TEST_WITH_GGML
@@ -1083,7 +1097,7 @@ static void test_out_quant(void) {
             qblocks += nb;
         }
     }
-    printf("  activation quantizers (q8_0, q8_1, q8_K) equal to this file's statement%s on %lld blocks\n",
+    printf("  activation quantizers (q8_0, q8_1, q8_K; quant_x8 for q8_0/q4_0/q4_1) equal to this file's statement%s on %lld blocks\n",
 #ifdef CHESS_TEST_WITH_GGML
            " and to ggml-cpu's from_float",
 #else
@@ -1340,14 +1354,15 @@ static void test_primitives(void) {
             int8_t *q1 = malloc((size_t)n), *q2 = malloc((size_t)n);
             float *d1 = malloc(sizeof(float) * (size_t)nb), *d2 = malloc(sizeof(float) * (size_t)nb);
             int32_t *s1 = malloc(sizeof(int32_t) * (size_t)nb), *s2 = malloc(sizeof(int32_t) * (size_t)nb);
-            const cs_q8x a = { q1, d1, s1 }, b = { q2, d2, s2 };
+            float *m1 = malloc(sizeof(float) * (size_t)nb), *m2 = malloc(sizeof(float) * (size_t)nb);
+            const cs_q8x a = { q1, d1, s1, m1 }, b = { q2, d2, s2, m2 };
             R->quant_x8(x, &a, n);
             T->quant_x8(x, &b, n);
             CHECK(memcmp(q1, q2, (size_t)n) == 0 && memcmp(d1, d2, sizeof(float) * (size_t)nb) == 0 &&
-                      memcmp(s1, s2, sizeof(int32_t) * (size_t)nb) == 0,
+                      memcmp(s1, s2, sizeof(int32_t) * (size_t)nb) == 0 && memcmp(m1, m2, sizeof(float) * (size_t)nb) == 0,
                   "%s quant_x8 differs from the reference (nb=%lld)", chess_isa_name((chess_isa)isa), (long long)nb);
             blocks += nb;
-            free(x); free(q1); free(q2); free(d1); free(d2); free(s1); free(s2);
+            free(x); free(q1); free(q2); free(d1); free(d2); free(s1); free(s2); free(m1); free(m2);
         }
         /* to_float of every type */
         for (size_t ti = 0; ti < sizeof k_types / sizeof k_types[0]; ti++) {
@@ -1442,6 +1457,7 @@ static void test_primitives(void) {
                     xq[tk].qs = malloc((size_t)n);
                     xq[tk].d = malloc(sizeof(float) * (size_t)(n / 32));
                     xq[tk].sum = malloc(sizeof(int32_t) * (size_t)(n / 32));
+                    xq[tk].s = malloc(sizeof(float) * (size_t)(n / 32));
                     A->quant_x8(x + tk * n, &xq[tk], n);
                 }
                 uint8_t *pack = aligned_alloc(64, (CS_GEMM_ROWS_PACK(n) + 63) & ~(size_t)63);
@@ -1453,7 +1469,7 @@ static void test_primitives(void) {
                       (long long)n, (long long)nr, (long long)nt);
                 CHECK(!has_nan(d2, nt * nr), "%s gemm_rows %s: NaN/inf", vname, type_name(t));
                 dots += nt * nr;
-                for (int64_t tk = 0; tk < nt; tk++) { free(xq[tk].qs); free(xq[tk].d); free(xq[tk].sum); }
+                for (int64_t tk = 0; tk < nt; tk++) { free(xq[tk].qs); free(xq[tk].d); free(xq[tk].sum); free(xq[tk].s); }
                 free(xq); free(x); free(w); free(rows); free(pack); free(d1); free(d2);
             }
         }
@@ -1474,7 +1490,8 @@ static void test_primitives(void) {
                 int64_t nr = 0;
                 int32_t *rows = random_rows(nrows, c % 4 == 0 ? 1.0 : rnd_unit(), &nr);
                 float *x = random_activations(n, c % 5 == 2);
-                cs_q8x xq = { malloc((size_t)n), malloc(sizeof(float) * (size_t)(n / 32)), malloc(sizeof(int32_t) * (size_t)(n / 32)) };
+                cs_q8x xq = { malloc((size_t)n), malloc(sizeof(float) * (size_t)(n / 32)), malloc(sizeof(int32_t) * (size_t)(n / 32)),
+                              malloc(sizeof(float) * (size_t)(n / 32)) };
                 B->quant_x8(x, &xq, n);
                 float *d1 = calloc((size_t)nrows, sizeof(float)), *d2 = calloc((size_t)nrows, sizeof(float)); /* y[rows[k]] */
                 B->k[ix].dot_rows(d1, w, nb1, rows, nr, &xq, n);
@@ -1482,7 +1499,7 @@ static void test_primitives(void) {
                 CHECK(memcmp(d1, d2, sizeof(float) * (size_t)nrows) == 0, "avx2vnni dot_rows %s differs from avx2 (n=%lld, %lld rows)",
                       type_name(t), (long long)n, (long long)nr);
                 dots += nr;
-                free(xq.qs); free(xq.d); free(xq.sum); free(x); free(w); free(rows); free(d1); free(d2);
+                free(xq.qs); free(xq.d); free(xq.sum); free(xq.s); free(x); free(w); free(rows); free(d1); free(d2);
             }
         }
         printf("  avx2vnni dot_rows (3 types) identical to avx2 on %lld row dots\n", (long long)dots);
