@@ -135,6 +135,23 @@ std::string llama_chess_resolve_arch(const gguf_context * meta, const std::strin
                     format_version, LLAMA_CHESS_FORMAT_VERSION_MAX));
         }
     }
+    // required keys, and the format against the tensors (native/src/chess_contract_check.c: the rules of
+    // @chess/contract's checkSparseContract, so what `chess inspect --check` refuses is refused here too)
+    {
+        const int64_t sid = gguf_find_key(meta, "chess.target_sparsity");
+        const int s_type = sid < 0 ? -1 : (int) gguf_get_kv_type(meta, sid);
+        int64_t n_cb = 0;
+        for (int64_t i = 0; i < gguf_get_n_tensors(meta); ++i) {
+            const std::string tname = gguf_get_tensor_name(meta, i);
+            n_cb += tname.size() > 10 && tname.compare(tname.size() - 10, 10, "_cb.weight") == 0;
+        }
+        char msg[512];
+        if (chess_contract_check_keys(vid < 0 ? -1 : (int) gguf_get_kv_type(meta, vid), format_version, LLAMA_CHESS_FORMAT_VERSION_MAX,
+                    s_type, s_type == GGUF_TYPE_FLOAT32 ? gguf_get_val_f32(meta, sid) : 0.0f, msg, sizeof msg) != CHESS_OK ||
+                chess_contract_check_format(format_version, n_cb, msg, sizeof msg) != CHESS_OK) {
+            throw std::runtime_error(format("chess GGUF: %s", msg));
+        }
+    }
     wrapped = true;
     return gguf_get_val_str(meta, kid);
 }
@@ -231,6 +248,27 @@ bool llama_chess_create_tensor(llama_model_base & model, llama_model_loader & ml
     return false;
 }
 
+// A threshold tensor's type, size and values (chess_contract_check_tau), read from the file before the
+// weights are: a NaN threshold drops every activation and a negative one none, running silently as
+// another model than the file reports. Without a file (a metadata-only load) type and size only.
+static void chess_check_tau(const llama_model_loader & ml, const ggml_tensor * t, int64_t n_expected) {
+    if (t == nullptr) {
+        return;
+    }
+    std::vector<float> values;
+    const auto it = ml.weights_map.find(ggml_get_name(t));
+    if (t->type == GGML_TYPE_F32 && ggml_nelements(t) == n_expected && it != ml.weights_map.end() && it->second.idx < ml.files.size()) {
+        values.resize((size_t) n_expected);
+        ml.files.at(it->second.idx)->seek(it->second.offs, SEEK_SET);
+        ml.files.at(it->second.idx)->read_raw(values.data(), values.size() * sizeof(float));
+    }
+    char msg[512];
+    if (chess_contract_check_tau(ggml_get_name(t), (int) t->type, ggml_nelements(t), n_expected, values.empty() ? nullptr : values.data(),
+                msg, sizeof msg) != CHESS_OK) {
+        throw std::runtime_error(format("chess: %s", msg));
+    }
+}
+
 void llama_chess_load_tensors(llama_model_base & model, llama_model_loader & ml) {
     if (!ml.chess_wrapped) {
         return;
@@ -244,6 +282,10 @@ void llama_chess_load_tensors(llama_model_base & model, llama_model_loader & ml)
             ch.tau_in[p] = model.create_tensor(ml, tn(CHESS_PROJ_TAU_TENSOR[p], il), {1}, TENSOR_NOT_REQUIRED);
         }
         ch.tau_gate = model.create_tensor(ml, tn(LLM_TENSOR_CHESS_FFN_GATE_TAU, il), {(int64_t) model.hparams.n_ff(il)}, TENSOR_NOT_REQUIRED);
+        for (int p = 0; p < LLAMA_CHESS_N_PROJ; ++p) {
+            chess_check_tau(ml, ch.tau_in[p], 1);
+        }
+        chess_check_tau(ml, ch.tau_gate, (int64_t) model.hparams.n_ff(il));
         any = any || ch.any();
     }
     if (any && model.arch != LLM_ARCH_LLAMA) {

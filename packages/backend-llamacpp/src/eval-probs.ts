@@ -56,8 +56,9 @@ async function main(): Promise<void> {
     model = await llama.loadModel({ modelPath: values.model, gpuLayers: 0 });
   } catch (error) {
     result.loadError = (error as Error).message;
-    process.stdout.write(`${JSON.stringify(result)}\n`);
+    // llama.cpp's log lines reach the logger asynchronously: disposing first delivers the reason of the failure
     await llama.dispose();
+    process.stdout.write(`${JSON.stringify(result)}\n`);
     return;
   }
   if (values['text-file'] && values.out) {

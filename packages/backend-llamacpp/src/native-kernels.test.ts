@@ -54,7 +54,7 @@ async function buildAndTest(variant: 'release' | 'sanitize', ggmlSource: string)
   // the build directory is a shared cache entry: another test run may be building it
   return withCacheLock(buildDir, { what: `the ${variant} kernel test build` }, async () => {
     await step('cmake', args, 'cmake configure');
-    await step('cmake', ['--build', buildDir, '--target', 'test_kernels', 'test_cb'], 'cmake build');
+    await step('cmake', ['--build', buildDir, '--target', 'test_kernels', 'test_cb', 'test_contract'], 'cmake build');
     const ctest = await step('ctest', ['--test-dir', buildDir, '--output-on-failure'], 'ctest');
     // ctest hides a passing test's output: the primitives' per-ISA lines, once more
     const primitives = await step(join(buildDir, 'test_kernels'), ['primitives'], 'test_kernels primitives');
@@ -82,5 +82,7 @@ describeWithTools(['cmake', 'ctest'], 'native sparse kernels (C, ctest)', () => 
     const ggmlSource = await ensureLlamaSource();
     const out = await buildAndTest('sanitize', ggmlSource);
     expect(out).toMatch(/100% tests passed/);
+    // the loader's sparse-contract checks and their seeded fuzz (tests/test_contract.c) ran under the sanitizers
+    expect(out).toMatch(/contract_checks \.+\s+Passed/);
   }, 30 * 60_000);
 });

@@ -12,3 +12,4 @@ export * from './names.ts';
 export * from './layouts.ts';
 export * from './column-blocks.ts';
 export * from './keep.ts';
+export * from './check.ts';

@@ -30,3 +30,4 @@ export {
   type ColumnBlockOptions,
   type LayoutErrorCode,
 } from './layouts/column-blocks.ts';
+export { assertSparseContract, checkSparseFile, isSparseGGUF } from './sparse-contract.ts';

@@ -103,6 +103,7 @@ enum {
     CHESS_ERR_ISA     = -7, /* ISA not compiled in or not supported by this CPU */
     CHESS_ERR_NOMEM   = -8, /* scratch allocation failed */
     CHESS_ERR_SITE    = -9, /* counter site id out of range */
+    CHESS_ERR_CONTRACT = -10, /* a sparse GGUF breaks the contract (chess_contract_check_*; msg says what) */
 };
 
 /* Instruction-set variants. */
@@ -263,6 +264,18 @@ int     chess_cb_from_rows(chess_type type, const void *rows, int64_t n_in, int6
 /* Column-block layout -> ggml's row layout, bit for bit. Threads write disjoint row
  * ranges (every thread calls it with identical arguments). */
 int     chess_cb_to_rows(chess_type type, const void *cb, int64_t n_in, int64_t n_out, void *rows, int ith, int nth);
+
+/* Sparse-contract checks of the loader (docs/gguf-sparse.md §2-3; src/chess_contract_check.c).
+ * Each returns CHESS_OK, or CHESS_ERR_CONTRACT with a message naming the key or tensor in msg
+ * (NUL-terminated, truncated to msg_size). *_type: the key's GGUF value type id, -1 if absent. */
+int chess_contract_check_keys(int format_version_type, uint32_t format_version, uint32_t format_version_max,
+                              int target_sparsity_type, float target_sparsity, char *msg, size_t msg_size);
+/* chess.format_version against the tensors: 2 or more needs a column-block tensor. */
+int chess_contract_check_format(uint32_t format_version, int64_t n_cb_tensors, char *msg, size_t msg_size);
+/* A threshold tensor: ggml type f32, n_expected elements, every value finite and >= 0 (values NULL:
+ * type and count only). */
+int chess_contract_check_tau(const char *name, int ggml_type, int64_t n_elements, int64_t n_expected, const float *values,
+                             char *msg, size_t msg_size);
 
 /* Frees this thread's scratch memory (safe to call any time outside a kernel). */
 void chess_thread_release(void);
