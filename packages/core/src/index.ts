@@ -3,3 +3,5 @@ export { writeFileAtomic, withAtomicOutput, AtomicOutput, temporarySiblingPath }
 export { cacheRoot, cachePath } from './cache.ts';
 export { withCacheLock, ensureCacheDir, lockPathOf, type CacheLockOptions, type CacheDirOptions } from './cache-lock.ts';
 export { ensurePythonEnv, repoRoot } from './python.ts';
+export { checkOutputPath, type OutputInput } from './output-path.ts';
+export { escapeControl } from './printable.ts';
