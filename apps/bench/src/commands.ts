@@ -36,6 +36,19 @@ async function defaultModel(): Promise<string> {
   return fetchDefaultModel({ log });
 }
 
+/** The default model's path, fetched or not (an input when no --model is given). */
+async function defaultModelPath(): Promise<string> {
+  const { DEFAULT_MODEL, modelCacheDir } = await import('@chess/assets');
+  const { join } = await import('node:path');
+  return join(modelCacheDir(), DEFAULT_MODEL.fileName);
+}
+
+/** The output policy of every command (@chess/core checkOutputPath): each output given, against every input. */
+async function checkOutputs(outputs: Array<[option: string, path: string | undefined]>, inputs: Array<{ option: string; path: string | undefined }>): Promise<void> {
+  const { checkOutputPath } = await import('@chess/core');
+  for (const [option, path] of outputs) if (path !== undefined) await checkOutputPath(option, path, inputs);
+}
+
 /** `chess eval`, `chess bench`, `chess report`. */
 export function registerBenchCommands(program: Command): void {
   program
@@ -55,6 +68,13 @@ export function registerBenchCommands(program: Command): void {
       const { runEval } = await import('./eval.ts');
       const { formatEvalSummary } = await import('./summary.ts');
       const { writeFileAtomic } = await import('@chess/core');
+      await checkOutputs(
+        [['--json', o.json as string | undefined]],
+        [
+          { option: '--model', path: (o.model as string | undefined) ?? (await defaultModelPath()) },
+          { option: '--ppl', path: o.ppl as string | undefined },
+        ],
+      );
       const modelPath = (o.model as string | undefined) ?? (await defaultModel());
       const bar = await progressBar();
       try {
@@ -98,6 +118,14 @@ export function registerBenchCommands(program: Command): void {
       const { formatBenchSummary } = await import('./summary.ts');
       const { renderHtml } = await import('./report.ts');
       const { writeFileAtomic } = await import('@chess/core');
+      const given = o.model && o.model.length > 0 ? o.model : [await defaultModelPath()];
+      await checkOutputs(
+        [
+          ['--json', o.json],
+          ['--html', o.html],
+        ],
+        given.map((path) => ({ option: '--model', path })),
+      );
       const models = o.model && o.model.length > 0 ? o.model : [await defaultModel()];
       const bar = await progressBar();
       try {
@@ -140,6 +168,7 @@ export function registerBenchCommands(program: Command): void {
       const { positiveInteger } = await import('./eval.ts');
       const { UsageError, writeFileAtomic } = await import('@chess/core');
       const backend = await import('@chess/backend-llamacpp');
+      await checkOutputs([['--json', o.json]], (o.model && o.model.length > 0 ? o.model : [await defaultModelPath()]).map((path) => ({ option: '--model', path })));
       const paths = o.model && o.model.length > 0 ? o.model : [await defaultModel()];
       const requested = o.build && o.build.length > 0 ? o.build : ['auto'];
       if (requested.length !== 1 && requested.length !== paths.length) {
@@ -191,6 +220,14 @@ export function registerBenchCommands(program: Command): void {
     .action(async (files: string[], o: { md?: string; html?: string }) => {
       const { loadResults, renderMarkdown, renderHtml } = await import('./report.ts');
       const { writeFileAtomic } = await import('@chess/core');
+      const inputs = files.map((path) => ({ option: '<results>', path }));
+      await checkOutputs(
+        [
+          ['--md', o.md],
+          ['--html', o.html],
+        ],
+        inputs,
+      );
       const input = loadResults(files);
       const md = renderMarkdown(input);
       if (o.md) await writeFileAtomic(o.md, md);

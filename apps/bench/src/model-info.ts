@@ -1,6 +1,5 @@
-import { statSync } from 'node:fs';
 import { basename, resolve } from 'node:path';
-import { ChessError } from '@chess/core';
+import { GGUFValueType } from '@chess/gguf';
 import type { ModelInfo } from './schema.ts';
 import { assertModelFile } from './runtime.ts';
 
@@ -9,33 +8,31 @@ import { assertModelFile } from './runtime.ts';
  * target sparsity the compiler stores in the GGUF metadata (`chess.method`,
  * `chess.target_sparsity`); a model without them is dense (method 'dense',
  * sparsity 0). Reads only the GGUF header, loads no binary.
+ *
+ * This is the gate every model passes before any other library parses it
+ * (node-llama-cpp's own GGUF parser hangs or exhausts memory on some malformed
+ * headers): our reader with its named limits (a malformed file fails with the
+ * same GGUF_* code as `chess inspect`), then, for a sparse GGUF, the sparse
+ * contract (SPARSE_CONTRACT_VIOLATION naming the key or tensor).
  */
 export async function readModelInfo(path: string): Promise<ModelInfo> {
   assertModelFile(path);
   const absolute = resolve(path);
-  const { readGgufFileInfo } = await import('node-llama-cpp');
-  let metadata: Record<string, unknown>;
+  const { openGGUF, assertSparseContract } = await import('@chess/gguf');
+  const file = await openGGUF(absolute);
   try {
-    const info = await readGgufFileInfo(absolute, {
-      readTensorInfo: false,
-      sourceType: 'filesystem',
-      logWarnings: false,
-      ignoreKeys: ['tokenizer.ggml.tokens', 'tokenizer.ggml.merges', 'tokenizer.ggml.token_type', 'tokenizer.ggml.scores'],
-    });
-    metadata = info.metadata as unknown as Record<string, unknown>;
-  } catch (error) {
-    throw new ChessError('BENCH_MODEL_UNREADABLE', `${path}: not a readable GGUF file (${(error as Error).message})`, { path }, { cause: error });
+    await assertSparseContract(file);
+    const meta = file.metadata;
+    const text = (key: string): string | undefined => {
+      const v = meta.get(key);
+      return v?.type === GGUFValueType.STRING ? v.value : undefined;
+    };
+    const method = text('chess.method') || 'dense';
+    const s = meta.get('chess.target_sparsity');
+    // a sparse GGUF has passed the contract (f32 in [0, 1)); a dense one has none
+    const sparsity = s?.type === GGUFValueType.FLOAT32 ? s.value : 0;
+    return { path: absolute, fileName: basename(absolute), sizeBytes: file.fileSize, method, sparsity, architecture: text('general.architecture') ?? null };
+  } finally {
+    await file.close();
   }
-  const chess = (metadata.chess ?? {}) as { method?: unknown; target_sparsity?: unknown };
-  const general = (metadata.general ?? {}) as { architecture?: unknown };
-  const method = typeof chess.method === 'string' && chess.method.length > 0 ? chess.method : 'dense';
-  const sparsity = typeof chess.target_sparsity === 'number' && chess.target_sparsity >= 0 && chess.target_sparsity <= 1 ? chess.target_sparsity : 0;
-  return {
-    path: absolute,
-    fileName: basename(absolute),
-    sizeBytes: statSync(absolute).size,
-    method,
-    sparsity,
-    architecture: typeof general.architecture === 'string' ? general.architecture : null,
-  };
 }

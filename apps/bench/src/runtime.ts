@@ -27,7 +27,7 @@ export interface RuntimeDescription {
 export interface RuntimeSelector {
   readonly name: string;
   readonly description: string;
-  load(options?: { maxThreads?: number }): Promise<{ llama: Llama; runtime: RuntimeDescription }>;
+  load(options?: { maxThreads?: number }): Promise<{ llama: Llama; runtime: RuntimeDescription; log: RuntimeLog }>;
 }
 
 const require = createRequire(import.meta.url);
@@ -66,9 +66,29 @@ async function describeLoaded(name: string, llama: Llama): Promise<RuntimeDescri
   };
 }
 
-async function quietLogLevel(): Promise<{ logLevel: import('node-llama-cpp').LlamaLogLevel }> {
+/**
+ * llama.cpp's log lines at warning level and above: the reason of a failed load
+ * is there (node-llama-cpp's error says only "Failed to load model"), so the
+ * lines of a load are kept for its error message; after a load, error lines go
+ * to stderr as node-llama-cpp's own logger printed them.
+ */
+export class RuntimeLog {
+  readonly lines: string[] = [];
+  /** Print error lines to stderr as they come (off while a model loads: they go into its error). */
+  echo = true;
+
+  add(level: string, message: string): void {
+    const line = message.trimEnd();
+    if (line === '') return;
+    this.lines.push(line);
+    if (this.lines.length > 40) this.lines.shift();
+    if (this.echo && level === 'error') process.stderr.write(`${line}\n`);
+  }
+}
+
+async function quietLogLevel(log: RuntimeLog): Promise<{ logLevel: import('node-llama-cpp').LlamaLogLevel; logger: (level: import('node-llama-cpp').LlamaLogLevel, message: string) => void }> {
   const { LlamaLogLevel } = await import('node-llama-cpp');
-  return { logLevel: LlamaLogLevel.error };
+  return { logLevel: LlamaLogLevel.warn, logger: (level, message) => log.add(level, message) };
 }
 
 /**
@@ -82,8 +102,9 @@ export const stockRuntime: RuntimeSelector = {
   description: "node-llama-cpp's prebuilt CPU binary (stock llama.cpp)",
   async load(options = {}) {
     const { loadStockLlama } = await import('@chess/backend-llamacpp');
-    const llama = await loadStockLlama({ ...(await quietLogLevel()), ...(options.maxThreads ? { maxThreads: options.maxThreads } : {}) });
-    return { llama, runtime: await describeLoaded('stock', llama) };
+    const log = new RuntimeLog();
+    const llama = await loadStockLlama({ ...(await quietLogLevel(log)), ...(options.maxThreads ? { maxThreads: options.maxThreads } : {}) });
+    return { llama, runtime: await describeLoaded('stock', llama), log };
   },
 };
 
@@ -98,8 +119,9 @@ export const patchedRuntime: RuntimeSelector = {
   description: 'node-llama-cpp addon built from the patched llama.cpp tree (sparse kernels)',
   async load(options = {}) {
     const { loadPatchedLlama } = await import('@chess/backend-llamacpp');
-    const llama = await loadPatchedLlama({ ...(await quietLogLevel()), ...(options.maxThreads ? { maxThreads: options.maxThreads } : {}) });
-    return { llama, runtime: await describeLoaded('patched', llama) };
+    const log = new RuntimeLog();
+    const llama = await loadPatchedLlama({ ...(await quietLogLevel(log)), ...(options.maxThreads ? { maxThreads: options.maxThreads } : {}) });
+    return { llama, runtime: await describeLoaded('patched', llama), log };
   },
 };
 

@@ -9,6 +9,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { LlamaContextSequence, Token } from 'node-llama-cpp';
+import { loadModelOrThrow } from './eval.ts';
 import { selectRuntime } from './runtime.ts';
 
 export const RESULT_PREFIX = 'CHESS_BENCH_RESULT ';
@@ -64,8 +65,8 @@ export function peakRssBytes(): number {
 
 async function measure(input: RunnerInput): Promise<RunnerOutput> {
   const loadStart = performance.now();
-  const { llama, runtime } = await selectRuntime(input.runtime).load({ maxThreads: input.threads });
-  const model = await llama.loadModel({ modelPath: input.modelPath });
+  const { llama, runtime, log } = await selectRuntime(input.runtime).load({ maxThreads: input.threads });
+  const model = await loadModelOrThrow(llama, input.modelPath, log);
   const contextSize = Math.min(model.trainContextSize || Number.POSITIVE_INFINITY, input.promptTokens + input.tokens + 16);
   const context = await model.createContext({
     contextSize,

@@ -1,4 +1,4 @@
-import { isChessError } from '@chess/core';
+import { escapeControl, isChessError } from '@chess/core';
 
 /**
  * Print an error for humans on stderr and return the exit code: 2 for usage
@@ -7,10 +7,11 @@ import { isChessError } from '@chess/core';
  */
 export function reportError(error: unknown): number {
   if (isChessError(error)) {
-    process.stderr.write(`error[${error.code}]: ${error.message}\n`);
+    // messages quote file contents (keys, strings, tool output): no raw control bytes on the terminal
+    process.stderr.write(`error[${error.code}]: ${escapeControl(error.message)}\n`);
     if (process.env.CHESS_DEBUG && error.stack) process.stderr.write(`${error.stack}\n`);
     return error.name === 'UsageError' ? 2 : 1;
   }
-  process.stderr.write(`internal error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+  process.stderr.write(`internal error: ${escapeControl(error instanceof Error ? (error.stack ?? error.message) : String(error))}\n`);
   return 1;
 }

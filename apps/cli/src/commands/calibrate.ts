@@ -25,6 +25,14 @@ export function registerCalibrateCommand(program: Command): void {
     .option('--threads <n>', 'compute threads (results do not depend on it; default: idle cores, 1..4)')
     .requiredOption('--out <file>', 'profile to write (atomically)')
     .action(async (options: { model?: string; data?: string; tokens: string; ctx: string; seed: string; threads?: string; out: string }) => {
+      const { checkOutputPath } = await import('@chess/core');
+      const { defaultModelPath, validateModel } = await import('../model-gate.ts');
+      await checkOutputPath('--out', options.out, [
+        { option: '--model', path: options.model ?? (await defaultModelPath()) },
+        { option: '--data', path: options.data },
+      ]);
+      // our reader first: calibration hands the file to llama.cpp's own parser
+      if (options.model !== undefined) await validateModel(options.model);
       const { calibrate, validateCalibrateOptions } = await import('@chess/calibrate');
       const model = options.model ?? (await (await import('@chess/models')).fetchDefaultModel({ log }));
       const opts = {

@@ -28,11 +28,14 @@ export interface InspectReport {
   /** layout: how the tensor is stored (docs/gguf-sparse.md §3): rows (ggml's own), column-blocks, transposed, or threshold. */
   tensors: { name: string; type: string; shape: number[]; bytes: number; offset: number; layout: string }[];
   byType: Record<string, { tensors: number; bytes: number }>;
+  /** Sparse GGUF only (null for a dense file): the sparse contract's violations (docs/gguf-sparse.md), [] when it keeps it. */
+  contract: { violations: { rule: string; key?: string; tensor?: string; message: string }[] } | null;
 }
 
 export async function inspectReport(file: GGUFFile): Promise<InspectReport> {
   const { ggmlTypeName } = await import('@chess/gguf');
   const { tensorLayout } = await import('@chess/contract');
+  const { checkSparseFile, isSparseGGUF } = await import('@chess/gguf');
   const meta = file.metadata;
   const architecture = meta.has('general.architecture') ? meta.getString('general.architecture') : '(none)';
   const baseArchitecture = architecture === 'chess' && meta.has('chess.base_architecture') ? meta.getString('chess.base_architecture') : architecture;
@@ -60,6 +63,7 @@ export async function inspectReport(file: GGUFFile): Promise<InspectReport> {
     general: pick((key) => key.startsWith('general.')),
     tensors,
     byType,
+    contract: isSparseGGUF(file) ? { violations: await checkSparseFile(file) } : null,
   };
 }
 
@@ -78,6 +82,10 @@ export function formatInspectReport(r: InspectReport): string {
   for (const [key, value] of Object.entries(r.hyperparameters)) lines.push(`  ${key.slice(r.baseArchitecture.length + 1)} = ${JSON.stringify(value)}`);
   lines.push('', `sparsity: ${r.sparsity ? '' : 'none (dense model)'}`);
   for (const [key, value] of Object.entries(r.sparsity ?? {})) lines.push(`  ${key} = ${JSON.stringify(value)}`);
+  if (r.contract) {
+    lines.push('', `sparse contract: ${r.contract.violations.length === 0 ? 'kept' : `${r.contract.violations.length} violation(s)`}`);
+    for (const v of r.contract.violations) lines.push(`  ${v.message}`);
+  }
   lines.push('', 'weights by type:');
   for (const [type, s] of Object.entries(r.byType).sort((a, b) => b[1].bytes - a[1].bytes)) lines.push(`  ${type.padEnd(6)} ${String(s.tensors).padStart(5)} tensors  ${mb(s.bytes).padStart(12)}`);
   lines.push('', 'tensors:');
@@ -93,14 +101,24 @@ export function registerInspectCommands(program: Command): void {
     .description('show a GGUF file: architecture, hyperparameters, sparsity metadata, tensor table with types and sizes')
     .argument('<file>', 'GGUF file')
     .option('--json', 'print one JSON object instead of text')
-    .action(async (path: string, options: { json?: boolean }) => {
+    .option('--check', 'exit with SPARSE_CONTRACT_VIOLATION (1) when a sparse GGUF breaks the contract (thresholds, required keys, layouts); the report lists every violation')
+    .action(async (path: string, options: { json?: boolean; check?: boolean }) => {
       const { openGGUF } = await import('@chess/gguf');
       const file = await openGGUF(path);
+      let report: InspectReport;
       try {
-        const report = await inspectReport(file);
+        report = await inspectReport(file);
         process.stdout.write(options.json ? `${JSON.stringify(report, null, 2)}\n` : formatInspectReport(report));
       } finally {
         await file.close();
+      }
+      const violations = report.contract?.violations ?? [];
+      if (options.check && violations.length > 0) {
+        const { ChessError } = await import('@chess/core');
+        throw new ChessError('SPARSE_CONTRACT_VIOLATION', `${path}: breaks the sparse GGUF contract (docs/gguf-sparse.md): ${violations.map((v) => v.message).join('; ')}`, {
+          path,
+          violations,
+        });
       }
     });
 
@@ -126,6 +144,8 @@ export function registerInspectCommands(program: Command): void {
     .argument('<file>', 'GGUF file (architectures: llama, qwen2)')
     .requiredOption('--out <file>', 'output GGUF (written atomically)')
     .action(async (path: string, options: { out: string }) => {
+      const { checkOutputPath } = await import('@chess/core');
+      await checkOutputPath('--out', options.out, [{ option: '<file>', path }]);
       const { importGGUF } = await import('@chess/import-gguf');
       const { emitGGUF } = await import('@chess/codegen-gguf');
       const { byteProgressBar } = await import('../progress.ts');

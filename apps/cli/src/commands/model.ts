@@ -80,6 +80,7 @@ export function registerSynthCommand(program: Command): void {
       }
       const log = (line: string) => process.stderr.write(`${line}\n`);
       const input = options.model ?? (await models.fetchDefaultModel({ log }));
+      await (await import('@chess/core')).checkOutputPath('--out', options.out, [{ option: '--model', path: input }]);
       const llamaQuantize = async () => (await import('@chess/backend-llamacpp')).ensureStockTool('llama-quantize', log);
       const { countProgressBar } = await import('../progress.ts');
       const bar = countProgressBar(`llama-quantize ${preset}`, 'tensors');

@@ -40,6 +40,15 @@ export function registerTransformCommand(program: Command): void {
         process.stdout.write(await listing());
         return;
       }
+      const { checkOutputPath } = await import('@chess/core');
+      const { defaultModelPath, validateModel } = await import('../model-gate.ts');
+      if (options.out !== undefined) {
+        await checkOutputPath('--out', options.out, [
+          { option: '--model', path: options.model ?? (await defaultModelPath()) },
+          { option: '--profile', path: options.profile },
+        ]);
+      }
+      if (options.model !== undefined) await validateModel(options.model);
       const compiler = await import('@chess/compiler');
       const { listPasses: _, ...input } = options;
       const { compileEventRenderer } = await import('../compile-events.ts');
