@@ -74,7 +74,7 @@ const tauValue = (name: string, index: number, value: number) => (tensors: GGUFW
     return {
       ...t,
       data: async () => {
-        const bytes = new Uint8Array(t.byteLength);
+        const bytes = new Uint8Array(t.byteLength!); // every tensor of `variant` has it
         let at = 0;
         for await (const chunk of (await t.data()) as AsyncIterable<Uint8Array>) {
           bytes.set(chunk, at);
@@ -86,7 +86,7 @@ const tauValue = (name: string, index: number, value: number) => (tensors: GGUFW
     };
   });
 const tauAsF16 = (name: string) => (tensors: GGUFWriteTensor[]) =>
-  tensors.map((t) => (t.name === name ? { name, shape: t.shape, type: GGMLType.F16, byteLength: t.byteLength / 2, data: async () => new Uint8Array(t.byteLength / 2) } : t));
+  tensors.map((t) => (t.name === name ? { name, shape: t.shape, type: GGMLType.F16, byteLength: t.byteLength! / 2, data: async () => new Uint8Array(t.byteLength! / 2) } : t));
 
 const N_FF = 1536;
 const FIXED: Mutation[] = [
