@@ -43,9 +43,17 @@ async function defaultModelPath(): Promise<string> {
   return join(modelCacheDir(), DEFAULT_MODEL.fileName);
 }
 
-/** The output policy of every command (@chess/core checkOutputPath): each output given, against every input. */
+/**
+ * The output policy of every command (@chess/core checkOutputPath): each output given, against
+ * every input. Models are read first (our reader, the sparse contract): a malformed model is
+ * reported before anything about the outputs, as in every command.
+ */
 async function checkOutputs(outputs: Array<[option: string, path: string | undefined]>, inputs: Array<{ option: string; path: string | undefined }>): Promise<void> {
+  if (outputs.every(([, path]) => path === undefined)) return;
   const { checkOutputPath } = await import('@chess/core');
+  const { readModelInfo } = await import('./model-info.ts');
+  const { existsSync } = await import('node:fs');
+  for (const input of inputs) if (input.option === '--model' && input.path !== undefined && existsSync(input.path)) await readModelInfo(input.path);
   for (const [option, path] of outputs) if (path !== undefined) await checkOutputPath(option, path, inputs);
 }
 

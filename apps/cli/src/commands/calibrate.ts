@@ -27,12 +27,13 @@ export function registerCalibrateCommand(program: Command): void {
     .action(async (options: { model?: string; data?: string; tokens: string; ctx: string; seed: string; threads?: string; out: string }) => {
       const { checkOutputPath } = await import('@chess/core');
       const { defaultModelPath, validateModel } = await import('../model-gate.ts');
-      await checkOutputPath('--out', options.out, [
-        { option: '--model', path: options.model ?? (await defaultModelPath()) },
-        { option: '--data', path: options.data },
-      ]);
-      // our reader first: calibration hands the file to llama.cpp's own parser
-      if (options.model !== undefined) await validateModel(options.model);
+      const outputCheck = async () =>
+        checkOutputPath('--out', options.out, [
+          { option: '--model', path: options.model ?? (await defaultModelPath()) },
+          { option: '--data', path: options.data },
+        ]);
+      // without --model: before the default model is fetched
+      if (options.model === undefined) await outputCheck();
       const { calibrate, validateCalibrateOptions } = await import('@chess/calibrate');
       const model = options.model ?? (await (await import('@chess/models')).fetchDefaultModel({ log }));
       const opts = {
@@ -45,6 +46,11 @@ export function registerCalibrateCommand(program: Command): void {
         out: options.out,
       };
       await validateCalibrateOptions(opts); // fail on bad options before any build or download
+      // then our reader: calibration hands the file to llama.cpp's own parser
+      if (options.model !== undefined) {
+        await validateModel(options.model);
+        await outputCheck();
+      }
       const { SingleBar, Presets } = (await import('cli-progress')).default;
       const bar = new SingleBar(
         {

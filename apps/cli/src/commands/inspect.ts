@@ -145,6 +145,8 @@ export function registerInspectCommands(program: Command): void {
     .requiredOption('--out <file>', 'output GGUF (written atomically)')
     .action(async (path: string, options: { out: string }) => {
       const { checkOutputPath } = await import('@chess/core');
+      const { validateModel } = await import('../model-gate.ts');
+      await validateModel(path); // a malformed model is reported before anything about the output
       await checkOutputPath('--out', options.out, [{ option: '<file>', path }]);
       const { importGGUF } = await import('@chess/import-gguf');
       const { emitGGUF } = await import('@chess/codegen-gguf');

@@ -42,13 +42,14 @@ export function registerTransformCommand(program: Command): void {
       }
       const { checkOutputPath } = await import('@chess/core');
       const { defaultModelPath, validateModel } = await import('../model-gate.ts');
+      // a malformed model is reported before anything about the output
+      if (options.model !== undefined) await validateModel(options.model);
       if (options.out !== undefined) {
         await checkOutputPath('--out', options.out, [
           { option: '--model', path: options.model ?? (await defaultModelPath()) },
           { option: '--profile', path: options.profile },
         ]);
       }
-      if (options.model !== undefined) await validateModel(options.model);
       const compiler = await import('@chess/compiler');
       const { listPasses: _, ...input } = options;
       const { compileEventRenderer } = await import('../compile-events.ts');
