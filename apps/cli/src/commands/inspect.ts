@@ -128,6 +128,7 @@ export function registerInspectCommands(program: Command): void {
     .argument('<file>', 'GGUF file (architectures: llama, qwen2)')
     .option('--full-arrays', 'print long metadata arrays (tokenizer vocabularies) in full')
     .action(async (path: string, options: { fullArrays?: boolean }) => {
+      await (await import('../model-gate.ts')).validateModel(path);
       const { importGGUF } = await import('@chess/import-gguf');
       const { print } = await import('@chess/ir');
       const { module, file } = await importGGUF(path);
