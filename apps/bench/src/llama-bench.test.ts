@@ -23,6 +23,9 @@ beforeAll(async () => {
   await writeGGUF(sparse, {
     metadata: [
       ['general.architecture', ggufValue.string('chess')],
+      // the keys the sparse contract requires (readModelInfo checks them)
+      ['chess.base_architecture', ggufValue.string('llama')],
+      ['chess.format_version', ggufValue.u32(2)],
       ['chess.method', ggufValue.string('chess+')],
       ['chess.target_sparsity', ggufValue.f32(0.5)],
     ],
