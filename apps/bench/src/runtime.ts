@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { ChessError, UsageError } from '@chess/core';
+import { ChessError, UsageError, escapeControl } from '@chess/core';
 import type { Llama } from 'node-llama-cpp';
 
 /** What a run used to execute the model: printed on every run and stored in every result file. */
@@ -82,7 +82,7 @@ export class RuntimeLog {
     if (line === '') return;
     this.lines.push(line);
     if (this.lines.length > 40) this.lines.shift();
-    if (this.echo && level === 'error') process.stderr.write(`${line}\n`);
+    if (this.echo && level === 'error') process.stderr.write(`${escapeControl(line)}\n`);
   }
 }
 
