@@ -4,7 +4,7 @@
  * in every command, before the importer, llama.cpp's parser or node-llama-cpp's),
  * exit 1 or 2, no output file (nor a temporary one), under 10 s and 1 GiB peak RSS
  * per case. The corpus (__fixtures__/malformed-corpus.ts): 33 files built byte by
- * byte and 7 truncations of the real SmolLM2, so 40 files x 8 commands = 320 pairs.
+ * byte and 7 truncations of the real SmolLM2, so 40 files x 9 commands = 360 pairs.
  * One child process per command runs all files (__fixtures__/corpus-runner.ts); it
  * logs each case before running it, so a hang (the child is killed after the
  * per-case bound times the case count) or a crash names the case.
@@ -47,6 +47,7 @@ const COMMANDS: Record<string, string[]> = {
   eval: ['eval', '--model', '{file}', '--tasks', 'piqa', '--limit', '1', '--json', '{out}/eval.json'],
   bench: ['bench', '--model', '{file}', '--json', '{out}/bench.json'],
   'llama-bench': ['llama-bench', '--model', '{file}', '--json', '{out}/llama-bench.json'],
+  'model quantize': ['model', 'quantize', '--model', '{file}', '--type', 'q8_0', '--out', '{out}/quantized.gguf'],
 };
 
 interface CaseResult {
@@ -60,10 +61,10 @@ interface CaseResult {
 }
 
 async function runCommand(command: string): Promise<{ results: CaseResult[]; started: string[]; code: number | null; signal: string | null; output: string }> {
-  const outDir = join(work, `out-${command}`);
+  const outDir = join(work, `out-${command.replace(' ', '-')}`);
   await mkdir(outDir);
-  const results = join(work, `${command}.jsonl`);
-  const spec = join(work, `${command}.json`);
+  const results = join(work, `${command.replace(' ', '-')}.jsonl`);
+  const spec = join(work, `${command.replace(' ', '-')}.json`);
   writeFileSync(spec, JSON.stringify({ args: COMMANDS[command]!.map((a) => a.replaceAll('{out}', outDir)), cases, outDir, results }));
   writeFileSync(results, '');
   const child = spawn('tsx', [runner, spec], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1' } });
