@@ -12,8 +12,13 @@
 
 #include "chess_sparse.h"
 #include "ggml-backend.h"
+#include "ggml-cpu.h"
 #include "ggml.h"
 #include "gguf.h"
+
+#if defined(__unix__) || defined(__APPLE__)
+#include <dlfcn.h>
+#endif
 
 #include <cinttypes>
 #include <cstdio>
@@ -480,9 +485,263 @@ static bool chess_kernel_can_read(const ggml_tensor * w, int (*takes)(chess_type
 
 // a column-block weight is read in place by the kernel and by chess_cb_to_rows: the loader checked
 // its type and shape (chess_check_cb_tensor); it must also sit in a plain host buffer
+// ggml-cpu repacks weights of this type into its interleaved GEMM layouts on this CPU
+// (repack.cpp: Q4_0 and Q4_K with AVX2 on x86; IQ4_NL likewise), so the dense model's batched
+// products of it are not ggml's plain GEMM. Only the x86 answer matters here: the kernel
+// library's own GEMMs (chess_out_gated_has_gemm) exist on x86 only.
+static bool chess_ggml_repacks(ggml_type type) {
+    const bool avx2 = chess_isa_available(CHESS_ISA_AVX2) != 0;
+    return avx2 && (type == GGML_TYPE_Q4_0 || type == GGML_TYPE_Q4_K || type == GGML_TYPE_IQ4_NL);
+}
+
 static bool chess_cb_can_read(const ggml_tensor * w) {
     return chess_cb_check((chess_type) w->type, w->ne[0], w->ne[1], ggml_nbytes(w)) == CHESS_OK && w->ne[2] == 1 &&
             w->ne[3] == 1 && w->buffer != nullptr && ggml_backend_buffer_is_host(w->buffer) && w->extra == nullptr;
+}
+
+//
+// ggml's repacked GEMM over panels repacked on the fly
+//
+// Where ggml-cpu repacks a weight type into its interleaved GEMM layout (Q4_0 with AVX2 on x86),
+// the dense model's batched products run that GEMM; the weights our kernels read in place
+// (column blocks, and chess+'s W_up, whose rows the decode reads) cannot live in the repacked
+// buffer, and ggml's plain GEMM on them is slower and another arithmetic. Their batched
+// products instead build one panel of 32 rows at a time (restored from column blocks, or the
+// rows themselves) in ggml's interleaved layout, in a cache-sized scratch, and call the very
+// ggml-cpu functions the dense model runs, on activations quantized by the same function, with
+// the same split of tokens (groups of 4 through the GEMM, the rest one by one): the dense
+// model's arithmetic, bit for bit, at its GEMM speed. The functions are ggml-cpu internals
+// (repack.h, extern "C", exported by its shared library), looked up once at run time: a build
+// without them keeps the plain route.
+
+// a weight type whose batched product runs on panels: ggml's names for its functions and
+// the packing of 8 rows into its interleaved block
+struct chess_panel_kind {
+    ggml_type type;     // the weight's
+    ggml_type act_type; // the activations' (ggml's vec_dot_type of the repacked kernels)
+    const char * quantize_mat, * gemm, * gemv;
+    size_t x8_bytes;    // one interleaved block: 8 rows' blocks at one position
+    void (*pack)(const uint8_t * rows, size_t row_bytes, int64_t nb, uint8_t * out);
+};
+
+struct chess_panel_fns {
+    const chess_panel_kind * kind;
+    void (*quantize_mat)(const float * x, void * vy, int64_t k);                                   // 4 rows, interleaved
+    ggml_from_float_t quantize_row;                                                               // 1 row
+    void (*gemm)(int n, float * s, size_t bs, const void * vx, const void * vy, int nr, int nc); // 4k tokens x 8k rows
+    void (*gemv)(int n, float * s, size_t bs, const void * vx, const void * vy, int nr, int nc); // 1 token x 8k rows
+};
+
+static void * chess_ggml_cpu_symbol(const char * name) {
+#if defined(__unix__) || defined(__APPLE__)
+    if (void * p = dlsym(RTLD_DEFAULT, name)) {
+        return p;
+    }
+    // ggml-cpu loaded as a dependency of a module opened with RTLD_LOCAL (node's addons): by its soname
+    static void * handle = [] () -> void * {
+        for (const char * so : { "libggml-cpu.so", "libggml-cpu.dylib" }) {
+            if (void * h = dlopen(so, RTLD_LAZY | RTLD_NOLOAD)) {
+                return h;
+            }
+        }
+        return nullptr;
+    }();
+    return handle != nullptr ? dlsym(handle, name) : nullptr;
+#else
+    GGML_UNUSED(name);
+    return nullptr;
+#endif
+}
+
+// The nibble arrays of 8 rows' blocks interleaved 8 bytes at a time (chunk 8h + i = bytes
+// 8h .. 8h+7 of row i), each byte xor `flip`: both interleaved layouts below store them so.
+static void chess_interleave_qs(const uint8_t * const src[8], size_t n, uint64_t flip, uint8_t * out) {
+    for (size_t h = 0; h < n / 8; h++) {
+        for (int i = 0; i < 8; i++) {
+            uint64_t v;
+            memcpy(&v, src[i] + 8 * h, 8);
+            v ^= flip;
+            memcpy(out + 8 * (8 * h + i), &v, 8);
+        }
+    }
+}
+
+// ggml's block_q4_0x8 (repack.h): the 8 rows' fp16 scales, then their nibbles interleaved,
+// xor 0x88 (signed nibbles)
+static void chess_pack_q4_0x8(const uint8_t * rows, size_t row_bytes, int64_t nb, uint8_t * out) {
+    constexpr size_t BS = 2 + 16, X8 = 8 * BS; // block_q4_0, block_q4_0x8
+    for (int64_t x = 0; x < nb; x++, out += X8) {
+        const uint8_t * src[8];
+        for (int i = 0; i < 8; i++) {
+            const uint8_t * blk = rows + (size_t) i * row_bytes + (size_t) x * BS;
+            memcpy(out + 2 * i, blk, 2);
+            src[i] = blk + 2;
+        }
+        chess_interleave_qs(src, 16, 0x8888888888888888ull, out + 16);
+    }
+}
+
+// Q4_K's packing of eight 6-bit scales and eight 6-bit mins in 12 bytes, and its reading
+// (ggml's get_scale_min_k4)
+static void chess_q4_K_scale_min(const uint8_t * q, int j, uint8_t * sc, uint8_t * mn) {
+    if (j < 4) {
+        *sc = q[j] & 63;
+        *mn = q[j + 4] & 63;
+    } else {
+        *sc = (uint8_t) ((q[j + 4] & 15) | ((q[j - 4] >> 6) << 4));
+        *mn = (uint8_t) ((q[j + 4] >> 4) | ((q[j] >> 6) << 4));
+    }
+}
+static void chess_q4_K_pack_scales(const uint8_t sc[8], const uint8_t mn[8], uint8_t * out) {
+    for (int j = 0; j < 4; j++) {
+        out[j]     = (uint8_t) ((sc[j] & 63) | ((sc[j + 4] >> 4) << 6));
+        out[j + 4] = (uint8_t) ((mn[j] & 63) | ((mn[j + 4] >> 4) << 6));
+        out[j + 8] = (uint8_t) ((sc[j + 4] & 15) | ((mn[j + 4] & 15) << 4));
+    }
+}
+
+// ggml's block_q4_Kx8 (repack.h): the 8 rows' d, then their dmin (fp16), then for each of the 8
+// sub-blocks k the 8 rows' scale and min of sub-block k packed as Q4_K packs one block's eight
+// (12 bytes each), then their nibbles interleaved (as is)
+static void chess_pack_q4_Kx8(const uint8_t * rows, size_t row_bytes, int64_t nb, uint8_t * out) {
+    constexpr size_t BS = 2 + 2 + 12 + 128, X8 = 8 * BS; // block_q4_K, block_q4_Kx8
+    for (int64_t x = 0; x < nb; x++, out += X8) {
+        const uint8_t * blk[8];
+        const uint8_t * src[8];
+        for (int i = 0; i < 8; i++) {
+            blk[i] = rows + (size_t) i * row_bytes + (size_t) x * BS;
+            memcpy(out + 2 * i, blk[i], 2);
+            memcpy(out + 16 + 2 * i, blk[i] + 2, 2);
+            src[i] = blk[i] + 16;
+        }
+        for (int k = 0; k < 8; k++) {
+            uint8_t sc[8], mn[8];
+            for (int i = 0; i < 8; i++) {
+                chess_q4_K_scale_min(blk[i] + 4, k, &sc[i], &mn[i]);
+            }
+            chess_q4_K_pack_scales(sc, mn, out + 32 + 12 * k);
+        }
+        chess_interleave_qs(src, 128, 0, out + 32 + 96);
+    }
+}
+
+static const chess_panel_kind CHESS_PANEL_KINDS[] = {
+    { GGML_TYPE_Q4_0, GGML_TYPE_Q8_0, "ggml_quantize_mat_q8_0_4x8", "ggml_gemm_q4_0_8x8_q8_0", "ggml_gemv_q4_0_8x8_q8_0",
+      8 * (2 + 16), chess_pack_q4_0x8 },
+    { GGML_TYPE_Q4_K, GGML_TYPE_Q8_K, "ggml_quantize_mat_q8_K_4x8", "ggml_gemm_q4_K_8x8_q8_K", "ggml_gemv_q4_K_8x8_q8_K",
+      8 * (2 + 2 + 12 + 128), chess_pack_q4_Kx8 },
+};
+static constexpr int CHESS_N_PANEL_KINDS = (int) (sizeof(CHESS_PANEL_KINDS) / sizeof(CHESS_PANEL_KINDS[0]));
+
+// ggml's panel functions for a weight type, or nullptr (another type, not found, or
+// CHESS_PANEL_GEMM=0)
+static const chess_panel_fns * chess_panel_fns_of(ggml_type type) {
+    static const std::vector<chess_panel_fns> found = [] {
+        std::vector<chess_panel_fns> out;
+        const char * off = getenv("CHESS_PANEL_GEMM");
+        if (off != nullptr && strcmp(off, "0") == 0) {
+            return out;
+        }
+        using traits_fn = const struct ggml_type_traits_cpu * (*)(enum ggml_type);
+        const auto traits = (traits_fn) chess_ggml_cpu_symbol("ggml_get_type_traits_cpu");
+        for (const chess_panel_kind & k : CHESS_PANEL_KINDS) {
+            chess_panel_fns f;
+            f.kind = &k;
+            f.quantize_mat = (decltype(f.quantize_mat)) chess_ggml_cpu_symbol(k.quantize_mat);
+            f.quantize_row = traits != nullptr ? traits(k.act_type)->from_float : nullptr;
+            f.gemm = (decltype(f.gemm)) chess_ggml_cpu_symbol(k.gemm);
+            f.gemv = (decltype(f.gemv)) chess_ggml_cpu_symbol(k.gemv);
+            const bool ok = f.quantize_mat && f.quantize_row && f.gemm && f.gemv;
+            LLAMA_LOG_INFO("chess: batched products of %s weights read in place: %s\n", ggml_type_name(k.type),
+                    ok ? "ggml's repacked GEMM on panels repacked on the fly" : "ggml's plain GEMM (repacked GEMM not found)");
+            if (ok) {
+                out.push_back(f);
+            }
+        }
+        return out;
+    }();
+    for (const chess_panel_fns & f : found) {
+        if (f.kind->type == type) {
+            return &f;
+        }
+    }
+    return nullptr;
+}
+
+// the batched product of w (column blocks, or rows kept out of the repacked buffer) takes the
+// panel route: ggml repacks this type here, the functions exist, the shape fits its interleave
+static bool chess_panel_gemm_ok(const ggml_tensor * w) {
+    return chess_ggml_repacks(w->type) && w->ne[0] % ggml_blck_size(w->type) == 0 && w->ne[1] % 32 == 0 &&
+            w->ne[2] == 1 && w->ne[3] == 1 && w->extra == nullptr && chess_panel_fns_of(w->type) != nullptr;
+}
+
+// activations of a panel product: dst (bytes) = x's rows quantized as ggml's repacked mul_mat
+// quantizes them: groups of 4 tokens interleaved, the last n % 4 tokens one by one.
+// userdata: the weight's panel functions.
+static void chess_op_panel_quant(ggml_tensor * dst, int ith, int nth, void * userdata) {
+    const chess_panel_fns * f = (const chess_panel_fns *) userdata;
+    const ggml_tensor * x = dst->src[0];
+    const int64_t n_in = x->ne[0], nt = x->ne[1];
+    const size_t row = ggml_row_size(f->kind->act_type, n_in);
+    const float * xs = (const float *) x->data;
+    char * q = (char *) dst->data;
+    for (int64_t t = 4 * ith; t < nt - nt % 4; t += 4 * nth) {
+        f->quantize_mat(xs + t * n_in, q + t * row, n_in);
+    }
+    for (int64_t t = nt - nt % 4 + ith; t < nt; t += nth) {
+        f->quantize_row(xs + t * n_in, q + t * row, n_in);
+    }
+}
+
+// dst [n_out, n_tokens] = w x: each thread takes contiguous panels of 32 rows, packs each into
+// ggml's interleaved blocks in a scratch that stays in L2, and runs ggml's GEMM over it (token
+// groups of 4), then its GEMV (the rest). src[2] present: w is a column-block weight (its rows
+// restored first), else rows in place.
+static void chess_op_panel_gemm(ggml_tensor * dst, int ith, int nth, void * userdata) {
+    const chess_panel_fns * f = (const chess_panel_fns *) userdata;
+    const ggml_tensor * w = dst->src[0];
+    const ggml_tensor * q = dst->src[1];
+    const bool cb = dst->src[2] != nullptr;
+    const int64_t n_in = w->ne[0], n_out = w->ne[1], nt = dst->ne[1], nb = n_in / ggml_blck_size(w->type);
+    const size_t row_bytes = ggml_row_size(w->type, n_in), qrow = ggml_row_size(f->kind->act_type, n_in);
+    constexpr int64_t PANEL = 32;
+    const int64_t np = n_out / PANEL, p0 = np * ith / nth, p1 = np * (ith + 1) / nth;
+    thread_local std::vector<uint8_t> rows_buf;
+    thread_local std::vector<uint64_t> panel_buf; // 8-byte aligned, as ggml's loads of its blocks assume
+    if (cb) {
+        rows_buf.resize((size_t) PANEL * row_bytes);
+    }
+    const size_t panel_bytes = (size_t) (PANEL / 8) * (size_t) nb * f->kind->x8_bytes;
+    panel_buf.resize((panel_bytes + 7) / 8);
+    uint8_t * panel = (uint8_t *) panel_buf.data();
+    float * y = (float *) dst->data;
+    const char * qs = (const char *) q->data;
+    const int64_t nt4 = nt - nt % 4;
+    for (int64_t p = p0; p < p1; p++) {
+        const int64_t r0 = p * PANEL;
+        const uint8_t * rows;
+        size_t stride;
+        if (cb) {
+            const int rc = chess_cb_rows_range((chess_type) w->type, w->data, n_in, n_out, r0, r0 + PANEL, rows_buf.data());
+            if (rc != CHESS_OK) {
+                GGML_ABORT("chess_cb_rows_range(%s) failed with code %d", w->name, rc);
+            }
+            rows = rows_buf.data();
+            stride = row_bytes;
+        } else {
+            rows = (const uint8_t *) w->data + (size_t) r0 * w->nb[1];
+            stride = w->nb[1];
+        }
+        for (int64_t g = 0; g < PANEL; g += 8) {
+            f->kind->pack(rows + (size_t) g * stride, stride, nb, panel + (size_t) (g / 8) * (size_t) nb * f->kind->x8_bytes);
+        }
+        if (nt4 > 0) {
+            f->gemm((int) n_in, y + r0, (size_t) n_out, panel, qs, (int) nt4, (int) PANEL);
+        }
+        for (int64_t t = nt4; t < nt; t++) {
+            f->gemv((int) n_in, y + t * n_out + r0, (size_t) n_out, panel, qs + t * qrow, 1, (int) PANEL);
+        }
+    }
 }
 
 //
@@ -503,6 +762,19 @@ static ggml_tensor * chess_as_rows(ggml_context * ctx, ggml_tensor * cur) {
         cur = ggml_cont(ctx, cur);
     }
     return ggml_reshape_2d(ctx, cur, cur->ne[0], ggml_nrows(cur));
+}
+
+// w x through ggml's repacked GEMM on panels (chess_panel_gemm_ok(w)); x: F32 rows [n_in, n_tokens];
+// cb: w is a column-block weight (else rows)
+static ggml_tensor * chess_panel_mul_mat(ggml_context * ctx, ggml_tensor * w, ggml_tensor * x, bool cb) {
+    const chess_panel_fns * f = chess_panel_fns_of(w->type);
+    const size_t qrow = ggml_row_size(f->kind->act_type, x->ne[0]);
+    ggml_tensor * q_args[1] = { x };
+    ggml_tensor * q = ggml_custom_4d(ctx, GGML_TYPE_I8, (int64_t) qrow * x->ne[1], 1, 1, 1, q_args, 1, chess_op_panel_quant,
+            GGML_N_TASKS_MAX, (void *) f);
+    ggml_tensor * args[3] = { w, q, w }; // a third source marks column blocks
+    return ggml_custom_4d(ctx, GGML_TYPE_F32, w->ne[1], x->ne[1], 1, 1, args, cb ? 3 : 2, chess_op_panel_gemm,
+            GGML_N_TASKS_MAX, (void *) f);
 }
 
 ggml_tensor * llm_graph_context::build_chess_mm(const llama_layer & layer, int p, ggml_tensor * cur,
@@ -553,11 +825,16 @@ ggml_tensor * llm_graph_context::build_chess_mm(const llama_layer & layer, int p
                         GGML_N_TASKS_MAX, (void *) (intptr_t) site);
             }
             cb(x, "chess_masked_in", il);
-            ggml_tensor * rows_args[1] = { w_cb };
-            ggml_tensor * w_rows = ggml_custom_4d(ctx0, w_cb->type, w_cb->ne[0], n_out, 1, 1, rows_args, 1,
-                    chess_op_cb_to_rows, GGML_N_TASKS_MAX, nullptr);
-            cb(w_rows, "chess_cb_rows", il);
-            res = ggml_mul_mat(ctx0, w_rows, x);
+            if (chess_panel_gemm_ok(w_cb)) {
+                res = chess_panel_mul_mat(ctx0, w_cb, x, true);
+                cb(res, "chess_cb_panel_gemm", il);
+            } else {
+                ggml_tensor * rows_args[1] = { w_cb };
+                ggml_tensor * w_rows = ggml_custom_4d(ctx0, w_cb->type, w_cb->ne[0], n_out, 1, 1, rows_args, 1,
+                        chess_op_cb_to_rows, GGML_N_TASKS_MAX, nullptr);
+                cb(w_rows, "chess_cb_rows", il);
+                res = ggml_mul_mat(ctx0, w_rows, x);
+            }
         }
         if (ggml_n_dims(cur) > 2) {
             res = ggml_reshape_4d(ctx0, res, n_out, cur->ne[1], cur->ne[2], cur->ne[3]);
@@ -632,14 +909,16 @@ ggml_tensor * llm_graph_context::build_ffn_chess(ggml_tensor * cur, const llama_
     ggml_tensor * h;
     // The fused output-sparse product pays while few rows are alive in the batch: a row is
     // read if its gate is alive for ANY token, ~1 - s^T of them for T tokens at sparsity s
-    // (94% at T = 4, s = 0.5). Larger batches (prefill) take the kernel's own GEMM where the
-    // ISA has one for the type (faster than ggml's on W_up, which cannot be repacked: the
-    // decode reads its rows), else ggml's dense GEMM on the same W_up times the thresholded
-    // gate: the same function, and GEMM-speed.
+    // (94% at T = 4, s = 0.5). Larger batches (prefill) take ggml's dense GEMM on the same
+    // W_up times the thresholded gate: where ggml does not repack the type that is the dense
+    // model's own product, bit for bit (Q4_1, Q8_0, K-quants but Q4_K, on x86). Where it
+    // repacks (Q4_0 on AVX2), the dense model runs the repacked GEMM and W_up cannot take
+    // it (the decode reads its rows): the kernel's own GEMM is then faster than ggml's plain
+    // one, and neither is the dense model's arithmetic.
     // (Between the two the kernel would run per token: ggml's GEMM is faster there.)
     const bool up_batch_ok = n_tokens <= CHESS_FUSED_UP_MAX_TOKENS ||
             (n_tokens >= CHESS_OUT_GATED_GEMM_MIN_TOKENS && layer.ffn_up != nullptr &&
-             chess_out_gated_has_gemm((chess_type) layer.ffn_up->type));
+             chess_ggml_repacks(layer.ffn_up->type) && chess_out_gated_has_gemm((chess_type) layer.ffn_up->type));
     const bool fused_up = ch.tau_gate != nullptr && up_batch_ok && !ch.uses(LLAMA_CHESS_UP) && layer.ffn_up != nullptr &&
             layer.ffn_up_b == nullptr && layer.ffn_up_s == nullptr && !llama_chess_dense_reference() &&
             chess_kernel_can_read(layer.ffn_up, chess_out_gated_supported);
@@ -662,7 +941,18 @@ ggml_tensor * llm_graph_context::build_ffn_chess(ggml_tensor * cur, const llama_
             g = build_chess_mask(g, ch.tau_gate);
             cb(g, "chess_gate_masked", il);
         }
-        ggml_tensor * u = build_chess_mm(layer, LLAMA_CHESS_UP, cur, layer.ffn_up, layer.ffn_up_s, il);
+        ggml_tensor * u;
+        if (n_tokens > CHESS_FUSED_UP_MAX_TOKENS && !ch.uses(LLAMA_CHESS_UP) && layer.ffn_up != nullptr &&
+                layer.ffn_up_s == nullptr && chess_panel_gemm_ok(layer.ffn_up)) {
+            // W_up kept in rows out of the repacked buffer (the fused decode reads them)
+            u = chess_panel_mul_mat(ctx0, layer.ffn_up, chess_as_rows(ctx0, cur), false);
+            if (ggml_n_dims(cur) > 2) {
+                u = ggml_reshape_4d(ctx0, u, layer.ffn_up->ne[1], cur->ne[1], cur->ne[2], cur->ne[3]);
+            }
+            cb(u, "chess_up_panel_gemm", il);
+        } else {
+            u = build_chess_mm(layer, LLAMA_CHESS_UP, cur, layer.ffn_up, layer.ffn_up_s, il);
+        }
         if (layer.ffn_up_b) {
             u = ggml_add(ctx0, u, layer.ffn_up_b);
         }

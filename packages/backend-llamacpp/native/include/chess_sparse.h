@@ -264,6 +264,10 @@ int     chess_cb_from_rows(chess_type type, const void *rows, int64_t n_in, int6
 /* Column-block layout -> ggml's row layout, bit for bit. Threads write disjoint row
  * ranges (every thread calls it with identical arguments). */
 int     chess_cb_to_rows(chess_type type, const void *cb, int64_t n_in, int64_t n_out, void *rows, int ith, int nth);
+/* Rows [r0, r1) only, into `rows` (r1 - r0 rows; its first is row r0), bit for bit: for
+ * prefill routes that restore one cache-sized panel of rows at a time. 0 <= r0 < r1 <= n_out,
+ * both multiples of 32 for block types (CHESS_ERR_SHAPE otherwise). */
+int     chess_cb_rows_range(chess_type type, const void *cb, int64_t n_in, int64_t n_out, int64_t r0, int64_t r1, void *rows);
 
 /* Sparse-contract checks of the loader (docs/gguf-sparse.md §2-3; src/chess_contract_check.c).
  * Each returns CHESS_OK, or CHESS_ERR_CONTRACT with a message naming the key or tensor in msg

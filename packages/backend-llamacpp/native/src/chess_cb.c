@@ -266,7 +266,9 @@ static inline void cs_t16_cols(const uint8_t *const *cols, size_t off, uint64_t 
  * hi .. hi+15 (high nibbles): the pairs of each type's block */
 typedef struct { int lo, hi, qo; } cs_nib_pair;
 
-static int cs_cb_fast_rows(const cs_cb_desc *D, const uint8_t *cb, uint8_t *rows, int64_t n_in, int64_t R, int64_t u0, int64_t u1) {
+/* rows: the buffer of row rbase (rows before it are not touched) */
+static int cs_cb_fast_rows(const cs_cb_desc *D, const uint8_t *cb, uint8_t *rows, int64_t rbase, int64_t n_in, int64_t R,
+                           int64_t u0, int64_t u1) {
     cs_nib_pair pairs[8];
     int np = 0;
     size_t qs_off; /* where the nibbles / bytes start in the block */
@@ -297,7 +299,7 @@ static int cs_cb_fast_rows(const cs_cb_desc *D, const uint8_t *cb, uint8_t *rows
                 for (size_t o = 0; o < D->sc; o += 2) __builtin_prefetch(nx + (size_t)R * o + (size_t)(uc * 32) * 2, 0, 3);
             }
             for (int64_t u = uc; u < u1 && u < uc + 4; u++) {
-                uint8_t *blk0 = rows + (size_t)(32 * u) * row_bytes + (size_t)g * D->S;
+                uint8_t *blk0 = rows + (size_t)(32 * u - rbase) * row_bytes + (size_t)g * D->S;
                 for (int i = 0; i < 32; i++) { /* the scale fields of the 32 rows (sizes 2 and 12: constant copies) */
                     uint8_t *dst = blk0 + (size_t)i * row_bytes;
                     const int64_t r = 32 * u + i;
@@ -334,9 +336,9 @@ static int cs_cb_fast_rows(const cs_cb_desc *D, const uint8_t *cb, uint8_t *rows
     return 1;
 }
 
-/* Rows [u0*32, u1*32) of a block type, one group at a time: dir 0 rows -> cb, 1 cb -> rows.
- * vals[c * 32 + i]: value of channel c in row 32u + i. */
-static void cs_cb_convert_units(const cs_cb_desc *D, uint8_t *cb, uint8_t *rows, int64_t n_in, int64_t R,
+/* Rows [u0*32, u1*32) of a block type, one group at a time: dir 0 rows -> cb, 1 cb -> rows;
+ * rows: the buffer of row rbase. vals[c * 32 + i]: value of channel c in row 32u + i. */
+static void cs_cb_convert_units(const cs_cb_desc *D, uint8_t *cb, uint8_t *rows, int64_t rbase, int64_t n_in, int64_t R,
                                 int64_t u0, int64_t u1, int dir) {
     const int64_t G = n_in / D->B;
     const size_t row_bytes = (size_t)G * D->S;
@@ -352,7 +354,7 @@ static void cs_cb_convert_units(const cs_cb_desc *D, uint8_t *cb, uint8_t *rows,
                 for (int64_t c = 0; c < D->B; c++) cs_cb_unit_get(D, cs_cb_col(D, grp, R, c), R, u, vals + c * 32);
             for (int i = 0; i < 32; i++) {
                 const int64_t r = 32 * u + i;
-                uint8_t *blk = rows + (size_t)r * row_bytes + (size_t)g * D->S;
+                uint8_t *blk = rows + (size_t)(r - rbase) * row_bytes + (size_t)g * D->S;
                 if (dir == 0) {
                     cs_cb_block_split(D, blk, sc, v);
                     for (int64_t c = 0; c < D->B; c++) vals[c * 32 + i] = v[c];
@@ -377,8 +379,9 @@ static void cs_cb_convert_units(const cs_cb_desc *D, uint8_t *cb, uint8_t *rows,
     }
 }
 
-/* Float types: element transpose of rows [r0, r1), in tiles (cache-friendly both ways). */
-static void cs_cb_convert_elems(const cs_cb_desc *D, uint8_t *cb, uint8_t *rows, int64_t n_in, int64_t R,
+/* Float types: element transpose of rows [r0, r1), in tiles (cache-friendly both ways);
+ * rows: the buffer of row rbase. */
+static void cs_cb_convert_elems(const cs_cb_desc *D, uint8_t *cb, uint8_t *rows, int64_t rbase, int64_t n_in, int64_t R,
                                 int64_t r0, int64_t r1, int dir) {
     enum { TILE = 32 };
     const size_t S = D->S;
@@ -386,7 +389,7 @@ static void cs_cb_convert_elems(const cs_cb_desc *D, uint8_t *cb, uint8_t *rows,
         for (int64_t ct = 0; ct < n_in; ct += TILE)
             for (int64_t r = rt; r < r1 && r < rt + TILE; r++)
                 for (int64_t c = ct; c < n_in && c < ct + TILE; c++) {
-                    uint8_t *pr = rows + ((size_t)r * (size_t)n_in + (size_t)c) * S;
+                    uint8_t *pr = rows + ((size_t)(r - rbase) * (size_t)n_in + (size_t)c) * S;
                     uint8_t *pc = cb + ((size_t)c * (size_t)R + (size_t)r) * S;
                     if (dir == 0) memcpy(pc, pr, S);
                     else memcpy(pr, pc, S);
@@ -405,8 +408,8 @@ int chess_cb_from_rows(chess_type type, const void *rows, int64_t n_in, int64_t 
     const int rc = cs_cb_check_shape(D, n_in, n_out);
     if (rc) return rc;
     if (!rows || !cb) return CHESS_ERR_NULL;
-    if (D->B == 1) cs_cb_convert_elems(D, cb, (uint8_t *)rows, n_in, n_out, 0, n_out, 0);
-    else cs_cb_convert_units(D, cb, (uint8_t *)rows, n_in, n_out, 0, n_out / 32, 0);
+    if (D->B == 1) cs_cb_convert_elems(D, cb, (uint8_t *)rows, 0, n_in, n_out, 0, n_out, 0);
+    else cs_cb_convert_units(D, cb, (uint8_t *)rows, 0, n_in, n_out, 0, n_out / 32, 0);
     return CHESS_OK;
 }
 
@@ -421,10 +424,23 @@ int chess_cb_to_rows(chess_type type, const void *cb, int64_t n_in, int64_t n_ou
     const int64_t u0 = units * ith / nth, u1 = units * (ith + 1) / nth;
     if (D->B == 1) {
         const int64_t r1 = 32 * u1 < n_out ? 32 * u1 : n_out;
-        cs_cb_convert_elems(D, (uint8_t *)cb, rows, n_in, n_out, 32 * u0, r1, 1);
-    } else if (!cs_cb_fast_rows(D, (const uint8_t *)cb, rows, n_in, n_out, u0, u1)) {
-        cs_cb_convert_units(D, (uint8_t *)cb, rows, n_in, n_out, u0, u1, 1);
+        cs_cb_convert_elems(D, (uint8_t *)cb, rows, 0, n_in, n_out, 32 * u0, r1, 1);
+    } else if (!cs_cb_fast_rows(D, (const uint8_t *)cb, rows, 0, n_in, n_out, u0, u1)) {
+        cs_cb_convert_units(D, (uint8_t *)cb, rows, 0, n_in, n_out, u0, u1, 1);
     }
+    return CHESS_OK;
+}
+
+int chess_cb_rows_range(chess_type type, const void *cb, int64_t n_in, int64_t n_out, int64_t r0, int64_t r1, void *rows) {
+    const cs_cb_desc *D = cs_cb_desc_of(type);
+    const int rc = cs_cb_check_shape(D, n_in, n_out);
+    if (rc) return rc;
+    if (!rows || !cb) return CHESS_ERR_NULL;
+    const int64_t unit = D->B == 1 ? 1 : 32;
+    if (r0 < 0 || r1 > n_out || r0 >= r1 || r0 % unit != 0 || r1 % unit != 0) return CHESS_ERR_SHAPE;
+    if (D->B == 1) cs_cb_convert_elems(D, (uint8_t *)cb, rows, r0, n_in, n_out, r0, r1, 1);
+    else if (!cs_cb_fast_rows(D, (const uint8_t *)cb, rows, r0, n_in, n_out, r0 / 32, r1 / 32))
+        cs_cb_convert_units(D, (uint8_t *)cb, rows, r0, n_in, n_out, r0 / 32, r1 / 32, 1);
     return CHESS_OK;
 }
 

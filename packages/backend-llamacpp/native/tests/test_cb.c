@@ -366,6 +366,26 @@ static void test_layout(void) {
             to_rows_threads(t, cb, n_in, n_out, back, (int)rnd_int(1, 4));
             CHECK(chess_cb_from_rows(t, back, n_in, n_out, cb2) == CHESS_OK, "from_rows rc");
             CHECK(memcmp(cb, cb2, n) == 0, "%s %lldx%lld: from_rows(to_rows(y)) != y", tname(t), (long long)n_in, (long long)n_out);
+            /* a range of rows alone (rows_range) = those rows of the whole restore, nothing written around them */
+            {
+                const int64_t step = B == 1 ? 1 : 32, nst = (n_out + step - 1) / step;
+                const int64_t r0 = step * rnd_int(0, nst - 1), r1 = r0 + step * rnd_int(1, nst - r0 / step) > n_out ? n_out : r0 + step * rnd_int(1, nst - r0 / step);
+                const size_t rb = row_bytes(t, n_in), part = (size_t)(r1 - r0) * rb;
+                uint8_t *seg = malloc(part + 64);
+                memset(seg, 0x77, part + 64);
+                CHECK(chess_cb_rows_range(t, cb, n_in, n_out, r0, r1, seg) == CHESS_OK, "rows_range rc");
+                CHECK(memcmp(seg, back + (size_t)r0 * rb, part) == 0, "%s %lldx%lld: rows_range [%lld, %lld) differs from to_rows",
+                      tname(t), (long long)n_in, (long long)n_out, (long long)r0, (long long)r1);
+                int untouched = 1;
+                for (int i = 0; i < 64; i++) untouched &= seg[part + i] == 0x77;
+                CHECK(untouched, "%s: rows_range wrote past its rows", tname(t));
+                if (B > 1) {
+                    CHECK(chess_cb_rows_range(t, cb, n_in, n_out, 16, 32, seg) == CHESS_ERR_SHAPE, "rows_range r0 %% 32");
+                    CHECK(chess_cb_rows_range(t, cb, n_in, n_out, 0, n_out + 32, seg) == CHESS_ERR_SHAPE, "rows_range r1 > n_out");
+                }
+                CHECK(chess_cb_rows_range(t, cb, n_in, n_out, 0, 0, seg) == CHESS_ERR_SHAPE, "rows_range empty");
+                free(seg);
+            }
             /* value positions: own accessor on the column-block form == golden dequantization of the rows */
             uint8_t *w = make_rows(t, n_in, n_out, 0);
             CHECK(chess_cb_from_rows(t, w, n_in, n_out, cb) == CHESS_OK, "from_rows rc");
