@@ -1,4 +1,4 @@
-import { open, type FileHandle } from 'node:fs/promises';
+import { open, stat, type FileHandle } from 'node:fs/promises';
 import { NeedMoreBytes } from './byte-reader.ts';
 import { GGUFError, positioned } from './errors.ts';
 import { parseHeader, type GGUFHeader } from './header.ts';
@@ -37,6 +37,12 @@ const MAX_READ_CALL_BYTES = 1 << 30;
 /** Open `path`, read and validate its header (metadata and tensor table); tensor data stays on disk. */
 export async function openGGUF(path: string, options: OpenGGUFOptions = {}): Promise<GGUFFile> {
   const limits = resolveLimits(options.limits);
+  // a FIFO would block open() until a writer comes, a device has no size: only regular files
+  const kind = await stat(path).then(
+    (st) => (st.isFile() ? undefined : st.isDirectory() ? 'EISDIR' : 'not a regular file'),
+    () => undefined, // open() names the error
+  );
+  if (kind !== undefined) throw ioError(path, 0, kind === 'EISDIR' ? 'cannot open' : 'cannot open (a FIFO, device or socket)', Object.assign(new Error(kind), { code: kind === 'EISDIR' ? kind : 'ENOTREG' }));
   let handle: FileHandle;
   try {
     handle = await open(path, 'r');

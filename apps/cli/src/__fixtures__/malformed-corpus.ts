@@ -6,6 +6,7 @@
  * truncations of the real SmolLM2 file at every section. Each case notes the
  * code our reader gives (packages/gguf/src/malformed.test.ts pins the offsets).
  */
+import { execFileSync } from 'node:child_process';
 import { open, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { GGMLType, GGUFByteWriter, GGUFValueType, ggufValue as v } from '@chess/gguf';
@@ -15,6 +16,8 @@ export interface CorpusCase {
   /** The code `chess inspect` gives (our reader). */
   code: string;
   path: string;
+  /** Commands that give another (documented) code for this file, checked before the reader runs. */
+  except?: Record<string, string>;
 }
 
 const bytes = (w: GGUFByteWriter) => w.bytes().slice();
@@ -85,6 +88,10 @@ export async function writeMalformedCorpus(dir: string, model: string): Promise<
     await writeFile(path, make());
     cases.push({ name, code, path });
   }
+  // a FIFO: open() would wait for a writer forever (no command may hang on it)
+  const fifo = join(dir, 'fifo.gguf');
+  execFileSync('mkfifo', [fifo]);
+  cases.push({ name: 'fifo', code: 'GGUF_IO_ERROR', path: fifo, except: { calibrate: 'CALIBRATE_MODEL_UNREADABLE' } });
   const { openGGUF } = await import('@chess/gguf');
   const file = await openGGUF(model);
   const { dataOffset, fileSize } = file;
