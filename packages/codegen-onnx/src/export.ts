@@ -87,7 +87,6 @@ export async function buildOnnxModel(module: Module, options: ExportOnnxOptions 
   let tokens: string | undefined;
   let outputs = 0;
   for (const node of module.nodes) {
-    const a = node.attrs;
     const at = (name: string) => node.attr(name);
     let out: string;
     switch (node.op) {
@@ -161,7 +160,6 @@ export async function buildOnnxModel(module: Module, options: ExportOnnxOptions 
           { op: node.op, node: node.name },
         );
     }
-    void a;
     values.set(node, out);
   }
   for (const m of masks) g.output(m, 'bool', ['T', 'N']);
@@ -299,7 +297,9 @@ function rope(g: GraphBuilder, node: Node, x: string, tokens: string | undefined
   let pass: string | undefined;
   if (nRot < hd) {
     const x3 = g.op('Reshape', [x, g.int64s([0, nHeads, hd])], {}, `${h}/heads`);
-    [rot, pass] = g.opN('Split', [x3, g.int64s([nRot, hd - nRot])], 2, { axis: 2 }, `${h}/split_rot`);
+    const parts = g.opN('Split', [x3, g.int64s([nRot, hd - nRot])], 2, { axis: 2 }, `${h}/split_rot`);
+    rot = parts[0]!;
+    pass = parts[1]!;
   }
   const shape = neox ? [0, nHeads, 2, nRot / 2] : [0, nHeads, nRot / 2, 2];
   const x4 = g.op('Reshape', [rot, g.int64s(shape)], {}, `${h}/pairs`);

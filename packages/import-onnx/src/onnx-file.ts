@@ -69,7 +69,7 @@ export async function readOnnxFile(path: string): Promise<OnnxFile> {
   }
   let model: onnx.ModelProto;
   try {
-    model = onnx.ModelProto.decode(bytes);
+    model = onnx.ModelProto.decode(bytes) as unknown as onnx.ModelProto;
   } catch (error) {
     throw new ChessError('ONNX_PARSE', `${path}: not a valid ONNX protobuf (ModelProto): ${(error as Error).message}`, { path }, { cause: error });
   }
@@ -86,7 +86,7 @@ export async function readOnnxFile(path: string): Promise<OnnxFile> {
   for (const node of graph.node) {
     if (node.opType !== 'Constant') continue;
     const value = node.attribute.find((a) => a.name === 'value');
-    if (value?.t) constants.set(node.output[0]!, await tensorData(value.t, path, dir, bytes, `${nodeLabel(node)} value`));
+    if (value?.t) constants.set(node.output[0]!, await tensorData(value.t as onnx.ITensorProto, path, dir, bytes, `${nodeLabel(node)} value`));
     const vf = node.attribute.find((a) => a.name === 'value_float' || a.name === 'value_int' || a.name === 'value_ints' || a.name === 'value_floats');
     if (vf) {
       const vals = vf.name === 'value_float' ? [vf.f] : vf.name === 'value_int' ? [Number(vf.i)] : vf.name === 'value_ints' ? vf.ints.map(Number) : [...vf.floats];

@@ -4,6 +4,7 @@ import { registerBackendCommands } from './backend.ts';
 import { registerDemoCommand } from './demo.ts';
 import { registerInspectCommands } from './inspect.ts';
 import { registerModelCommands, registerSynthCommand } from './model.ts';
+import { registerExportOnnxCommand } from './onnx.ts';
 import { registerTransformCommand } from './transform.ts';
 import { registerBenchCommands } from '@chess/bench';
 
@@ -13,6 +14,7 @@ export function registerCommands(program: Command): void {
   registerModelCommands(program);
   registerSynthCommand(program);
   registerInspectCommands(program);
+  registerExportOnnxCommand(program);
   registerBackendCommands(program);
   registerCalibrateCommand(program);
   registerTransformCommand(program);

@@ -141,10 +141,18 @@ export function registerInspectCommands(program: Command): void {
 
   program
     .command('import')
-    .description('import a GGUF model into the IR (verified) and emit it back as GGUF; with no pass applied the output equals the input')
-    .argument('<file>', 'GGUF file (architectures: llama, qwen2)')
+    .description('import a GGUF or ONNX model into the IR (verified) and emit it as GGUF; a GGUF with no pass applied comes out equal to the input')
+    .argument('<file>', 'GGUF file (architectures: llama, qwen2) or ONNX file (Llama-family decoders, README "ONNX")')
     .requiredOption('--out <file>', 'output GGUF (written atomically)')
-    .action(async (path: string, options: { out: string }) => {
+    .option('--tokenizer <gguf>', 'ONNX input: copy the tokenizer of this GGUF (ONNX files carry none)')
+    .option('--context-length <n>', 'ONNX input: llama.context_length of the output (default 2048)')
+    .action(async (path: string, options: { out: string; tokenizer?: string; contextLength?: string }) => {
+      const { isOnnxInput, importOnnxToGGUF } = await import('./onnx.ts');
+      if (await isOnnxInput(path)) {
+        await importOnnxToGGUF(path, options);
+        process.stdout.write(`${options.out}\n`);
+        return;
+      }
       const { checkOutputPath } = await import('@chess/core');
       const { validateModel } = await import('../model-gate.ts');
       await validateModel(path); // a malformed model is reported before anything about the output
