@@ -145,12 +145,18 @@ std::string llama_chess_resolve_arch(const gguf_context * meta, const std::strin
     {
         const int64_t sid = gguf_find_key(meta, "chess.target_sparsity");
         const int s_type = sid < 0 ? -1 : (int) gguf_get_kv_type(meta, sid);
+        const int64_t bid = gguf_find_key(meta, (std::string(gguf_get_val_str(meta, kid)) + ".block_count").c_str());
+        const int64_t n_layer = bid >= 0 && gguf_get_kv_type(meta, bid) == GGUF_TYPE_UINT32 ? (int64_t) gguf_get_val_u32(meta, bid) : -1;
+        char msg[512];
         int64_t n_cb = 0;
         for (int64_t i = 0; i < gguf_get_n_tensors(meta); ++i) {
             const std::string tname = gguf_get_tensor_name(meta, i);
             n_cb += tname.size() > 10 && tname.compare(tname.size() - 10, 10, "_cb.weight") == 0;
+            // a sparse tensor of a layer the model does not have (llama.cpp would only count it)
+            if (chess_contract_check_layer(tname.c_str(), n_layer, msg, sizeof msg) != CHESS_OK) {
+                throw std::runtime_error(format("chess GGUF: %s", msg));
+            }
         }
-        char msg[512];
         if (chess_contract_check_keys(vid < 0 ? -1 : (int) gguf_get_kv_type(meta, vid), format_version, LLAMA_CHESS_FORMAT_VERSION_MAX,
                     s_type, s_type == GGUF_TYPE_FLOAT32 ? gguf_get_val_f32(meta, sid) : 0.0f, msg, sizeof msg) != CHESS_OK ||
                 chess_contract_check_format(format_version, n_cb, msg, sizeof msg) != CHESS_OK) {

@@ -97,6 +97,12 @@ const FIXED: Mutation[] = [
   { title: 'no chess.format_version', base: () => cb, names: 'chess.format_version', metadata: without('chess.format_version') },
   { title: 'format 2 declared, no column-block tensor', base: () => transposed, names: 'chess.format_version', metadata: setKey('chess.format_version', ggufValue.u32(2)) },
   { title: 'a threshold stored as f16', base: () => cb, names: 'blk.1.ffn_gate_tau', tensors: tauAsF16('blk.1.ffn_gate_tau') },
+  {
+    title: 'a threshold of a layer the model does not have',
+    base: () => cb,
+    names: 'blk.2.attn_q_in_tau',
+    tensors: (tensors) => [...tensors, { name: 'blk.2.attn_q_in_tau', shape: [1], type: GGMLType.F32, byteLength: 4, data: async () => new Uint8Array(Float32Array.of(0.1).buffer) }],
+  },
 ];
 
 /** mulberry32: a small seeded generator (reproducible fuzz cases). */

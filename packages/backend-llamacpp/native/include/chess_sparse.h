@@ -276,6 +276,9 @@ int chess_contract_check_keys(int format_version_type, uint32_t format_version, 
                               int target_sparsity_type, float target_sparsity, char *msg, size_t msg_size);
 /* chess.format_version against the tensors: 2 or more needs a column-block tensor. */
 int chess_contract_check_format(uint32_t format_version, int64_t n_cb_tensors, char *msg, size_t msg_size);
+/* A tensor of the contract (a _cb / _t weight or a threshold, by name) of a layer the model has
+ * (blk.N. with N < n_layer; n_layer < 0: unknown, not checked). Other names pass. */
+int chess_contract_check_layer(const char *name, int64_t n_layer, char *msg, size_t msg_size);
 /* A threshold tensor: ggml type f32, n_expected elements, every value finite and >= 0 (values NULL:
  * type and count only). */
 int chess_contract_check_tau(const char *name, int ggml_type, int64_t n_elements, int64_t n_expected, const float *values,

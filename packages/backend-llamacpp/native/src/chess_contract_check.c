@@ -7,6 +7,7 @@
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 
 /* GGUF value type ids (enum gguf_type; a file-format fact): the loader passes these. */
 enum { GGUF_ID_UINT32 = 4, GGUF_ID_FLOAT32 = 6 };
@@ -77,6 +78,39 @@ int chess_contract_check_tau(const char *name, int ggml_type, int64_t n_elements
         if (!isfinite(v) || v < 0.0f) {
             return fail(msg, msg_size, "%s[%lld] = %g: a threshold must be finite and >= 0", name, (long long) i, (double) v);
         }
+    }
+    return CHESS_OK;
+}
+
+static int ends_with(const char *s, size_t n, const char *suffix) {
+    const size_t m = strlen(suffix);
+    return n >= m && memcmp(s + n - m, suffix, m) == 0;
+}
+
+int chess_contract_check_layer(const char *name, int64_t n_layer, char *msg, size_t msg_size) {
+    if (name == NULL || n_layer < 0 || strncmp(name, "blk.", 4) != 0) {
+        return CHESS_OK;
+    }
+    const size_t n = strlen(name);
+    /* only the contract's own tensors: llama.cpp names the others it does not expect itself */
+    if (!ends_with(name, n, "_cb.weight") && !ends_with(name, n, "_t.weight") && !ends_with(name, n, "_in_tau") &&
+        !ends_with(name, n, ".ffn_gate_tau")) {
+        return CHESS_OK;
+    }
+    int64_t layer = 0;
+    const char *p = name + 4;
+    if (*p < '0' || *p > '9') {
+        return CHESS_OK;
+    }
+    for (; *p >= '0' && *p <= '9'; ++p) {
+        if (layer > (INT64_MAX - 9) / 10) {
+            layer = INT64_MAX; /* any number this long is out of range */
+            break;
+        }
+        layer = layer * 10 + (*p - '0');
+    }
+    if (layer >= n_layer) {
+        return fail(msg, msg_size, "%s: the model has no layer %lld (block_count %lld)", name, (long long) layer, (long long) n_layer);
     }
     return CHESS_OK;
 }

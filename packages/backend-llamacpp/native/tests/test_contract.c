@@ -77,6 +77,17 @@ static void test_fixed(void) {
     CHECK(chess_contract_check_tau("blk.1.ffn_gate_tau", 0, 3, 3, tail, msg, sizeof msg) == CHESS_ERR_CONTRACT && strstr(msg, "blk.1.ffn_gate_tau[2]"), "%s", msg);
     CHECK(chess_contract_check_tau("blk.1.ffn_gate_tau", 1, 3, 3, good, msg, sizeof msg) == CHESS_ERR_CONTRACT && strstr(msg, "blk.1.ffn_gate_tau has ggml type 1, expected f32"), "%s", msg);
     CHECK(chess_contract_check_tau("blk.1.ffn_gate_tau", 0, 2, 3, good, msg, sizeof msg) == CHESS_ERR_CONTRACT && strstr(msg, "blk.1.ffn_gate_tau has 2 elements, expected 3"), "%s", msg);
+    /* layers */
+    CHECK(chess_contract_check_layer("blk.1.ffn_gate_tau", 2, msg, sizeof msg) == CHESS_OK, "%s", msg);
+    CHECK(chess_contract_check_layer("blk.2.ffn_gate_tau", 2, msg, sizeof msg) == CHESS_ERR_CONTRACT && strstr(msg, "blk.2.ffn_gate_tau: the model has no layer 2 (block_count 2)"), "%s", msg);
+    CHECK(chess_contract_check_layer("blk.30.attn_q_in_tau", 30, msg, sizeof msg) == CHESS_ERR_CONTRACT, "in_tau past the end");
+    CHECK(chess_contract_check_layer("blk.7.ffn_down_cb.weight", 4, msg, sizeof msg) == CHESS_ERR_CONTRACT, "_cb past the end");
+    CHECK(chess_contract_check_layer("blk.7.attn_v_t.weight", 4, msg, sizeof msg) == CHESS_ERR_CONTRACT, "_t past the end");
+    CHECK(chess_contract_check_layer("blk.99999999999999999999999.ffn_gate_tau", 4, msg, sizeof msg) == CHESS_ERR_CONTRACT, "huge layer number");
+    CHECK(chess_contract_check_layer("blk.7.ffn_down.weight", 4, msg, sizeof msg) == CHESS_OK, "not a contract tensor: llama.cpp's business");
+    CHECK(chess_contract_check_layer("output.weight", 4, msg, sizeof msg) == CHESS_OK, "no layer");
+    CHECK(chess_contract_check_layer("blk.7.ffn_gate_tau", -1, msg, sizeof msg) == CHESS_OK, "block_count unknown");
+    CHECK(chess_contract_check_layer("blk.x.ffn_gate_tau", 4, msg, sizeof msg) == CHESS_OK, "no number");
     /* a short message buffer: truncated, terminated, nothing written past it */
     char small[8];
     memset(small, 'x', sizeof small);
@@ -144,6 +155,27 @@ static void test_fuzz(int cases) {
         const int krc = chess_contract_check_keys(fvt, fv, 2, tst, ts, kmsg, sizeof kmsg);
         CHECK((krc == CHESS_OK) == keys_ok, "keys case %d (fv type %d = %u, ts type %d = %g): rc %d", c, fvt, fv, tst, (double) ts, krc);
         if (krc != CHESS_OK) CHECK(strstr(kmsg, "chess.format_version") || strstr(kmsg, "chess.target_sparsity"), "keys case %d: no key named: %s", c, kmsg);
+
+        /* layer names: random numbers (up to 25 digits) and suffixes against random block counts */
+        {
+            static const char *const suffixes[5] = { ".ffn_gate_tau", ".attn_q_in_tau", ".ffn_down_cb.weight", ".attn_k_t.weight", ".ffn_up.weight" };
+            char lname[96];
+            const int digits = 1 + (int) (rnd() % 25);
+            int pos = snprintf(lname, sizeof lname, "blk.");
+            for (int d = 0; d < digits; ++d) lname[pos++] = (char) ('0' + (d == 0 && digits > 1 ? 1 + rnd() % 9 : rnd() % 10));
+            lname[pos] = '\0';
+            const int suffix = (int) (rnd() % 5);
+            snprintf(lname + pos, sizeof lname - (size_t) pos, "%s", suffixes[suffix]);
+            const int64_t n_layer = (int64_t) (rnd() % 200);
+            /* oracle: compare the decimal number as a string with n_layer's */
+            char bound[32];
+            snprintf(bound, sizeof bound, "%lld", (long long) n_layer);
+            const int nd = pos - 4;
+            const int below = nd < (int) strlen(bound) || (nd == (int) strlen(bound) && strncmp(lname + 4, bound, (size_t) nd) < 0);
+            const int expect_lok = suffix == 4 || below;
+            const int lrc = chess_contract_check_layer(lname, n_layer, kmsg, sizeof kmsg);
+            CHECK((lrc == CHESS_OK) == expect_lok, "layer case %d (%s, block_count %lld): rc %d", c, lname, (long long) n_layer, lrc);
+        }
 
         const int64_t ncb = (int64_t) (rnd() % 3);
         const int frc = chess_contract_check_format(fv, ncb, kmsg, sizeof kmsg);
