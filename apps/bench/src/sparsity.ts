@@ -82,6 +82,23 @@ export function subtractCounters(after: SparsityCounters, before: SparsityCounte
   return { nLayer: after.nLayer, layers };
 }
 
+/** Sum of the counters of two processes (either may be null). */
+export function addCounters(a: SparsityCounters | null, b: SparsityCounters | null): SparsityCounters | null {
+  if (!a) return b;
+  if (!b) return a;
+  const layers = new Map<number, Partial<Record<SparsitySite, SiteCounter>>>();
+  for (const l of new Set([...a.layers.keys(), ...b.layers.keys()])) {
+    const out: Partial<Record<SparsitySite, SiteCounter>> = {};
+    for (const site of SPARSITY_SITES) {
+      const x = a.layers.get(l)?.[site];
+      const y = b.layers.get(l)?.[site];
+      if (x || y) out[site] = { seen: (x?.seen ?? 0) + (y?.seen ?? 0), zeroed: (x?.zeroed ?? 0) + (y?.zeroed ?? 0) };
+    }
+    layers.set(l, out);
+  }
+  return { nLayer: Math.max(a.nLayer, b.nLayer), layers };
+}
+
 const ratio = (c: SiteCounter | undefined): number | null => (c && c.seen > 0 ? c.zeroed / c.seen : null);
 
 /** Per site, per layer achieved sparsity (null where the layer has no such site or saw nothing). */
