@@ -38,9 +38,7 @@ async function defaultModel(): Promise<string> {
 
 /** The default model's path, fetched or not (an input when no --model is given). */
 async function defaultModelPath(): Promise<string> {
-  const { DEFAULT_MODEL, modelCacheDir } = await import('@chess/assets');
-  const { join } = await import('node:path');
-  return join(modelCacheDir(), DEFAULT_MODEL.fileName);
+  return (await import('@chess/assets')).defaultModelPath();
 }
 
 /**

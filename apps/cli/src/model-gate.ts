@@ -7,7 +7,6 @@
  * that does not exist is left to the command's own "no such file" usage error.
  */
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 
 export async function validateModel(path: string): Promise<void> {
   if (!existsSync(path)) return;
@@ -22,6 +21,5 @@ export async function validateModel(path: string): Promise<void> {
 
 /** Where the default model lives (fetched or not): an input of commands run without --model. */
 export async function defaultModelPath(): Promise<string> {
-  const { DEFAULT_MODEL, modelCacheDir } = await import('@chess/assets');
-  return join(modelCacheDir(), DEFAULT_MODEL.fileName);
+  return (await import('@chess/assets')).defaultModelPath();
 }

