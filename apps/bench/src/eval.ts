@@ -204,6 +204,13 @@ export async function runEval(options: EvalOptions): Promise<EvalResult> {
     }
     let counters: SparsityCounters | null = reportPath ? readSparsityReport(reportPath) : null;
     for (const child of childReports) counters = addCounters(counters, readSparsityReport(child));
+    {
+      // bytes per token of this file at its achieved sparsity, and of the dense reference (read whole)
+      const counted = counters && counters.layers.size > 0 ? counters : null;
+      const own = weightTraffic(await readWeightTable(modelInfo.path), counted);
+      const reference = referenceInfo ? weightTraffic(await readWeightTable(referenceInfo.path), null).readBytes : null;
+      result.weightBytes = { total: own.totalBytes, perToken: own.readBytes, referencePerToken: reference };
+    }
     if (counters && counters.layers.size > 0) {
       const traffic = weightTraffic(await readWeightTable(modelInfo.path), counters);
       result.layerSparsity = layerSparsity(counters);

@@ -3,7 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isChessError } from '@chess/core';
-import { accuracySeries, layerSeries, loadResults, renderHtml, renderMarkdown, speedupSeries } from './report.ts';
+import { accuracyDifferenceSeries, accuracySeries, layerSeries, loadResults, renderHtml, renderMarkdown, speedupSeries } from './report.ts';
+import { seededRandom } from './intervals.ts';
+import { pairedComparison } from './paired.ts';
 import type { BenchResult, EvalResult } from './schema.ts';
 
 let work: string;
@@ -78,9 +80,10 @@ describe('chess report', () => {
     const input = loadResults(files);
     const md = renderMarkdown(input);
     // Tasks in the paper's order (arc_easy before piqa).
-    expect(md).toContain('| model | method | sparsity | runtime | achieved sparsity | weight bytes read/token | docs/task | arc_easy | piqa | average | perplexity |');
+    expect(md).toContain('| model | method | sparsity | docs/task | arc_easy (acc_norm) | piqa (acc_norm) | average |');
+    expect(md).toContain('| chess-0.5.gguf | chess | 50% | ≤100 | 58.0 | 58.0 ± 2.0 | 58.0 |');
     // Achieved sparsity is the mean over layers: (0.4 + 0.5 + 0.6) / 3 = 50.0%.
-    expect(md).toContain('| chess-0.5.gguf | chess | 50% | stock | 50.0% | – | ≤100 | 58.0 / 58.0 | 58.0 ± 2.0 / 58.0 | 58.0 ± 2.0 / 58.0 |');
+    expect(md).toContain('| chess-0.5.gguf | chess | 50% | stock | 50.0% | – | – | 20.500 (LAMBADA, ctx 512, 4 windows) |');
     expect(md).toContain('1.50 (1.35–1.65)×');
     expect(md).toContain('prefill included');
     const html = renderHtml(input);
@@ -139,5 +142,65 @@ describe('chess report', () => {
     } catch (error) {
       expect(isChessError(error) && error.code).toBe('REPORT_FILE_UNREADABLE');
     }
+  });
+
+  /** Per-document 0/1 scores: the dense ones from a seeded draw, the sparse ones with `down` of its 1s turned to 0 and `up` of its 0s to 1. */
+  function withDocuments(e: EvalResult, dense: number[], down: number, up: number): EvalResult {
+    const v = dense.slice();
+    let d = down;
+    let u = up;
+    for (let i = 0; i < v.length; i++) {
+      if (v[i] === 1 && d > 0) {
+        v[i] = 0;
+        d--;
+      } else if (v[i] === 0 && u > 0) {
+        v[i] = 1;
+        u--;
+      }
+    }
+    const per = { docId: v.map((_, i) => 1000 + i), acc: v as (0 | 1)[], accNorm: v as (0 | 1)[], pred: v.map(() => 0), predNorm: v.map(() => 0) };
+    const metric = { value: v.reduce((a, b) => a + b, 0) / v.length, stderr: 0.03 };
+    return {
+      ...e,
+      tasks: {
+        piqa: { ...e.tasks.piqa!, documents: v.length, acc: metric, accNorm: metric, perDocument: per },
+        arc_easy: { ...e.tasks.arc_easy!, documents: v.length, acc: metric, accNorm: metric, perDocument: per },
+      },
+    };
+  }
+
+  it('does not rank a sparse model whose paired difference from dense has an interval including 0, and says so', async () => {
+    const random = seededRandom(7);
+    const dense = Array.from({ length: 300 }, () => (random() < 0.6 ? 1 : 0));
+    const base = withDocuments(evalResult('dense', 0, 0.6), dense, 0, 0);
+    // 5 fewer and 2 more correct of 300: -1.0 point, well inside the noise of 300 paired documents
+    const close = withDocuments(evalResult('chess', 0.5, 0.59), dense, 5, 2);
+    // 60 fewer correct: -20 points, far outside it
+    const far = withDocuments(evalResult('teal', 0.7, 0.4), dense, 60, 0);
+    const files = [await file('p-dense.json', base), await file('p-chess.json', close), await file('p-teal.json', far)];
+    const input = loadResults(files);
+    const md = renderMarkdown(input);
+    // the difference itself, computed here from the per-document scores: (2 - 5) / 300
+    const c = pairedComparison(base, close)!;
+    expect(c.average!.value).toBeCloseTo(-3 / 300, 12);
+    expect(c.average!.low).toBeLessThan(0);
+    expect(c.average!.high).toBeGreaterThan(0);
+    expect(md).toContain('| chess-0.5.gguf | chess | 50% | – | – | – | – | −1.0 [');
+    expect(md).toContain('not distinguishable from dense on these documents (interval includes 0)');
+    expect(md).toMatch(/Not ranked: the task-average difference from dense of chess-0\.5\.gguf has a 95% interval that includes 0/);
+    // the far one is supported, and not listed as unranked
+    expect(md).toContain('task average below dense (interval excludes 0)');
+    expect(md).toContain('teal-0.7.gguf: task average −20.0 points from dense, interval excludes 0.');
+    expect(md).not.toMatch(/Not ranked:[^\n]*teal/);
+    // per-task cells of the close model carry the ≈0 mark
+    expect(md).toMatch(/\| chess-0\.5\.gguf \| chess \| 50% \| −1\.0 \[[^\]]+\] ≈0 \|/);
+    // the plot draws the paired interval as error bars
+    const series = accuracyDifferenceSeries(input);
+    const chess = series.find((x) => x.name === 'chess')!;
+    expect(chess.points[1]!.yLow).toBeCloseTo(100 * c.average!.low, 10);
+    expect(chess.points[1]!.yHigh).toBeCloseTo(100 * c.average!.high, 10);
+    // a model scored on other documents is refused, not silently compared
+    const shifted = withDocuments(evalResult('cats', 0.5, 0.6), dense.slice(0, 299), 0, 0);
+    expect(() => pairedComparison(base, shifted)).toThrow(/different documents/);
   });
 });

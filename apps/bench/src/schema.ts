@@ -127,6 +127,11 @@ export const evalResultSchema = z.object({
     })
     .nullable(),
   perplexity: perplexityResultSchema.nullable(),
+  /** Weight bytes a token reads (tensor table and achieved sparsity, sparsity.ts weightTraffic) and the file's tensor bytes; referencePerToken: the --reference model's, dense (absent in older files). */
+  weightBytes: z
+    .object({ total: z.number().nonnegative(), perToken: z.number().nonnegative(), referencePerToken: z.number().positive().nullable() })
+    .nullable()
+    .optional(),
   /** KL divergence and perplexity ratio to a reference model (chess eval --reference); absent otherwise. */
   divergence: divergenceResultSchema.nullable().optional(),
   /** Achieved sparsity per layer (zeroed / seen over the layer's thresholded activations), from the sparse runtime's counters; null for dense runs. */
