@@ -16,3 +16,9 @@ export { llamaBenchOnce, runLlamaBench, weightLayout, type LlamaBenchOptions, ty
 export { gitRevision, machineInfo } from './provenance.ts';
 export { compilerSourcesHash } from './compiler-hash.ts';
 export type { LlamaBenchResult } from './schema.ts';
+export { ensureNativeScorer, scoreDocuments, divergencePositions, type NativeScorer } from './native-scorer.ts';
+export { summariseDivergence, type DivergenceSummary } from './divergence.ts';
+export { pairedComparison, primaryMetric, PRIMARY_METRIC, METRIC_NOTE, primaryAverage, type PairedComparison } from './paired.ts';
+export { clusterBootstrap, seededRandom, quantile, excludesZero, type Interval } from './intervals.ts';
+export { comparisons, denseBaseline, bytesVsDense, verdict, answerNotes } from './report.ts';
+export type { DivergenceResult } from './schema.ts';
