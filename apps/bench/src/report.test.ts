@@ -192,6 +192,10 @@ describe('chess report', () => {
     expect(md).toContain('task average below dense (interval excludes 0)');
     expect(md).toContain('teal-0.7.gguf: task average −20.0 points from dense, interval excludes 0.');
     expect(md).not.toMatch(/Not ranked:[^\n]*teal/);
+    // the one-line conclusion: the teal loss is supported, the chess difference (and any ranking) is not; no divergence was measured
+    expect(md).toMatch(/Supported by these numbers: [^\n]*a task-average loss of teal 70%/);
+    expect(md).toMatch(/Not supported: [^\n]*a task-accuracy difference between chess 50% and dense, or a ranking of them \(−1\.0 \[[^\]]+\] points includes 0 on 300 documents per task\)/);
+    expect(md).toMatch(/Not supported: [^\n]*any divergence figure for chess 50%/);
     // per-task cells of the close model carry the ≈0 mark
     expect(md).toMatch(/\| chess-0\.5\.gguf \| chess \| 50% \| −1\.0 \[[^\]]+\] ≈0 \|/);
     // the plot draws the paired interval as error bars

@@ -171,10 +171,35 @@ function answerTable(input: ReportInput): Table | undefined {
   };
 }
 
+/** One line: which conclusions the numbers support and which they do not. */
+export function conclusionLine(input: ReportInput): string | null {
+  const cs = comparisons(input);
+  if (cs.length === 0) return null;
+  const yes: string[] = [];
+  const no: string[] = [];
+  for (const c of cs) {
+    const name = `${c.result.model.method} ${sparsityText(c.result.model.sparsity)}`;
+    const d = c.result.divergence;
+    if (d && d.meanKl.low !== null && d.pplRatio.low !== null && d.pplRatio.high !== null) {
+      const ratio = intervalText(d.pplRatio as Interval, (v) => v.toFixed(3));
+      if (d.meanKl.low > 0) yes.push(`${name} changes the dense model's next-token distributions (KL ${intervalText(d.meanKl as Interval, (v) => v.toFixed(3))}, PPL ratio ${ratio})`);
+      if (d.pplRatio.low > 1) yes.push(`${name} has a higher perplexity than dense`);
+      else no.push(`a perplexity change of ${name} (PPL ratio interval includes 1)`);
+    } else no.push(`any divergence figure for ${name} (run chess eval --reference)`);
+    const a = c.paired?.average;
+    if (a && Number.isFinite(a.low)) {
+      if (excludesZero(a)) yes.push(`a task-average ${a.value < 0 ? 'loss' : 'gain'} of ${name} (${intervalText(a, points)} points)`);
+      else no.push(`a task-accuracy difference between ${name} and dense, or a ranking of them (${intervalText(a, points)} points includes 0 on ${Math.min(...c.paired!.tasks.map((t) => t.documents))} documents per task)`);
+    } else no.push(`any task-accuracy comparison of ${name} (no paired per-document scores)`);
+  }
+  return `Supported by these numbers: ${yes.length ? yes.join('; ') : 'nothing beyond the speed figures'}. Not supported: ${no.length ? no.join('; ') : 'nothing listed'}.`;
+}
+
 /** One line per claim the numbers do or do not support. */
 export function answerNotes(input: ReportInput): string[] {
+  const conclusion = conclusionLine(input);
   const cs = comparisons(input).filter((c) => c.paired?.average);
-  if (cs.length === 0) return [];
+  if (cs.length === 0) return conclusion ? [conclusion] : [];
   const unsupported = cs.filter((c) => !excludesZero(c.paired!.average!)).map((c) => c.result.model.fileName);
   const lines: string[] = [];
   if (unsupported.length > 0) {
@@ -186,7 +211,7 @@ export function answerNotes(input: ReportInput): string[] {
   for (const c of supported) lines.push(`${c.result.model.fileName}: task average ${points(c.paired!.average!.value)} points from dense, interval excludes 0.`);
   const withKl = cs.filter((c) => c.result.divergence);
   if (withKl.length > 0) lines.push('KL to dense and the perplexity ratio separate models on a few thousand tokens of held-out text; their intervals resample whole windows.');
-  return lines;
+  return conclusion ? [conclusion, ...lines] : lines;
 }
 
 /** Paired per-task differences vs dense (points of the primary metric). */
