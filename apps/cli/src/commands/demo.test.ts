@@ -58,6 +58,9 @@ describe('chess demo steps', () => {
     for (const flag of ['--limit', '--ppl', '--ppl-windows']) expect(value(sparse, flag)).toBe(value(dense, flag));
     // No --tasks: all eight.
     expect(dense).not.toContain('--tasks');
+    // The sparse model's divergence from the dense one (KL, PPL ratio) on the same held-out windows.
+    expect(value(sparse, '--reference')).toBe(ctx.model);
+    expect(dense).not.toContain('--reference');
   });
 
   it('times dense on stock, dense on the patched build and the sparse model, and reports all of it', () => {
