@@ -1,17 +1,23 @@
 /**
  * sweep: the README's SmolLM2 table, end to end, as one command.
  *
- *   pnpm -C benchmarks sweep [--limit N] [--ppl-windows W] [--calib-tokens T]
- *                            [--repeat R] [--tokens N] [--threads T] [--resume] [--fresh]
+ *   pnpm -C benchmarks sweep [--limit N|all] [--tasks a,b] [--only teal-50,...] [--ppl-windows W]
+ *                            [--calib-tokens T] [--repeat R] [--tokens N] [--threads T]
+ *                            [--skip-bench] [--resume] [--fresh] [--out DIR]
  *
  * 1. fetch the default model (SmolLM2-135M-Instruct Q4_1);
  * 2. calibrate ONCE (`chess calibrate`, Brown corpus, seed 0) and reuse that
  *    profile for every method and sparsity (recalibrates only when the cached
  *    profile is unreadable, e.g. after a profile-format change);
  * 3. transform: cats, chess, chess+, teal at 30/50/70% (`chess transform`);
- * 4. accuracy of the dense model and of every sparse one (`chess eval`: the 8
- *    zero-shot tasks on the first --limit documents each, LAMBADA perplexity
- *    on --ppl-windows windows of 512; sparse models through the patched build);
+ * 4. accuracy of the dense model and of every sparse one, one `chess eval` per
+ *    model x task (the first --limit documents, `--limit all` for the full
+ *    sets; per-document scores for the paired comparisons), and per sparse
+ *    model its divergence from dense (`chess eval --reference`: KL, same top,
+ *    PPL ratio with intervals on --ppl-windows held-out LAMBADA windows of 512);
+ *    every part is cached under $CHESS_CACHE_DIR/sweep/parts, so an interrupted
+ *    sweep continues where it stopped; the parts are merged into one eval file
+ *    per model;
  * 5. decode/prefill speed (`chess bench`): dense on the stock build (the
  *    baseline), dense on the patched build, every sparse model on the patched
  *    build, interleaved per repeat, ratios with their spread;
@@ -20,24 +26,31 @@
  *    (report.md, report.html) and the README table (`sweep-table`).
  *
  * Every step is a `chess` CLI command in a child process; every JSON file is
- * written atomically (an interrupted sweep leaves complete files or none), and
- * --resume skips the models whose eval file already exists. The profile and
+ * written atomically (an interrupted sweep leaves complete files or none);
+ * evaluation parts are always reused (cached per model x task), --resume also
+ * keeps an existing bench.json. The profile and
  * the sparse models are cached under $CHESS_CACHE_DIR/sweep and reused by
  * later runs; --fresh deletes them first (do that after a change to
  * calibrate or transform).
  */
 import { spawn } from 'node:child_process';
-import { createWriteStream, existsSync } from 'node:fs';
+import { createWriteStream, existsSync, statSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import { cpus, loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { UsageError, cachePath, repoRoot, writeFileAtomic } from '@chess/core';
 import { fetchDefaultModel } from '@chess/assets';
+import { MC_TASKS, averageOverTasks, compilerSourcesHash, gitRevision, parseTaskList, readResultFile, type EvalResult } from '@chess/bench';
 import { METHODS, SPARSITIES, modelTag, updateReadmeTable } from './table.ts';
 
 interface Options {
+  /** Documents per task; 0 = all. */
   limit: number;
+  tasks: string;
+  /** Sparse model tags to run (e.g. teal-50,chessplus-30); empty = all twelve. */
+  only: string[];
+  skipBench: boolean;
   pplWindows: number;
   calibTokens: number;
   repeat: number;
@@ -51,7 +64,10 @@ interface Options {
 
 function parseArgs(argv: string[]): Options {
   const options: Options = {
-    limit: 40,
+    limit: 1000,
+    tasks: MC_TASKS.join(','),
+    only: [],
+    skipBench: false,
     pplWindows: 8,
     calibTokens: 16384,
     repeat: 3,
@@ -77,10 +93,17 @@ function parseArgs(argv: string[]): Options {
       options[flag === '--resume' ? 'resume' : 'fresh'] = true;
       continue;
     }
+    if (flag === '--skip-bench') {
+      options.skipBench = true;
+      continue;
+    }
     const value = argv[++i];
     if (value === undefined) throw new UsageError('BENCH_BAD_ARGUMENT', `${flag} needs a value`, { flag });
     const key = integers[flag];
     if (key && Number.isInteger(Number(value)) && Number(value) > 0) (options as unknown as Record<string, number>)[key] = Number(value);
+    else if (flag === '--limit' && value === 'all') options.limit = 0;
+    else if (flag === '--tasks') options.tasks = parseTaskList(value).join(',');
+    else if (flag === '--only') options.only = value.split(',').map((t) => t.trim());
     else if (flag === '--out') options.out = resolve(value);
     else throw new UsageError('BENCH_BAD_ARGUMENT', `unknown option or bad value: ${flag} ${value}`, { flag, value });
   }
@@ -147,7 +170,8 @@ async function main(): Promise<void> {
   for (const method of METHODS) {
     for (const sparsity of SPARSITIES) {
       const tag = modelTag(method, sparsity);
-      const path = join(work, `smollm2-${tag}.gguf`);
+      if (o.only.length > 0 && !o.only.includes(tag)) continue;
+      const path = join(work, `smollm2-${tag}-cal${o.calibTokens}.gguf`);
       const args = ['transform', '--model', dense, '--method', method, '--sparsity', String(sparsity), '--profile', profile, '--out', path];
       if (!existsSync(path)) {
         try {
@@ -164,22 +188,39 @@ async function main(): Promise<void> {
     }
   }
 
-  // 4. accuracy
+  // 4. accuracy, one cached part per model x task, and the divergence of every sparse model from dense
+  const partsRoot = join(work, 'parts', o.limit === 0 ? 'all' : `limit${o.limit}`);
+  const part = async (m: (typeof models)[number], name: string, args: string[]): Promise<EvalResult> => {
+    // keyed by the model file itself: a re-transformed model is evaluated again
+    const st = statSync(m.path);
+    const dir = join(partsRoot, `${m.tag}-${st.size}-${Math.floor(st.mtimeMs)}`);
+    const json = join(dir, `${name}.json`);
+    if (existsSync(json)) {
+      const r = readResultFile(json);
+      if (r.kind === 'eval') return r.result;
+    }
+    await mkdir(dir, { recursive: true });
+    log(`eval ${m.tag} ${name}`);
+    await timed('eval', () => chess(['eval', '--model', m.path, '--threads', String(o.threads), ...args, '--json', json], logFile));
+    const r = readResultFile(json);
+    if (r.kind !== 'eval') throw new UsageError('SWEEP_RESULTS_INVALID', `${json}: not an eval result`, { json });
+    return r.result;
+  };
+  const tasks = o.tasks.split(',');
   for (const m of models) {
     const json = join(o.out, `eval-${m.tag}.json`);
-    if (o.resume && existsSync(json)) {
-      log(`eval ${m.tag}: kept ${json} (--resume)`);
-      continue;
-    }
-    log(`eval ${m.tag} (${models.indexOf(m) + 1}/${models.length})`);
-    await timed('eval', () =>
-      chess(['eval', '--model', m.path, '--limit', String(o.limit), '--ppl', 'lambada', '--ppl-windows', String(o.pplWindows), '--threads', String(o.threads), '--json', json], logFile),
-    );
+    const parts: EvalResult[] = [];
+    for (const task of tasks) parts.push(await part(m, task, ['--tasks', task, ...(o.limit > 0 ? ['--limit', String(o.limit)] : [])]));
+    const kl =
+      m.method === 'dense'
+        ? await part(m, 'ppl', ['--no-tasks', '--ppl', 'lambada', '--ppl-windows', String(o.pplWindows)])
+        : await part(m, 'divergence', ['--no-tasks', '--ppl', 'lambada', '--ppl-windows', String(o.pplWindows), '--reference', dense]);
+    await writeFileAtomic(json, `${JSON.stringify(mergeParts(parts, kl), null, 2)}\n`);
   }
 
   // 5. speed: dense stock (baseline), dense patched, every sparse model (patched), interleaved
   const benchJson = join(o.out, 'bench.json');
-  if (!(o.resume && existsSync(benchJson))) {
+  if (!o.skipBench && !(o.resume && existsSync(benchJson))) {
     const args = ['bench', '--model', dense, '--runtime', 'stock', '--model', dense, '--runtime', 'patched'];
     for (const m of models.slice(1)) args.push('--model', m.path, '--runtime', 'patched');
     args.push('--threads', String(o.threads), '--tokens', String(o.tokens), '--prompt-tokens', String(o.promptTokens), '--repeat', String(o.repeat), '--json', benchJson);
@@ -189,14 +230,16 @@ async function main(): Promise<void> {
 
   // 6. report, summary, README table
   const evalFiles = models.map((m) => join(o.out, `eval-${m.tag}.json`));
-  await chess(['report', ...evalFiles, benchJson, '--md', join(o.out, 'report.md'), '--html', join(o.out, 'report.html')], logFile);
+  await chess(['report', ...evalFiles, ...(existsSync(benchJson) ? [benchJson] : []), '--md', join(o.out, 'report.md'), '--html', join(o.out, 'report.html')], logFile);
   const totalSeconds = (performance.now() - started) / 1000;
   const summary = {
     benchmark: 'sweep',
     description:
       'SmolLM2-135M-Instruct Q4_1: dense and cats/chess/chess+/teal at 30/50/70% target sparsity; one calibration profile for all; ' +
-      '8-task zero-shot accuracy on the first --limit documents of each task and LAMBADA perplexity (chess eval), decode speed (chess bench)',
-    command: `pnpm -C benchmarks sweep --limit ${o.limit} --ppl-windows ${o.pplWindows} --calib-tokens ${o.calibTokens} --repeat ${o.repeat} --tokens ${o.tokens} --prompt-tokens ${o.promptTokens} --threads ${o.threads}`,
+      '8-task zero-shot accuracy on the first --limit documents of each task with per-document scores (paired with dense), KL to dense and perplexity ratio on held-out LAMBADA windows (chess eval --reference), decode speed (chess bench)',
+    gitRevision: gitRevision(),
+    compilerSourcesHash: compilerSourcesHash(),
+    command: `pnpm -C benchmarks sweep --limit ${o.limit === 0 ? 'all' : o.limit} --tasks ${o.tasks}${o.only.length ? ` --only ${o.only.join(',')}` : ''}${o.skipBench ? ' --skip-bench' : ''} --ppl-windows ${o.pplWindows} --calib-tokens ${o.calibTokens} --repeat ${o.repeat} --tokens ${o.tokens} --prompt-tokens ${o.promptTokens} --threads ${o.threads}`,
     date: new Date().toISOString(),
     settings: { ...o, out: undefined, fresh: undefined, methods: METHODS, sparsities: SPARSITIES, calibrationSeed: 0 },
     machine: { cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, loadAverage: { ...load, after: loadavg()[0]! }, node: process.version },
@@ -205,9 +248,33 @@ async function main(): Promise<void> {
     files: { evals: models.map((m) => ({ tag: m.tag, method: m.method, sparsity: m.sparsity, file: `eval-${m.tag}.json` })), bench: 'bench.json' },
   };
   await writeFileAtomic(join(o.out, 'sweep.json'), `${JSON.stringify(summary, null, 2)}\n`);
-  await updateReadmeTable({ resultsDir: o.out, readme: join(repoRoot(), 'README.md') });
+  if (existsSync(benchJson)) await updateReadmeTable({ resultsDir: o.out, readme: join(repoRoot(), 'README.md') });
+  else log('no bench.json (--skip-bench): README table not rewritten');
   logFile.end();
   log(`done in ${(totalSeconds / 60).toFixed(1)} min (${Object.entries(wall).map(([k, v]) => `${k} ${(v / 60).toFixed(1)} min`).join(', ')}); results in ${o.out}`);
+}
+
+/** One eval result per model from its per-task parts and its perplexity / divergence part. */
+function mergeParts(parts: EvalResult[], kl: EvalResult): EvalResult {
+  const first = parts[0] ?? kl;
+  const tasks: EvalResult['tasks'] = {};
+  for (const p of parts) Object.assign(tasks, p.tasks);
+  const names = Object.keys(tasks);
+  const metric = (t: EvalResult['tasks'][string], k: 'acc' | 'accNorm') => ({ value: t[k].value, stderr: t[k].stderr ?? Number.NaN });
+  const avg = names.length > 0 ? averageOverTasks(names.map((n) => ({ documents: tasks[n]!.documents, acc: metric(tasks[n]!, 'acc'), accNorm: metric(tasks[n]!, 'accNorm') })), names) : undefined;
+  const nn = (m: { value: number; stderr: number }) => ({ value: m.value, stderr: Number.isFinite(m.stderr) ? m.stderr : null });
+  return {
+    ...first,
+    settings: { ...first.settings, tasks: names },
+    tasks,
+    average: avg ? { tasks: names, acc: nn(avg.acc), accNorm: nn(avg.accNorm), primary: nn(avg.primary) } : null,
+    perplexity: kl.perplexity,
+    divergence: kl.divergence ?? null,
+    // achieved sparsity and bytes per token over the held-out text run (every position of its windows)
+    layerSparsity: kl.layerSparsity,
+    sparsity: kl.sparsity ?? null,
+    weightBytes: kl.weightBytes ?? null,
+  };
 }
 
 await main();

@@ -10,7 +10,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ChessError, writeFileAtomic } from '@chess/core';
-import { readResultFile, type BenchResult, type EvalResult } from '@chess/bench';
+import { excludesZero, pairedComparison, readResultFile, type BenchResult, type EvalResult, type Interval } from '@chess/bench';
 
 export const METHODS = ['cats', 'chess', 'chess+', 'teal'] as const;
 export const SPARSITIES = [0.3, 0.5, 0.7] as const;
@@ -25,7 +25,7 @@ const mean = (v: readonly number[]) => v.reduce((a, b) => a + b, 0) / v.length;
 interface SweepSummary {
   command: string;
   date: string;
-  settings: { limit: number; pplWindows: number; calibTokens: number; repeat: number; tokens: number; promptTokens: number; threads: number };
+  settings: { limit: number; tasks?: string; pplWindows: number; calibTokens: number; repeat: number; tokens: number; promptTokens: number; threads: number };
   machine: { cpu: string; cores: number; loadAverage: { before: number; after: number } };
   wallSeconds: Record<string, number>;
   files: { evals: { tag: string; method: string; sparsity: number; file: string }[]; bench: string };
@@ -70,22 +70,35 @@ export function renderSweepTable(resultsDir: string): string {
   const speedCell = (s: ReturnType<typeof speedOf>) =>
     !s ? '–' : s.decodeSpeedup ? `${s.decodeSpeedup.median.toFixed(2)}× (${s.decodeSpeedup.min.toFixed(2)}–${s.decodeSpeedup.max.toFixed(2)})` : '1 (baseline)';
   const rows: string[][] = [];
+  const dense = evals.get('dense');
+  const withInterval = (i: { value: number; low: number | null; high: number | null }, f: (v: number) => string) =>
+    i.low !== null && i.high !== null && Number.isFinite(i.low) ? `${f(i.value)} [${f(i.low)}, ${f(i.high)}]` : f(i.value);
+  const points = (v: number) => `${v >= 0 ? '+' : '−'}${Math.abs(100 * v).toFixed(1)}`;
+  // bytes a token reads relative to the dense source (read whole), and in MiB
+  const denseBytes = dense?.weightBytes?.perToken ?? null;
+  const bytesCell = (e: EvalResult | undefined) => {
+    const b = e?.weightBytes;
+    if (!b) return '–';
+    const ref = denseBytes ?? b.referencePerToken;
+    return `${ref ? `${(b.perToken / ref).toFixed(2)}× ` : ''}(${(b.perToken / 2 ** 20).toFixed(1)} MiB)`;
+  };
   const row = (label: string, target: string, e: EvalResult | undefined, runtime: string, accuracyFrom?: string) => {
     const s = e ? speedOf(e.model.path, runtime) : undefined;
-    const avg = e?.average;
+    const paired = e && dense && e !== dense ? pairedComparison(dense, e) : null;
+    const avg = paired?.average as Interval | undefined;
+    const d = e?.divergence;
     rows.push([
       label,
       target,
       e?.layerSparsity ? `${pct(mean(e.layerSparsity))}%` : '–',
-      accuracyFrom ?? (avg ? `${pct(avg.accNorm.value)} ± ${pct(avg.accNorm.stderr ?? Number.NaN)}` : '–'),
-      accuracyFrom ?? (avg ? pct(avg.acc.value) : '–'),
-      accuracyFrom ?? (e?.perplexity ? e.perplexity.perplexity.toFixed(2) : '–'),
+      accuracyFrom ?? (e === dense ? (e?.average?.primary ? `${pct(e.average.primary.value)} (average)` : '–') : avg ? `${withInterval(avg, points)}${excludesZero(avg) ? '' : ' ≈0'}` : '–'),
+      accuracyFrom ?? (d ? withInterval(d.meanKl, (v) => v.toFixed(3)) : e === dense ? '0' : '–'),
+      accuracyFrom ?? (d ? withInterval(d.pplRatio, (v) => v.toFixed(3)) : e?.perplexity ? `1 (PPL ${e.perplexity.perplexity.toFixed(2)})` : '–'),
       speedCell(s),
       runtime === 'stock' ? '–' : vsPatched(e?.model.path),
-      s?.weightBytesReadFraction == null ? '–' : `${pct(s.weightBytesReadFraction, 0)}%`,
+      accuracyFrom ?? bytesCell(e),
     ]);
   };
-  const dense = evals.get('dense');
   row('dense (stock llama.cpp)', '0%', dense, 'stock');
   row('dense (patched llama.cpp)', '0%', dense, 'patched', 'same model');
   for (const method of METHODS) {
@@ -93,7 +106,8 @@ export function renderSweepTable(resultsDir: string): string {
       row(method === 'chess+' ? 'chess+ (CHESS w/)' : method === 'chess' ? 'chess (CHESS w/o)' : method, `${Math.round(sparsity * 100)}%`, evals.get(modelTag(method, sparsity)), 'patched');
     }
   }
-  const header = ['method', 'target sparsity', 'achieved sparsity', `8-task avg acc_norm (%, first ${summary.settings.limit} docs/task)`, 'avg acc (%)', 'LAMBADA ppl', `decode speedup vs dense stock (${threads} thread${threads > 1 ? 's' : ''})`, 'vs dense patched', 'weight bytes read/token'];
+  const docs = summary.settings.limit === 0 ? 'all documents' : `first ${summary.settings.limit} docs/task`;
+  const header = ['method', 'target sparsity', 'achieved sparsity', `8-task avg Δ vs dense, points [95% paired CI] (${docs})`, 'KL to dense [95% CI]', 'PPL ratio [95% CI]', `decode speedup vs dense stock (${threads} thread${threads > 1 ? 's' : ''})`, 'vs dense patched', 'weight bytes read/token vs dense'];
   const table = [
     `| ${header.join(' | ')} |`,
     `| ${header.map((_, i) => (i === 0 ? '---' : '---:')).join(' | ')} |`,
@@ -107,10 +121,12 @@ export function renderSweepTable(resultsDir: string): string {
       `on ${summary.machine.cores} shared cores, load average ${summary.machine.loadAverage.before.toFixed(1)}–${summary.machine.loadAverage.after.toFixed(1)}).`,
     `SmolLM2-135M-Instruct Q4_1; one calibration profile (${st.calibTokens} tokens of the Brown corpus, seed 0) for every method and sparsity. ` +
       `Accuracy: zero-shot, the 8 CHESS tasks (arc_challenge, arc_easy, boolq, hellaswag, openbookqa, piqa, sciq, winogrande), ` +
-      `**first ${st.limit} documents of each task** (--limit ${st.limit}), unweighted mean over tasks ± its standard error; ` +
+      `**${st.limit === 0 ? 'all documents' : `first ${st.limit} documents`} of each task**, lm-eval's primary metric per task (acc for boolq and winogrande, acc_norm for the others), ` +
+      'unweighted mean over tasks; Δ: difference from dense on the same documents with a 95% interval from a seeded paired bootstrap over documents (≈0: the interval includes 0, no supported difference); ' +
+      'KL: mean KL(dense || model) of the next-token distributions and the perplexity ratio on held-out LAMBADA windows (never the calibration text), 95% interval by bootstrap over windows; ' +
       `thresholds apply to every token, prefill included. Perplexity: LAMBADA test text, ${ppl ? `${ppl.windows} windows of ${ppl.ctx} tokens, second half of each scored` : ''} (same scorer as llama-perplexity, see the cross-check above). ` +
       `Speed: decode of ${st.tokens} tokens after a ${st.promptTokens}-token prompt, ${st.repeat} repeats, each in its own process, models interleaved; ` +
-      'speedup = per-repeat ratio to dense on the stock prebuilt build (and to dense on the patched build, the same binary as the sparse models), median (min–max). Weight bytes read/token: from the runtime\'s achieved-sparsity counters over the decoded tokens and the GGUF\'s tensor sizes ([how](docs/gguf-sparse.md#7-weight-bytes-read-per-token)). ' +
+      'speedup = per-repeat ratio to dense on the stock prebuilt build (and to dense on the patched build, the same binary as the sparse models), median (min–max). Weight bytes read/token: at the achieved sparsity over the held-out text (runtime counters) and the GGUF\'s tensor sizes ([how](docs/gguf-sparse.md#7-weight-bytes-read-per-token)), relative to the dense source model read whole, and in MiB. ' +
       'Full report with plots: `benchmarks/results/sweep/report.html`. Speed on 7B shapes: `benchmarks/e2e-speed`.',
   ];
   return [...table, '', ...notes].join('\n');
