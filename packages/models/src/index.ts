@@ -6,4 +6,5 @@ export { synthesizeModel, planTensors, SYNTH_VERSION, type SynthOptions } from '
 export { QUANTIZED_SYNTH_TYPES, parseSynthTarget, synthFileType, synthTargetNames, synthesize, type SynthTarget, type SynthesizeOptions } from './synth-target.ts';
 export { ensureSynthModel, synthCacheName, synthCachePath, synthUpToDate, type EnsureSynthOptions } from './synth-cache.ts';
 export { QUANTIZE_PRESETS, parseQuantizePreset, quantizeModel, type QuantizeOptions, type QuantizePreset } from './quantize.ts';
+export { requantizedDefaultModel, type RequantizedOptions } from './requantized.ts';
 export { Xoshiro128 } from './prng.ts';
