@@ -85,6 +85,8 @@ describe('chess report', () => {
     // Achieved sparsity is the mean over layers: (0.4 + 0.5 + 0.6) / 3 = 50.0%.
     expect(md).toContain('| chess-0.5.gguf | chess | 50% | stock | 50.0% | – | – | 20.500 (LAMBADA, ctx 512, 4 windows) |');
     expect(md).toContain('1.50 (1.35–1.65)×');
+    // bytes per decoded token relative to the dense baseline read whole: 0.55 of an equal-size file
+    expect(md).toContain('| 1.0 MiB | 0.550× (0.6 MiB) |');
     expect(md).toContain('prefill included');
     const html = renderHtml(input);
     expect(html.startsWith('<!doctype html>')).toBe(true);

@@ -234,6 +234,18 @@ function pairedTable(input: ReportInput): Table | undefined {
   return { header, rows, left: 3 };
 }
 
+/**
+ * Weight bytes a decoded token reads relative to the run's first model (the dense baseline):
+ * fraction of the file's bytes x file size, over the same for the first model (read whole when
+ * it has no counters, i.e. a dense run on the stock build).
+ */
+function bytesVsFirst(b: BenchResult, model: number, fraction: number | null): string {
+  const base = b.summary.find((x) => x.model === 0);
+  const first = (base?.weightBytesReadFraction ?? 1) * b.models[0]!.sizeBytes;
+  const own = (fraction ?? 1) * b.models[model]!.sizeBytes;
+  return `${(own / first).toFixed(3)}× (${mib(own)})`;
+}
+
 function speedTable(input: ReportInput): Table | undefined {
   if (input.benches.length === 0) return undefined;
   const header = [
@@ -249,7 +261,7 @@ function speedTable(input: ReportInput): Table | undefined {
     'prefill speedup',
     'peak RSS',
     'file size',
-    'weight bytes read/token',
+    'weight bytes/token vs first model',
   ];
   const rows: string[][] = [];
   for (const { result: b } of input.benches) {
@@ -268,7 +280,7 @@ function speedTable(input: ReportInput): Table | undefined {
         s.prefillSpeedup ? `${spreadText(s.prefillSpeedup, 2)}×` : 'baseline',
         mib(s.peakRssBytes),
         mib(model.sizeBytes),
-        s.weightBytesReadFraction === null ? 'n/a' : `${pct(s.weightBytesReadFraction)}%`,
+        bytesVsFirst(b, s.model, s.weightBytesReadFraction),
       ]);
     }
   }
@@ -368,7 +380,7 @@ const PAIRED_NOTE =
   'Paired differences from dense in points of the primary metric, 95% interval by seeded bootstrap over the same documents; ≈0: the interval includes 0 (no supported difference).';
 const SPEED_NOTE =
   'Speed cells: median (min–max) over repeats; each measurement in its own process, models interleaved per repeat; ' +
-  'speedups are per-repeat ratios to the first model of the same run. Weight bytes read/token: from the runtime counters over the decoded tokens only.';
+  'speedups are per-repeat ratios to the first model of the same run. Weight bytes/token: from the runtime counters over the decoded tokens only and the file sizes, relative to the first model (the dense baseline, read whole) and in MiB.';
 
 const LLAMA_BENCH_NOTE =
   "Speed through llama.cpp's llama-bench: the stock build of the pristine llama.cpp tree against the patched build, one process per (model, test, round), " +

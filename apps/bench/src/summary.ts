@@ -12,7 +12,7 @@ export function formatEvalSummary(r: EvalResult): string {
   const tasks = Object.entries(r.tasks);
   if (tasks.length > 0) {
     const width = Math.max(8, ...tasks.map(([t]) => t.length));
-    lines.push(`${'task'.padEnd(width)}  docs   acc              acc_norm`);
+    lines.push(`${'task'.padEnd(width)}  docs   acc              acc_norm         (primary: lm-eval's metric for the task)`);
     for (const [task, t] of tasks) {
       lines.push(`${task.padEnd(width)}  ${String(t.documents).padStart(4)}   ${`${pct(t.acc.value)}${err(t.acc.stderr)}`.padEnd(15)}  ${pct(t.accNorm.value)}${err(t.accNorm.stderr)}`);
     }
@@ -31,7 +31,25 @@ export function formatEvalSummary(r: EvalResult): string {
     lines.push(
       `achieved sparsity (runtime counters, ${r.sparsity?.scope ?? 'every evaluated token'}): mean over ${r.layerSparsity.length} layers ${pct(mean)}%, ` +
         `min ${pct(Math.min(...r.layerSparsity))}%, max ${pct(Math.max(...r.layerSparsity))}%` +
-        (r.sparsity ? `; weight bytes read per token ${pct(r.sparsity.weightBytesReadFraction)}%` : ''),
+        (r.sparsity ? `; weight bytes read per token ${pct(r.sparsity.weightBytesReadFraction)}% of this file's` : ''),
+    );
+  }
+  if (r.weightBytes) {
+    const b = r.weightBytes;
+    lines.push(
+      `weight bytes read per token: ${(b.perToken / 2 ** 20).toFixed(1)} MiB` +
+        (b.referencePerToken ? `, ${(b.perToken / b.referencePerToken).toFixed(3)}x of the dense reference's ${(b.referencePerToken / 2 ** 20).toFixed(1)} MiB` : ''),
+    );
+  }
+  if (r.divergence) {
+    const d = r.divergence;
+    const iv = (i: { value: number; low: number | null; high: number | null }, digits: number) =>
+      `${i.value.toFixed(digits)}${i.low !== null && i.high !== null ? ` [${i.low.toFixed(digits)}, ${i.high.toFixed(digits)}]` : ''}`;
+    lines.push(
+      `divergence from ${d.reference.fileName} on ${d.source} (${d.windows} windows of ${d.ctx}, ${d.positions} positions, second half of each scored; 95% intervals by bootstrap over windows):`,
+      `  mean KL ${iv(d.meanKl, 5)} nats (± ${d.meanKlStderr === null ? 'n/a' : d.meanKlStderr.toFixed(5)} as llama-perplexity prints it), 99th percentile ${d.p99Kl.toFixed(4)}, max ${d.maxKl.toFixed(4)}`,
+      `  same top token ${iv({ value: 100 * d.sameTop.value, low: d.sameTop.low === null ? null : 100 * d.sameTop.low, high: d.sameTop.high === null ? null : 100 * d.sameTop.high }, 2)}%, ` +
+        `perplexity ratio ${iv(d.pplRatio, 4)} (${d.perplexity.toFixed(3)} vs ${d.referencePerplexity.toFixed(3)})`,
     );
   }
   lines.push(r.note);
