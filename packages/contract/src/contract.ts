@@ -37,6 +37,8 @@ export const SPARSE_GGUF = {
   keepRule: {
     doc: 'an activation element v with threshold tau survives iff |v| > tau (strict); dropped elements are exactly zero; with no threshold, v survives iff v != 0',
     c: '(fabsf(v) > (tau))',
+    /** The rule as reports and the runtime's sparsity report print it. */
+    text: '|v| > tau',
   },
 
   /** §3: the seven projections of a Llama block, in the runtime's order (enum llama_chess_proj). */
@@ -58,6 +60,30 @@ export const SPARSE_GGUF = {
   sites: {
     projectionInput: { name: '%s_in', doc: 'the input of the projection, after its threshold if it has one (zeros are counted either way)' },
     gateAct: { name: 'ffn_gate_act', c: 'LLAMA_CHESS_SITE_GATE_ACT', doc: 'the gate after its activation, after ffn_gate_tau' },
+  },
+
+  /**
+   * Graph node names (llama.cpp's `cb(tensor, name, il)`; the node is named
+   * `<name>-<layer>`) that the profile collector (packages/calibrate/native/
+   * chess-profile.cpp) reads through the eval callback. `stock`: names of
+   * llama.cpp's own Llama graph; `sparse`: names the CHESS routes of
+   * llama-chess.cpp give their nodes.
+   */
+  graphNodes: {
+    stock: {
+      attnNorm: { name: 'attn_norm', doc: 'the normed hidden state: input of W_q, W_k, W_v' },
+      kqvOut: { name: 'kqv_out', doc: 'the concatenated head outputs: input of W_o' },
+      ffnNorm: { name: 'ffn_norm', doc: 'the normed hidden state: input of W_gate, W_up' },
+      ffnUp: { name: 'ffn_up', doc: 'u = W_up x (dense graph only)' },
+      ffnGate: { name: 'ffn_gate', doc: 'W_gate x before the activation (dense graph)' },
+      ffnSwiglu: { name: 'ffn_swiglu', doc: 'act(W_gate x) * u, the input of W_down (dense graph, SiLU)' },
+      ffnGeglu: { name: 'ffn_geglu', doc: 'the same with GELU' },
+    },
+    sparse: {
+      gateAct: { name: 'ffn_gate_act', doc: 'act(W_gate x), before ffn_gate_tau' },
+      upGated: { name: 'chess_up_gated', doc: 'the fused output-sparse W_up product times the thresholded gate: the input of W_down' },
+      gatePar: { name: 'ffn_gate_par', doc: 'the thresholded gate times u (unfused route): the input of W_down' },
+    },
   },
 
   /** §3: tensor names (ggml `ne` shapes: innermost first). */
