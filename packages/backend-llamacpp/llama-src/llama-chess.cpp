@@ -10,6 +10,7 @@
 #include "llama-model-loader.h"
 #include "llama-model.h"
 
+#include "chess_contract.h" // generated from @chess/contract: names, keys, suffixes
 #include "chess_sparse.h"
 #include "ggml-backend.h"
 #include "ggml-cpu.h"
@@ -35,9 +36,12 @@
 // Largest batch that takes the fused output-sparse W_up kernel (see build_ffn_chess).
 static constexpr int64_t CHESS_FUSED_UP_MAX_TOKENS = 4;
 
-static const char * const CHESS_PROJ_NAMES[LLAMA_CHESS_N_PROJ] = {
-    "attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down",
-};
+static_assert(LLAMA_CHESS_N_PROJ == CHESS_CONTRACT_N_PROJ, "enum llama_chess_proj differs from the contract");
+static_assert(LLAMA_CHESS_SITES_PER_LAYER == CHESS_CONTRACT_SITES_PER_LAYER && LLAMA_CHESS_SITE_GATE_ACT == CHESS_CONTRACT_SITE_GATE_ACT,
+        "counter sites differ from the contract");
+static_assert(LLAMA_CHESS_FORMAT_VERSION_MAX == CHESS_CONTRACT_FORMAT_VERSION_MAX, "this build reads another format than the contract's newest");
+
+static const char * const CHESS_PROJ_NAMES[LLAMA_CHESS_N_PROJ] = { CHESS_CONTRACT_PROJ_NAMES };
 
 // the tensor id of the (normal layout) projection, its column-block and transposed forms and its input threshold
 static const llm_tensor CHESS_PROJ_TENSOR[LLAMA_CHESS_N_PROJ] = {
@@ -58,9 +62,7 @@ static const llm_tensor CHESS_PROJ_TAU_TENSOR[LLAMA_CHESS_N_PROJ] = {
     LLM_TENSOR_CHESS_FFN_DOWN_IN_TAU,
 };
 
-static const char * const CHESS_SITE_NAMES[LLAMA_CHESS_SITES_PER_LAYER] = {
-    "attn_q_in", "attn_k_in", "attn_v_in", "attn_output_in", "ffn_gate_in", "ffn_up_in", "ffn_down_in", "ffn_gate_act",
-};
+static const char * const CHESS_SITE_NAMES[LLAMA_CHESS_SITES_PER_LAYER] = { CHESS_CONTRACT_SITE_NAMES };
 
 const char * llama_chess_proj_name(int p) {
     return p >= 0 && p < LLAMA_CHESS_N_PROJ ? CHESS_PROJ_NAMES[p] : "?";
@@ -118,24 +120,24 @@ std::string llama_chess_resolve_arch(const gguf_context * meta, const std::strin
         uint32_t & format_version) {
     wrapped = false;
     format_version = 0;
-    if (arch_name != "chess") {
+    if (arch_name != CHESS_CONTRACT_ARCHITECTURE) {
         return arch_name;
     }
-    const int64_t kid = gguf_find_key(meta, "chess.base_architecture");
+    const int64_t kid = gguf_find_key(meta, CHESS_CONTRACT_KEY_BASE_ARCHITECTURE);
     if (kid < 0 || gguf_get_kv_type(meta, kid) != GGUF_TYPE_STRING) {
-        throw std::runtime_error("chess GGUF without the string key chess.base_architecture");
+        throw std::runtime_error("chess GGUF without the string key " CHESS_CONTRACT_KEY_BASE_ARCHITECTURE);
     }
     // A newer format may store tensors this build would misread: refuse it instead.
     format_version = 1;
-    const int64_t vid = gguf_find_key(meta, "chess.format_version");
+    const int64_t vid = gguf_find_key(meta, CHESS_CONTRACT_KEY_FORMAT_VERSION);
     if (vid >= 0) {
         if (gguf_get_kv_type(meta, vid) != GGUF_TYPE_UINT32) {
-            throw std::runtime_error(format("chess GGUF: chess.format_version has type %s, expected u32",
+            throw std::runtime_error(format("chess GGUF: " CHESS_CONTRACT_KEY_FORMAT_VERSION " has type %s, expected u32",
                     gguf_type_name(gguf_get_kv_type(meta, vid))));
         }
         format_version = gguf_get_val_u32(meta, vid);
         if (format_version < 1 || format_version > LLAMA_CHESS_FORMAT_VERSION_MAX) {
-            throw std::runtime_error(format("chess GGUF: chess.format_version %u is not supported by this build "
+            throw std::runtime_error(format("chess GGUF: " CHESS_CONTRACT_KEY_FORMAT_VERSION " %u is not supported by this build "
                     "(it reads formats 1 to %u); rebuild the patched llama.cpp or write the file with a matching chess toolchain",
                     format_version, LLAMA_CHESS_FORMAT_VERSION_MAX));
         }
@@ -143,7 +145,7 @@ std::string llama_chess_resolve_arch(const gguf_context * meta, const std::strin
     // required keys, and the format against the tensors (native/src/chess_contract_check.c: the rules of
     // @chess/contract's checkSparseContract, so what `chess inspect --check` refuses is refused here too)
     {
-        const int64_t sid = gguf_find_key(meta, "chess.target_sparsity");
+        const int64_t sid = gguf_find_key(meta, CHESS_CONTRACT_KEY_TARGET_SPARSITY);
         const int s_type = sid < 0 ? -1 : (int) gguf_get_kv_type(meta, sid);
         const int64_t bid = gguf_find_key(meta, (std::string(gguf_get_val_str(meta, kid)) + ".block_count").c_str());
         const int64_t n_layer = bid >= 0 && gguf_get_kv_type(meta, bid) == GGUF_TYPE_UINT32 ? (int64_t) gguf_get_val_u32(meta, bid) : -1;
@@ -151,7 +153,8 @@ std::string llama_chess_resolve_arch(const gguf_context * meta, const std::strin
         int64_t n_cb = 0;
         for (int64_t i = 0; i < gguf_get_n_tensors(meta); ++i) {
             const std::string tname = gguf_get_tensor_name(meta, i);
-            n_cb += tname.size() > 10 && tname.compare(tname.size() - 10, 10, "_cb.weight") == 0;
+            static const size_t ns = sizeof(CHESS_CONTRACT_SUFFIX_COLUMN_BLOCKS) - 1;
+            n_cb += tname.size() > ns && tname.compare(tname.size() - ns, ns, CHESS_CONTRACT_SUFFIX_COLUMN_BLOCKS) == 0;
             // a sparse tensor of a layer the model does not have (llama.cpp would only count it)
             if (chess_contract_check_layer(tname.c_str(), n_layer, msg, sizeof msg) != CHESS_OK) {
                 throw std::runtime_error(format("chess GGUF: %s", msg));
@@ -183,9 +186,9 @@ static bool chess_file_has(const llama_model_loader & ml, const std::string & na
 // Checks a column-block tensor against its type and shape before it is loaded: the kernels and
 // chess_cb_to_rows trust these, and a wrong file must fail here with the tensor's name, not crash later.
 static void chess_check_cb_tensor(const llama_model_loader & ml, const std::string & name, int64_t n_in, int64_t n_out) {
-    if (ml.chess_format_version < 2) {
-        throw std::runtime_error(format("chess: %s is in column-block layout, which needs chess.format_version 2, "
-                "but the file declares %u", name.c_str(), ml.chess_format_version));
+    if (ml.chess_format_version < CHESS_CONTRACT_FORMAT_VERSION_COLUMN_BLOCKS) {
+        throw std::runtime_error(format("chess: %s is in column-block layout, which needs " CHESS_CONTRACT_KEY_FORMAT_VERSION " %d, "
+                "but the file declares %u", name.c_str(), CHESS_CONTRACT_FORMAT_VERSION_COLUMN_BLOCKS, ml.chess_format_version));
     }
     // from the GGUF's tensor table: the loader may hold metadata only (a memory-fit pass)
     const int64_t tid = gguf_find_tensor(ml.metadata, name.c_str());
@@ -195,7 +198,7 @@ static void chess_check_cb_tensor(const llama_model_loader & ml, const std::stri
     const chess_type type = (chess_type) gtype;
     if (!chess_cb_supported(type)) {
         throw std::runtime_error(format("chess: %s has type %s, which has no column-block layout "
-                "(supported: f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1, q4_K, q5_K, q6_K)",
+                "(supported: " CHESS_CONTRACT_CB_TYPE_NAMES ")",
                 name.c_str(), ggml_type_name(gtype)));
     }
     if (ne[0] != n_in || ne[1] != n_out || ne[2] != 1 || ne[3] != 1) {
@@ -310,7 +313,7 @@ void llama_chess_load_tensors(llama_model_base & model, llama_model_loader & ml)
 }
 
 bool llama_chess_validate_tensor_data(const ggml_tensor * t, const void * data, size_t size) {
-    static const char suffix[] = "_cb.weight";
+    static const char suffix[] = CHESS_CONTRACT_SUFFIX_COLUMN_BLOCKS;
     const size_t n = strlen(t->name), ns = sizeof(suffix) - 1;
     const chess_type type = (chess_type) t->type;
     if (n < ns || strcmp(t->name + n - ns, suffix) != 0 || size != ggml_nbytes(t) ||
@@ -910,7 +913,7 @@ ggml_tensor * llm_graph_context::build_ffn_chess(ggml_tensor * cur, const llama_
         case LLM_FFN_GELU: g = ggml_gelu(ctx0, g); break;
         default: GGML_ABORT("chess: unsupported FFN activation %d", (int) type_op);
     }
-    cb(g, "ffn_gate_act", il);
+    cb(g, CHESS_CONTRACT_NODE_SPARSE_GATE_ACT, il); // the profile collector reads it
 
     ggml_tensor * h;
     // The fused output-sparse product pays while few rows are alive in the batch: a row is
@@ -935,7 +938,7 @@ ggml_tensor * llm_graph_context::build_ffn_chess(ggml_tensor * cur, const llama_
         ggml_tensor * args[4] = { gr, ch.tau_gate, layer.ffn_up, x };
         h = ggml_custom_4d(ctx0, GGML_TYPE_F32, layer.ffn_up->ne[1], x->ne[1], 1, 1, args, 4,
                 chess_op_up_gated, GGML_N_TASKS_MAX, (void *) (intptr_t) llama_chess_site(il, LLAMA_CHESS_SITE_GATE_ACT));
-        cb(h, "chess_up_gated", il);
+        cb(h, CHESS_CONTRACT_NODE_SPARSE_UP_GATED, il);
     } else {
         if (ch.tau_gate != nullptr && !llama_chess_dense_reference()) {
             ggml_tensor * gr = chess_as_rows(ctx0, g);
@@ -963,7 +966,7 @@ ggml_tensor * llm_graph_context::build_ffn_chess(ggml_tensor * cur, const llama_
             u = ggml_add(ctx0, u, layer.ffn_up_b);
         }
         h = ggml_mul(ctx0, g, u);
-        cb(h, "ffn_gate_par", il);
+        cb(h, CHESS_CONTRACT_NODE_SPARSE_GATE_PAR, il);
     }
 
     // down: input-sparse over the transposed weight (dead channels are exact zeros)
@@ -983,7 +986,7 @@ void llama_chess_write_report(int n_layer) {
     if (path == nullptr || path[0] == '\0') {
         return;
     }
-    std::string json = "{\n  \"format\": \"chess-sparsity-report/1\",\n  \"keep_rule\": \"|v| > tau\",\n";
+    std::string json = "{\n  \"format\": \"chess-sparsity-report/1\",\n  \"keep_rule\": \"" CHESS_CONTRACT_KEEP_RULE "\",\n";
     json += format("  \"n_layer\": %d,\n  \"layers\": [", n_layer);
     uint64_t tot_seen[LLAMA_CHESS_SITES_PER_LAYER] = {};
     uint64_t tot_zero[LLAMA_CHESS_SITES_PER_LAYER] = {};

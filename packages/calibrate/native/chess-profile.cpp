@@ -39,6 +39,7 @@
 //   ffn_swiglu / ffn_geglu (dense), chess_up_gated / ffn_gate_par (sparse):
 //              the input of W_down
 
+#include "chess_contract.h"  // generated from @chess/contract: graph node names, keys
 #include "ggml-backend.h"
 #include "ggml.h"
 #include "llama.h"
@@ -183,10 +184,16 @@ Kind classify(const char * name, int * layer, bool * is_act) {
         Kind kind;
         bool act;
     } table[] = {
-        {"attn_norm-", K_ATTN_NORM, false},    {"kqv_out-", K_KQV_OUT, false},         {"ffn_norm-", K_FFN_NORM, false},
-        {"ffn_up-", K_FFN_UP, false},          {"ffn_gate-", K_FFN_GATE, false},       {"ffn_gate_act-", K_FFN_GATE, true},
-        {"ffn_swiglu-", K_FFN_DOWN_IN, false}, {"ffn_geglu-", K_FFN_DOWN_IN, false},   {"chess_up_gated-", K_FFN_DOWN_IN, false},
-        {"ffn_gate_par-", K_FFN_DOWN_IN, false},
+        {CHESS_CONTRACT_NODE_STOCK_ATTN_NORM "-", K_ATTN_NORM, false},
+        {CHESS_CONTRACT_NODE_STOCK_KQV_OUT "-", K_KQV_OUT, false},
+        {CHESS_CONTRACT_NODE_STOCK_FFN_NORM "-", K_FFN_NORM, false},
+        {CHESS_CONTRACT_NODE_STOCK_FFN_UP "-", K_FFN_UP, false},
+        {CHESS_CONTRACT_NODE_STOCK_FFN_GATE "-", K_FFN_GATE, false},
+        {CHESS_CONTRACT_NODE_SPARSE_GATE_ACT "-", K_FFN_GATE, true},
+        {CHESS_CONTRACT_NODE_STOCK_FFN_SWIGLU "-", K_FFN_DOWN_IN, false},
+        {CHESS_CONTRACT_NODE_STOCK_FFN_GEGLU "-", K_FFN_DOWN_IN, false},
+        {CHESS_CONTRACT_NODE_SPARSE_UP_GATED "-", K_FFN_DOWN_IN, false},
+        {CHESS_CONTRACT_NODE_SPARSE_GATE_PAR "-", K_FFN_DOWN_IN, false},
     };
     for (const auto & e : table) {
         const size_t n = std::strlen(e.prefix);
@@ -342,7 +349,7 @@ llama_model * load_model(const std::string & path) {
 
 int model_n_ff(const llama_model * model) {
     const std::string arch = meta(model, "general.architecture");
-    const std::string base = arch == "chess" ? meta(model, "chess.base_architecture") : arch;
+    const std::string base = arch == CHESS_CONTRACT_ARCHITECTURE ? meta(model, CHESS_CONTRACT_KEY_BASE_ARCHITECTURE) : arch;
     const std::string v = meta(model, base + ".feed_forward_length");
     return v.empty() ? 0 : std::atoi(v.c_str());
 }
@@ -424,7 +431,7 @@ int cmd_collect(const Args & a) {
     llama_model * model = load_model(a.model);
     State st;
     st.gelu = a.act == "gelu";
-    st.sparse = meta(model, "general.architecture") == "chess";
+    st.sparse = meta(model, "general.architecture") == CHESS_CONTRACT_ARCHITECTURE;
     st.n_layer = llama_model_n_layer(model);
     st.n_ff = model_n_ff(model);
     if (st.n_ff <= 0) die("model has no feed_forward_length");

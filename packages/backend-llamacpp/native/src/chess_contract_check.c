@@ -2,6 +2,7 @@
  * as @chess/contract's checkSparseContract, so a file that `chess inspect --check` refuses
  * is refused at load too, naming the key or tensor. Plain C over plain values: the loader
  * reads the GGUF (gguf.h) and passes what it found; nothing here touches ggml. */
+#include "chess_contract.h" /* generated from @chess/contract: keys and tensor suffixes */
 #include "chess_sparse.h"
 
 #include <math.h>
@@ -25,24 +26,24 @@ static int fail(char *msg, size_t msg_size, const char *fmt, ...) {
 int chess_contract_check_keys(int format_version_type, uint32_t format_version, uint32_t format_version_max,
                               int target_sparsity_type, float target_sparsity, char *msg, size_t msg_size) {
     if (format_version_type < 0) {
-        return fail(msg, msg_size, "chess.format_version is missing (required: u32, 1 to %u)", format_version_max);
+        return fail(msg, msg_size, CHESS_CONTRACT_KEY_FORMAT_VERSION " is missing (required: u32, 1 to %u)", format_version_max);
     }
     if (format_version_type != GGUF_ID_UINT32) {
-        return fail(msg, msg_size, "chess.format_version has GGUF type %d, expected u32", format_version_type);
+        return fail(msg, msg_size, CHESS_CONTRACT_KEY_FORMAT_VERSION " has GGUF type %d, expected u32", format_version_type);
     }
     if (format_version < 1 || format_version > format_version_max) {
-        return fail(msg, msg_size, "chess.format_version %u is not supported by this build (it reads formats 1 to %u)",
+        return fail(msg, msg_size, CHESS_CONTRACT_KEY_FORMAT_VERSION " %u is not supported by this build (it reads formats 1 to %u)",
                     format_version, format_version_max);
     }
     if (target_sparsity_type < 0) {
-        return fail(msg, msg_size, "chess.target_sparsity is missing (required: f32 in [0, 1))");
+        return fail(msg, msg_size, CHESS_CONTRACT_KEY_TARGET_SPARSITY " is missing (required: f32 in [0, 1))");
     }
     if (target_sparsity_type != GGUF_ID_FLOAT32) {
-        return fail(msg, msg_size, "chess.target_sparsity has GGUF type %d, expected f32", target_sparsity_type);
+        return fail(msg, msg_size, CHESS_CONTRACT_KEY_TARGET_SPARSITY " has GGUF type %d, expected f32", target_sparsity_type);
     }
     /* written this way round so that NaN fails too */
     if (!(target_sparsity >= 0.0f && target_sparsity < 1.0f)) {
-        return fail(msg, msg_size, "chess.target_sparsity is %g, expected a number in [0, 1)", (double) target_sparsity);
+        return fail(msg, msg_size, CHESS_CONTRACT_KEY_TARGET_SPARSITY " is %g, expected a number in [0, 1)", (double) target_sparsity);
     }
     return CHESS_OK;
 }
@@ -52,7 +53,7 @@ int chess_contract_check_format(uint32_t format_version, int64_t n_cb_tensors, c
      * tensor's own check (it names the tensor); this is the other direction */
     if (format_version >= 2 && n_cb_tensors <= 0) {
         return fail(msg, msg_size,
-                    "chess.format_version is %u but the file holds no column-block (_cb) tensor: the format is the largest "
+                    CHESS_CONTRACT_KEY_FORMAT_VERSION " is %u but the file holds no column-block (_cb) tensor: the format is the largest "
                     "of the storage layouts present (1 without a _cb tensor)",
                     format_version);
     }
@@ -93,8 +94,8 @@ int chess_contract_check_layer(const char *name, int64_t n_layer, char *msg, siz
     }
     const size_t n = strlen(name);
     /* only the contract's own tensors: llama.cpp names the others it does not expect itself */
-    if (!ends_with(name, n, "_cb.weight") && !ends_with(name, n, "_t.weight") && !ends_with(name, n, "_in_tau") &&
-        !ends_with(name, n, ".ffn_gate_tau")) {
+    if (!ends_with(name, n, CHESS_CONTRACT_SUFFIX_COLUMN_BLOCKS) && !ends_with(name, n, CHESS_CONTRACT_SUFFIX_TRANSPOSED) &&
+        !ends_with(name, n, CHESS_CONTRACT_SUFFIX_INPUT_TAU) && !ends_with(name, n, CHESS_CONTRACT_SUFFIX_GATE_TAU)) {
         return CHESS_OK;
     }
     int64_t layer = 0;
