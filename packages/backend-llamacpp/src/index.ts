@@ -8,4 +8,5 @@ export { X86_LEVELS, chessKernelIsa, ggmlIsaFlags, hostX86Level, llamaToolBuildF
 export type { X86Level } from './x86-level.ts';
 export { loadStockLlama, loadPatchedLlama, llamaBinaryInfo, formatLlamaBinary, mappedLlamaFiles } from './llama-loaders.ts';
 export type { LlamaBinaryInfo, LlamaFlavour, LoadOptions } from './llama-loaders.ts';
+export { evaluateProbabilities, type EvaluateOptions, type Evaluation } from './eval-runner.ts';
 export { makeDenseTwin, makeSparseTestModel, type SparseMethod, type SparseTestModelOptions } from './test-models.ts';
