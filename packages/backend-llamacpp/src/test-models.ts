@@ -15,6 +15,16 @@
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { basename } from 'node:path';
+import {
+  METHODS,
+  METHOD_LAYOUTS,
+  NO_STATISTIC,
+  PROJECTIONS as CONTRACT_PROJECTIONS,
+  SPARSE_GGUF,
+  contractNames,
+  type Method,
+  type Projection as ContractProjection,
+} from '@chess/contract';
 import { cachePath, ChessError } from '@chess/core';
 import {
   GGML_TYPE_TRAITS,
@@ -33,18 +43,16 @@ import {
   type GGUFWriteTensor,
 } from '@chess/gguf';
 
-export type SparseMethod = 'chess' | 'chess+' | 'cats' | 'teal';
+export type SparseMethod = Method;
 
-export const PROJECTIONS = ['attn_q', 'attn_k', 'attn_v', 'attn_output', 'ffn_gate', 'ffn_up', 'ffn_down'] as const;
-export type Projection = (typeof PROJECTIONS)[number];
+export const PROJECTIONS = CONTRACT_PROJECTIONS;
+export type Projection = ContractProjection;
 
-/** Per method: projections whose input gets a scalar threshold, projections stored transposed. */
-export const METHOD_LAYOUT: Readonly<Record<SparseMethod, { gateTau: boolean; inputTau: readonly Projection[]; transposed: readonly Projection[] }>> = {
-  chess: { gateTau: true, inputTau: [], transposed: ['ffn_down'] },
-  cats: { gateTau: true, inputTau: [], transposed: ['ffn_down'] },
-  'chess+': { gateTau: true, inputTau: ['attn_q', 'attn_output'], transposed: ['ffn_down', 'attn_q', 'attn_output'] },
-  teal: { gateTau: false, inputTau: PROJECTIONS, transposed: PROJECTIONS },
-};
+/** Per method (from the contract's method table): projections whose input gets a scalar threshold, projections stored for the input-sparse kernel. */
+export const METHOD_LAYOUT: Readonly<Record<SparseMethod, { gateTau: boolean; inputTau: readonly Projection[]; transposed: readonly Projection[] }>> =
+  Object.fromEntries(
+    METHODS.map((m) => [m, { gateTau: METHOD_LAYOUTS[m].gate !== null, inputTau: METHOD_LAYOUTS[m].inputs, transposed: METHOD_LAYOUTS[m].inputSparse }]),
+  ) as Record<SparseMethod, { gateTau: boolean; inputTau: readonly Projection[]; transposed: readonly Projection[] }>;
 
 /** Storage of the input-sparse projections: `blk.N.<proj>_t.weight` or `blk.N.<proj>_cb.weight`. */
 export type WeightLayout = 'transposed' | 'column-blocks';
@@ -138,11 +146,11 @@ export async function makeSparseTestModel(options: SparseTestModelOptions): Prom
         } else {
           for (let i = 0; i < gateSigma.length; i++) tau[i] = threshold(Array.from(z, (v) => Math.abs(silu(gateSigma[i]! * v))));
         }
-        extra.push(f32Tensor(`blk.${il}.ffn_gate_tau`, tau));
+        extra.push(f32Tensor(contractNames.gateTau(il), tau));
       }
       for (const proj of methodLayout.inputTau) {
         const samples = await inputSamples(file, il, proj, { attnNorm, ffnNorm, gateSigma, z, z2 });
-        extra.push(f32Tensor(`blk.${il}.${proj}_in_tau`, Float32Array.of(threshold(samples))));
+        extra.push(f32Tensor(contractNames.inputTau(il, proj), Float32Array.of(threshold(samples))));
       }
     }
 
@@ -151,27 +159,28 @@ export async function makeSparseTestModel(options: SparseTestModelOptions): Prom
       const match = /^blk\.(\d+)\.([a-z_]+)\.weight$/.exec(t.name);
       const proj = match?.[2] as Projection | undefined;
       if (proj === undefined || !inputSparse.has(proj)) return t;
-      if (layout === 'column-blocks') return columnBlockTensor(t, `blk.${match![1]}.${proj}_cb.weight`);
-      return transposedTensor(file, file.tensor(t.name)!, `blk.${match![1]}.${proj}_t.weight`, type);
+      if (layout === 'column-blocks') return columnBlockTensor(t, contractNames.columnBlocks(Number(match![1]), proj));
+      return transposedTensor(file, file.tensor(t.name)!, contractNames.transposed(Number(match![1]), proj), type);
     });
 
     const metadata: Array<[string, GGUFValue]> = [];
     for (const [k, v] of file.metadata) {
-      if (k === 'general.architecture') metadata.push([k, ggufValue.string('chess')]);
+      if (k === 'general.architecture') metadata.push([k, ggufValue.string(SPARSE_GGUF.architecture)]);
       else if (k === 'llama.block_count') metadata.push([k, ggufValue.u32(nLayer)]);
       else metadata.push([k, v]);
     }
+    const keys = SPARSE_GGUF.keys;
     metadata.push(
-      ['chess.base_architecture', ggufValue.string(arch)],
+      [keys.baseArchitecture, ggufValue.string(arch)],
       // docs/gguf-sparse.md §2: 2 when any column-block tensor is present
-      ['chess.format_version', ggufValue.u32(layout === 'column-blocks' ? 2 : 1)],
-      ['chess.method', ggufValue.string(options.method)],
-      ['chess.statistic', ggufValue.string('none')],
-      ['chess.target_sparsity', ggufValue.f32(sparsity)],
-      ['chess.calibration.source', ggufValue.string('synthetic')],
-      ['chess.calibration.tokens', ggufValue.u64(0)],
-      ['chess.calibration.seed', ggufValue.u64(seed)],
-      ['chess.tool', ggufValue.string(`chess-toolchain test-models ${RECIPE_VERSION}`)],
+      [keys.formatVersion, ggufValue.u32(SPARSE_GGUF.layouts[layout].formatVersion)],
+      [keys.method, ggufValue.string(options.method)],
+      [keys.statistic, ggufValue.string(NO_STATISTIC)],
+      [keys.targetSparsity, ggufValue.f32(sparsity)],
+      [keys.calibrationSource, ggufValue.string('synthetic')],
+      [keys.calibrationTokens, ggufValue.u64(0)],
+      [keys.calibrationSeed, ggufValue.u64(seed)],
+      [keys.tool, ggufValue.string(`chess-toolchain test-models ${RECIPE_VERSION}`)],
     );
     await writeGGUF(out, { metadata, tensors: [...tensors, ...extra] });
     return out;

@@ -5,6 +5,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
+import { PROJECTIONS, type Projection } from '@chess/contract';
 import { ChessError, writeFileAtomic } from '@chess/core';
 import { ChannelHistograms, Histogram, histogramBins, sameHistogramSpec, type HistogramSpec } from './histogram.ts';
 import { sha256OfFile } from './hash.ts';
@@ -15,9 +16,8 @@ export { ChannelHistograms, Histogram, DEFAULT_HISTOGRAM_SPEC, histogramBins, ty
 export const PROFILE_FORMAT_VERSION = 2;
 export const PROFILE_MAGIC = 'CHESSPRF';
 
-/** The seven projections of a llama layer, named as in GGUF (`blk.N.<proj>.weight`). */
-export type Projection = 'attn_q' | 'attn_k' | 'attn_v' | 'attn_output' | 'ffn_gate' | 'ffn_up' | 'ffn_down';
-export const PROJECTIONS: readonly Projection[] = ['attn_q', 'attn_k', 'attn_v', 'attn_output', 'ffn_gate', 'ffn_up', 'ffn_down'];
+/** The seven projections of a llama layer, named as in GGUF (`blk.N.<proj>.weight`), in the contract's order (the profile's section order). */
+export { PROJECTIONS, type Projection };
 
 /** CHESS per-channel statistic m_i: `rms` = sqrt(E[u_i^2]) (first release), `mean-abs` = E|u_i| (refactor). */
 export type ChessStatistic = 'rms' | 'mean-abs';

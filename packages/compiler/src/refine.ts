@@ -11,6 +11,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { emitGGUF } from '@chess/codegen-gguf';
+import { GATE_ACT_SITE, inputSite } from '@chess/contract';
 import { type Module, type StepReport } from '@chess/ir';
 import { PROJECTIONS, type PassContext, REFINE_PIPELINE, type ThresholdProfile, type Thresholds, computeThresholds } from '@chess/pass-chess';
 import type { Calibrator, CalibrationRequest } from './calibrator.ts';
@@ -31,12 +32,12 @@ export function achievedOnProfile(profile: ThresholdProfile, thresholds: Thresho
       const m = thresholds.statistic === 'rms' ? lp.upRms : lp.upMeanAbs;
       let t = 0;
       for (let i = 0; i < m.length; i++) if (m[i]! > 0) (t = lt.gate[i]! * m[i]!), (i = m.length);
-      note('ffn_gate_act', lp.score[thresholds.statistic].cdf!(t));
-    } else if (lt.gate && lp.gateAbs.cdf) note('ffn_gate_act', lp.gateAbs.cdf(lt.gate[0]!));
+      note(GATE_ACT_SITE, lp.score[thresholds.statistic].cdf!(t));
+    } else if (lt.gate && lp.gateAbs.cdf) note(GATE_ACT_SITE, lp.gateAbs.cdf(lt.gate[0]!));
     for (const p of PROJECTIONS) {
       const v = lt.inputs[p];
       const src = lp.inputs[p];
-      if (v !== undefined && src.cdf) note(`${p}_in`, src.cdf(v));
+      if (v !== undefined && src.cdf) note(inputSite(p), src.cdf(v));
     }
   }
   return out;

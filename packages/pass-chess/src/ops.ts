@@ -14,7 +14,7 @@
  *
  * Registration is explicit (`registerSparseOps()`), never an import side effect.
  */
-import { LAYOUTS } from '@chess/contract';
+import { LAYOUTS, keeps } from '@chess/contract';
 import { type Kernel, type OpSchema, type Tensor, registerKernel, registerOp } from '@chess/ir';
 
 /** `%y = threshold %x @tau : f32[T,N]` — element-wise keep |x| > tau. */
@@ -101,7 +101,7 @@ export const thresholdKernel: Kernel = ({ inputs: [x, tau] }) => {
   for (let r = 0; r < t; r++) {
     for (let j = 0; j < n; j++) {
       const v = x!.data[r * n + j]!;
-      out[r * n + j] = Math.abs(v) > tau!.data[perChannel ? j : 0]! ? v : 0;
+      out[r * n + j] = keeps(v, tau!.data[perChannel ? j : 0]!) ? v : 0;
     }
   }
   return { shape: [t, n], data: out };
@@ -114,7 +114,7 @@ export const sparseLinearOutKernel: Kernel = ({ inputs: [x, w, gate, tau] }) => 
   for (let r = 0; r < t; r++) {
     for (let i = 0; i < nOut; i++) {
       const g = gate!.data[r * nOut + i]!;
-      if (!(Math.abs(g) > tau!.data[i]!)) continue; // dead channel: row i is never read
+      if (!keeps(g, tau!.data[i]!)) continue; // dead channel: row i is never read
       let acc = 0;
       for (let k = 0; k < nIn; k++) acc += x!.data[r * nIn + k]! * w!.data[i * nIn + k]!;
       out[r * nOut + i] = g * acc;

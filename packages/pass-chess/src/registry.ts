@@ -53,7 +53,7 @@ export const PASSES: readonly PassDefinition[] = [
   },
   {
     name: 'sparsify',
-    summary: "rewrite the method's sites: the gated FFN -> sparse_linear_out over ffn_gate_tau, linear(x, W) -> linear(threshold(x, <proj>_in_tau), W)",
+    summary: "rewrite the method's sites: the gated FFN -> sparse_linear_out over the gate thresholds, linear(x, W) -> linear(threshold(x, input threshold), W)",
     step: (c) => ({ name: `sparsify-${c.method}`, rules: sparsifyRules(c.method) }),
   },
   {
