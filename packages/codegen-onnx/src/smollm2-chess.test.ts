@@ -105,7 +105,7 @@ beforeAll(async () => {
   } finally {
     await session.release();
   }
-}, 3_600_000);
+}, 7_200_000); // a cold patched build (10-40 min here) plus a queue behind another package's build
 
 afterAll(async () => {
   if (work) await rm(work, { recursive: true, force: true });
