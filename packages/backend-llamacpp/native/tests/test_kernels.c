@@ -574,12 +574,30 @@ static void test_parts(void) {
 /* ---------------- reference vs float64 ---------------- */
 
 /* this file's own 8-bit activation quantization (same rule as documented in chess_sparse.h) */
-static void own_quant8(const float *x, double *xq, int64_t n) {
+static double own_round_half(float f);
+/* ggml's 8-bit activations for the Q8_0 / Q4_0 / Q4_1 dot (quantize_row_q8_0 / q8_1, see
+ * own_quant_q8g): xq = d * q with d = amax/127 kept as fp16 and q = round_even(x * id), id
+ * = 127/amax (x86) or 1/d (AArch64); per block, ds[b] = d and ss[b] = Q8_1's s = fp16(d *
+ * sum q) with the unrounded d (the minimum term of Q4_1 takes s, not d * sum q). */
+static void own_quant8(const float *x, double *xq, double *ds, double *ss, int64_t n) {
     for (int64_t b = 0; b < n / 32; b++) {
         float amax = 0;
         for (int i = 0; i < 32; i++) amax = fmaxf(amax, fabsf(x[32 * b + i]));
-        const float d = amax / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
-        for (int i = 0; i < 32; i++) xq[32 * b + i] = (double)d * (double)nearbyintf(x[32 * b + i] * id);
+        const float d = amax / 127.0f;
+#if defined(__aarch64__)
+        const float id = d != 0.0f ? 1.0f / d : 0.0f;
+#else
+        const float id = amax != 0.0f ? 127.0f / amax : 0.0f;
+#endif
+        const double dh = own_round_half(d);
+        int sum = 0;
+        for (int i = 0; i < 32; i++) {
+            const float q = nearbyintf(x[32 * b + i] * id);
+            xq[32 * b + i] = dh * (double)q;
+            sum += (int)q;
+        }
+        ds[b] = dh;
+        ss[b] = own_round_half(d * (float)sum);
     }
 }
 
@@ -604,6 +622,7 @@ static void test_reference(void) {
                 double *ye = calloc((size_t)(ny * nt), sizeof(double));   /* exact activations */
                 double *yq = calloc((size_t)(ny * nt), sizeof(double));   /* 8-bit activations */
                 double *xq = malloc(sizeof(double) * (size_t)ne0);
+                double *xd = malloc(sizeof(double) * (size_t)(ne0 / 32 + 1)), *xs = malloc(sizeof(double) * (size_t)(ne0 / 32 + 1));
                 for (int64_t tt = 0; tt < nt; tt++) {
                     const float *x = (const float *)((char *)p.x + (size_t)tt * p.x_nb1);
                     if (kind == 0) {
@@ -612,11 +631,18 @@ static void test_reference(void) {
                                 for (int64_t i = 0; i < ne0; i++) ye[tt * ne0 + i] += (double)x[j] * W[j * ne0 + i];
                     } else {
                         const float *g = (const float *)((char *)p.g + (size_t)tt * p.g_nb1);
-                        if (quant) own_quant8(x, xq, ne0);
+                        if (quant) own_quant8(x, xq, xd, xs, ne0);
                         for (int64_t i = 0; i < ne1; i++) {
                             if (!keep(&p, g[i], i)) continue;
                             double se = 0, sq = 0;
                             for (int64_t k = 0; k < ne0; k++) { se += W[i * ne0 + k] * x[k]; if (quant) sq += W[i * ne0 + k] * xq[k]; }
+                            if (t == CHESS_TYPE_Q4_1) /* the minimum m of each block times Q8_1's s instead of d * sum q */
+                                for (int64_t b = 0; b < ne0 / 32; b++) {
+                                    const double m = half_to_double(rd16(p.w + (size_t)i * p.nb1 + (size_t)b * 20 + 2));
+                                    double dq = 0; /* d * sum q, exactly (d has 11 bits, q 8) */
+                                    for (int k = 0; k < 32; k++) dq += xq[32 * b + k];
+                                    sq += m * (xs[b] - dq);
+                                }
                             ye[tt * ne1 + i] = g[i] * se;
                             yq[tt * ne1 + i] = g[i] * sq;
                         }
@@ -635,7 +661,7 @@ static void test_reference(void) {
                     const double errq = norm_diff(y, yq, n, &nrm);
                     CHECK(errq <= 1e-5 * nrm + 1e-30, "ref %s out_gated vs f64 (8-bit x): rel err %.3g", type_name(t), nrm > 0 ? errq / nrm : errq);
                 }
-                free(W); free(ye); free(yq); free(xq); free(y);
+                free(W); free(ye); free(yq); free(xq); free(xd); free(xs); free(y);
                 free_problem(&p);
             }
             printf("  ref    %-5s %-9s vs float64: 12 cases\n", type_name(t), kind ? "out_gated" : "in");
