@@ -10,8 +10,8 @@
 //               "<doc> <choice> <greedy 0|1> <ln p of each continuation token>".
 //     A document's choices share the longest common prefix of their inputs: it is evaluated
 //     once on the first choice's sequence and copied (llama_memory_seq_cp) to the others,
-//     then every choice's own tokens; documents are packed up to B tokens / S sequences
-//     per llama_decode.
+//     then every choice's own tokens in one batch. --batch sets the batch size (raised to the
+//     longest document); --seqs is accepted for compatibility (one sequence per choice).
 //
 //   chess-score kl --model S --reference D --text-file F --ctx N --chunks K --threads T
 //     Windows as llama-perplexity forms them (BOS-tokenized text, K windows of N tokens,
@@ -87,7 +87,7 @@ llama_context * make_context(llama_model * m, int n_ctx, int n_batch, int n_seq,
     cp.n_seq_max = n_seq;
     cp.n_threads = threads;
     cp.n_threads_batch = threads;
-    cp.kv_unified = false;
+    cp.kv_unified = true;
     cp.no_perf = true;
     llama_context * c = llama_init_from_model(m, cp);
     if (!c) die("cannot create a context");
@@ -158,14 +158,15 @@ int run_score(const Args & a) {
         for (const auto & c : d.choices) max_len = std::max(max_len, int(c.input.size()));
     }
     const int n_batch = std::max(a.batch, max_tokens);
-    const int n_seq = std::max(a.seqs, max_choices);
-    // One KV stream per sequence (kv_unified false): every choice holds its whole input. With a
-    // unified cache, documents packed into one batch scored up to 0.5 nat off on this llama.cpp.
-    const int cells = (max_len + 31) / 32 * 32;
+    // One document per llama_decode pair, one unified KV cache: on this llama.cpp, several
+    // documents packed into one batch (disjoint sequences) scored up to 0.5 nat off, and one KV
+    // stream per sequence (kv_unified false) was exact but 3-6x slower than node-llama-cpp.
+    const int n_seq = max_choices;
+    const int cells = (max_len + 31) / 32 * 32 + 32 * max_choices;
     llama_model * model = load_model(a.model);
     const llama_vocab * vocab = llama_model_get_vocab(model);
     const int n_vocab = llama_vocab_n_tokens(vocab);
-    llama_context * ctx = make_context(model, n_seq * cells, n_batch, n_seq, a.threads);
+    llama_context * ctx = make_context(model, cells + max_tokens, n_batch, n_seq, a.threads);
     llama_memory_t mem = llama_get_memory(ctx);
     llama_batch batch = llama_batch_init(n_batch, 0, 1);
     // scored positions: (doc, choice, input position) -> ln p, greedy
@@ -196,14 +197,7 @@ int run_score(const Args & a) {
     };
     size_t next = 0;
     while (next < docs.size()) {
-        // pack documents: at most n_seq choices and n_batch tokens per group
-        size_t end = next;
-        int seqs = 0, tokens = 0;
-        while (end < docs.size() && (end == next || (tokens + docs[end].tokens() <= n_batch && seqs + int(docs[end].choices.size()) <= n_seq))) {
-            seqs += int(docs[end].choices.size());
-            tokens += docs[end].tokens();
-            end++;
-        }
+        const size_t end = next + 1;
         llama_memory_clear(mem, true);
         // 1. each document's shared prefix once, on its first choice's sequence
         int seq = 0;
