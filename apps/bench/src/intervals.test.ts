@@ -11,7 +11,7 @@ describe('intervals', () => {
 
   it('bootstrap interval of a mean matches the normal approximation and is reproducible by seed', () => {
     const random = seededRandom(3);
-    const values = Array.from({ length: 2000 }, () => (random() < 0.3 ? 1 : 0));
+    const values: number[] = Array.from({ length: 2000 }, () => (random() < 0.3 ? 1 : 0));
     const ones = values.map(() => 1);
     const a = clusterBootstrap(values, ones);
     const b = clusterBootstrap(values, ones);

@@ -98,12 +98,20 @@ function runScorer(scorer: NativeScorer, args: string[], input: string | null, o
     });
     let buffered = '';
     let stderr = '';
+    let failed: unknown;
     child.stdout!.on('data', (chunk: Buffer) => {
+      if (failed !== undefined) return;
       buffered += chunk.toString();
       let nl: number;
-      while ((nl = buffered.indexOf('\n')) >= 0) {
-        onLine(buffered.slice(0, nl));
-        buffered = buffered.slice(nl + 1);
+      try {
+        while ((nl = buffered.indexOf('\n')) >= 0) {
+          onLine(buffered.slice(0, nl));
+          buffered = buffered.slice(nl + 1);
+        }
+      } catch (error) {
+        // a malformed line: stop the child and report it instead of throwing from a stream handler
+        failed = error;
+        child.kill();
       }
     });
     child.stderr!.on('data', (chunk: Buffer) => {
@@ -111,7 +119,8 @@ function runScorer(scorer: NativeScorer, args: string[], input: string | null, o
     });
     child.on('error', reject);
     child.on('close', (code, signal) => {
-      if (code === 0) resolve();
+      if (failed !== undefined) reject(failed);
+      else if (code === 0) resolve();
       else reject(new ChessError('EVAL_SCORER_FAILED', `${scorer.binary} ${args[0]} failed (${signal ? `signal ${signal}` : `exit ${code}`}): ${stderr.trim().slice(-1500)}`, { code, signal }));
     });
     if (input !== null) {
