@@ -48,6 +48,7 @@ const COMMANDS: Record<string, string[]> = {
   bench: ['bench', '--model', '{file}', '--json', '{out}/bench.json'],
   'llama-bench': ['llama-bench', '--model', '{file}', '--json', '{out}/llama-bench.json'],
   'model quantize': ['model', 'quantize', '--model', '{file}', '--type', 'q8_0', '--out', '{out}/quantized.gguf'],
+  'export-onnx': ['export-onnx', '{file}', '--out', '{out}/model.onnx'],
 };
 
 interface CaseResult {

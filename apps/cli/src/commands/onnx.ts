@@ -4,24 +4,30 @@
  * F.gguf --out model.onnx` (a dense or sparse GGUF -> IR -> ONNX). Outputs are
  * written atomically; an output that names an input is refused.
  */
-import { open } from 'node:fs/promises';
+import { open, stat } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { UsageError } from '@chess/core';
 
-/** Whether a file is ONNX rather than GGUF: no GGUF magic in its first 4 bytes. */
+/**
+ * Whether `chess import` reads `path` as ONNX: by its extension, or, for another name, by the
+ * first byte of an ONNX ModelProto (field 1, ir_version, a varint: 0x08). Anything else, and
+ * anything that is not a regular file (a FIFO would block the read), goes to the GGUF reader,
+ * which names the problem with the same codes as `chess inspect`.
+ */
 export async function isOnnxInput(path: string): Promise<boolean> {
   if (path.toLowerCase().endsWith('.onnx')) return true;
+  const info = await stat(path).catch(() => undefined);
+  if (!info?.isFile() || info.size < 1) return false;
   const handle = await open(path, 'r').catch(() => undefined);
-  if (!handle) return false; // let the GGUF reader name the problem
+  if (!handle) return false;
   try {
-    const head = Buffer.alloc(4);
-    await handle.read(head, 0, 4, 0);
-    return head.toString('latin1') !== 'GGUF';
+    const head = Buffer.alloc(1);
+    await handle.read(head, 0, 1, 0);
+    return head[0] === 0x08;
   } finally {
     await handle.close();
   }
 }
-
 
 export async function importOnnxToGGUF(path: string, options: { out: string; tokenizer?: string; contextLength?: string }): Promise<void> {
   const { importOnnx } = await import('@chess/import-onnx');
