@@ -124,7 +124,7 @@ async function buildAndTest(v: Variant, ggmlSource: string | null): Promise<stri
   // the build directory is a shared cache entry: another test run may be building it
   return withCacheLock(buildDir, { what: `the ${v.name} kernel test build` }, async () => {
     await step('cmake', args, 'cmake configure');
-    await step('cmake', ['--build', buildDir, '--target', 'test_kernels', 'test_cb', '-j', '2'], 'cmake build');
+    await step('cmake', ['--build', buildDir, '--target', 'test_kernels', 'test_cb', 'test_contract', '-j', '2'], 'cmake build');
     return step('ctest', ['--test-dir', buildDir, '--output-on-failure', '-V', '-j', '2'], 'ctest');
   });
 }

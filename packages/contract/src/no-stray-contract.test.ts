@@ -43,9 +43,6 @@ const ALLOW_LIST: readonly { file: RegExp; contains?: string; reason: string }[]
   { file: /^packages\/ir\/src\/llama\.ts$/, reason: 'dense Llama tensor names' },
   // Not the sparse contract: which norm feeds each projection (the Llama graph's structure) in the synthetic-threshold model.
   { file: /^packages\/backend-llamacpp\/src\/test-models\.ts$/, contains: "case '", reason: 'per-projection input distribution' },
-  // The kernels implement the keep rule in their hot loops (SIMD compares cannot name a macro);
-  // scalar tails use CHESS_CONTRACT_KEEPS where they were touched. TODO(lead): the remaining scalar fabsf(...) > tau.
-  { file: /^packages\/backend-llamacpp\/native\/src\/chess_(dispatch|cb|ref)\.c$/, contains: 'fabsf', reason: 'kernel keep-rule loops (lead)' },
 ];
 
 /** Removes // and /* *\/ comments (keeping line breaks, so line numbers hold); strings are kept. */

@@ -511,11 +511,6 @@ void cs_cb_quantize_group(const cs_cb_desc *D, const float *xm, int8_t *q, float
     *d = 1.0f / iscale;
 }
 
-static inline int cs_cb_keep(float v, const float *tau, int64_t n_tau, int64_t j) {
-    if (n_tau == 0) return v != 0.0f;
-    return fabsf(v) > (n_tau == 1 ? tau[0] : tau[j]);
-}
-
 /* per-thread scratch: one block, grown on demand */
 static _Thread_local struct { void *p; size_t n; } cs_cb_scratch;
 
@@ -561,7 +556,7 @@ static int64_t cs_cb_prepare(const chess_spmv_cb_args *a, const cs_cb_desc *D, c
         const int64_t k0 = nk;
         for (int64_t c = 0; c < D->B; c++) {
             const int64_t j = g * D->B + c;
-            const int k = replay ? cs_rc_keep(a->site, j) : cs_cb_keep(x[j], a->tau, a->n_tau, j);
+            const int k = replay ? cs_rc_keep(a->site, j) : cs_keep(x[j], a->tau, a->n_tau, j);
             xm[c] = k ? x[j] : 0.0f;
             kch[nk] = (uint16_t)c;
             nk += k;

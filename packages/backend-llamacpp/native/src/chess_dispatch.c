@@ -314,12 +314,6 @@ void chess_counters_reset(void) {
 
 /* ---------------- thresholding ---------------- */
 
-/* Keep rule shared by every entry point (see chess_sparse.h). */
-static inline int cs_keep(float v, const float *tau, int64_t n_tau, int64_t j) {
-    if (n_tau == 0) return v != 0.0f;
-    return fabsf(v) > (n_tau == 1 ? tau[0] : tau[j]);
-}
-
 /* One token of a prefill tile: At[j] = x[j] if kept else 0, union[j] |= kept; returns
  * the kept count. Select loops per threshold mode with no aliasing, so that they
  * compile to blends (the branchy form mispredicted half the time at s = 0.5: a
@@ -337,14 +331,14 @@ static int64_t cs_mask_row(const float *restrict x, int64_t n, const float *rest
     } else if (n_tau == 1) {
         const float t = tau[0];
         for (int64_t j = 0; j < n; j++) {
-            const int k = fabsf(x[j]) > t;
+            const int k = CHESS_CONTRACT_KEEPS(x[j], t);
             At[j] = k ? x[j] : 0.0f;
             uni[j] |= (uint8_t)k;
             kept += k;
         }
     } else {
         for (int64_t j = 0; j < n; j++) {
-            const int k = fabsf(x[j]) > tau[j];
+            const int k = CHESS_CONTRACT_KEEPS(x[j], tau[j]);
             At[j] = k ? x[j] : 0.0f;
             uni[j] |= (uint8_t)k;
             kept += k;
@@ -369,7 +363,7 @@ int64_t chess_threshold_mask(float *x, int64_t n, const float *tau, int64_t n_ta
     if (n_tau == 1) {
         const float t = tau[0];
         for (int64_t i = 0; i < n; i++) {
-            const int k = fabsf(x[i]) > t;
+            const int k = CHESS_CONTRACT_KEEPS(x[i], t);
             x[i] = k ? x[i] : 0.0f;
             kept += k;
         }
@@ -377,7 +371,7 @@ int64_t chess_threshold_mask(float *x, int64_t n, const float *tau, int64_t n_ta
         for (int64_t i = 0; i < n; i++) kept += x[i] != 0.0f;
     } else {
         for (int64_t i = 0; i < n; i++) {
-            const int k = fabsf(x[i]) > tau[i];
+            const int k = CHESS_CONTRACT_KEEPS(x[i], tau[i]);
             x[i] = k ? x[i] : 0.0f;
             kept += k;
         }

@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "chess_contract.h"
 #include "chess_sparse.h"
 
 /* ---- block layouts (byte-identical to ggml-common.h; own definitions) ---- */
@@ -146,6 +147,13 @@ static inline int64_t cs_ig_rows(const uint8_t *w, size_t nb1, const int32_t *id
 enum { CS_F32 = 0, CS_F16, CS_BF16, CS_Q8_0, CS_Q4_0, CS_Q4_1,
        CS_Q5_0, CS_Q5_1, CS_Q4_K, CS_Q5_K, CS_Q6_K, /* output-sparse (row layout) only */
        CS_NTYPES };
+
+/* The keep rule of every entry point (the contract's, chess_contract.h): one threshold for
+ * all channels (n_tau 1), one per channel, or none (n_tau 0: exact zeros are dropped). */
+static inline int cs_keep(float v, const float *tau, int64_t n_tau, int64_t j) {
+    if (n_tau == 0) return v != 0.0f;
+    return CHESS_CONTRACT_KEEPS(v, n_tau == 1 ? tau[0] : tau[j]);
+}
 
 /* ---- scalar conversions (portable; no hardware F16C needed) ---- */
 static inline float cs_bits_to_f32(uint32_t u) { float f; memcpy(&f, &u, 4); return f; }
