@@ -1,0 +1,3 @@
+import { chessVitestConfig } from '../vitest.shared.ts';
+
+export default chessVitestConfig();
