@@ -4,21 +4,13 @@
  * divergence figures. Percentile intervals, 95 %, a fixed PRNG so that a
  * report is reproducible to the digit.
  */
+import { mulberry32 } from '@chess/core';
 
 export const BOOTSTRAP_RESAMPLES = 2000;
 export const BOOTSTRAP_SEED = 1234;
 
-/** mulberry32: a small seeded PRNG (uniform in [0, 1)). */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** A small seeded PRNG (uniform in [0, 1)): @chess/core's mulberry32. */
+export const seededRandom: (seed: number) => () => number = mulberry32;
 
 /** Quantile with linear interpolation between order statistics (numpy's default 'linear'). */
 export function quantile(sorted: ArrayLike<number>, q: number): number {

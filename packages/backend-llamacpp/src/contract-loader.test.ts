@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GGMLType, checkSparseFile, ggufValue, openGGUF, writeGGUF, type GGUFValue, type GGUFWriteTensor } from '@chess/gguf';
 import { fetchDefaultModel } from '@chess/assets';
+import { mulberry32 } from '@chess/core';
 import { buildBackend } from './build.ts';
 import { evaluateProbabilities } from './eval-runner.ts';
 import { makeSparseTestModel } from './test-models.ts';
@@ -105,17 +106,8 @@ const FIXED: Mutation[] = [
   },
 ];
 
-/** mulberry32: a small seeded generator (reproducible fuzz cases). */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** reproducible fuzz cases */
+const rng = mulberry32;
 
 const SEED = Number(process.env.CHESS_CONTRACT_FUZZ_SEED ?? 0x20c0ffee);
 const FUZZ_CASES = 16;

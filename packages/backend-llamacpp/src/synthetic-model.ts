@@ -10,7 +10,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { basename } from 'node:path';
-import { ChessError, cachePath } from '@chess/core';
+import { ChessError, cachePath, mulberry32 } from '@chess/core';
 import { GGMLType, fp32ToFp16, ggmlRowBytes, ggmlTypeName, ggufValue, openGGUF, writeGGUF, type GGUFValue, type GGUFWriteTensor } from '@chess/gguf';
 
 export interface SyntheticLlamaOptions {
@@ -145,14 +145,5 @@ function randomBlocks(type: GGMLType, byteLength: number, std: number, rng: () =
   return out;
 }
 
-/** Seeded uniform draws in [0, 1) (mulberry32). */
-function uniformSampler(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Seeded uniform draws in [0, 1) (@chess/core's mulberry32). */
+const uniformSampler = mulberry32;

@@ -5,3 +5,4 @@ export { withCacheLock, ensureCacheDir, lockPathOf, type CacheLockOptions, type 
 export { ensurePythonEnv, repoRoot } from './python.ts';
 export { checkOutputPath, type OutputInput } from './output-path.ts';
 export { escapeControl } from './printable.ts';
+export { mulberry32 } from './random.ts';
