@@ -96,7 +96,7 @@ interface E2eReport {
     decode_speedup_vs_stock_dense: Spread | null;
     prefill_speedup_vs_stock_dense: Spread | null;
     ideal_decode_speedup: number | null;
-    read_ceiling_decode_speedup: number | null;
+    read_ceiling_decode_speedup: Spread | number | null;
     decode_tps: Spread | null;
   }>;
 }
@@ -116,13 +116,13 @@ function e2eRows(dir: string, file: string): Row[] {
         const extra =
           x.method === 'dense'
             ? ''
-            : `; byte-ideal ${x.ideal_decode_speedup?.toFixed(2) ?? '–'}x, read ceiling ${x.read_ceiling_decode_speedup?.toFixed(2) ?? '–'}x`;
+            : `; byte-ideal ${x.ideal_decode_speedup?.toFixed(2) ?? '–'}x, read ceiling ${typeof x.read_ceiling_decode_speedup === 'number' ? `${x.read_ceiling_decode_speedup.toFixed(2)}x` : x.read_ceiling_decode_speedup ? `${x.read_ceiling_decode_speedup.median.toFixed(2)}x (${x.read_ceiling_decode_speedup.min.toFixed(2)}–${x.read_ceiling_decode_speedup.max.toFixed(2)})` : '–'}`;
         return `${x.variant.replace(/^patched /, '')}: decode ${ratio(x.decode_speedup_vs_stock_dense)}, prefill ${ratio(x.prefill_speedup_vs_stock_dense)}${extra}`;
       });
     const load = r.machine.loadavg_start ? `, load ${r.machine.loadavg_start[0]?.toFixed(1)}→${r.machine.loadavg_end?.[0]?.toFixed(1) ?? '?'}` : '';
     rows.push({
       what: `end to end, synthetic ${o.shape} ${type.toUpperCase()}, ${o.sparsity * 100} % target, default options, patched vs stock llama-bench, ${o.threads} threads, tg${o.tg} / pp${o.pp}, ${o.rounds} interleaved rounds (stock dense: ${stock?.decode_tps ? `${stock.decode_tps.median.toFixed(2)} tok/s decode` : '–'})`,
-      command: `\`${r.command ?? `pnpm -C benchmarks e2e-speed --types ${o.types.join(',')} --rounds ${o.rounds} --pp ${o.pp} --tg ${o.tg}`}\``,
+      command: `\`${r.command ?? `pnpm -C benchmarks e2e-speed --types ${o.types.join(',')} --rounds ${o.rounds} --pp ${o.pp} --tg ${o.tg} --json results/${file}`}\``,
       result: cells.join('<br>'),
       source: `${r.machine.cpu}, ${r.machine.cores} cores${load}, ${day(r.started)}, ${rev(r.git_revision)}; \`results/${file}\``,
     });
