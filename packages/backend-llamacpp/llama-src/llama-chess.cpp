@@ -515,7 +515,7 @@ static bool chess_cb_can_read(const ggml_tensor * w) {
 // the dense model's batched products run that GEMM; the weights our kernels read in place
 // (column blocks, and chess+'s W_up, whose rows the decode reads) cannot live in the repacked
 // buffer, and ggml's plain GEMM on them is slower and another arithmetic. Their batched
-// products instead build one panel of 32 rows at a time (restored from column blocks, or the
+// products instead build one panel of 128 rows at a time (restored from column blocks, or the
 // rows themselves) in ggml's interleaved layout, in a cache-sized scratch, and call the very
 // ggml-cpu functions the dense model runs, on activations quantized by the same function, with
 // the same split of tokens (groups of 4 through the GEMM, the rest one by one): the dense
@@ -702,8 +702,8 @@ static void chess_op_panel_quant(ggml_tensor * dst, int ith, int nth, void * use
     }
 }
 
-// dst [n_out, n_tokens] = w x: each thread takes contiguous panels of 32 rows, packs each into
-// ggml's interleaved blocks in a scratch that stays in L2, and runs ggml's GEMM over it (token
+// dst [n_out, n_tokens] = w x: each thread takes contiguous panels of 128 rows, packs each into
+// ggml's interleaved blocks in a per-thread scratch (L2-sized for 4k-wide rows), and runs ggml's GEMM over it (token
 // groups of 4), then its GEMV (the rest). src[2] present: w is a column-block weight (its rows
 // restored first), else rows in place.
 static void chess_op_panel_gemm(ggml_tensor * dst, int ith, int nth, void * userdata) {
@@ -713,8 +713,10 @@ static void chess_op_panel_gemm(ggml_tensor * dst, int ith, int nth, void * user
     const bool cb = dst->src[2] != nullptr;
     const int64_t n_in = w->ne[0], n_out = w->ne[1], nt = dst->ne[1], nb = n_in / ggml_blck_size(w->type);
     const size_t row_bytes = ggml_row_size(w->type, n_in), qrow = ggml_row_size(f->kind->act_type, n_in);
-    constexpr int64_t PANEL = 32;
-    const int64_t np = n_out / PANEL, p0 = np * ith / nth, p1 = np * (ith + 1) / nth;
+    // 128 rows (4 column-block units): restoring them uses every byte of each column's cache
+    // line (32 rows used a quarter of each line, and the next panel fetched it again)
+    constexpr int64_t PANEL = 128;
+    const int64_t np = (n_out + PANEL - 1) / PANEL, p0 = np * ith / nth, p1 = np * (ith + 1) / nth;
     thread_local std::vector<uint8_t> rows_buf;
     thread_local std::vector<uint64_t> panel_buf; // 8-byte aligned, as ggml's loads of its blocks assume
     if (cb) {
@@ -727,11 +729,11 @@ static void chess_op_panel_gemm(ggml_tensor * dst, int ith, int nth, void * user
     const char * qs = (const char *) q->data;
     const int64_t nt4 = nt - nt % 4;
     for (int64_t p = p0; p < p1; p++) {
-        const int64_t r0 = p * PANEL;
+        const int64_t r0 = p * PANEL, nr = std::min(PANEL, n_out - r0); // a multiple of 32 (n_out is)
         const uint8_t * rows;
         size_t stride;
         if (cb) {
-            const int rc = chess_cb_rows_range((chess_type) w->type, w->data, n_in, n_out, r0, r0 + PANEL, rows_buf.data());
+            const int rc = chess_cb_rows_range((chess_type) w->type, w->data, n_in, n_out, r0, r0 + nr, rows_buf.data());
             if (rc != CHESS_OK) {
                 GGML_ABORT("chess_cb_rows_range(%s) failed with code %d", w->name, rc);
             }
@@ -741,14 +743,14 @@ static void chess_op_panel_gemm(ggml_tensor * dst, int ith, int nth, void * user
             rows = (const uint8_t *) w->data + (size_t) r0 * w->nb[1];
             stride = w->nb[1];
         }
-        for (int64_t g = 0; g < PANEL; g += 8) {
+        for (int64_t g = 0; g < nr; g += 8) {
             f->kind->pack(rows + (size_t) g * stride, stride, nb, panel + (size_t) (g / 8) * (size_t) nb * f->kind->x8_bytes);
         }
         if (nt4 > 0) {
-            f->gemm((int) n_in, y + r0, (size_t) n_out, panel, qs, (int) nt4, (int) PANEL);
+            f->gemm((int) n_in, y + r0, (size_t) n_out, panel, qs, (int) nt4, (int) nr);
         }
         for (int64_t t = nt4; t < nt; t++) {
-            f->gemv((int) n_in, y + t * n_out + r0, (size_t) n_out, panel, qs + t * qrow, 1, (int) PANEL);
+            f->gemv((int) n_in, y + t * n_out + r0, (size_t) n_out, panel, qs + t * qrow, 1, (int) nr);
         }
     }
 }
