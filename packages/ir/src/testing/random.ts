@@ -1,17 +1,10 @@
 /** Seeded random weights for numerical tests (the same seed gives the same bytes everywhere). */
 import type { Module } from '../module.ts';
 
-/** mulberry32: a small 32-bit PRNG; returns floats in [0, 1). */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { mulberry32 } from '@chess/core';
+
+/** mulberry32 (@chess/core): a small 32-bit PRNG; returns floats in [0, 1). */
+export { mulberry32 };
 
 /**
  * Values for every weight of the module, uniform in [-scale, scale); norm
