@@ -25,7 +25,7 @@ export function compilerSourcesHash(root: string = repoRoot()): string {
   const hash = createHash('sha256');
   const add = (path: string): void => {
     if (statSync(path).isDirectory()) {
-      for (const entry of readdirSync(path).sort()) if (!entry.startsWith('__') && entry !== 'node_modules') add(join(path, entry));
+      for (const entry of readdirSync(path).sort()) if (!entry.startsWith('__') && entry !== 'node_modules' && entry !== 'testing') add(join(path, entry)); // test helpers do not change compiled files
     } else if (/\.(ts|json)$/.test(path) && !/\.test\.ts$/.test(path)) {
       hash.update(`${path.slice(root.length)}\n`).update(readFileSync(path));
     }
