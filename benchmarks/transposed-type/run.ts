@@ -16,12 +16,11 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { buildBackend } from '@chess/backend-llamacpp';
 import { UsageError, repoRoot, writeFileAtomic } from '@chess/core';
-import { importGGUF } from '@chess/import-gguf';
 import type { DType } from '@chess/ir';
 import { fetchDefaultModel } from '@chess/models';
 import { type Perplexity, perplexity, writeHeldOutText } from '../transform/perplexity.ts';
-import { compile, fixedCalibrator } from '@chess/compiler';
-import { type Method, PROJECTIONS, type Projection, type QuantileSource, type ThresholdProfile } from '@chess/pass-chess';
+import { compile, fixedCalibrator, shapeOnlyProfile } from '@chess/compiler';
+import type { Method } from '@chess/pass-chess';
 
 interface Options {
   chunks: number;
@@ -55,21 +54,6 @@ function parseArgs(argv: string[]): Options {
   return options;
 }
 
-/** At sparsity 0 the thresholds are all 0 whatever the profile: a profile of the right shape suffices. */
-async function shapeOnlyProfile(model: string): Promise<ThresholdProfile> {
-  const { module, file } = await importGGUF(model);
-  await file.close();
-  const nLayer = module.hparams.get('n_layer') as number;
-  const nFF = module.hparams.get('n_ff') as number;
-  const q: QuantileSource = { quantile: () => 1 };
-  const m = new Float64Array(nFF).fill(1);
-  const inputs = Object.fromEntries(PROJECTIONS.map((p) => [p, q])) as Record<Projection, QuantileSource>;
-  return {
-    model: { arch: module.arch, nLayer, nEmbd: module.hparams.get('n_embd') as number, nFF },
-    calibration: { source: 'none (sparsity 0)', tokens: 0, seed: 0 },
-    layers: Array.from({ length: nLayer }, () => ({ upMeanAbs: m, upRms: m, gateAbs: q, score: { rms: q, 'mean-abs': q }, inputs })),
-  };
-}
 
 async function main(): Promise<void> {
   const options = parseArgs(process.argv.slice(2));
