@@ -8,23 +8,9 @@
 import { ChessError } from '@chess/core';
 import { checkSparseContract, checkThresholdValues, isThresholdTensor, SPARSE_GGUF, type ContractViolation } from '@chess/contract';
 import type { GGUFFile } from './reader.ts';
-import { GGUFValueType } from './types.ts';
+import { GGUF_VALUE_TYPE_NAME, GGUFValueType } from './types.ts';
 
-const SHORT_TYPE: Record<number, string> = {
-  [GGUFValueType.UINT8]: 'u8',
-  [GGUFValueType.INT8]: 'i8',
-  [GGUFValueType.UINT16]: 'u16',
-  [GGUFValueType.INT16]: 'i16',
-  [GGUFValueType.UINT32]: 'u32',
-  [GGUFValueType.INT32]: 'i32',
-  [GGUFValueType.FLOAT32]: 'f32',
-  [GGUFValueType.BOOL]: 'bool',
-  [GGUFValueType.STRING]: 'string',
-  [GGUFValueType.ARRAY]: 'array',
-  [GGUFValueType.UINT64]: 'u64',
-  [GGUFValueType.INT64]: 'i64',
-  [GGUFValueType.FLOAT64]: 'f64',
-};
+const SHORT_TYPE: Readonly<Record<number, string>> = GGUF_VALUE_TYPE_NAME;
 
 /** True when the file is a sparse GGUF (`general.architecture` = `chess`). */
 export function isSparseGGUF(file: GGUFFile): boolean {

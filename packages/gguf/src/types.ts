@@ -137,3 +137,20 @@ export enum GGUFValueType {
   INT64 = 11,
   FLOAT64 = 12,
 }
+
+/** Short names of the value types (`u32`, `f32`, `string`, `array`, ...), as messages and the IR's text form print them. */
+export const GGUF_VALUE_TYPE_NAME: Readonly<Record<GGUFValueType, string>> = {
+  [GGUFValueType.UINT8]: 'u8',
+  [GGUFValueType.INT8]: 'i8',
+  [GGUFValueType.UINT16]: 'u16',
+  [GGUFValueType.INT16]: 'i16',
+  [GGUFValueType.UINT32]: 'u32',
+  [GGUFValueType.INT32]: 'i32',
+  [GGUFValueType.FLOAT32]: 'f32',
+  [GGUFValueType.BOOL]: 'bool',
+  [GGUFValueType.STRING]: 'string',
+  [GGUFValueType.ARRAY]: 'array',
+  [GGUFValueType.UINT64]: 'u64',
+  [GGUFValueType.INT64]: 'i64',
+  [GGUFValueType.FLOAT64]: 'f64',
+};

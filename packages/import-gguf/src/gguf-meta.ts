@@ -1,4 +1,4 @@
-import { GGUFValueType, type GGUFValue } from '@chess/gguf';
+import { GGUF_VALUE_TYPE_NAME, GGUFValueType, type GGUFValue } from '@chess/gguf';
 import type { MetaEntry, MetaLiteral } from '@chess/ir';
 
 /**
@@ -6,21 +6,7 @@ import type { MetaEntry, MetaLiteral } from '@chess/ir';
  * opaque; the GGUF code generator maps them back, so import -> emit preserves
  * every key's exact on-disk type.
  */
-export const META_TYPE_NAME: Readonly<Record<GGUFValueType, string>> = {
-  [GGUFValueType.UINT8]: 'u8',
-  [GGUFValueType.INT8]: 'i8',
-  [GGUFValueType.UINT16]: 'u16',
-  [GGUFValueType.INT16]: 'i16',
-  [GGUFValueType.UINT32]: 'u32',
-  [GGUFValueType.INT32]: 'i32',
-  [GGUFValueType.FLOAT32]: 'f32',
-  [GGUFValueType.BOOL]: 'bool',
-  [GGUFValueType.STRING]: 'string',
-  [GGUFValueType.ARRAY]: 'array',
-  [GGUFValueType.UINT64]: 'u64',
-  [GGUFValueType.INT64]: 'i64',
-  [GGUFValueType.FLOAT64]: 'f64',
-};
+export const META_TYPE_NAME: Readonly<Record<GGUFValueType, string>> = GGUF_VALUE_TYPE_NAME;
 
 /** `array<array<u8>>`-style name of a value's full type. */
 export function metaTypeOf(value: GGUFValue): string {
