@@ -640,7 +640,6 @@ static const chess_panel_kind CHESS_PANEL_KINDS[] = {
     { GGML_TYPE_Q4_K, GGML_TYPE_Q8_K, "ggml_quantize_mat_q8_K_4x8", "ggml_gemm_q4_K_8x8_q8_K", "ggml_gemv_q4_K_8x8_q8_K",
       8 * (2 + 2 + 12 + 128), chess_pack_q4_Kx8 },
 };
-static constexpr int CHESS_N_PANEL_KINDS = (int) (sizeof(CHESS_PANEL_KINDS) / sizeof(CHESS_PANEL_KINDS[0]));
 
 // ggml's panel functions for a weight type, or nullptr (another type, not found, or
 // CHESS_PANEL_GEMM=0)
