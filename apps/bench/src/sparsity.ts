@@ -1,4 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs';
+import { columnBlockReadBytes as contractColumnBlockReadBytes } from '@chess/contract';
 import { ChessError } from '@chess/core';
 import { GGML_TYPE_TRAITS, GGMLType, openGGUF } from '@chess/gguf';
 
@@ -172,36 +173,12 @@ export interface WeightTraffic {
 const PROJECTIONS = ['attn_q', 'attn_k', 'attn_v', 'attn_output', 'ffn_gate', 'ffn_up', 'ffn_down'] as const;
 
 /**
- * Column-block layout (docs/gguf-sparse.md §3.1): bytes per output row of a group's scale
- * section, for every type the layout has; the rest of a group record is its columns.
- */
-const CB_SCALE_BYTES_PER_ROW: ReadonlyMap<GGMLType, number> = new Map([
-  [GGMLType.F32, 0],
-  [GGMLType.F16, 0],
-  [GGMLType.BF16, 0],
-  [GGMLType.Q8_0, 2],
-  [GGMLType.Q4_0, 2],
-  [GGMLType.Q4_1, 4],
-  [GGMLType.Q5_0, 2],
-  [GGMLType.Q5_1, 4],
-  [GGMLType.Q4_K, 16],
-  [GGMLType.Q5_K, 16],
-  [GGMLType.Q6_K, 18],
-]);
-
-/**
  * Expected bytes a token reads from a `_cb` tensor whose input drops a fraction `s` of the
- * channels: a group of B channels is skipped when all of them are dropped (probability s^B
- * for independent channels), else its scale section and its kept columns are read.
+ * channels: the contract's byte model (@chess/contract columnBlockReadBytes: a group is skipped
+ * when all its channels are dropped, else its scale section and its kept columns are read).
  */
 function columnBlockReadBytes(t: WeightTensor, s: number): number {
-  const traits = GGML_TYPE_TRAITS.get(t.type);
-  const scaleBytes = CB_SCALE_BYTES_PER_ROW.get(t.type);
-  if (!traits || scaleBytes === undefined) return t.bytes; // not a layout type: the loader refuses it
-  const rows = t.shape[1] ?? 1;
-  const groups = t.shape[0]! / traits.blockSize;
-  const columnBytes = traits.typeSize - scaleBytes; // per row and group
-  return groups * rows * (scaleBytes * (1 - s ** traits.blockSize) + columnBytes * (1 - s));
+  return contractColumnBlockReadBytes(t.type, t.shape[0]!, t.shape[1] ?? 1, s) ?? t.bytes; // not a layout type: the loader refuses it
 }
 
 /**

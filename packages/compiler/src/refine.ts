@@ -13,13 +13,13 @@ import { join } from 'node:path';
 import { emitGGUF } from '@chess/codegen-gguf';
 import { GATE_ACT_SITE, inputSite } from '@chess/contract';
 import { type Module, type StepReport } from '@chess/ir';
-import { PROJECTIONS, type PassContext, REFINE_PIPELINE, type ThresholdProfile, type Thresholds, computeThresholds } from '@chess/pass-chess';
+import { type BudgetPlan, PROJECTIONS, type PassContext, REFINE_PIPELINE, type ThresholdProfile, type Thresholds, computeThresholds } from '@chess/pass-chess';
 import type { Calibrator, CalibrationRequest } from './calibrator.ts';
 import type { RefinementStep } from './events.ts';
 import { runPasses } from './run-passes.ts';
 
 /** Fraction of the measured distribution each threshold drops, per site (min / max over layers). */
-export function achievedOnProfile(profile: ThresholdProfile, thresholds: Thresholds): Record<string, [number, number]> {
+export function achievedOnProfile(profile: ThresholdProfile, thresholds: Thresholds, gateScale?: readonly ArrayLike<number>[]): Record<string, [number, number]> {
   const out: Record<string, [number, number]> = {};
   const note = (site: string, v: number) => {
     const r = out[site] ?? [Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY];
@@ -27,7 +27,15 @@ export function achievedOnProfile(profile: ThresholdProfile, thresholds: Thresho
   };
   for (const lt of thresholds.layers) {
     const lp = profile.layers[lt.layer]!;
-    if (lt.gate && thresholds.statistic !== 'none' && lp.score[thresholds.statistic].cdf) {
+    if (lt.gate && gateScale && thresholds.statistic !== 'none' && lp.gateChannels) {
+      // budget: weight-aware scores |g_i| m_i c_i, taus t / (m_i c_i)
+      const m = thresholds.statistic === 'rms' ? lp.upRms : lp.upMeanAbs;
+      const c = gateScale[lt.layer]!;
+      const w = Float64Array.from({ length: m.length }, (_, i) => m[i]! * c[i]!);
+      let t = 0;
+      for (let i = 0; i < w.length; i++) if (w[i]! > 0) (t = lt.gate[i]! * w[i]!), (i = w.length);
+      note(GATE_ACT_SITE, lp.gateChannels.mixtureCdf(w, t));
+    } else if (lt.gate && thresholds.statistic !== 'none' && lp.score[thresholds.statistic].cdf) {
       // per-channel taus t / m_i: the fraction of scores <= t (t = tau_i * m_i for any channel with m_i > 0)
       const m = thresholds.statistic === 'rms' ? lp.upRms : lp.upMeanAbs;
       let t = 0;
@@ -56,6 +64,7 @@ export async function refineThresholds(
   dense: ThresholdProfile,
   calibrator: Calibrator,
   request: CalibrationRequest,
+  budgetPlan?: BudgetPlan,
 ): Promise<RefineResult> {
   const { options } = request;
   let { thresholds } = context;
@@ -68,10 +77,11 @@ export async function refineThresholds(
       await emitGGUF(module, sparseModel);
       const measured = await calibrator.measure!({ ...request, sparseModel, iteration, dense });
       await rm(sparseModel, { force: true });
-      const step = { iteration, achieved: achievedOnProfile(measured, thresholds) };
+      const step = { iteration, achieved: achievedOnProfile(measured, thresholds, budgetPlan?.gateScale) };
       steps.push(step);
       request.events({ type: 'refinement', step });
-      thresholds = computeThresholds(measured, options);
+      // the budget method keeps its allocation: each site's threshold at its allocated level on the new measurement
+      thresholds = computeThresholds(measured, { ...options, ...(budgetPlan && { budgetPlan }) });
       reports.push(...runPasses(module, REFINE_PIPELINE, { ...context, thresholds }, 'refine', request.events));
     }
   } finally {

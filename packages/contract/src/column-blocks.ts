@@ -54,3 +54,25 @@ export function columnBlockMisfit(type: string | number, nIn: number, nOut: numb
   if (!Number.isSafeInteger(nOut) || nOut <= 0 || nOut % t.rowMultiple !== 0) return `n_out = ${nOut} is not a positive multiple of ${t.rowMultiple} (${t.type} planes come in ${t.rowMultiple}-row units)`;
   return undefined;
 }
+
+/** Bytes per output row of a group's scale section (the sum of its scale fields). */
+export function columnBlockScaleBytes(t: ColumnBlockType): number {
+  return t.scales.reduce((a, f) => a + f.bytes, 0);
+}
+
+/**
+ * The byte model of a column-block tensor (docs/gguf-sparse.md §7): the expected
+ * bytes one token reads from a `_cb` weight of type `type` ([n_out, n_in]) whose
+ * input drops a fraction `s` of its channels. A group of B channels is skipped
+ * when all of them are dropped (probability s^B for independent channels), else
+ * its scale section and its kept channels' columns are read. Undefined for a
+ * type without the layout (the loader refuses such a tensor).
+ */
+export function columnBlockReadBytes(type: string | number, nIn: number, nOut: number, s: number): number | undefined {
+  const t = columnBlockType(type);
+  if (!t) return undefined;
+  const scaleBytes = columnBlockScaleBytes(t);
+  const columnBytes = t.blockBytes - scaleBytes; // per row and group
+  const groups = nIn / t.groupSize;
+  return groups * nOut * (scaleBytes * (1 - s ** t.groupSize) + columnBytes * (1 - s));
+}

@@ -24,6 +24,14 @@ export const SPARSE_GGUF = {
     calibrationTokens: 'chess.calibration.tokens',
     calibrationSeed: 'chess.calibration.seed',
     tool: 'chess.tool',
+    /** `budget` method: the byte budget, a fraction of the dense model's weight bytes per decoded token (f32). */
+    budget: 'chess.budget.fraction',
+    /** `budget` method: the fraction the allocation's byte model expects at the allocated sparsities (f32). */
+    budgetEstimate: 'chess.budget.estimate',
+    /** `budget` method: the thresholded sites of a layer, in the order of `chess.budget.sparsity` (array of strings). */
+    budgetSites: 'chess.budget.sites',
+    /** `budget` method: the allocated target sparsity of every layer and site, layer-major (array of f32, n_layer x sites). */
+    budgetSparsity: 'chess.budget.sparsity',
   },
 
   /**
@@ -136,6 +144,13 @@ export const SPARSE_GGUF = {
       gate: null,
       inputs: ['attn_q', 'attn_k', 'attn_v', 'attn_output', 'ffn_gate', 'ffn_up', 'ffn_down'],
       inputSparse: ['attn_q', 'attn_k', 'attn_v', 'attn_output', 'ffn_gate', 'ffn_up', 'ffn_down'],
+    },
+    budget: {
+      summary: 'byte budget (--budget): per-layer, per-site sparsity allocated by estimated divergence per byte saved; weight-aware per-channel FFN gate thresholds t / (m_i |W_down col i|), one threshold each on the inputs of W_q, W_k, W_v, W_o, W_gate',
+      allocation: 'budget',
+      gate: 'channel',
+      inputs: ['attn_q', 'attn_k', 'attn_v', 'attn_output', 'ffn_gate'],
+      inputSparse: ['attn_q', 'attn_k', 'attn_v', 'attn_output', 'ffn_gate', 'ffn_down'],
     },
   },
 

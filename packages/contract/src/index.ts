@@ -13,3 +13,4 @@ export * from './layouts.ts';
 export * from './column-blocks.ts';
 export * from './keep.ts';
 export * from './check.ts';
+export * from './budget.ts';

@@ -26,9 +26,20 @@ export interface MethodLayout {
   readonly inputs: readonly Projection[];
   /** Projections read by the input-sparse kernel, stored in the chosen storage layout (`_cb` or `_t`). */
   readonly inputSparse: readonly Projection[];
+  /**
+   * How the targets are chosen (absent: `uniform`): `uniform` = one target sparsity
+   * (`--sparsity`) for every thresholded site; `budget` = a byte budget (`--budget`)
+   * allocated per layer and site (`chess.budget.*` keys).
+   */
+  readonly allocation?: 'uniform' | 'budget';
 }
 
 export const METHOD_LAYOUTS: Readonly<Record<Method, MethodLayout>> = SPARSE_GGUF.methods;
+
+/** The methods with one target sparsity for every site (`--sparsity`). */
+export const UNIFORM_METHODS = METHODS.filter((m) => (METHOD_LAYOUTS[m].allocation ?? 'uniform') === 'uniform');
+/** The methods that take a byte budget (`--budget`) and allocate it per layer and site. */
+export const BUDGET_METHODS = METHODS.filter((m) => METHOD_LAYOUTS[m].allocation === 'budget');
 
 export function isMethod(name: string): name is Method {
   return (METHODS as readonly string[]).includes(name);

@@ -10,6 +10,7 @@
 export * from './methods.ts';
 export * from './ops.ts';
 export * from './thresholds.ts';
+export * from './budget.ts';
 export * from './passes.ts';
 export * from './registry.ts';
 export * from './apply.ts';

@@ -9,7 +9,9 @@ import { ChessError, UsageError } from '@chess/core';
 import { METHOD_LAYOUTS, type Method, type MethodLayout, PROJECTIONS } from '@chess/contract';
 
 export {
+  BUDGET_METHODS,
   METHODS,
+  UNIFORM_METHODS,
   METHOD_LAYOUTS,
   PROJECTIONS,
   STATISTICS,

@@ -12,7 +12,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { type Kernel, type Module, type Node, type OpSchema, type Tensor, WeightRef, buildLlamaModule, interpret, memoryWeight, registerKernel, registerOp, withMemoryWeights } from '@chess/ir';
 import { mulberry32, randomWeights } from '@chess/ir/testing';
 import { LAYOUTS, parseContractTensor } from '@chess/contract';
-import { FLT_MAX, METHODS, METHOD_LAYOUTS, type Method, applyChess, computeThresholds, contractNames, parseProjectionWeight, registerSparseOps, transposeMatrix } from './index.ts';
+import { FLT_MAX, UNIFORM_METHODS as METHODS, METHOD_LAYOUTS, type Method, applyChess, computeThresholds, contractNames, parseProjectionWeight, registerSparseOps, transposeMatrix } from './index.ts';
 import { exactProfile } from './testing.ts';
 import { type ReferenceThresholds, expectThresholdsMatch, referenceThresholdsOfModel } from './__reference__/thresholds.ts';
 

@@ -327,6 +327,7 @@ export function sparseGgufMeta(module: Module, options: { readonly thresholds: T
     { key: keys.calibrationTokens, type: 'u64', value: BigInt(calibration.tokens) },
     { key: keys.calibrationSeed, type: 'u64', value: BigInt(calibration.seed) },
     { key: keys.tool, type: 'string', value: options.tool ?? TOOL },
+    ...budgetMeta(thresholds),
   ];
   const replaced = new Set(added.map((e) => e.key));
   const meta = module.meta.filter((e) => !replaced.has(e.key));
@@ -335,6 +336,19 @@ export function sparseGgufMeta(module: Module, options: { readonly thresholds: T
   if (at >= 0) meta[at] = arch;
   else meta.unshift(arch);
   module.meta = [...meta, ...added];
+}
+
+/** The `budget` method's allocation as chess.budget.* keys (none for the other methods). */
+export function budgetMeta(thresholds: Thresholds): MetaEntry[] {
+  const a = thresholds.allocation;
+  if (!a) return [];
+  const { keys } = SPARSE_GGUF;
+  return [
+    { key: keys.budget, type: 'f32', value: a.budget },
+    { key: keys.budgetEstimate, type: 'f32', value: a.estimate },
+    { key: keys.budgetSites, type: 'array<string>', value: [...a.sites] },
+    { key: keys.budgetSparsity, type: 'array<f32>', value: Float32Array.from(a.sparsity.flat()) },
+  ];
 }
 
 // --- check-module ---

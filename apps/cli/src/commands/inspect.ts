@@ -28,13 +28,15 @@ export interface InspectReport {
   /** layout: how the tensor is stored (docs/gguf-sparse.md §3): rows (ggml's own), column-blocks, transposed, or threshold. */
   tensors: { name: string; type: string; shape: number[]; bytes: number; offset: number; layout: string }[];
   byType: Record<string, { tensors: number; bytes: number }>;
+  /** The `budget` method's allocation (chess.budget.*): per layer and site the allocated target sparsity; a string when the keys are inconsistent; null when absent. */
+  budget: { budget: number; estimate: number; sites: readonly string[]; sparsity: readonly (readonly number[])[] } | string | null;
   /** Sparse GGUF only (null for a dense file): the sparse contract's violations (docs/gguf-sparse.md), [] when it keeps it. */
   contract: { violations: { rule: string; key?: string; tensor?: string; message: string }[] } | null;
 }
 
 export async function inspectReport(file: GGUFFile): Promise<InspectReport> {
   const { ggmlTypeName } = await import('@chess/gguf');
-  const { tensorLayout } = await import('@chess/contract');
+  const { recordedBudget, tensorLayout } = await import('@chess/contract');
   const { checkSparseFile, isSparseGGUF } = await import('@chess/gguf');
   const meta = file.metadata;
   const architecture = meta.has('general.architecture') ? meta.getString('general.architecture') : '(none)';
@@ -43,6 +45,13 @@ export async function inspectReport(file: GGUFFile): Promise<InspectReport> {
     Object.fromEntries([...meta].filter(([key]) => predicate(key)).map(([key, value]) => [key, displayValue(value)]));
   const hyperparameters = pick((key) => key.startsWith(`${baseArchitecture}.`));
   const sparsityEntries = pick((key) => key.startsWith('chess.') && !key.startsWith('chess.synthetic'));
+  const raw = (key: string): unknown => {
+    const v = meta.get(key);
+    if (v === undefined) return undefined;
+    if ('items' in v) return Array.from(v.items as ArrayLike<unknown>, (x) => (typeof x === 'object' && x !== null && 'value' in x ? (x as { value: unknown }).value : x));
+    return typeof v.value === 'bigint' ? Number(v.value) : v.value;
+  };
+  const budget = recordedBudget(raw);
   const byType: InspectReport['byType'] = {};
   const tensors = file.tensors.map((t) => {
     const type = ggmlTypeName(t.type);
@@ -60,6 +69,7 @@ export async function inspectReport(file: GGUFFile): Promise<InspectReport> {
     baseArchitecture,
     hyperparameters,
     sparsity: Object.keys(sparsityEntries).length > 0 ? sparsityEntries : null,
+    budget,
     general: pick((key) => key.startsWith('general.')),
     tensors,
     byType,
@@ -82,6 +92,14 @@ export function formatInspectReport(r: InspectReport): string {
   for (const [key, value] of Object.entries(r.hyperparameters)) lines.push(`  ${key.slice(r.baseArchitecture.length + 1)} = ${JSON.stringify(value)}`);
   lines.push('', `sparsity: ${r.sparsity ? '' : 'none (dense model)'}`);
   for (const [key, value] of Object.entries(r.sparsity ?? {})) lines.push(`  ${key} = ${JSON.stringify(value)}`);
+  if (typeof r.budget === 'string') lines.push('', `budget allocation: unreadable (${r.budget})`);
+  else if (r.budget) {
+    const b = r.budget;
+    lines.push('', `budget allocation: ${b.budget} of the dense model's weight bytes per token (estimate ${b.estimate.toFixed(4)}); target sparsity per layer and site:`);
+    const width = Math.max(...b.sites.map((x) => x.length), 6);
+    lines.push(`  ${'layer'.padEnd(5)}  ${b.sites.map((x) => x.padStart(width)).join('  ')}`);
+    b.sparsity.forEach((row, il) => lines.push(`  ${String(il).padEnd(5)}  ${row.map((v) => v.toFixed(3).padStart(width)).join('  ')}`));
+  }
   if (r.contract) {
     lines.push('', `sparse contract: ${r.contract.violations.length === 0 ? 'kept' : `${r.contract.violations.length} violation(s)`}`);
     for (const v of r.contract.violations) lines.push(`  ${v.message}`);

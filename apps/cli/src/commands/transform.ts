@@ -18,8 +18,12 @@ export function registerTransformCommand(program: Command): void {
     .command('transform')
     .description('compile a dense GGUF into a sparse GGUF: thresholds from a calibration profile, input-sparse projections in column blocks (or transposed), the chess wrapper')
     .option('--model <file>', 'dense source GGUF (default: the embedded SmolLM2-135M-Instruct Q4_1)')
-    .option('--method <method>', `chess (CHESS w/o) | chess+ (CHESS w/: + W_q/W_o inputs) | cats | teal (default: ${D.method})`)
-    .option('--sparsity <s>', `target fraction of dropped elements in every thresholded tensor, in [0, 1) (default: ${D.sparsity})`)
+    .option('--method <method>', `chess (CHESS w/o) | chess+ (CHESS w/: + W_q/W_o inputs) | cats | teal | budget (a byte budget allocated per layer and site: --budget) (default: ${D.method})`)
+    .option('--sparsity <s>', `target fraction of dropped elements in every thresholded tensor, in [0, 1) (default: ${D.sparsity}; not with --method budget)`)
+    .option(
+      '--budget <fraction>',
+      "--method budget only: fraction of the dense model's weight bytes a decoded token may read (tied output head included), in (0, 1]; thresholds allocated per layer and site by estimated divergence per byte saved",
+    )
     .option('--statistic <stat>', `per-channel statistic m_i of chess / chess+: rms | mean-abs (cats and teal record none; default: ${D.statistic})`)
     .option('--profile <file>', 'calibration profile of this model (chess calibrate); default: calibrate now')
     .option('--calibration-tokens <n>', `without --profile: tokens of the on-the-fly calibration (Brown corpus, seed 0; default: ${D.calibrationTokens})`)
@@ -71,9 +75,10 @@ function summarize(result: CompileResult, seconds: number): void {
   const { method, sparsity, layout, transposedType } = result.options;
   const stored = layout === 'transposed' ? `transposed ${transposedType}` : layout;
   const placed = result.placements.filter((p) => p.layout !== 'rows').length;
+  const allocation = result.thresholds.allocation;
   log(
     `wrote ${result.emit.tensors} tensors (${(result.emit.tensorBytes / 2 ** 20).toFixed(1)} MiB): ${method}` +
-      `${result.thresholds.statistic === 'none' ? '' : `/${result.thresholds.statistic}`} at sparsity ${sparsity}, ${placed} input-sparse projections ${stored}, in ${seconds.toFixed(1)} s`,
+      `${result.thresholds.statistic === 'none' ? '' : `/${result.thresholds.statistic}`} ${allocation ? `within a budget of ${allocation.budget} of the dense bytes per token (allocation's estimate ${allocation.estimate.toFixed(4)}, mean target sparsity ${result.thresholds.sparsity.toFixed(3)})` : `at sparsity ${sparsity}`}, ${placed} input-sparse projections ${stored}, in ${seconds.toFixed(1)} s`,
   );
   // the runtime runs these on its masked-dense route: the same function, without the input-sparse kernel's savings
   for (const p of result.placements.filter((x) => x.layout === 'rows')) log(`kept in row layout (masked-dense route): ${p.weight}: ${p.reason}`);

