@@ -126,8 +126,12 @@ function thresholdWeight(name: string, length: number): Weight {
 function gateRule(): Rule {
   return {
     name: 'gate-threshold',
-    pattern: op('mul', op('activation', op('linear', any('x'), weight().where(isProj('ffn_gate')))).as('act'), op('linear', any('x'), weight('up').where(isProj('ffn_up')))).commutative(),
+    // W_gate reads x, or x through its own input threshold (a method that thresholds both, like budget)
+    pattern: op('mul', op('activation', op('linear', any('gateIn'), weight().where(isProj('ffn_gate')))).as('act'), op('linear', any('x'), weight('up').where(isProj('ffn_up')))).commutative(),
     rewrite(m, b) {
+      const gateIn = m.value('gateIn') as unknown as Node;
+      const x = m.value('x') as unknown as Node;
+      if (gateIn !== x && !(gateIn.op === 'threshold' && gateIn.operands[0] === x)) return undefined;
       const up = m.weight('up').name;
       const { layer } = parseProjectionWeight(up)!;
       const nFF = b.module.weight(up)!.shape[0]!;
