@@ -22,3 +22,8 @@ export { pairedComparison, primaryMetric, PRIMARY_METRIC, METRIC_NOTE, primaryAv
 export { clusterBootstrap, seededRandom, quantile, excludesZero, type Interval } from './intervals.ts';
 export { comparisons, denseBaseline, bytesVsDense, verdict, answerNotes } from './report.ts';
 export type { DivergenceResult } from './schema.ts';
+export { readModelInfo } from './model-info.ts';
+export { resolveRuntime } from './runtime.ts';
+export { loadModelOrThrow } from './eval.ts';
+export { layerSparsity, parseSparsityReport } from './sparsity.ts';
+export { deviceBenchResultSchema, deviceBenchToLlamaBench, deviceLabel, type DeviceBenchResult } from './device-bench.ts';

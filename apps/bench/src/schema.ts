@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { ChessError } from '@chess/core';
 import { z } from 'zod';
+import { deviceBenchResultSchema, deviceBenchToLlamaBench } from './device-bench.ts';
 
 /**
  * Result files written by `chess eval` and `chess bench`, read by `chess report`.
@@ -253,10 +254,11 @@ function formatPath(path: readonly PropertyKey[]): string {
 /** Validate parsed JSON as an eval or bench result; errors name the file and the field. */
 export function validateResult(file: string, value: unknown): AnyResult {
   const kind = (value as { kind?: unknown } | null)?.kind;
+  if (kind === 'chess-device-bench') return validateDeviceResult(file, value);
   if (kind !== 'chess-eval' && kind !== 'chess-bench' && kind !== 'chess-llama-bench') {
     throw new ChessError(
       'REPORT_BAD_RESULT',
-      `${file}: field 'kind' must be 'chess-eval', 'chess-bench' or 'chess-llama-bench' (a file written by chess eval, chess bench or chess llama-bench with --json), got ${JSON.stringify(kind)}`,
+      `${file}: field 'kind' must be 'chess-eval', 'chess-bench', 'chess-llama-bench' or 'chess-device-bench' (a file written by chess eval, chess bench or chess llama-bench with --json, or by a bundle's ./run bench), got ${JSON.stringify(kind)}`,
       { file, field: 'kind' },
     );
   }
@@ -270,6 +272,22 @@ export function validateResult(file: string, value: unknown): AnyResult {
   if (kind === 'chess-eval') return { kind: 'eval', file, result: parsed.data as EvalResult };
   if (kind === 'chess-bench') return { kind: 'bench', file, result: parsed.data as BenchResult };
   return { kind: 'llama-bench', file, result: parsed.data as LlamaBenchResult };
+}
+
+/** A bundle's `./run bench` result (device-bench.ts), read as a llama-bench result labelled with the device's CPU. */
+function validateDeviceResult(file: string, value: unknown): AnyResult {
+  const parsed = deviceBenchResultSchema.safeParse(value);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    const field = formatPath(issue.path);
+    throw new ChessError('REPORT_BAD_RESULT', `${file}: field '${field}': ${issue.message}`, { file, field, issues: parsed.error.issues.length });
+  }
+  try {
+    return { kind: 'llama-bench', file, result: deviceBenchToLlamaBench(parsed.data, file) };
+  } catch (error) {
+    if (error instanceof ChessError) throw error;
+    throw new ChessError('REPORT_BAD_RESULT', (error as Error).message, { file });
+  }
 }
 
 export function readResultFile(file: string): AnyResult {

@@ -7,6 +7,8 @@ import { ChessError, UsageError } from '@chess/core';
 import { positiveInteger } from './eval.ts';
 import { readModelInfo } from './model-info.ts';
 import { resolveRuntime } from './runtime.ts';
+export { spread } from './spread.ts';
+import { spread } from './spread.ts';
 import type { BenchMeasurement, BenchResult, BenchSummary, ModelInfo, Spread } from './schema.ts';
 import { layerSparsity, parseSparsityReport, readWeightTable, siteSparsity, subtractCounters, weightTraffic, type WeightTensor } from './sparsity.ts';
 import { RESULT_PREFIX, type RunnerInput, type RunnerOutput } from './speed-runner.ts';
@@ -31,13 +33,6 @@ export function parseThreads(spec: string | undefined): number[] {
   const out = parts.map((p) => positiveInteger('--threads', p)!);
   if (out.length === 0) throw new UsageError('BENCH_BAD_OPTION', '--threads is empty', {});
   return [...new Set(out)];
-}
-
-export function spread(values: readonly number[]): Spread {
-  const sorted = [...values].sort((a, b) => a - b);
-  const n = sorted.length;
-  const median = n % 2 === 1 ? sorted[(n - 1) / 2]! : (sorted[n / 2 - 1]! + sorted[n / 2]!) / 2;
-  return { median, min: sorted[0]!, max: sorted[n - 1]! };
 }
 
 const RUNNER = fileURLToPath(new URL('./speed-runner.ts', import.meta.url));
