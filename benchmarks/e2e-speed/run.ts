@@ -47,7 +47,7 @@
  */
 import { spawn } from 'node:child_process';
 import { existsSync, statSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { backendStatus, buildBackend, chessKernelIsa, ensurePatchedToolAt, hostX86Level, parseX86Level, type X86Level } from '@chess/backend-llamacpp';
@@ -236,6 +236,8 @@ function layoutArgs(options: Options, type: string): { args: string[]; key: stri
 /** The dense random-weight model (the synthetic-model cache), its profile and one compiled model per method (cached here). */
 async function prepareModels(options: Options, type: string): Promise<{ dense: string; sparse: Map<Method, string> }> {
   const dir = cachePath('bench-models');
+  // `chess calibrate` / `transform` write into it and refuse a missing directory (a cold cache)
+  await mkdir(dir, { recursive: true });
   const base = SHAPES[options.shape]!;
   const shape = options.layers === undefined ? base : { ...base, name: `${base.name}-${options.layers}l`, nLayer: options.layers };
   const target = parseSynthTarget(type);

@@ -11,9 +11,9 @@
  *   pnpm -C benchmarks statistic [--profile P] [--tokens N] [--methods chess,chess+] [--sparsities 0.5,0.7] [--chunks N] [--ctx N] [--bin-dir DIR] [--json OUT]
  */
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { buildBackend } from '@chess/backend-llamacpp';
 import { DEFAULT_REFINE_TOKENS, calibrate, checkProfileMatchesModel, readProfile, sparseRefiner } from '@chess/calibrate';
 import { UsageError, cachePath, repoRoot, writeFileAtomic } from '@chess/core';
@@ -59,6 +59,7 @@ async function main(): Promise<void> {
   const model = await fetchDefaultModel({ log });
   const backend = options.binDir ? { binDir: options.binDir, hash: `tools in ${options.binDir}` } : await buildBackend({ log });
   const profilePath = options.profile ?? cachePath('profiles', `statistic-v2-${options.tokens}-SmolLM2-135M-Instruct.Q4_1.prf`);
+  await mkdir(dirname(profilePath), { recursive: true }); // a cold cache has no profiles/ yet
   const profile = existsSync(profilePath) ? await readProfile(profilePath) : await calibrate({ model, tokens: options.tokens, out: profilePath, log });
   await checkProfileMatchesModel(profile, model);
   const refine = await sparseRefiner({ model, profile, tokens: DEFAULT_REFINE_TOKENS, log });
