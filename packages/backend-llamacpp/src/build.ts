@@ -282,6 +282,16 @@ async function preparePatchedTree(sourceDir: string, log: Log): Promise<void> {
 }
 
 /**
+ * A patched tree of its own at `sourceDir` (pristine clone, the full patch series, our
+ * llama-src/ and native/ synced in), for builds other than the backend's (device bundles);
+ * the caller holds a lock on it. Done once; later calls only sync changed own sources.
+ */
+export async function preparePatchedSource(sourceDir: string, log: Log = () => undefined): Promise<void> {
+  if (!existsSync(join(sourceDir, '.chess-patched'))) await preparePatchedTree(sourceDir, log);
+  await syncOwnSources(sourceDir);
+}
+
+/**
  * Copy llama-src/ into the tree's src/ and native/ into chess-native/, writing
  * only files whose content differs (unchanged files keep their timestamps, so
  * the incremental build recompiles only what changed). Returns the number of

@@ -6,7 +6,10 @@ export { klBase, klDivergence, type KlBase, type KlResult, type KlRunOptions } f
 export { ensureStockTool, stockToolsDir, type StockTool } from './stock-tools.ts';
 export { X86_LEVELS, chessKernelIsa, ggmlIsaFlags, hostX86Level, llamaToolBuildFlags, parseX86Level, x86LevelOfCpuFlags } from './x86-level.ts';
 export type { X86Level } from './x86-level.ts';
-export { loadStockLlama, loadPatchedLlama, llamaBinaryInfo, formatLlamaBinary, mappedLlamaFiles } from './llama-loaders.ts';
+export { loadStockLlama, loadPatchedLlama, patchedNodeLlamaCppModule, stockNodeLlamaCppModule, llamaBinaryInfo, formatLlamaBinary, mappedLlamaFiles } from './llama-loaders.ts';
 export type { LlamaBinaryInfo, LlamaFlavour, LoadOptions } from './llama-loaders.ts';
 export { evaluateProbabilities, type EvaluateOptions, type Evaluation } from './eval-runner.ts';
 export { makeDenseTwin, makeSparseTestModel, type SparseMethod, type SparseTestModelOptions } from './test-models.ts';
+export { buildDeviceTools, deviceBuildFlags, deviceBuildHash, deviceCpuRequirements, parseDeviceTarget, DEVICE_TARGETS, DEVICE_TOOLS, CROSS_APT_PACKAGES, AARCH64_SYSROOT } from './device-build.ts';
+export type { DeviceBuild, DeviceBuildFlags, DeviceTarget } from './device-build.ts';
+export { fullPatchSeries, seriesHash } from './build.ts';

@@ -107,8 +107,7 @@ export async function loadPatchedLlama(options: LoadOptions & { build?: BackendB
     await buildBackend(build ?? {});
     status = backendStatus();
   }
-  const entry = join(packageDirOf(status.nodeLlamaCppDir), 'dist', 'index.js');
-  const module = (await import(pathToFileURL(entry).href)) as NodeLlamaCppModule;
+  const module = await patchedNodeLlamaCppModule();
   // No prebuilt package is reachable from that install, so this loads the local build or fails.
   const llama = await module.getLlama({
     ...loadOptions,
@@ -128,4 +127,18 @@ export async function loadPatchedLlama(options: LoadOptions & { build?: BackendB
   }
   llamaInfo.set(llama, info);
   return llama;
+}
+
+/**
+ * The node-llama-cpp module of the patched install (the one loadPatchedLlama loads through):
+ * its classes (LlamaChatSession, ...) must come from the same module as the Llama they use.
+ */
+export async function patchedNodeLlamaCppModule(): Promise<NodeLlamaCppModule> {
+  const entry = join(packageDirOf(backendStatus().nodeLlamaCppDir), 'dist', 'index.js');
+  return (await import(pathToFileURL(entry).href)) as NodeLlamaCppModule;
+}
+
+/** The workspace's node-llama-cpp module (the one loadStockLlama loads through). */
+export async function stockNodeLlamaCppModule(): Promise<NodeLlamaCppModule> {
+  return import('node-llama-cpp');
 }

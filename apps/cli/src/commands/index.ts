@@ -6,6 +6,8 @@ import { registerInspectCommands } from './inspect.ts';
 import { registerModelCommands, registerSynthCommand } from './model.ts';
 import { registerExportOnnxCommand } from './onnx.ts';
 import { registerTransformCommand } from './transform.ts';
+import { registerPackCommand } from './pack.ts';
+import { registerGenerateCommand } from './generate.ts';
 import { registerBenchCommands } from '@chess/bench';
 
 /** Every command of the CLI, in the order `chess --help` lists them. */
@@ -19,4 +21,6 @@ export function registerCommands(program: Command): void {
   registerCalibrateCommand(program);
   registerTransformCommand(program);
   registerBenchCommands(program);
+  registerGenerateCommand(program);
+  registerPackCommand(program);
 }
