@@ -4,7 +4,7 @@
  * `budget` method at several byte budgets, on SmolLM2-135M-Instruct Q4_1 (the default model).
  *
  *   pnpm -C benchmarks frontier [--windows 16] [--ctx 512] [--threads 2]
- *                               [--budgets 0.85,0.78,0.72] [--sparsities 0.3,0.5,0.7]
+ *                               [--budgets 0.85,0.78,0.72] [--sparsities 0.3,0.5,0.7] [--rebuild-peers]
  *
  * One calibration profile for every model (6144 Brown corpus tokens, seed 0: the transform's
  * default), every model compiled with the transform's defaults (column blocks, one refinement
@@ -19,10 +19,12 @@
  * value and interval ends alike; a peer whose points do not reach those bytes is left out. The
  * verdict `better` needs the budget model's upper interval end below the best peer's lower one.
  *
- * Models and eval results are cached under $CHESS_CACHE_DIR/frontier, keyed by the compiler's
- * sources, so an interrupted run continues. Writes results/frontier.json.
+ * Models and eval results are cached under $CHESS_CACHE_DIR/frontier, so an interrupted run
+ * continues: a budget model is rebuilt when the compiler's sources changed, a peer's only with
+ * --rebuild-peers; every row records the compiler sources it was compiled with. Writes
+ * results/frontier.json.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -32,10 +34,15 @@ import { calibrate } from '@chess/calibrate';
 import { compile } from '@chess/compiler';
 import { UsageError, cachePath, repoRoot, withCacheLock, writeFileAtomic } from '@chess/core';
 
-const o = { windows: 16, ctx: 512, threads: 2, budgets: [0.85, 0.78, 0.72], sparsities: [0.3, 0.5, 0.7], calibrationTokens: 6144 };
+const o = { windows: 16, ctx: 512, threads: 2, budgets: [0.85, 0.78, 0.72], sparsities: [0.3, 0.5, 0.7], calibrationTokens: 6144, rebuildPeers: false };
 const argv = process.argv.slice(2);
 for (let i = 0; i < argv.length; i += 2) {
   const key = argv[i]!.replace(/^--/, '');
+  if (key === 'rebuild-peers') {
+    o.rebuildPeers = true;
+    i--;
+    continue;
+  }
   const value = argv[i + 1];
   const list = (v: string | undefined) => (v ?? '').split(',').map(Number);
   if ((key === 'windows' || key === 'ctx' || key === 'threads') && Number.isInteger(Number(value)) && Number(value) > 0) o[key] = Number(value);
@@ -67,7 +74,7 @@ interface Variant {
   sparsity?: number;
   budget?: number;
 }
-const variants: Variant[] = [...PEERS.flatMap((method) => o.sparsities.map((sparsity) => ({ method, sparsity }))), ...o.budgets.map((budget) => ({ method: 'budget', budget }))];
+const variants: Variant[] = [...o.budgets.map((budget) => ({ method: 'budget', budget })), ...PEERS.flatMap((method) => o.sparsities.map((sparsity) => ({ method, sparsity })))];
 const tagOf = (v: Variant) => `${v.method}-${v.budget !== undefined ? `b${v.budget}` : `s${v.sparsity}`}`;
 
 interface Row {
@@ -82,26 +89,31 @@ interface Row {
   /** Wall time of the transform (calibration excluded: one profile for all), on a shared machine. */
   transformSeconds: number | null;
   allocationEstimate: number | null;
+  /** Hash of the compiler sources the model was compiled with. */
+  compilerSources: string;
 }
 const rows: Row[] = [];
 for (const v of variants) {
   const tag = tagOf(v);
-  const model = join(work, 'models', `${tag}-${hash}.gguf`);
+  // peers are rebuilt only with --rebuild-peers (their compiler sources are recorded per row);
+  // the budget method whenever the compiler sources changed
+  const model = join(work, 'models', `${tag}.gguf`);
   const meta = `${model}.json`;
   let transformSeconds: number | null = null;
   let allocationEstimate: number | null = null;
+  const builtWith = () => (existsSync(meta) ? (JSON.parse(readFileSync(meta, 'utf8')) as { compilerSources?: string }).compilerSources : undefined);
   await withCacheLock(model, { what: `the frontier model ${tag}`, log }, async () => {
-    if (existsSync(model) && existsSync(meta)) return;
+    if (existsSync(model) && existsSync(meta) && (builtWith() === hash || (v.method !== 'budget' && !o.rebuildPeers))) return;
     log(`${tag}: transform`);
     const t0 = performance.now();
     const result = await compile({ model: dense, out: model, method: v.method, profile, ...(v.budget !== undefined ? { budget: v.budget } : { sparsity: v.sparsity }) });
-    const info = { seconds: (performance.now() - t0) / 1000, estimate: result.thresholds.allocation?.estimate ?? null };
+    const info = { seconds: (performance.now() - t0) / 1000, estimate: result.thresholds.allocation?.estimate ?? null, compilerSources: hash };
     await writeFileAtomic(meta, JSON.stringify(info));
   });
-  const info = JSON.parse(await readFile(meta, 'utf8')) as { seconds: number; estimate: number | null };
+  const info = JSON.parse(await readFile(meta, 'utf8')) as { seconds: number; estimate: number | null; compilerSources: string };
   transformSeconds = info.seconds;
   allocationEstimate = info.estimate;
-  const evalPath = join(work, 'evals', `${tag}-${hash}-c${o.ctx}-w${o.windows}.json`);
+  const evalPath = join(work, 'evals', `${tag}-${info.compilerSources}-c${o.ctx}-w${o.windows}.json`);
   let r: EvalResult;
   if (existsSync(evalPath)) r = JSON.parse(await readFile(evalPath, 'utf8')) as EvalResult;
   else {
@@ -122,6 +134,7 @@ for (const v of variants) {
     sameTop: d.sameTop.value,
     transformSeconds,
     allocationEstimate,
+    compilerSources: info.compilerSources,
   };
   rows.push(row);
   log(`${tag}: bytes ${row.bytesFraction.toFixed(4)} of dense, KL ${row.meanKl.value.toFixed(4)} [${row.meanKl.lo.toFixed(4)}, ${row.meanKl.hi.toFixed(4)}]`);

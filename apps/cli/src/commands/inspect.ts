@@ -95,7 +95,7 @@ export function formatInspectReport(r: InspectReport): string {
   if (typeof r.budget === 'string') lines.push('', `budget allocation: unreadable (${r.budget})`);
   else if (r.budget) {
     const b = r.budget;
-    lines.push('', `budget allocation: ${b.budget} of the dense model's weight bytes per token (estimate ${b.estimate.toFixed(4)}); target sparsity per layer and site:`);
+    lines.push('', `budget allocation: ${Number(b.budget.toPrecision(6))} of the dense model's weight bytes per token (estimate ${b.estimate.toFixed(4)}); target sparsity per layer and site:`);
     const width = Math.max(...b.sites.map((x) => x.length), 6);
     lines.push(`  ${'layer'.padEnd(5)}  ${b.sites.map((x) => x.padStart(width)).join('  ')}`);
     b.sparsity.forEach((row, il) => lines.push(`  ${String(il).padEnd(5)}  ${row.map((v) => v.toFixed(3).padStart(width)).join('  ')}`));
