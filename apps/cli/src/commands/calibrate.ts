@@ -54,7 +54,7 @@ export function registerCalibrateCommand(program: Command): void {
       const { SingleBar, Presets } = (await import('cli-progress')).default;
       const bar = new SingleBar(
         {
-          format: 'calibrate |{bar}| {percentage}% {value}/{total} tokens | {rate} tok/s | ETA {eta_formatted}',
+          format: 'calibrate |{bar}| {percentage}% {value}/{total} tokens | {rate} tok/s | ETA {eta}',
           stream: process.stderr,
           hideCursor: true,
           clearOnComplete: false,
@@ -75,11 +75,13 @@ export function registerCalibrateCommand(program: Command): void {
             if (!running) {
               started = Date.now();
               startDone = done;
-              bar.start(total, done, { rate: '0' });
+              bar.start(total, done, { rate: '-', eta: '?' });
               running = true;
             }
-            const rate = ((done - startDone) / Math.max(1e-3, (Date.now() - started) / 1000)).toFixed(0);
-            bar.update(done, { rate });
+            const perSecond = (done - startDone) / Math.max(1e-3, (Date.now() - started) / 1000);
+            // no rate before the first measured chunk: '?' rather than cli-progress's infinite ETA ("NFs")
+            const eta = perSecond > 0 ? formatSeconds((total - done) / perSecond) : '?';
+            bar.update(done, { rate: perSecond > 0 ? perSecond.toFixed(0) : '-', eta });
           },
         });
         if (running) bar.stop();
@@ -94,4 +96,10 @@ export function registerCalibrateCommand(program: Command): void {
         if (running) bar.stop();
       }
     });
+}
+
+/** 75 -> "1m15s", 8 -> "8s" (progress lines). */
+function formatSeconds(seconds: number): string {
+  const s = Math.max(0, Math.round(seconds));
+  return s >= 60 ? `${Math.floor(s / 60)}m${s % 60}s` : `${s}s`;
 }
