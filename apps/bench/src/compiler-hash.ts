@@ -3,8 +3,9 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { repoRoot } from '@chess/core';
 
-/** Sources whose change can change a compiled model: reading, calibration, the passes, code generation, the commands. */
+/** Sources whose change can change a compiled model: the sparse contract (names, layouts), reading, calibration, the passes, code generation, the commands. */
 const COMPILER_SOURCES = [
+  'packages/contract/src',
   'packages/gguf/src',
   'packages/ir/src',
   'packages/import-gguf/src',
