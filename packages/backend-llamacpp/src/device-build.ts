@@ -88,6 +88,16 @@ export function deviceBuildFlags(target: DeviceTarget): DeviceBuildFlags {
   };
 }
 
+/**
+ * The flags as the manifest records them (and as the build's hash sees them): paths into this
+ * checkout relative to the repository, so that checkouts elsewhere give the same bundle.
+ */
+export function recordedFlags(target: DeviceTarget): DeviceBuildFlags {
+  const relative = (flag: string): string => flag.split(packageRoot()).join('packages/backend-llamacpp');
+  const flags = deviceBuildFlags(target);
+  return { main: flags.main.map(relative), variants: flags.variants.map((v) => ({ ...v, flags: v.flags.map(relative) })) };
+}
+
 /** CPU features (names as the probe prints them) the lowest build of a target needs. */
 export function deviceCpuRequirements(target: DeviceTarget): string[] {
   return target === 'linux-x86_64' ? ['avx2', 'fma', 'f16c', 'bmi2'] : ['asimd'];
@@ -121,7 +131,7 @@ function probeSource(): string {
 /** Hash naming a target's build in the cache. */
 export function deviceBuildHash(target: DeviceTarget): string {
   const hash = createHash('sha256');
-  hash.update(`device recipe ${DEVICE_RECIPE_VERSION}\ntarget ${target}\nbackend ${backendHash()}\n${JSON.stringify(deviceBuildFlags(target)).replace(packageRoot(), '<pkg>')}\n`);
+  hash.update(`device recipe ${DEVICE_RECIPE_VERSION}\ntarget ${target}\nbackend ${backendHash()}\n${JSON.stringify(recordedFlags(target))}\n`);
   hash.update(readFileSync(probeSource()));
   return hash.digest('hex').slice(0, 16);
 }
@@ -158,7 +168,7 @@ export async function buildDeviceTools(target: DeviceTarget, options: { log?: Lo
     llamaCppCommit: LLAMA_CPP_COMMIT,
     dir: out,
     files: marker.files,
-    flags: deviceBuildFlags(target),
+    flags: recordedFlags(target),
     cpuRequirements: deviceCpuRequirements(target),
   });
   const done = (): Marker | undefined => {
