@@ -1,10 +1,12 @@
 /**
  * frontier: divergence from the dense model against the weight bytes a decoded token reads,
- * for every method: chess, chess+, cats and teal at several target sparsities, and the
+ * for every method: chess, chess+, cats and teal at several target sparsities (per peer those
+ * whose bytes span the budgets), and the
  * `budget` method at several byte budgets, on SmolLM2-135M-Instruct Q4_1 (the default model).
  *
- *   pnpm -C benchmarks frontier [--windows 16] [--ctx 512] [--threads 2]
- *                               [--budgets 0.85,0.78,0.72] [--sparsities 0.3,0.5,0.7] [--rebuild-peers]
+ *   pnpm -C benchmarks frontier [--windows 10] [--ctx 512] [--threads 2] [--budgets 0.85,0.78,0.72]
+ *                               [--peers 'chess+:0.3,0.5,0.7;teal:0.2,0.3,0.5,0.6;chess:0.5,0.7;cats:0.5,0.7']
+ *                               [--rebuild | --rebuild-budget]
  *
  * One calibration profile for every model (6144 Brown corpus tokens, seed 0: the transform's
  * default), every model compiled with the transform's defaults (column blocks, one refinement
@@ -20,8 +22,9 @@
  * verdict `better` needs the budget model's upper interval end below the best peer's lower one.
  *
  * Models and eval results are cached under $CHESS_CACHE_DIR/frontier, so an interrupted run
- * continues: a budget model is rebuilt when the compiler's sources changed, a peer's only with
- * --rebuild-peers; every row records the compiler sources it was compiled with. Writes
+ * continues: a cached model is reused unless --rebuild (or --rebuild-budget, for the budget
+ * models) and the compiler's sources changed; every row records the compiler sources it was
+ * compiled with. Writes
  * results/frontier.json.
  */
 import { existsSync, readFileSync } from 'node:fs';
@@ -34,12 +37,23 @@ import { calibrate } from '@chess/calibrate';
 import { compile } from '@chess/compiler';
 import { UsageError, cachePath, repoRoot, withCacheLock, writeFileAtomic } from '@chess/core';
 
-const o = { windows: 16, ctx: 512, threads: 2, budgets: [0.85, 0.78, 0.72], sparsities: [0.3, 0.5, 0.7], calibrationTokens: 6144, rebuildPeers: false };
+const PEERS = ['chess', 'chess+', 'cats', 'teal'] as const;
+const o = {
+  windows: 10,
+  ctx: 512,
+  threads: 2,
+  budgets: [0.85, 0.78, 0.72],
+  // per peer the sparsities whose bytes span the budgets (chess and cats read more per sparsity: W_gate and attention stay dense)
+  peers: { 'chess+': [0.3, 0.5, 0.7], teal: [0.2, 0.3, 0.5, 0.6], chess: [0.5, 0.7], cats: [0.5, 0.7] } as Record<string, number[]>,
+  calibrationTokens: 6144,
+  rebuild: false,
+  rebuildBudget: false,
+};
 const argv = process.argv.slice(2);
 for (let i = 0; i < argv.length; i += 2) {
   const key = argv[i]!.replace(/^--/, '');
-  if (key === 'rebuild-peers') {
-    o.rebuildPeers = true;
+  if (key === 'rebuild' || key === 'rebuild-budget') {
+    o[key === 'rebuild' ? 'rebuild' : 'rebuildBudget'] = true;
     i--;
     continue;
   }
@@ -47,10 +61,17 @@ for (let i = 0; i < argv.length; i += 2) {
   const list = (v: string | undefined) => (v ?? '').split(',').map(Number);
   if ((key === 'windows' || key === 'ctx' || key === 'threads') && Number.isInteger(Number(value)) && Number(value) > 0) o[key] = Number(value);
   else if (key === 'budgets' && list(value).every((b) => b > 0 && b <= 1)) o.budgets = list(value);
-  else if (key === 'sparsities' && list(value).every((s) => s >= 0 && s < 1)) o.sparsities = list(value);
+  else if (key === 'peers' && value !== undefined) {
+    // chess+:0.3,0.5;teal:0.2,0.5
+    o.peers = {};
+    for (const part of value.split(';')) {
+      const [m, xs] = part.split(':');
+      if (!PEERS.includes(m as (typeof PEERS)[number]) || !list(xs).every((x) => x >= 0 && x < 1)) throw new UsageError('BENCH_BAD_ARGUMENT', `--peers: bad entry '${part}' (method:s1,s2;...)`, { value });
+      o.peers[m!] = list(xs);
+    }
+  }
   else throw new UsageError('BENCH_BAD_ARGUMENT', `bad option ${argv[i]} ${value ?? ''}`, { option: argv[i], value });
 }
-const PEERS = ['chess', 'chess+', 'cats', 'teal'] as const;
 const log = (line: string) => process.stderr.write(`[frontier] ${line}\n`);
 const started = performance.now();
 const load = [loadavg()[0]!];
@@ -74,7 +95,7 @@ interface Variant {
   sparsity?: number;
   budget?: number;
 }
-const variants: Variant[] = [...o.budgets.map((budget) => ({ method: 'budget', budget })), ...PEERS.flatMap((method) => o.sparsities.map((sparsity) => ({ method, sparsity })))];
+const variants: Variant[] = [...o.budgets.map((budget) => ({ method: 'budget', budget })), ...Object.entries(o.peers).flatMap(([method, xs]) => xs.map((sparsity) => ({ method, sparsity })))];
 const tagOf = (v: Variant) => `${v.method}-${v.budget !== undefined ? `b${v.budget}` : `s${v.sparsity}`}`;
 
 interface Row {
@@ -95,15 +116,15 @@ interface Row {
 const rows: Row[] = [];
 for (const v of variants) {
   const tag = tagOf(v);
-  // peers are rebuilt only with --rebuild-peers (their compiler sources are recorded per row);
-  // the budget method whenever the compiler sources changed
+  // a cached model is reused (its compiler sources are recorded per row) unless --rebuild
+  // (every model) or --rebuild-budget (the budget models) asks for it when the sources changed
   const model = join(work, 'models', `${tag}.gguf`);
   const meta = `${model}.json`;
   let transformSeconds: number | null = null;
   let allocationEstimate: number | null = null;
   const builtWith = () => (existsSync(meta) ? (JSON.parse(readFileSync(meta, 'utf8')) as { compilerSources?: string }).compilerSources : undefined);
   await withCacheLock(model, { what: `the frontier model ${tag}`, log }, async () => {
-    if (existsSync(model) && existsSync(meta) && (builtWith() === hash || (v.method !== 'budget' && !o.rebuildPeers))) return;
+    if (existsSync(model) && existsSync(meta) && (builtWith() === hash || !(o.rebuild || (o.rebuildBudget && v.method === 'budget')))) return;
     log(`${tag}: transform`);
     const t0 = performance.now();
     const result = await compile({ model: dense, out: model, method: v.method, profile, ...(v.budget !== undefined ? { budget: v.budget } : { sparsity: v.sparsity }) });
@@ -137,6 +158,7 @@ for (const v of variants) {
     compilerSources: info.compilerSources,
   };
   rows.push(row);
+  await writeReport(false);
   log(`${tag}: bytes ${row.bytesFraction.toFixed(4)} of dense, KL ${row.meanKl.value.toFixed(4)} [${row.meanKl.lo.toFixed(4)}, ${row.meanKl.hi.toFixed(4)}]`);
 }
 
@@ -154,24 +176,30 @@ function interpolate(points: Row[], x: number): { value: number; lo: number; hi:
   return null;
 }
 
-const comparisons = rows
-  .filter((r) => r.method === 'budget')
-  .map((r) => {
-    const peers = PEERS.map((m) => ({ method: m, at: interpolate(rows.filter((x) => x.method === m), r.bytesFraction) }));
-    const reach = peers.filter((p) => p.at !== null) as { method: string; at: { value: number; lo: number; hi: number } }[];
-    const best = reach.length > 0 ? reach.reduce((a, b) => (b.at.value < a.at.value ? b : a)) : null;
-    const verdict = !best ? 'no peer reaches these bytes' : r.meanKl.hi < best.at.lo ? 'better' : r.meanKl.lo > best.at.hi ? 'worse' : 'not separated by the intervals';
-    return { budget: r.budget, bytesFraction: r.bytesFraction, meanKl: r.meanKl, peers, bestPeer: best, verdict, ratioToBestPeer: best ? r.meanKl.value / best.at.value : null };
-  });
-for (const c of comparisons) {
-  log(
-    `budget ${c.budget}: bytes ${c.bytesFraction.toFixed(4)}, KL ${c.meanKl.value.toFixed(4)} vs best peer ${c.bestPeer ? `${c.bestPeer.method} ${c.bestPeer.at.value.toFixed(4)} [${c.bestPeer.at.lo.toFixed(4)}, ${c.bestPeer.at.hi.toFixed(4)}]` : '-'}: ${c.verdict}`,
-  );
+function comparisonsOf() {
+  return rows
+    .filter((r) => r.method === 'budget')
+    .map((r) => {
+      const peers = PEERS.map((m) => ({ method: m, at: interpolate(rows.filter((x) => x.method === m), r.bytesFraction) }));
+      const reach = peers.filter((p) => p.at !== null) as { method: string; at: { value: number; lo: number; hi: number } }[];
+      const best = reach.length > 0 ? reach.reduce((a, b) => (b.at.value < a.at.value ? b : a)) : null;
+      const verdict = !best ? 'no peer reaches these bytes' : r.meanKl.hi < best.at.lo ? 'better' : r.meanKl.lo > best.at.hi ? 'worse' : 'not separated by the intervals';
+      return { budget: r.budget, bytesFraction: r.bytesFraction, meanKl: r.meanKl, peers, bestPeer: best, verdict, ratioToBestPeer: best ? r.meanKl.value / best.at.value : null };
+    });
+}
+
+async function writeReport(complete: boolean): Promise<void> {
+  const comparisons = comparisonsOf();
+  if (complete) for (const c of comparisons) {
+    log(
+      `budget ${c.budget}: bytes ${c.bytesFraction.toFixed(4)}, KL ${c.meanKl.value.toFixed(4)} vs best peer ${c.bestPeer ? `${c.bestPeer.method} ${c.bestPeer.at.value.toFixed(4)} [${c.bestPeer.at.lo.toFixed(4)}, ${c.bestPeer.at.hi.toFixed(4)}]` : '-'}: ${c.verdict}`,
+    );
 }
 
 const out = {
   benchmark: 'frontier',
-  command: `pnpm -C benchmarks frontier --windows ${o.windows} --ctx ${o.ctx} --threads ${o.threads} --budgets ${o.budgets.join(',')} --sparsities ${o.sparsities.join(',')}`,
+  complete,
+  command: `pnpm -C benchmarks frontier --windows ${o.windows} --ctx ${o.ctx} --threads ${o.threads} --budgets ${o.budgets.join(',')} --peers '${Object.entries(o.peers).map(([m, xs]) => `${m}:${xs.join(',')}`).join(';')}'`,
   date: new Date().toISOString(),
   gitRevision: gitRevision(),
   compilerSources: hash,
@@ -187,4 +215,7 @@ const out = {
   comparisons,
 };
 await writeFileAtomic(join(repoRoot(), 'benchmarks', 'results', 'frontier.json'), `${JSON.stringify(out, null, 2)}\n`);
+}
+
+await writeReport(true);
 log('wrote benchmarks/results/frontier.json');

@@ -1,10 +1,12 @@
-/** `pnpm -C benchmarks readme-measured`: rewrite the README's Measured table from results/. */
+/** `pnpm -C benchmarks readme-measured`: rewrite the README's Measured table and its accuracy-per-byte table from results/. */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { repoRoot, writeFileAtomic } from '@chess/core';
+import { renderFrontier, withFrontier } from './frontier.ts';
 import { renderMeasured, withMeasured } from './measured.ts';
 
 const readmePath = join(repoRoot(), 'README.md');
-const next = withMeasured(readFileSync(readmePath, 'utf8'), renderMeasured(join(repoRoot(), 'benchmarks', 'results')));
+const results = join(repoRoot(), 'benchmarks', 'results');
+const next = withFrontier(withMeasured(readFileSync(readmePath, 'utf8'), renderMeasured(results)), renderFrontier(results));
 await writeFileAtomic(readmePath, next);
-process.stderr.write(`[readme-measured] wrote the Measured table of ${readmePath}\n`);
+process.stderr.write(`[readme-measured] wrote the Measured and accuracy-per-byte tables of ${readmePath}\n`);
