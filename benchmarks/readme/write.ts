@@ -2,11 +2,12 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { repoRoot, writeFileAtomic } from '@chess/core';
-import { renderFrontier, withFrontier } from './frontier.ts';
+import { FRONTIER_BEGIN, renderFrontier, withFrontier } from './frontier.ts';
 import { renderMeasured, withMeasured } from './measured.ts';
 
 const readmePath = join(repoRoot(), 'README.md');
 const results = join(repoRoot(), 'benchmarks', 'results');
-const next = withFrontier(withMeasured(readFileSync(readmePath, 'utf8'), renderMeasured(results)), renderFrontier(results));
+const measured = withMeasured(readFileSync(readmePath, 'utf8'), renderMeasured(results));
+const next = measured.includes(FRONTIER_BEGIN) ? withFrontier(measured, renderFrontier(results)) : measured;
 await writeFileAtomic(readmePath, next);
 process.stderr.write(`[readme-measured] wrote the Measured and accuracy-per-byte tables of ${readmePath}\n`);
