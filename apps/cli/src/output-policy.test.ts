@@ -86,6 +86,7 @@ describe('no command writes over one of its inputs', { timeout: 120_000 }, () =>
     ['bench --json = --model', async () => ['bench', '--model', model, '--json', model], /--json .* same file as --model/],
     ['bench --html = the second --model', async () => ['bench', '--model', join(work, 'hard.gguf'), '--model', model, '--html', model], /--html .* same file as --model/],
     ['llama-bench --json = --model', async () => ['llama-bench', '--model', model, '--json', model], /same file as --model/],
+    ['pack --out = --model', async () => ['pack', '--model', model, '--target', 'linux-x86_64', '--out', model], /--out .* same file as --model/],
     [
       'report --md = a result file',
       async () => {
@@ -126,6 +127,7 @@ describe('one policy for output directories; usage errors have codes', { timeout
     ['bench --json into a missing directory', () => ['bench', '--model', model, '--json', join(work, 'missing', 'x.json')], 'OUTPUT_DIR_MISSING'],
     ['transform --out into a missing directory', () => ['transform', '--model', model, '--out', join(work, 'missing', 'x.gguf')], 'OUTPUT_DIR_MISSING'],
     ['calibrate --out is a directory', () => ['calibrate', '--model', model, '--out', work], 'OUTPUT_IS_DIRECTORY'],
+    ['pack --out into a missing directory', () => ['pack', '--model', model, '--target', 'linux-x86_64', '--out', join(work, 'missing', 'b.tar.gz')], 'OUTPUT_DIR_MISSING'],
     ['a missing required option', () => ['import', model], 'CLI_MISSING_OPTION'],
     ['an unknown option', () => ['inspect', model, '--bogus'], 'CLI_UNKNOWN_OPTION'],
     ['an option without its value', () => ['transform', '--model'], 'CLI_MISSING_OPTION_VALUE'],
