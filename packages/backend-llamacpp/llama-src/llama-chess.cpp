@@ -703,8 +703,9 @@ static void chess_op_panel_quant(ggml_tensor * dst, int ith, int nth, void * use
 
 // dst [n_out, n_tokens] = w x: each thread takes contiguous panels of 128 rows, packs each into
 // ggml's interleaved blocks in a per-thread scratch (L2-sized for 4k-wide rows), and runs ggml's GEMM over it (token
-// groups of 4), then its GEMV (the rest). src[2] present: w is a column-block weight (its rows
-// restored first), else rows in place.
+// groups of 4), then its GEMV (the rest). src[2] present: w is a column-block weight (Q4_0: packed
+// straight from its column blocks by chess_cb_panel_q4_0x8; other types: its rows restored
+// first), else rows in place.
 static void chess_op_panel_gemm(ggml_tensor * dst, int ith, int nth, void * userdata) {
     const chess_panel_fns * f = (const chess_panel_fns *) userdata;
     const ggml_tensor * w = dst->src[0];
@@ -718,7 +719,9 @@ static void chess_op_panel_gemm(ggml_tensor * dst, int ith, int nth, void * user
     const int64_t np = (n_out + PANEL - 1) / PANEL, p0 = np * ith / nth, p1 = np * (ith + 1) / nth;
     thread_local std::vector<uint8_t> rows_buf;
     thread_local std::vector<uint64_t> panel_buf; // 8-byte aligned, as ggml's loads of its blocks assume
-    if (cb) {
+    // Q4_0 column blocks pack straight into the interleaved blocks (one pass, no row layout)
+    const bool cb_direct = cb && w->type == GGML_TYPE_Q4_0;
+    if (cb && !cb_direct) {
         rows_buf.resize((size_t) PANEL * row_bytes);
     }
     const size_t panel_bytes = (size_t) (PANEL / 8) * (size_t) nb * f->kind->x8_bytes;
@@ -729,21 +732,28 @@ static void chess_op_panel_gemm(ggml_tensor * dst, int ith, int nth, void * user
     const int64_t nt4 = nt - nt % 4;
     for (int64_t p = p0; p < p1; p++) {
         const int64_t r0 = p * PANEL, nr = std::min(PANEL, n_out - r0); // a multiple of 32 (n_out is)
-        const uint8_t * rows;
-        size_t stride;
-        if (cb) {
-            const int rc = chess_cb_rows_range((chess_type) w->type, w->data, n_in, n_out, r0, r0 + nr, rows_buf.data());
+        if (cb_direct) {
+            const int rc = chess_cb_panel_q4_0x8(w->data, n_in, n_out, r0, r0 + nr, panel);
             if (rc != CHESS_OK) {
-                GGML_ABORT("chess_cb_rows_range(%s) failed with code %d", w->name, rc);
+                GGML_ABORT("chess_cb_panel_q4_0x8(%s) failed with code %d", w->name, rc);
             }
-            rows = rows_buf.data();
-            stride = row_bytes;
         } else {
-            rows = (const uint8_t *) w->data + (size_t) r0 * w->nb[1];
-            stride = w->nb[1];
-        }
-        for (int64_t g = 0; g < nr; g += 8) {
-            f->kind->pack(rows + (size_t) g * stride, stride, nb, panel + (size_t) (g / 8) * (size_t) nb * f->kind->x8_bytes);
+            const uint8_t * rows;
+            size_t stride;
+            if (cb) {
+                const int rc = chess_cb_rows_range((chess_type) w->type, w->data, n_in, n_out, r0, r0 + nr, rows_buf.data());
+                if (rc != CHESS_OK) {
+                    GGML_ABORT("chess_cb_rows_range(%s) failed with code %d", w->name, rc);
+                }
+                rows = rows_buf.data();
+                stride = row_bytes;
+            } else {
+                rows = (const uint8_t *) w->data + (size_t) r0 * w->nb[1];
+                stride = w->nb[1];
+            }
+            for (int64_t g = 0; g < nr; g += 8) {
+                f->kind->pack(rows + (size_t) g * stride, stride, nb, panel + (size_t) (g / 8) * (size_t) nb * f->kind->x8_bytes);
+            }
         }
         if (nt4 > 0) {
             f->gemm((int) n_in, y + r0, (size_t) n_out, panel, qs, (int) nt4, (int) nr);

@@ -223,4 +223,4 @@ const cs_cb_table cs_cb_table_avx2 = { "avx2", {
     [CB_Q8_0] = CS_CB_NAME(cs_cb_q8_0),
     [CB_Q5_0] = CS_CBG(groups), [CB_Q5_1] = CS_CBG(groups), [CB_Q4_K] = CS_CBG(groups), [CB_Q5_K] = CS_CBG(groups),
     [CB_Q6_K] = CS_CBG(groups), [CB_F32] = CS_CBG(groups), [CB_F16] = CS_CBG(groups), [CB_BF16] = CS_CBG(groups),
-} };
+}, NULL };

@@ -176,10 +176,18 @@ static inline void cs_cb_pf_init(cs_cb_pf *P, const cs_cb_job *J, int64_t i0, in
     cs_cb_pf_run(P, 0);
 }
 
+/* chess_cb_panel_q4_0x8 for the 32-row units [u0, u1) of a Q4_0 column-block weight of G
+ * groups and R rows; the first 8-row block written is that of unit u0 (out as in the API). */
+typedef void (*cs_cb_panel_fn)(const uint8_t *cb, int64_t G, int64_t R, int64_t u0, int64_t u1, uint8_t *out);
+
 typedef struct {
     const char *name;
     cs_cb_groups_fn groups[CB_NTYPES]; /* NULL: the portable reference */
+    cs_cb_panel_fn panel_q4_0x8;       /* NULL: the portable one */
 } cs_cb_table;
+
+/* Bytes of one 8-row interleaved Q4_0 block (8 fp16 scales + 8 x 16 qs bytes). */
+#define CS_Q4_0X8_BYTES 144
 
 extern const cs_cb_table cs_cb_table_ref;
 #ifdef CHESS_HAVE_AVX2

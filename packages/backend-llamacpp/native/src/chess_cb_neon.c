@@ -165,4 +165,4 @@ const cs_cb_table cs_cb_table_neon = { "neon", {
     [CB_Q5_0] = cs_cbg_neon_groups, [CB_Q5_1] = cs_cbg_neon_groups, [CB_Q4_K] = cs_cbg_neon_groups,
     [CB_Q5_K] = cs_cbg_neon_groups, [CB_Q6_K] = cs_cbg_neon_groups, [CB_F32] = cs_cbg_neon_groups,
     [CB_F16] = cs_cbg_neon_groups, [CB_BF16] = cs_cbg_neon_groups,
-} };
+}, NULL };

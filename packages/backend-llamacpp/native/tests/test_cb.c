@@ -978,6 +978,61 @@ static void test_read_ceiling(void) {
     chess_set_isa(CHESS_ISA_REF);
 }
 
+/* chess_cb_panel_q4_0x8 on every ISA = the 8-row interleaved blocks packed here from
+ * chess_cb_rows_range's rows (packing written from the header's description, not the
+ * library's code); ranges of whole 32-row units; bad arguments refused. */
+static void pack_q4_0x8_expected(const uint8_t *rows, int64_t nrows, int64_t G, uint8_t *out) {
+    const size_t rb = (size_t)G * 18;
+    for (int64_t q = 0; q < nrows / 8; q++)
+        for (int64_t x = 0; x < G; x++) {
+            uint8_t *blk = out + ((size_t)q * (size_t)G + (size_t)x) * 144;
+            for (int i = 0; i < 8; i++) {
+                const uint8_t *src = rows + (size_t)(8 * q + i) * rb + (size_t)x * 18;
+                memcpy(blk + 2 * i, src, 2);
+                for (int h = 0; h < 2; h++)
+                    for (int k = 0; k < 8; k++) blk[16 + 64 * h + 8 * i + k] = (uint8_t)(src[2 + 8 * h + k] ^ 0x88);
+            }
+        }
+}
+
+static void test_panel(void) {
+    const chess_type t = CHESS_TYPE_Q4_0;
+    for (int isa = 0; isa < CHESS_ISA_COUNT; isa++) {
+        if (!chess_isa_available((chess_isa)isa)) continue;
+        for (int c = 0; c < 12; c++) {
+            const int64_t n_in = 32 * rnd_int(1, 40), n_out = 32 * rnd_int(1, 12), G = n_in / 32;
+            const size_t n = tensor_bytes(t, n_in, n_out);
+            uint8_t *cb = malloc(n), *rows = malloc(n);
+            for (size_t i = 0; i < n; i++) cb[i] = (uint8_t)rnd_u64();
+            const int64_t nu = n_out / 32, u0 = rnd_int(0, nu - 1), u1 = rnd_int(u0 + 1, nu);
+            const int64_t r0 = 32 * u0, r1 = 32 * u1;
+            const size_t pb = (size_t)(r1 - r0) / 8 * (size_t)G * 144;
+            uint8_t *want = malloc(pb), *got = malloc(pb + 64);
+            chess_set_isa(CHESS_ISA_REF);
+            CHECK(chess_cb_rows_range(t, cb, n_in, n_out, r0, r1, rows) == CHESS_OK, "rows_range rc");
+            pack_q4_0x8_expected(rows, r1 - r0, G, want);
+            chess_set_isa((chess_isa)isa);
+            memset(got, 0x77, pb + 64);
+            CHECK(chess_cb_panel_q4_0x8(cb, n_in, n_out, r0, r1, got) == CHESS_OK, "panel rc");
+            size_t bad = pb;
+            for (size_t i = 0; i < pb && bad == pb; i++) if (got[i] != want[i]) bad = i;
+            CHECK(bad == pb, "%s q4_0 %lldx%lld rows [%lld, %lld): panel byte %zu (block %zu, offset %zu) = %02x, packed rows give %02x",
+                  chess_isa_name((chess_isa)isa), (long long)n_in, (long long)n_out, (long long)r0, (long long)r1, bad,
+                  bad / 144, bad % 144, bad < pb ? got[bad] : 0, bad < pb ? want[bad] : 0);
+            int untouched = 1;
+            for (int i = 0; i < 64; i++) untouched &= got[pb + i] == 0x77;
+            CHECK(untouched, "%s: panel wrote past its blocks", chess_isa_name((chess_isa)isa));
+            CHECK(chess_cb_panel_q4_0x8(cb, n_in, n_out, 16, 32, got) == CHESS_ERR_SHAPE, "panel r0 %% 32");
+            CHECK(chess_cb_panel_q4_0x8(cb, n_in, n_out, 0, n_out + 32, got) == CHESS_ERR_SHAPE, "panel r1 > n_out");
+            CHECK(chess_cb_panel_q4_0x8(cb, n_in + 16, n_out, 0, 32, got) == CHESS_ERR_SHAPE, "panel n_in %% 32");
+            CHECK(chess_cb_panel_q4_0x8(NULL, n_in, n_out, 0, 32, got) == CHESS_ERR_NULL, "panel null");
+            free(cb); free(rows); free(want); free(got);
+        }
+        printf("  panel q4_0x8 %s: ok\n", chess_isa_name((chess_isa)isa));
+    }
+    chess_set_isa(CHESS_ISA_REF);
+}
+
 int main(int argc, char **argv) {
     const char *what = argc > 1 ? argv[1] : "all";
     const char *seed = getenv("CHESS_TEST_SEED");
@@ -993,6 +1048,7 @@ int main(int argc, char **argv) {
     if (!strcmp(what, "reference") || !strcmp(what, "all")) { test_reference(); ran = 1; }
     if (!strcmp(what, "simd") || !strcmp(what, "all")) { test_simd(); ran = 1; }
     if (!strcmp(what, "badargs") || !strcmp(what, "all")) { test_badargs(); ran = 1; }
+    if (!strcmp(what, "panel") || !strcmp(what, "all")) { test_panel(); ran = 1; }
     if (!strcmp(what, "read_ceiling")) { test_read_ceiling(); ran = 1; } /* needs CHESS_READ_CEILING=1: not part of "all" */
     if (!ran) { fprintf(stderr, "unknown test %s\n", what); return 2; }
     printf("%ld checks, %d failures\n", g_checks, g_failures);
