@@ -16,7 +16,8 @@
  * Every library and program has the run path $ORIGIN; libstdc++ and libgcc_s of the
  * toolchain are bundled beside them. A probe program (device/chess-cpu.c, static) prints the
  * CPU features the run script checks. Cached by target, the backend hash (patch series, our
- * sources, kernels) and the recipe below; built under the cache lock.
+ * sources, kernels) and the recipe below; built under the cache lock, in a tree keyed by the
+ * patch series (deviceTreeKey) so that a kernel change rebuilds incrementally.
  */
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, readdirSync, realpathSync, statSync } from 'node:fs';
@@ -128,7 +129,19 @@ function probeSource(): string {
   return join(packageRoot(), 'device', 'chess-cpu.c');
 }
 
-/** Hash naming a target's build in the cache. */
+/**
+ * Hash naming a target's build tree in the cache: the recipe, the target, the patch series and
+ * the flags. A change of only our own sources (llama-src/, native/: the kernels) is rebuilt
+ * incrementally in the same tree (minutes, not the full build's half hour), as the backend does.
+ */
+export function deviceTreeKey(target: DeviceTarget): string {
+  return createHash('sha256')
+    .update(`device recipe ${DEVICE_RECIPE_VERSION}\ntarget ${target}\nseries ${seriesHash()}\n${JSON.stringify(recordedFlags(target))}\n`)
+    .digest('hex')
+    .slice(0, 16);
+}
+
+/** Identity of a target's programs: the tree key's inputs plus our sources (backendHash) and the CPU probe. */
 export function deviceBuildHash(target: DeviceTarget): string {
   const hash = createHash('sha256');
   hash.update(`device recipe ${DEVICE_RECIPE_VERSION}\ntarget ${target}\nbackend ${backendHash()}\n${JSON.stringify(recordedFlags(target))}\n`);
@@ -157,7 +170,7 @@ export async function buildDeviceTools(target: DeviceTarget, options: { log?: Lo
   const log = options.log ?? (() => undefined);
   const jobs = options.jobs ?? Math.max(1, cpus().length);
   const hash = deviceBuildHash(target);
-  const root = cachePath('llama.cpp', `device-${target}-${hash}`);
+  const root = cachePath('llama.cpp', `device-${target}-${deviceTreeKey(target)}`);
   const out = join(root, 'out');
   const markerPath = join(root, '.chess-complete');
   const result = (marker: Marker): DeviceBuild => ({

@@ -10,6 +10,6 @@ export { loadStockLlama, loadPatchedLlama, patchedNodeLlamaCppModule, stockNodeL
 export type { LlamaBinaryInfo, LlamaFlavour, LoadOptions } from './llama-loaders.ts';
 export { evaluateProbabilities, type EvaluateOptions, type Evaluation } from './eval-runner.ts';
 export { makeDenseTwin, makeSparseTestModel, type SparseMethod, type SparseTestModelOptions } from './test-models.ts';
-export { buildDeviceTools, deviceBuildFlags, deviceBuildHash, deviceCpuRequirements, parseDeviceTarget, DEVICE_TARGETS, DEVICE_TOOLS, CROSS_APT_PACKAGES, AARCH64_SYSROOT } from './device-build.ts';
+export { buildDeviceTools, deviceBuildFlags, deviceBuildHash, deviceTreeKey, deviceCpuRequirements, parseDeviceTarget, DEVICE_TARGETS, DEVICE_TOOLS, CROSS_APT_PACKAGES, AARCH64_SYSROOT } from './device-build.ts';
 export type { DeviceBuild, DeviceBuildFlags, DeviceTarget } from './device-build.ts';
 export { fullPatchSeries, seriesHash } from './build.ts';
