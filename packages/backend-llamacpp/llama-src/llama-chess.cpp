@@ -703,8 +703,8 @@ static void chess_op_panel_quant(ggml_tensor * dst, int ith, int nth, void * use
 
 // dst [n_out, n_tokens] = w x: each thread takes contiguous panels of 128 rows, packs each into
 // ggml's interleaved blocks in a per-thread scratch (L2-sized for 4k-wide rows), and runs ggml's GEMM over it (token
-// groups of 4), then its GEMV (the rest). src[2] present: w is a column-block weight (Q4_0: packed
-// straight from its column blocks by chess_cb_panel_q4_0x8; other types: its rows restored
+// groups of 4), then its GEMV (the rest). src[2] present: w is a column-block weight (Q4_0, Q4_K:
+// packed straight from its column blocks by chess_cb_panel_x8; other types: its rows restored
 // first), else rows in place.
 static void chess_op_panel_gemm(ggml_tensor * dst, int ith, int nth, void * userdata) {
     const chess_panel_fns * f = (const chess_panel_fns *) userdata;
@@ -719,8 +719,8 @@ static void chess_op_panel_gemm(ggml_tensor * dst, int ith, int nth, void * user
     const int64_t np = (n_out + PANEL - 1) / PANEL, p0 = np * ith / nth, p1 = np * (ith + 1) / nth;
     thread_local std::vector<uint8_t> rows_buf;
     thread_local std::vector<uint64_t> panel_buf; // 8-byte aligned, as ggml's loads of its blocks assume
-    // Q4_0 column blocks pack straight into the interleaved blocks (one pass, no row layout)
-    const bool cb_direct = cb && w->type == GGML_TYPE_Q4_0;
+    // Q4_0 / Q4_K column blocks pack straight into the interleaved blocks (one pass, no row layout)
+    const bool cb_direct = cb && (w->type == GGML_TYPE_Q4_0 || w->type == GGML_TYPE_Q4_K);
     if (cb && !cb_direct) {
         rows_buf.resize((size_t) PANEL * row_bytes);
     }
@@ -733,9 +733,9 @@ static void chess_op_panel_gemm(ggml_tensor * dst, int ith, int nth, void * user
     for (int64_t p = p0; p < p1; p++) {
         const int64_t r0 = p * PANEL, nr = std::min(PANEL, n_out - r0); // a multiple of 32 (n_out is)
         if (cb_direct) {
-            const int rc = chess_cb_panel_q4_0x8(w->data, n_in, n_out, r0, r0 + nr, panel);
+            const int rc = chess_cb_panel_x8((chess_type) w->type, w->data, n_in, n_out, r0, r0 + nr, panel);
             if (rc != CHESS_OK) {
-                GGML_ABORT("chess_cb_panel_q4_0x8(%s) failed with code %d", w->name, rc);
+                GGML_ABORT("chess_cb_panel_x8(%s) failed with code %d", w->name, rc);
             }
         } else {
             const uint8_t * rows;

@@ -268,13 +268,17 @@ int     chess_cb_to_rows(chess_type type, const void *cb, int64_t n_in, int64_t 
  * prefill routes that restore one cache-sized panel of rows at a time. 0 <= r0 < r1 <= n_out,
  * both multiples of 32 for block types (CHESS_ERR_SHAPE otherwise). */
 int     chess_cb_rows_range(chess_type type, const void *cb, int64_t n_in, int64_t n_out, int64_t r0, int64_t r1, void *rows);
-/* Rows [r0, r1) of a Q4_0 column-block weight packed straight into 8-row interleaved Q4_0
- * blocks, the layout ggml-cpu's repacked GEMM reads (its block_q4_0x8), in one pass: for the
- * q-th 8 rows and block x of 32 input channels, 144 bytes at out + (q * n_in / 32 + x) * 144:
- * the 8 rows' fp16 scales, then for h = 0, 1 and row i = 0..7 the row's Q4_0 qs bytes
- * 8h .. 8h+7, each xor 0x88. Bit for bit the packing of chess_cb_rows_range's rows (the
- * prefill panel route, without the row-layout round trip). r0, r1: multiples of 32. */
-int     chess_cb_panel_q4_0x8(const void *cb, int64_t n_in, int64_t n_out, int64_t r0, int64_t r1, void *out);
+/* Rows [r0, r1) of a Q4_0 or Q4_K column-block weight packed straight into 8-row
+ * interleaved blocks, the layouts ggml-cpu's repacked GEMMs read (its block_q4_0x8 and
+ * block_q4_Kx8), in one pass: the block of the q-th 8 rows and the x-th group of input
+ * channels is at out + (q * n_in / B + x) * S. Q4_0 (B = 32, S = 144): the 8 rows' fp16
+ * scales, then for h = 0, 1 and row i = 0..7 the row's qs bytes 8h .. 8h+7, each xor 0x88.
+ * Q4_K (B = 256, S = 1152): the 8 rows' d, their dmin, for each sub-block k = 0..7 the 8
+ * rows' 6-bit scale and min of sub-block k packed in 12 bytes as Q4_K packs a block's eight,
+ * then for h = 0..15 and row i the row's qs bytes 8h .. 8h+7. Bit for bit the packing of
+ * chess_cb_rows_range's rows (the prefill panel route, without the row-layout round trip).
+ * r0, r1: multiples of 32; CHESS_ERR_TYPE for other types. */
+int     chess_cb_panel_x8(chess_type type, const void *cb, int64_t n_in, int64_t n_out, int64_t r0, int64_t r1, void *out);
 
 /* Sparse-contract checks of the loader (docs/gguf-sparse.md §2-3; src/chess_contract_check.c).
  * Each returns CHESS_OK, or CHESS_ERR_CONTRACT with a message naming the key or tensor in msg

@@ -431,33 +431,36 @@ int chess_cb_to_rows(chess_type type, const void *cb, int64_t n_in, int64_t n_ou
     return CHESS_OK;
 }
 
-/* ---- cb -> 8-row interleaved Q4_0 blocks (chess_cb_panel_q4_0x8) ----
+/* ---- cb -> 8-row interleaved blocks (chess_cb_panel_x8) ----
  * Rows 32u + 8m + i (i = 0..7) of channel c are the low (m < 2) or high (m >= 2) nibbles of
- * the 8 bytes at 16u + 8(m & 1) of c's column record: one 64-bit word. Eight such words of
- * channels 8h .. 8h+7, each combined with the word of channel 16 + 8h + jj (the high nibble
- * of Q4_0's qs byte jj), form the 8 x 8 byte matrix [channel][row]; transposed, row i's word
- * is its qs bytes 8h .. 8h+7: chunk 8h + i of the interleaved block. */
-static void cs_cb_panel_q4_0x8_ref(const uint8_t *cb, int64_t G, int64_t R, int64_t u0, int64_t u1, uint8_t *out) {
-    const cs_cb_desc *D = cs_cb_desc_of(CHESS_TYPE_Q4_0);
+ * the 8 bytes at 16u + 8(m & 1) of c's column record: one 64-bit word. The words of the
+ * eight channels of a chunk's low nibbles, each combined with the word of its high-nibble
+ * channel, form the 8 x 8 byte matrix [channel][row]; transposed, row i's word is the
+ * chunk: bytes 8h .. 8h+7 of its block's nibbles (cs_x8_desc). */
+static void cs_cb_panel_x8_ref(const cs_cb_desc *D, const uint8_t *cb, int64_t G, int64_t R, int64_t u0, int64_t u1, uint8_t *out) {
+    const cs_x8_desc X = cs_x8_desc_of(D);
     const size_t gb = cs_cb_group_bytes(D, R), colb = cs_cb_col_bytes(D, R);
-    const uint64_t m4 = 0x0f0f0f0f0f0f0f0full, flip = 0x8888888888888888ull;
+    const uint64_t m4 = 0x0f0f0f0f0f0f0f0full, flip = 0x0101010101010101ull * X.flip;
     for (int64_t uc = u0; uc < u1; uc += 4) {
         const int64_t ue = u1 - uc < 4 ? u1 : uc + 4;
         for (int64_t g = 0; g < G; g++) {
             const uint8_t *grp = cb + (size_t)g * gb, *cols = grp + (size_t)R * D->sc;
-            if (g + 1 < G) { /* the next group's lines of these units: 32 column streams, too many for the hardware */
+            if (g + 1 < G) { /* the next group's lines of these units: B column streams, too many for the hardware */
                 const uint8_t *nx = grp + gb;
-                for (int64_t c = 0; c < 32; c++) __builtin_prefetch(nx + (size_t)R * D->sc + (size_t)c * colb + (size_t)(16 * uc), 0, 3);
-                __builtin_prefetch(nx + (size_t)(64 * uc), 0, 3);
-                __builtin_prefetch(nx + (size_t)(64 * uc) + 64, 0, 3);
+                for (int64_t c = 0; c < D->B; c++) __builtin_prefetch(nx + (size_t)R * D->sc + (size_t)c * colb + (size_t)(16 * uc), 0, 3);
+                for (int f = 0, o = 0; f < D->nf; o += (int)D->fw[f++]) /* the scale fields of these rows */
+                    for (size_t b = 0; b < 4 * 32 * D->fw[f]; b += 64) __builtin_prefetch(nx + (size_t)R * (size_t)o + (size_t)(32 * uc) * D->fw[f] + b, 0, 3);
             }
-            for (int64_t u = uc; u < ue; u++)
+            for (int64_t u = uc; u < ue; u++) {
+                for (int m = 0; m < 4; m++)
+                    cs_x8_header(D, grp, R, 32 * u + 8 * m, out + ((size_t)(4 * (u - u0) + m) * (size_t)G + (size_t)g) * X.bytes);
                 for (int half = 0; half < 2; half++)
-                    for (int h = 0; h < 2; h++) {
+                    for (int h = 0; h < X.nh; h++) {
+                        const int c0 = cs_x8_lo_channel(D, h);
                         uint64_t lo[8], hi[8];
                         for (int j = 0; j < 8; j++) {
-                            memcpy(&lo[j], cols + (size_t)(8 * h + j) * colb + (size_t)(16 * u + 8 * half), 8);
-                            memcpy(&hi[j], cols + (size_t)(16 + 8 * h + j) * colb + (size_t)(16 * u + 8 * half), 8);
+                            memcpy(&lo[j], cols + (size_t)(c0 + j) * colb + (size_t)(16 * u + 8 * half), 8);
+                            memcpy(&hi[j], cols + (size_t)(c0 + X.hi_add + j) * colb + (size_t)(16 * u + 8 * half), 8);
                         }
                         for (int nib = 0; nib < 2; nib++) {
                             const int m = half + 2 * nib;
@@ -465,27 +468,28 @@ static void cs_cb_panel_q4_0x8_ref(const uint8_t *cb, int64_t G, int64_t R, int6
                             for (int j = 0; j < 8; j++)
                                 x[j] = nib == 0 ? (lo[j] & m4) | ((hi[j] & m4) << 4) : ((lo[j] >> 4) & m4) | (hi[j] & ~m4);
                             cs_t8x8(x);
-                            uint8_t *blk = out + ((size_t)(4 * (u - u0) + m) * (size_t)G + (size_t)g) * CS_Q4_0X8_BYTES;
-                            if (h == 0) memcpy(blk, grp + 2 * (32 * u + 8 * m), 16);
+                            uint8_t *blk = out + ((size_t)(4 * (u - u0) + m) * (size_t)G + (size_t)g) * X.bytes;
                             for (int i = 0; i < 8; i++) {
                                 const uint64_t v = x[i] ^ flip;
-                                memcpy(blk + 16 + 64 * h + 8 * i, &v, 8);
+                                memcpy(blk + X.qs_off + 64 * h + 8 * i, &v, 8);
                             }
                         }
                     }
+            }
         }
     }
 }
 
-int chess_cb_panel_q4_0x8(const void *cb, int64_t n_in, int64_t n_out, int64_t r0, int64_t r1, void *out) {
-    const cs_cb_desc *D = cs_cb_desc_of(CHESS_TYPE_Q4_0);
+int chess_cb_panel_x8(chess_type type, const void *cb, int64_t n_in, int64_t n_out, int64_t r0, int64_t r1, void *out) {
+    const cs_cb_desc *D = cs_cb_desc_of(type);
+    if (!D || (D->index != CB_Q4_0 && D->index != CB_Q4_K)) return CHESS_ERR_TYPE;
     const int rc = cs_cb_check_shape(D, n_in, n_out);
     if (rc) return rc;
     if (!cb || !out) return CHESS_ERR_NULL;
     if (r0 < 0 || r1 > n_out || r0 >= r1 || r0 % 32 != 0 || r1 % 32 != 0) return CHESS_ERR_SHAPE;
     const cs_cb_table *T = cs_cb_table_of(chess_get_isa());
-    const cs_cb_panel_fn fn = T && T->panel_q4_0x8 ? T->panel_q4_0x8 : cs_cb_panel_q4_0x8_ref;
-    fn((const uint8_t *)cb, n_in / 32, n_out, r0 / 32, r1 / 32, (uint8_t *)out);
+    const cs_cb_panel_fn fn = T && T->panel_x8 ? T->panel_x8 : cs_cb_panel_x8_ref;
+    fn(D, (const uint8_t *)cb, n_in / D->B, n_out, r0 / 32, r1 / 32, (uint8_t *)out);
     return CHESS_OK;
 }
 

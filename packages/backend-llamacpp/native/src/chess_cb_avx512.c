@@ -496,53 +496,53 @@ static inline void cs_cbg512_f16(float *dst, const uint8_t *src, int64_t n) {
     [CB_Q5_K] = cs_cb_q5_k_avx512,           \
     [CB_Q6_K] = cs_cb_q6_k_avx512,
 
-/* chess_cb_panel_q4_0x8 (chess_cb.c's portable version says what goes where): the eight
+/* chess_cb_panel_x8 (chess_cb.c's portable version says what goes where): the eight
  * channels' words of one half-unit come in by one gather each for the low and the high
  * nibbles' channels, combine in one ternary-logic op, and one byte permutation (VBMI)
- * transposes the 8 x 8 byte matrix into the block's 64 contiguous qs bytes. */
-__attribute__((target("avx512vbmi"))) static void cs_cb_panel_q4_0x8_vbmi(const uint8_t *cb, int64_t G, int64_t R,
-                                                                           int64_t u0, int64_t u1, uint8_t *out) {
-    const cs_cb_desc *D = cs_cb_desc_of(CHESS_TYPE_Q4_0);
+ * transposes the 8 x 8 byte matrix into the block's 64 contiguous nibble bytes. */
+__attribute__((target("avx512vbmi"))) static void cs_cb_panel_x8_vbmi(const cs_cb_desc *D, const uint8_t *cb, int64_t G,
+                                                                       int64_t R, int64_t u0, int64_t u1, uint8_t *out) {
+    const cs_x8_desc X = cs_x8_desc_of(D);
     const size_t gb = cs_cb_group_bytes(D, R), colb = cs_cb_col_bytes(D, R);
     uint8_t tr[64];
     for (int i = 0; i < 8; i++)
         for (int j = 0; j < 8; j++) tr[8 * i + j] = (uint8_t)(8 * j + i); /* byte 8i + j <- byte 8j + i */
-    const __m512i perm = _mm512_loadu_si512(tr), m4 = _mm512_set1_epi8(0x0f), flip = _mm512_set1_epi8((char)0x88);
-    __m512i vlo[2], vhi[2];
-    for (int h = 0; h < 2; h++) {
+    const __m512i perm = _mm512_loadu_si512(tr), m4 = _mm512_set1_epi8(0x0f), flip = _mm512_set1_epi8((char)X.flip);
+    __m512i vlo[16], vhi[16]; /* byte offsets of each chunk's eight low- and high-nibble columns */
+    for (int h = 0; h < X.nh; h++) {
         int64_t ol[8], oh[8];
         for (int j = 0; j < 8; j++) {
-            ol[j] = (int64_t)((size_t)(8 * h + j) * colb);
-            oh[j] = (int64_t)((size_t)(16 + 8 * h + j) * colb);
+            ol[j] = (int64_t)((size_t)(cs_x8_lo_channel(D, h) + j) * colb);
+            oh[j] = (int64_t)((size_t)(cs_x8_lo_channel(D, h) + X.hi_add + j) * colb);
         }
         vlo[h] = _mm512_loadu_si512(ol);
         vhi[h] = _mm512_loadu_si512(oh);
     }
+    const size_t step = (size_t)G * X.bytes; /* next 8 rows, same group */
     for (int64_t uc = u0; uc < u1; uc += 4) {
         const int64_t ue = u1 - uc < 4 ? u1 : uc + 4;
         for (int64_t g = 0; g < G; g++) {
             const uint8_t *grp = cb + (size_t)g * gb, *cols = grp + (size_t)R * D->sc;
             if (g + 1 < G) {
                 const uint8_t *nx = grp + gb;
-                for (int64_t c = 0; c < 32; c++) _mm_prefetch((const char *)(nx + (size_t)R * D->sc + (size_t)c * colb + (size_t)(16 * uc)), _MM_HINT_T0);
-                _mm_prefetch((const char *)(nx + (size_t)(64 * uc)), _MM_HINT_T0);
-                _mm_prefetch((const char *)(nx + (size_t)(64 * uc) + 64), _MM_HINT_T0);
+                for (int64_t c = 0; c < D->B; c++) _mm_prefetch((const char *)(nx + (size_t)R * D->sc + (size_t)c * colb + (size_t)(16 * uc)), _MM_HINT_T0);
+                for (int f = 0, o = 0; f < D->nf; o += (int)D->fw[f++]) /* the scale fields of these rows */
+                    for (size_t b = 0; b < 4 * 32 * D->fw[f]; b += 64) _mm_prefetch((const char *)(nx + (size_t)R * (size_t)o + (size_t)(32 * uc) * D->fw[f] + b), _MM_HINT_T0);
             }
             for (int64_t u = uc; u < ue; u++) {
-                uint8_t *blk0 = out + ((size_t)(4 * (u - u0)) * (size_t)G + (size_t)g) * CS_Q4_0X8_BYTES;
-                const size_t step = (size_t)G * CS_Q4_0X8_BYTES; /* next 8 rows, same block */
-                for (int m = 0; m < 4; m++) memcpy(blk0 + (size_t)m * step, grp + 2 * (32 * u + 8 * m), 16);
+                uint8_t *blk0 = out + ((size_t)(4 * (u - u0)) * (size_t)G + (size_t)g) * X.bytes;
+                for (int m = 0; m < 4; m++) cs_x8_header(D, grp, R, 32 * u + 8 * m, blk0 + (size_t)m * step);
                 for (int half = 0; half < 2; half++) {
                     const uint8_t *base = cols + (size_t)(16 * u + 8 * half);
-                    for (int h = 0; h < 2; h++) {
+                    for (int h = 0; h < X.nh; h++) {
                         const __m512i lo = _mm512_i64gather_epi64(vlo[h], (const void *)base, 1);
                         const __m512i hi = _mm512_i64gather_epi64(vhi[h], (const void *)base, 1);
                         /* low nibbles of lo | low nibbles of hi << 4; high nibbles of lo >> 4 | those of hi */
                         const __m512i v0 = _mm512_ternarylogic_epi64(m4, lo, _mm512_slli_epi16(hi, 4), 0xca); /* m4 ? lo : hi << 4 (bitwise select) */
                         const __m512i v1 = _mm512_ternarylogic_epi64(m4, _mm512_srli_epi16(lo, 4), hi, 0xca);
-                        _mm512_storeu_si512(blk0 + (size_t)half * step + 16 + 64 * h,
+                        _mm512_storeu_si512(blk0 + (size_t)half * step + X.qs_off + 64 * h,
                                             _mm512_xor_si512(_mm512_permutexvar_epi8(perm, v0), flip));
-                        _mm512_storeu_si512(blk0 + (size_t)(half + 2) * step + 16 + 64 * h,
+                        _mm512_storeu_si512(blk0 + (size_t)(half + 2) * step + X.qs_off + 64 * h,
                                             _mm512_xor_si512(_mm512_permutexvar_epi8(perm, v1), flip));
                     }
                 }
@@ -552,4 +552,4 @@ __attribute__((target("avx512vbmi"))) static void cs_cb_panel_q4_0x8_vbmi(const 
 }
 
 const cs_cb_table cs_cb_table_avx512 = { "avx512", { CS_CB_AVX512_KERNELS }, NULL };
-const cs_cb_table cs_cb_table_avx512_vbmi = { "avx512vbmi", { CS_CB_AVX512_KERNELS }, cs_cb_panel_q4_0x8_vbmi };
+const cs_cb_table cs_cb_table_avx512_vbmi = { "avx512vbmi", { CS_CB_AVX512_KERNELS }, cs_cb_panel_x8_vbmi };

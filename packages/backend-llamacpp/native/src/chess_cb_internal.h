@@ -176,18 +176,52 @@ static inline void cs_cb_pf_init(cs_cb_pf *P, const cs_cb_job *J, int64_t i0, in
     cs_cb_pf_run(P, 0);
 }
 
-/* chess_cb_panel_q4_0x8 for the 32-row units [u0, u1) of a Q4_0 column-block weight of G
- * groups and R rows; the first 8-row block written is that of unit u0 (out as in the API). */
-typedef void (*cs_cb_panel_fn)(const uint8_t *cb, int64_t G, int64_t R, int64_t u0, int64_t u1, uint8_t *out);
+/* chess_cb_panel_x8 for the 32-row units [u0, u1) of a Q4_0 or Q4_K column-block weight
+ * (D) of G groups and R rows; the first 8-row block written is that of unit u0 (out as in
+ * the API). */
+typedef void (*cs_cb_panel_fn)(const cs_cb_desc *D, const uint8_t *cb, int64_t G, int64_t R, int64_t u0, int64_t u1, uint8_t *out);
 
 typedef struct {
     const char *name;
     cs_cb_groups_fn groups[CB_NTYPES]; /* NULL: the portable reference */
-    cs_cb_panel_fn panel_q4_0x8;       /* NULL: the portable one */
+    cs_cb_panel_fn panel_x8;           /* NULL: the portable one */
 } cs_cb_table;
 
-/* Bytes of one 8-row interleaved Q4_0 block (8 fp16 scales + 8 x 16 qs bytes). */
-#define CS_Q4_0X8_BYTES 144
+/* The 8-row interleaved blocks (chess_cb_panel_x8): bytes of one block, where its nibbles
+ * start, how many 8-byte chunks of each row's nibbles it holds, and the byte each is xored
+ * with (Q4_0: 8 fp16 scales + 8 x 16 qs bytes xor 0x88; Q4_K: 8 d, 8 dmin, 8 x 12 repacked
+ * scale bytes, 8 x 128 qs bytes as they are). Chunk h of a row's nibbles (qs bytes 8h ..
+ * 8h+7) pairs the channels cs_x8_lo_channel(h) + j (low nibbles) and + 16 or + 32 (high). */
+typedef struct { size_t bytes, qs_off; int nh, hi_add; uint8_t flip; } cs_x8_desc;
+static inline cs_x8_desc cs_x8_desc_of(const cs_cb_desc *D) {
+    return D->index == CB_Q4_0 ? (cs_x8_desc){ 144, 16, 2, 16, 0x88 } : (cs_x8_desc){ 1152, 128, 16, 32, 0 };
+}
+static inline int cs_x8_lo_channel(const cs_cb_desc *D, int h) { return D->index == CB_Q4_0 ? 8 * h : 64 * (h / 4) + 8 * (h % 4); }
+/* The header of the 8-row block of rows r .. r+7 (scales; Q4_K also mins and the sub-block
+ * scales regrouped by sub-block, each group of 8 packed as Q4_K packs a block's eight). */
+static inline void cs_x8_header(const cs_cb_desc *D, const uint8_t *grp, int64_t R, int64_t r, uint8_t *blk) {
+    memcpy(blk, grp + 2 * r, 16);
+    if (D->index != CB_Q4_K) return;
+    memcpy(blk + 16, grp + 2 * R + 2 * r, 16);
+    uint8_t sc[8][8], mn[8][8]; /* [sub-block][row] */
+    for (int i = 0; i < 8; i++) {
+        const uint8_t *q = grp + 4 * R + 12 * (r + i);
+        for (int k = 0; k < 8; k++) {
+            int a, b;
+            cs_k4_scale_min(k, q, &a, &b);
+            sc[k][i] = (uint8_t)a;
+            mn[k][i] = (uint8_t)b;
+        }
+    }
+    for (int k = 0; k < 8; k++) {
+        uint8_t *o = blk + 32 + 12 * k;
+        for (int j = 0; j < 4; j++) {
+            o[j] = (uint8_t)((sc[k][j] & 63) | ((sc[k][j + 4] >> 4) << 6));
+            o[j + 4] = (uint8_t)((mn[k][j] & 63) | ((mn[k][j + 4] >> 4) << 6));
+            o[j + 8] = (uint8_t)((sc[k][j + 4] & 15) | ((mn[k][j + 4] & 15) << 4));
+        }
+    }
+}
 
 extern const cs_cb_table cs_cb_table_ref;
 #ifdef CHESS_HAVE_AVX2

@@ -978,58 +978,90 @@ static void test_read_ceiling(void) {
     chess_set_isa(CHESS_ISA_REF);
 }
 
-/* chess_cb_panel_q4_0x8 on every ISA = the 8-row interleaved blocks packed here from
+/* chess_cb_panel_x8 on every ISA = the 8-row interleaved blocks packed here from
  * chess_cb_rows_range's rows (packing written from the header's description, not the
  * library's code); ranges of whole 32-row units; bad arguments refused. */
-static void pack_q4_0x8_expected(const uint8_t *rows, int64_t nrows, int64_t G, uint8_t *out) {
-    const size_t rb = (size_t)G * 18;
+static void k4_get(const uint8_t *q, int j, uint8_t *sc, uint8_t *mn) { /* Q4_K's 6-bit scale and min j of 12 bytes */
+    if (j < 4) { *sc = q[j] & 63; *mn = q[j + 4] & 63; }
+    else { *sc = (uint8_t)((q[j + 4] & 15) | ((q[j - 4] >> 6) << 4)); *mn = (uint8_t)((q[j + 4] >> 4) | ((q[j] >> 6) << 4)); }
+}
+static void k4_put(const uint8_t sc[8], const uint8_t mn[8], uint8_t *q) { /* the inverse: eight pairs into 12 bytes */
+    memset(q, 0, 12);
+    for (int j = 0; j < 8; j++) {
+        if (j < 4) { q[j] |= sc[j]; q[j + 4] |= mn[j]; }
+        else {
+            q[j + 4] = (uint8_t)((sc[j] & 15) | ((mn[j] & 15) << 4));
+            q[j - 4] |= (uint8_t)((sc[j] >> 4) << 6);
+            q[j] |= (uint8_t)((mn[j] >> 4) << 6);
+        }
+    }
+}
+static void pack_x8_expected(chess_type t, const uint8_t *rows, int64_t nrows, int64_t G, uint8_t *out) {
+    const int k = t == CHESS_TYPE_Q4_K;
+    const size_t bs = k ? 144 : 18, x8 = 8 * bs, qs = k ? 16 : 2, nq = k ? 128 : 16, hdr = k ? 128 : 16;
+    const size_t rb = (size_t)G * bs;
     for (int64_t q = 0; q < nrows / 8; q++)
         for (int64_t x = 0; x < G; x++) {
-            uint8_t *blk = out + ((size_t)q * (size_t)G + (size_t)x) * 144;
+            uint8_t *blk = out + ((size_t)q * (size_t)G + (size_t)x) * x8;
+            const uint8_t *src[8];
+            for (int i = 0; i < 8; i++) src[i] = rows + (size_t)(8 * q + i) * rb + (size_t)x * bs;
             for (int i = 0; i < 8; i++) {
-                const uint8_t *src = rows + (size_t)(8 * q + i) * rb + (size_t)x * 18;
-                memcpy(blk + 2 * i, src, 2);
-                for (int h = 0; h < 2; h++)
-                    for (int k = 0; k < 8; k++) blk[16 + 64 * h + 8 * i + k] = (uint8_t)(src[2 + 8 * h + k] ^ 0x88);
+                memcpy(blk + 2 * i, src[i], 2);
+                if (k) memcpy(blk + 16 + 2 * i, src[i] + 2, 2);
             }
+            if (k)
+                for (int j = 0; j < 8; j++) {
+                    uint8_t sc[8], mn[8];
+                    for (int i = 0; i < 8; i++) k4_get(src[i] + 4, j, &sc[i], &mn[i]);
+                    k4_put(sc, mn, blk + 32 + 12 * j);
+                }
+            for (size_t h = 0; h < nq / 8; h++)
+                for (int i = 0; i < 8; i++)
+                    for (int b = 0; b < 8; b++) blk[hdr + 64 * h + 8 * (size_t)i + b] = (uint8_t)(src[i][qs + 8 * h + b] ^ (k ? 0 : 0x88));
         }
 }
 
 static void test_panel(void) {
-    const chess_type t = CHESS_TYPE_Q4_0;
+    const chess_type types[2] = { CHESS_TYPE_Q4_0, CHESS_TYPE_Q4_K };
     for (int isa = 0; isa < CHESS_ISA_COUNT; isa++) {
         if (!chess_isa_available((chess_isa)isa)) continue;
-        for (int c = 0; c < 12; c++) {
-            const int64_t n_in = 32 * rnd_int(1, 40), n_out = 32 * rnd_int(1, 12), G = n_in / 32;
-            const size_t n = tensor_bytes(t, n_in, n_out);
-            uint8_t *cb = malloc(n), *rows = malloc(n);
-            for (size_t i = 0; i < n; i++) cb[i] = (uint8_t)rnd_u64();
-            const int64_t nu = n_out / 32, u0 = rnd_int(0, nu - 1), u1 = rnd_int(u0 + 1, nu);
-            const int64_t r0 = 32 * u0, r1 = 32 * u1;
-            const size_t pb = (size_t)(r1 - r0) / 8 * (size_t)G * 144;
-            uint8_t *want = malloc(pb), *got = malloc(pb + 64);
-            chess_set_isa(CHESS_ISA_REF);
-            CHECK(chess_cb_rows_range(t, cb, n_in, n_out, r0, r1, rows) == CHESS_OK, "rows_range rc");
-            pack_q4_0x8_expected(rows, r1 - r0, G, want);
-            chess_set_isa((chess_isa)isa);
-            memset(got, 0x77, pb + 64);
-            CHECK(chess_cb_panel_q4_0x8(cb, n_in, n_out, r0, r1, got) == CHESS_OK, "panel rc");
-            size_t bad = pb;
-            for (size_t i = 0; i < pb && bad == pb; i++) if (got[i] != want[i]) bad = i;
-            CHECK(bad == pb, "%s q4_0 %lldx%lld rows [%lld, %lld): panel byte %zu (block %zu, offset %zu) = %02x, packed rows give %02x",
-                  chess_isa_name((chess_isa)isa), (long long)n_in, (long long)n_out, (long long)r0, (long long)r1, bad,
-                  bad / 144, bad % 144, bad < pb ? got[bad] : 0, bad < pb ? want[bad] : 0);
-            int untouched = 1;
-            for (int i = 0; i < 64; i++) untouched &= got[pb + i] == 0x77;
-            CHECK(untouched, "%s: panel wrote past its blocks", chess_isa_name((chess_isa)isa));
-            CHECK(chess_cb_panel_q4_0x8(cb, n_in, n_out, 16, 32, got) == CHESS_ERR_SHAPE, "panel r0 %% 32");
-            CHECK(chess_cb_panel_q4_0x8(cb, n_in, n_out, 0, n_out + 32, got) == CHESS_ERR_SHAPE, "panel r1 > n_out");
-            CHECK(chess_cb_panel_q4_0x8(cb, n_in + 16, n_out, 0, 32, got) == CHESS_ERR_SHAPE, "panel n_in %% 32");
-            CHECK(chess_cb_panel_q4_0x8(NULL, n_in, n_out, 0, 32, got) == CHESS_ERR_NULL, "panel null");
-            free(cb); free(rows); free(want); free(got);
+        for (int ti = 0; ti < 2; ti++) {
+            const chess_type t = types[ti];
+            const int64_t B = chess_cb_group_size(t);
+            const size_t x8 = t == CHESS_TYPE_Q4_K ? 1152 : 144;
+            for (int c = 0; c < 10; c++) {
+                const int64_t n_in = B * rnd_int(1, B == 256 ? 4 : 40), n_out = 32 * rnd_int(1, 12), G = n_in / B;
+                const size_t n = tensor_bytes(t, n_in, n_out);
+                uint8_t *cb = malloc(n), *rows = malloc(n);
+                for (size_t i = 0; i < n; i++) cb[i] = (uint8_t)rnd_u64();
+                const int64_t nu = n_out / 32, u0 = rnd_int(0, nu - 1), u1 = rnd_int(u0 + 1, nu);
+                const int64_t r0 = 32 * u0, r1 = 32 * u1;
+                const size_t pb = (size_t)(r1 - r0) / 8 * (size_t)G * x8;
+                uint8_t *want = malloc(pb), *got = malloc(pb + 64);
+                chess_set_isa(CHESS_ISA_REF);
+                CHECK(chess_cb_rows_range(t, cb, n_in, n_out, r0, r1, rows) == CHESS_OK, "rows_range rc");
+                pack_x8_expected(t, rows, r1 - r0, G, want);
+                chess_set_isa((chess_isa)isa);
+                memset(got, 0x77, pb + 64);
+                CHECK(chess_cb_panel_x8(t, cb, n_in, n_out, r0, r1, got) == CHESS_OK, "panel rc");
+                size_t bad = pb;
+                for (size_t i = 0; i < pb && bad == pb; i++) if (got[i] != want[i]) bad = i;
+                CHECK(bad == pb, "%s %s %lldx%lld rows [%lld, %lld): panel byte %zu (block %zu, offset %zu) = %02x, packed rows give %02x",
+                      chess_isa_name((chess_isa)isa), tname(t), (long long)n_in, (long long)n_out, (long long)r0, (long long)r1, bad,
+                      bad / x8, bad % x8, bad < pb ? got[bad] : 0, bad < pb ? want[bad] : 0);
+                int untouched = 1;
+                for (int i = 0; i < 64; i++) untouched &= got[pb + i] == 0x77;
+                CHECK(untouched, "%s %s: panel wrote past its blocks", chess_isa_name((chess_isa)isa), tname(t));
+                CHECK(chess_cb_panel_x8(t, cb, n_in, n_out, 16, 32, got) == CHESS_ERR_SHAPE, "panel r0 %% 32");
+                CHECK(chess_cb_panel_x8(t, cb, n_in, n_out, 0, n_out + 32, got) == CHESS_ERR_SHAPE, "panel r1 > n_out");
+                CHECK(chess_cb_panel_x8(t, cb, n_in + 16, n_out, 0, 32, got) == CHESS_ERR_SHAPE, "panel n_in %% B");
+                CHECK(chess_cb_panel_x8(t, NULL, n_in, n_out, 0, 32, got) == CHESS_ERR_NULL, "panel null");
+                free(cb); free(rows); free(want); free(got);
+            }
+            printf("  panel %s x8 %s: ok\n", tname(t), chess_isa_name((chess_isa)isa));
         }
-        printf("  panel q4_0x8 %s: ok\n", chess_isa_name((chess_isa)isa));
     }
+    CHECK(chess_cb_panel_x8(CHESS_TYPE_Q8_0, "", 32, 32, 0, 32, (void *)"") == CHESS_ERR_TYPE, "panel refuses Q8_0");
     chess_set_isa(CHESS_ISA_REF);
 }
 
