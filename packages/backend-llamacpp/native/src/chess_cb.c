@@ -266,6 +266,30 @@ static inline void cs_t16_cols(const uint8_t *const *cols, size_t off, uint64_t 
  * hi .. hi+15 (high nibbles): the pairs of each type's block */
 typedef struct { int lo, hi, qo; } cs_nib_pair;
 
+/* Q6_K's qh bytes of the 32 rows of unit u (blk0: row 32u's block of this group): byte
+ * 32h + l of a row packs the 2-bit highs of channels 128h + l + 32k (k = 0..3) at bits 2k.
+ * A channel's unit plane is one 64-bit word, row i's bits at 8 (i & 7) + 2 (i >> 3): for
+ * j = i >> 3, masking the four channels' words shifted by 2j and or-ing them 2k apart gives
+ * a word whose byte b is row 8j + b's qh byte; eight such words of consecutive l transposed
+ * give each row's 8 consecutive qh bytes. */
+static void cs_cb_q6_qh_unit(const uint8_t *const *cols, int64_t R, int64_t u, uint8_t *blk0, size_t row_bytes) {
+    const uint64_t m2 = 0x0303030303030303ull;
+    for (int h = 0; h < 2; h++)
+        for (int l0 = 0; l0 < 32; l0 += 8) {
+            uint64_t p[8][4];
+            for (int ll = 0; ll < 8; ll++)
+                for (int k = 0; k < 4; k++) memcpy(&p[ll][k], cols[128 * h + l0 + ll + 32 * k] + R / 2 + 8 * u, 8);
+            for (int j = 0; j < 4; j++) {
+                uint64_t x[8];
+                for (int ll = 0; ll < 8; ll++)
+                    x[ll] = ((p[ll][0] >> (2 * j)) & m2) | (((p[ll][1] >> (2 * j)) & m2) << 2) |
+                            (((p[ll][2] >> (2 * j)) & m2) << 4) | (((p[ll][3] >> (2 * j)) & m2) << 6);
+                cs_t8x8(x);
+                for (int b = 0; b < 8; b++) memcpy(blk0 + (size_t)(8 * j + b) * row_bytes + 128 + 32 * h + l0, &x[b], 8);
+            }
+        }
+}
+
 /* rows: the buffer of row rbase (rows before it are not touched) */
 static int cs_cb_fast_rows(const cs_cb_desc *D, const uint8_t *cb, uint8_t *rows, int64_t rbase, int64_t n_in, int64_t R,
                            int64_t u0, int64_t u1) {
@@ -278,6 +302,14 @@ static int cs_cb_fast_rows(const cs_cb_desc *D, const uint8_t *cb, uint8_t *rows
         for (int j = 0; j < 4; j++)
             for (int s = 0; s < 2; s++) pairs[np++] = (cs_nib_pair){ 64 * j + 16 * s, 64 * j + 32 + 16 * s, 32 * j + 16 * s };
         qs_off = 16;
+        break;
+    case CB_Q6_K: /* ql: the nibble pairs of each 128-channel half; qh (below): the 2-bit planes */
+        for (int h = 0; h < 2; h++)
+            for (int s = 0; s < 2; s++) {
+                pairs[np++] = (cs_nib_pair){ 128 * h + 16 * s, 128 * h + 64 + 16 * s, 64 * h + 16 * s };
+                pairs[np++] = (cs_nib_pair){ 128 * h + 32 + 16 * s, 128 * h + 96 + 16 * s, 64 * h + 32 + 16 * s };
+            }
+        qs_off = 0;
         break;
     case CB_Q8_0: qs_off = 2; break;
     default: return 0;
@@ -300,13 +332,19 @@ static int cs_cb_fast_rows(const cs_cb_desc *D, const uint8_t *cb, uint8_t *rows
             }
             for (int64_t u = uc; u < u1 && u < uc + 4; u++) {
                 uint8_t *blk0 = rows + (size_t)(32 * u - rbase) * row_bytes + (size_t)g * D->S;
-                for (int i = 0; i < 32; i++) { /* the scale fields of the 32 rows (sizes 2 and 12: constant copies) */
+                for (int i = 0; i < 32; i++) { /* the scale fields of the 32 rows (sizes 2, 12, 16: constant copies) */
                     uint8_t *dst = blk0 + (size_t)i * row_bytes;
                     const int64_t r = 32 * u + i;
+                    if (D->index == CB_Q6_K) { /* d last, the 16 sub-block scales before it */
+                        memcpy(dst + 208, grp + 2 * r, 2);
+                        memcpy(dst + 192, grp + 2 * R + 16 * r, 16);
+                        continue;
+                    }
                     memcpy(dst, grp + 2 * r, 2);
                     if (D->nf > 1) memcpy(dst + 2, grp + 2 * R + 2 * r, 2);
                     if (D->nf > 2) memcpy(dst + 4, grp + 4 * R + 12 * r, 12);
                 }
+                if (D->index == CB_Q6_K) cs_cb_q6_qh_unit(cols, R, u, blk0, row_bytes);
                 if (D->index == CB_Q8_0) { /* a 32 x 32 byte transpose: four 16-channel halves of 16-byte halves */
                     for (int ch = 0; ch < 2; ch++)
                         for (int bh = 0; bh < 2; bh++) {
