@@ -239,6 +239,9 @@ describe('chess pack --target linux-x86_64', { timeout: 20 * 60_000 }, () => {
     const remade = await chess('pack', '--model', sparse, '--model', dense, '--target', 'linux-x86_64', '--out', again, '--no-cache');
     expect(remade.code).toBe(0);
     expect(remade.stderr).not.toContain('from the cache');
+    // the same inputs: an edit of the kernels or llama-src/ between the two packs (another session's) rebuilds the programs
+    const manifestOf = async (archive: string) => JSON.parse((await exec('tar', ['-xzOf', archive, './manifest.json'])).stdout);
+    expect((await manifestOf(again)).build.hash, 'the sources changed between the two packs: not the same inputs').toBe((await manifestOf(bundle)).build.hash);
     expect(await sha256(again)).toBe(await sha256(bundle));
     const cached = join(work, 'cached.tar.gz');
     const hit = await chess('pack', '--model', sparse, '--model', dense, '--target', 'linux-x86_64', '--out', cached);

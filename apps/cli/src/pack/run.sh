@@ -213,7 +213,7 @@ cmd_serve() {
     check_cpu
     [ -f "$B/$BUNDLE_SERVE_MODEL" ] || die BUNDLE_FILE_MISSING "$BUNDLE_SERVE_MODEL: missing (unpack the whole bundle)"
     host=127.0.0.1; port=8080
-    for a in "$@"; do case "$a" in --host) host="";; --port) port="";; esac; done
+    for a in "$@"; do case "$a" in --host|--host=*) host="";; --port|--port=*) port="";; esac; done
     set -- -m "$B/$BUNDLE_SERVE_MODEL" ${host:+--host "$host"} ${port:+--port "$port"} "$@"
     note "serve: $BUNDLE_SERVE_MODEL ($VARIANT)"
     if [ -n "$EMU" ]; then
