@@ -132,7 +132,8 @@ function e2eRows(dir: string, file: string): Row[] {
 
 /** The Markdown table, from a results directory. */
 export function renderMeasured(resultsDir: string): string {
-  const rows = [...columnBlocksRows(resultsDir), ...e2eRows(resultsDir, 'e2e-speed-cb.json')];
+  // one end-to-end row set per machine kind measured (each row names its CPU, date and revision)
+  const rows = [...columnBlocksRows(resultsDir), ...e2eRows(resultsDir, 'e2e-speed-cb.json'), ...e2eRows(resultsDir, 'e2e-speed-cb-q4_0.json')];
   if (rows.length === 0) throw new ChessError('MEASURED_RESULTS_MISSING', `${resultsDir}: no result file the README table is made from`, { path: resultsDir });
   const esc = (s: string) => s.replace(/\|/g, '\\|');
   return [
