@@ -9,7 +9,7 @@ import { z } from 'zod';
 import { GGMLType } from '@chess/gguf';
 import type { LlamaBenchResult, Spread } from './schema.ts';
 import { layerSparsity, parseSparsityReport, weightTraffic, type SparsityCounters, type WeightTensor } from './sparsity.ts';
-import { spread } from './spread.ts';
+import { pairedSummary, round4 } from './spread.ts';
 
 const finite = z.number().refine(Number.isFinite, { message: 'must be a finite number' });
 
@@ -66,11 +66,6 @@ export const deviceBenchResultSchema = z.object({
 });
 export type DeviceBenchResult = z.infer<typeof deviceBenchResultSchema>;
 
-const round4 = (x: number): number => Math.round(x * 1e4) / 1e4;
-const spread4 = (values: readonly number[]): Spread => {
-  const s = spread(values);
-  return { median: round4(s.median), min: round4(s.min), max: round4(s.max) };
-};
 
 /** The device's CPU as a report names it. */
 export function deviceLabel(r: DeviceBenchResult): string {
@@ -90,15 +85,6 @@ export function deviceBenchToLlamaBench(r: DeviceBenchResult, source = 'device r
   const tables = r.models.map((m) => m.tensors.map((t) => ({ ...t, type: t.type as GGMLType })) as WeightTensor[]);
   const bytes = tables.map((table, m) => weightTraffic(table, counters.get(m) ?? null).readBytes);
   const tests: ('tg' | 'pp')[] = r.settings.pp > 0 ? ['tg', 'pp'] : ['tg'];
-  const of = (m: number, test: 'tg' | 'pp') => samples.filter((s) => s.model === m && s.test === test);
-  const paired = (m: number, test: 'tg' | 'pp'): Spread | null => {
-    if (m === 0) return null;
-    const ratios = of(m, test).flatMap((s) => {
-      const base = samples.find((b) => b.model === 0 && b.test === test && b.round === s.round);
-      return base ? [s.tokensPerSecond / base.tokensPerSecond] : [];
-    });
-    return ratios.length > 0 ? spread4(ratios) : null;
-  };
   return {
     kind: 'chess-llama-bench',
     version: 1,
@@ -126,12 +112,6 @@ export function deviceBenchToLlamaBench(r: DeviceBenchResult, source = 'device r
       };
     }),
     samples,
-    summary: r.models.map((_, m) => ({
-      model: m,
-      decodeTokPerSec: spread4(of(m, 'tg').map((s) => s.tokensPerSecond)),
-      prefillTokPerSec: tests.includes('pp') ? spread4(of(m, 'pp').map((s) => s.tokensPerSecond)) : null,
-      decodeSpeedup: paired(m, 'tg'),
-      prefillSpeedup: tests.includes('pp') ? paired(m, 'pp') : null,
-    })),
+    summary: pairedSummary(r.models.length, samples, tests.includes('pp')),
   };
 }

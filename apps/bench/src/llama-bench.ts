@@ -17,7 +17,7 @@ import { readModelInfo } from './model-info.ts';
 import { gitRevision, machineInfo } from './provenance.ts';
 import type { LlamaBenchResult, ModelInfo, Spread } from './schema.ts';
 import { layerSparsity, readSparsityReport, readWeightTable, weightTraffic, type SparsityCounters, type WeightTensor } from './sparsity.ts';
-import { spread } from './speed.ts';
+import { pairedSummary, round4 } from './spread.ts';
 
 export type LlamaBuild = 'stock' | 'patched';
 export type LlamaBenchTest = 'tg' | 'pp';
@@ -95,11 +95,6 @@ export interface LlamaBenchOptions {
   runOne?: (run: LlamaBenchRun) => Promise<number>;
 }
 
-const round4 = (x: number): number => Math.round(x * 1e4) / 1e4;
-const spread4 = (values: readonly number[]): Spread => {
-  const s = spread(values);
-  return { median: round4(s.median), min: round4(s.min), max: round4(s.max) };
-};
 
 /** The interleaved comparison: every model, every round, decode then prefill. */
 export async function runLlamaBench(options: LlamaBenchOptions): Promise<LlamaBenchResult> {
@@ -146,15 +141,6 @@ export async function runLlamaBench(options: LlamaBenchOptions): Promise<LlamaBe
     await rm(scratch, { recursive: true, force: true });
   }
   const bytes = tables.map((table, m) => weightTraffic(table, counters.get(m) ?? null).readBytes);
-  const of = (m: number, test: LlamaBenchTest) => samples.filter((s) => s.model === m && s.test === test);
-  const paired = (m: number, test: LlamaBenchTest): Spread | null => {
-    if (m === 0) return null;
-    const ratios = of(m, test).flatMap((s) => {
-      const base = samples.find((b) => b.model === 0 && b.test === test && b.round === s.round);
-      return base ? [s.tokensPerSecond / base.tokensPerSecond] : [];
-    });
-    return ratios.length > 0 ? spread4(ratios) : null;
-  };
   return {
     kind: 'chess-llama-bench',
     version: 1,
@@ -177,12 +163,6 @@ export async function runLlamaBench(options: LlamaBenchOptions): Promise<LlamaBe
       };
     }),
     samples,
-    summary: options.models.map((_, m) => ({
-      model: m,
-      decodeTokPerSec: spread4(of(m, 'tg').map((s) => s.tokensPerSecond)),
-      prefillTokPerSec: tests.includes('pp') ? spread4(of(m, 'pp').map((s) => s.tokensPerSecond)) : null,
-      decodeSpeedup: paired(m, 'tg'),
-      prefillSpeedup: tests.includes('pp') ? paired(m, 'pp') : null,
-    })),
+    summary: pairedSummary(options.models.length, samples, tests.includes('pp')),
   };
 }
