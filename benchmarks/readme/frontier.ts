@@ -8,9 +8,9 @@
  * by `pnpm -C benchmarks readme-measured` (with the Measured table); `frontier.test.ts`
  * fails while the README differs from what the committed JSON gives.
  */
-import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ChessError } from '@chess/core';
+import { readResultJson, replaceBetweenMarkers } from './markers.ts';
 
 export const FRONTIER_BEGIN = '<!-- frontier:begin -->';
 export const FRONTIER_END = '<!-- frontier:end -->';
@@ -36,14 +36,8 @@ const iv = (x: Interval) => `${f3(x.value)} [${f3(x.lo)}, ${f3(x.hi)}]`;
 
 /** The table and the per-budget verdicts, from results/frontier.json of `dir`. */
 export function renderFrontier(dir: string): string {
-  const path = join(dir, 'frontier.json');
-  if (!existsSync(path)) throw new ChessError('MEASURED_RESULTS_INVALID', `${path}: no result file (run pnpm -C benchmarks frontier)`, { path });
-  let r: FrontierReport;
-  try {
-    r = JSON.parse(readFileSync(path, 'utf8')) as FrontierReport;
-  } catch (error) {
-    throw new ChessError('MEASURED_RESULTS_INVALID', `${path}: not valid JSON (${(error as Error).message})`, { path });
-  }
+  const r = readResultJson<FrontierReport>(dir, 'frontier.json');
+  if (!r) throw new ChessError('MEASURED_RESULTS_INVALID', `${join(dir, 'frontier.json')}: no result file (run pnpm -C benchmarks frontier)`, { path: join(dir, 'frontier.json') });
   const order = ['budget', 'chess', 'chess+', 'cats', 'teal'];
   const rows = [...r.rows].sort((a, b) => order.indexOf(a.method) - order.indexOf(b.method) || a.bytesFraction - b.bytesFraction);
   const lines = [
@@ -67,8 +61,5 @@ export function renderFrontier(dir: string): string {
 
 /** `readme` with the text between the frontier markers replaced by `table`. */
 export function withFrontier(readme: string, table: string): string {
-  const begin = readme.indexOf(FRONTIER_BEGIN);
-  const end = readme.indexOf(FRONTIER_END);
-  if (begin < 0 || end < begin) throw new ChessError('MEASURED_RESULTS_INVALID', `README.md has no ${FRONTIER_BEGIN} ... ${FRONTIER_END} markers`, {});
-  return `${readme.slice(0, begin + FRONTIER_BEGIN.length)}\n${table}\n${readme.slice(end)}`;
+  return replaceBetweenMarkers(readme, FRONTIER_BEGIN, FRONTIER_END, table);
 }

@@ -10,9 +10,9 @@
  * `pnpm -C benchmarks readme-measured` after committing new results; `measured.test.ts`
  * fails while the README differs from what the committed JSON gives.
  */
-import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ChessError } from '@chess/core';
+import { readResultJson, replaceBetweenMarkers } from './markers.ts';
 
 export const BEGIN = '<!-- measured:begin -->';
 export const END = '<!-- measured:end -->';
@@ -39,15 +39,7 @@ const rev = (r: string | undefined) => (r ? r.slice(0, 7) : 'no revision');
 // llama-perplexity prints KL with 6 decimals: 0 there means below 5e-7
 const kl = (v: number) => (v === 0 ? '< 5e-7' : v.toExponential(1));
 
-function readJson<T>(dir: string, file: string): T | undefined {
-  const path = join(dir, file);
-  if (!existsSync(path)) return undefined;
-  try {
-    return JSON.parse(readFileSync(path, 'utf8')) as T;
-  } catch (error) {
-    throw new ChessError('MEASURED_RESULTS_INVALID', `${path}: not valid JSON (${(error as Error).message})`, { path });
-  }
-}
+
 
 interface ColumnBlocksReport {
   command: string;
@@ -60,7 +52,7 @@ interface ColumnBlocksReport {
 
 /** Exactness at sparsity 0 and file sizes (benchmarks/column-blocks). */
 function columnBlocksRows(dir: string): Row[] {
-  const r = readJson<ColumnBlocksReport>(dir, 'column-blocks.json');
+  const r = readResultJson<ColumnBlocksReport>(dir, 'column-blocks.json');
   if (!r || !r.results.every((x) => typeof x.type === 'string')) return [];
   const types = [...new Set(r.results.map((x) => x.type))];
   const cells = types.map((type) => {
@@ -103,7 +95,7 @@ interface E2eReport {
 
 /** End-to-end speed of the default artifacts (benchmarks/e2e-speed, column-block run). */
 function e2eRows(dir: string, file: string): Row[] {
-  const r = readJson<E2eReport>(dir, file);
+  const r = readResultJson<E2eReport>(dir, file);
   if (!r) return [];
   const o = r.options;
   const rows: Row[] = [];
@@ -145,8 +137,5 @@ export function renderMeasured(resultsDir: string): string {
 
 /** README text with the block between the markers replaced. */
 export function withMeasured(readme: string, table: string): string {
-  const a = readme.indexOf(BEGIN);
-  const b = readme.indexOf(END);
-  if (a < 0 || b < a) throw new ChessError('MEASURED_MARKERS_MISSING', `README.md: expected the markers ${BEGIN} and ${END}`, {});
-  return `${readme.slice(0, a + BEGIN.length)}\n${table}\n${readme.slice(b)}`;
+  return replaceBetweenMarkers(readme, BEGIN, END, table);
 }
