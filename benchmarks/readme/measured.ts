@@ -10,7 +10,6 @@
  * `pnpm -C benchmarks readme-measured` after committing new results; `measured.test.ts`
  * fails while the README differs from what the committed JSON gives.
  */
-import { join } from 'node:path';
 import { ChessError } from '@chess/core';
 import { readResultJson, replaceBetweenMarkers } from './markers.ts';
 
