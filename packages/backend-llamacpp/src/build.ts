@@ -5,7 +5,7 @@ import { cpus } from 'node:os';
 import { basename, dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ChessError, cachePath, withCacheLock, writeFileAtomic } from '@chess/core';
-import { ADDON_CMAKE_OPTIONS, ensurePatchedNodeLlamaCpp, patchedNodeLlamaCppDir } from './patched-install.ts';
+import { ADDON_CMAKE_OPTIONS, ensurePatchedNodeLlamaCpp, patchedDependenciesIntact, patchedNodeLlamaCppDir } from './patched-install.ts';
 import { buildProgress, requireTools, runCommand, type Log } from './process.ts';
 import { LLAMA_CPP_COMMIT, ensureLlamaSource, nodeLlamaCppDir } from '@chess/assets';
 
@@ -175,7 +175,7 @@ export function backendStatus(): BackendStatus {
     sourceDir: dirs.sourceDir,
     binDir: dirs.binDir,
     nodeLlamaCppDir: patchedNodeLlamaCppDir(series),
-    built: builtHash(dirs.marker) === hash,
+    built: builtHash(dirs.marker) === hash && patchedDependenciesIntact(patchedNodeLlamaCppDir(series)),
   };
 }
 
@@ -198,12 +198,12 @@ export async function buildBackend(options: BackendBuildOptions = {}): Promise<B
   const hash = backendHash();
   const dirs = backendDirs(series);
   const info: BackendInfo = { hash, sourceDir: dirs.sourceDir, binDir: dirs.binDir, nodeLlamaCppDir: patchedNodeLlamaCppDir(series) };
-  if (builtHash(dirs.marker) === hash) return info;
+  if (builtHash(dirs.marker) === hash && patchedDependenciesIntact(info.nodeLlamaCppDir)) return info;
   await mkdir(dirname(dirs.root), { recursive: true });
   // one build at a time per tree (the CLI and parallel test files may race); a build takes
   // 10-40 minutes on 2 busy cores, so waiters wait up to two hours
   return withCacheLock(dirs.root, { what: 'the patched llama.cpp build', waitMs: 120 * 60_000, log }, async () => {
-    if (builtHash(dirs.marker) === hash) return info; // built by the process we waited for
+    if (builtHash(dirs.marker) === hash && patchedDependenciesIntact(info.nodeLlamaCppDir)) return info; // built by the process we waited for
     await buildLocked(dirs, series, hash, jobs, log);
     return info;
   });

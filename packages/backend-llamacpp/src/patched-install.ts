@@ -1,6 +1,6 @@
-import { existsSync, readdirSync, readFileSync, realpathSync } from 'node:fs';
-import { cp, mkdir, rm, symlink, writeFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { existsSync, lstatSync, readdirSync, readFileSync, readlinkSync, realpathSync } from 'node:fs';
+import { cp, mkdir, rename, rm, symlink, writeFile } from 'node:fs/promises';
+import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { ChessError, cachePath } from '@chess/core';
 import { buildProgress, runCommand, type Log } from './process.ts';
 import { nodeLlamaCppDir } from '@chess/assets';
@@ -11,10 +11,12 @@ import { nodeLlamaCppDir } from '@chess/assets';
  * prebuilt binary (`@node-llama-cpp/linux-x64`) for dense baselines.
  *
  * The second install is assembled offline: node-llama-cpp's own files are
- * copied (without its bundle and local builds), its dependencies are symlinked
- * from the workspace's pnpm store, and the prebuilt-binary packages are left
- * out on purpose, so this install can only ever load its local build: a failed
- * build is an error, never a silent fallback to the stock binary.
+ * copied (without its bundle and local builds), and the prebuilt-binary
+ * packages are left out on purpose, so this install can only ever load its
+ * local build: a failed build is an error, never a silent fallback to the
+ * stock binary. Its dependencies are copied too (see copyDependencies): the
+ * cache outlives the checkout that filled it, and CI runs clean clones against
+ * this machine's cache.
  */
 export function patchedNodeLlamaCppDir(hash: string): string {
   return cachePath('node-llama-cpp', `patched-${hash}`);
@@ -75,9 +77,13 @@ export async function ensurePatchedNodeLlamaCpp(args: {
   const root = patchedNodeLlamaCppDir(hash);
   const marker = join(root, '.chess-complete');
   const existing = localBuildTree(root);
-  if (existsSync(marker) && existing) return { root, buildTree: existing, fresh: false };
-  const started = Date.now();
   const stock = realpathSync(nodeLlamaCppDir());
+  if (existsSync(marker) && existing) {
+    // installs from before dependencies were copied link into a checkout that may be gone
+    if (!patchedDependenciesIntact(root)) await copyDependencies(root, stock, log);
+    return { root, buildTree: existing, fresh: false };
+  }
+  const started = Date.now();
   const pkg = packageDirOf(root);
   await rm(root, { recursive: true, force: true });
   await mkdir(join(pkg, 'llama'), { recursive: true });
@@ -93,22 +99,8 @@ export async function ensurePatchedNodeLlamaCpp(args: {
   // The patched tree is used in place (node-llama-cpp builds from llama/llama.cpp).
   await symlink(sourceDir, join(pkg, 'llama', 'llama.cpp'), 'dir');
 
-  // Dependencies: siblings of node-llama-cpp in the pnpm store, minus the prebuilt binaries.
-  const siblings = dirname(stock);
+  await copyDependencies(root, stock, log);
   const modules = join(root, 'node_modules');
-  for (const name of readdirSync(siblings)) {
-    if (name === 'node-llama-cpp' || name === '@node-llama-cpp' || name.startsWith('.')) continue;
-    if (name.startsWith('@')) {
-      await mkdir(join(modules, name), { recursive: true });
-      for (const child of readdirSync(join(siblings, name))) {
-        await symlink(realpathSync(join(siblings, name, child)), join(modules, name, child), 'dir');
-      }
-    } else {
-      await symlink(realpathSync(join(siblings, name)), join(modules, name), 'dir');
-    }
-  }
-  await mkdir(join(modules, '.bin'), { recursive: true });
-  await symlink(join(realpathSync(join(siblings, 'cmake-js')), 'bin', 'cmake-js'), join(modules, '.bin', 'cmake-js'));
 
   log('building the node-llama-cpp addon against the patched tree');
   const env: NodeJS.ProcessEnv = { ...process.env, NODE_LLAMA_CPP_SKIP_DOWNLOAD: 'true', NODE_LLAMA_CPP_GPU: 'false' };
@@ -133,4 +125,118 @@ export async function ensurePatchedNodeLlamaCpp(args: {
   await writeFile(marker, `${JSON.stringify({ hash, buildTree, seconds: (Date.now() - started) / 1000 })}\n`);
   log(`patched node-llama-cpp addon ready (${Math.round((Date.now() - started) / 1000)} s)`);
   return { root, buildTree, fresh: true };
+}
+
+/** `name` and `@scope/name` entries of a node_modules directory (dot entries left out). */
+function packageEntries(modules: string): string[] {
+  if (!existsSync(modules)) return [];
+  const names: string[] = [];
+  for (const name of readdirSync(modules)) {
+    if (name.startsWith('.')) continue;
+    if (name.startsWith('@')) for (const child of readdirSync(join(modules, name))) names.push(`${name}/${child}`);
+    else names.push(name);
+  }
+  return names;
+}
+
+/**
+ * The pnpm store entries (`.pnpm/<name@version>`) that node-llama-cpp needs, found by
+ * following the relative links pnpm puts beside each package, without the prebuilt
+ * binaries (@node-llama-cpp/*) and without node-llama-cpp's own entry (copied apart).
+ */
+function dependencyClosure(stock: string): { store: string; entries: string[]; direct: Map<string, string> } {
+  const ownModules = dirname(stock); // .pnpm/<node-llama-cpp entry>/node_modules
+  const ownEntry = dirname(ownModules);
+  const store = dirname(ownEntry);
+  const entryOf = (modules: string, name: string): string | undefined => {
+    const link = join(modules, name);
+    if (!lstatSync(link).isSymbolicLink()) return undefined;
+    const target = resolve(dirname(link), readlinkSync(link));
+    const rel = relative(store, target);
+    if (rel.startsWith('..') || isAbsolute(rel)) {
+      throw new ChessError('BACKEND_BUILD_FAILED', `node-llama-cpp's dependency ${name} links outside the pnpm store ${store}: ${target}`, { link, target });
+    }
+    return rel.split('/')[0]!;
+  };
+  const direct = new Map<string, string>();
+  const seen = new Set<string>();
+  const pending: string[] = [];
+  for (const name of packageEntries(ownModules)) {
+    if (name === 'node-llama-cpp' || name.startsWith('@node-llama-cpp/')) continue;
+    const entry = entryOf(ownModules, name);
+    if (!entry) continue;
+    direct.set(name, entry);
+    pending.push(entry);
+  }
+  while (pending.length > 0) {
+    const entry = pending.pop()!;
+    if (seen.has(entry) || entry === relative(store, ownEntry)) continue;
+    seen.add(entry);
+    const modules = join(store, entry, 'node_modules');
+    for (const name of packageEntries(modules)) {
+      if (name.startsWith('@node-llama-cpp/')) continue;
+      const dep = entryOf(modules, name);
+      if (dep && !seen.has(dep)) pending.push(dep);
+    }
+  }
+  return { store, entries: [...seen].sort(), direct };
+}
+
+/**
+ * Copy node-llama-cpp's dependency closure into `<root>/node_modules/.pnpm` (pnpm's
+ * relative links kept as they are, so each package still finds its own versions)
+ * and link `<root>/node_modules/<name>` to it: the install depends on nothing
+ * outside the cache. The copy is staged and renamed, and each top-level link is
+ * replaced by a rename, so a repair never leaves a half-written tree.
+ */
+export async function copyDependencies(root: string, stock: string, log: Log): Promise<void> {
+  const { store, entries, direct } = dependencyClosure(stock);
+  const modules = join(root, 'node_modules');
+  const staged = join(modules, `.pnpm.partial-${process.pid}`);
+  log(`copying node-llama-cpp's ${entries.length} dependency packages into ${modules}`);
+  await rm(staged, { recursive: true, force: true });
+  await mkdir(staged, { recursive: true });
+  for (const entry of entries) {
+    await cp(join(store, entry), join(staged, entry), { recursive: true, verbatimSymlinks: true });
+  }
+  await rm(join(modules, '.pnpm'), { recursive: true, force: true });
+  await rename(staged, join(modules, '.pnpm'));
+  for (const [name, entry] of direct) {
+    const link = join(modules, name);
+    await mkdir(dirname(link), { recursive: true });
+    const temp = `${link}.link-${process.pid}`;
+    await rm(temp, { force: true });
+    await symlink(relative(dirname(link), join(modules, '.pnpm', entry, 'node_modules', name)), temp, 'dir');
+    await rm(link, { recursive: true, force: true });
+    await rename(temp, link);
+  }
+  await mkdir(join(modules, '.bin'), { recursive: true });
+  const cmakeJs = join(modules, '.bin', 'cmake-js');
+  await rm(cmakeJs, { force: true });
+  await symlink(join('..', 'cmake-js', 'bin', 'cmake-js'), cmakeJs);
+}
+
+/**
+ * Whether every dependency of a patched install resolves inside the install (an
+ * install whose links point into a deleted checkout fails at import time with
+ * "Cannot find package").
+ */
+export function patchedDependenciesIntact(root: string): boolean {
+  const modules = join(root, 'node_modules');
+  const names = packageEntries(modules).filter((name) => name !== 'node-llama-cpp');
+  if (names.length === 0) return false;
+  let realRoot: string;
+  try {
+    realRoot = realpathSync(root);
+  } catch {
+    return false;
+  }
+  for (const name of names) {
+    try {
+      if (!realpathSync(join(modules, name)).startsWith(`${realRoot}/`)) return false;
+    } catch {
+      return false; // dangling
+    }
+  }
+  return true;
 }
