@@ -27,7 +27,6 @@
  * compiled with. Writes
  * results/frontier.json.
  */
-import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
@@ -37,6 +36,7 @@ import { compilerSourcesHash, ensureOlmoEvalData, gitRevision, loadLambadaText, 
 import { calibrate } from '@chess/calibrate';
 import { compile } from '@chess/compiler';
 import { UsageError, cachePath, repoRoot, withCacheLock, writeFileAtomic } from '@chess/core';
+import { chessCli } from '../common/chess-cli.ts';
 
 const PEERS = ['chess', 'chess+', 'cats', 'teal'] as const;
 const o = {
@@ -162,16 +162,6 @@ for (const v of variants) {
   rows.push(row);
   await writeReport(false);
   log(`${tag}: bytes ${row.bytesFraction.toFixed(4)} of dense, KL ${row.meanKl.value.toFixed(4)} [${row.meanKl.lo.toFixed(4)}, ${row.meanKl.hi.toFixed(4)}]`);
-}
-
-/** Run `chess ...` (apps/cli) in a child process; its stderr goes to ours. */
-function chessCli(args: string[]): Promise<void> {
-  const main = join(repoRoot(), 'apps', 'cli', 'src', 'main.ts');
-  return new Promise((resolvePromise, reject) => {
-    const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), main, ...args], { stdio: ['ignore', 'ignore', 'inherit'] });
-    child.on('error', reject);
-    child.on('close', (code) => (code === 0 ? resolvePromise() : reject(new Error(`chess ${args.join(' ')} failed (exit ${code})`))));
-  });
 }
 
 /** A peer's curve at bytes x: value and interval ends interpolated linearly between its two nearest points; null outside its range. */
