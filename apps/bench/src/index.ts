@@ -14,6 +14,7 @@ export { ensureStockTool } from '@chess/backend-llamacpp';
 export { readSparsityReport, siteSparsity, readWeightTable, weightTraffic, type SparsityCounters, type SparsitySite, type WeightTensor } from './sparsity.ts';
 export { llamaBenchOnce, runLlamaBench, weightLayout, type LlamaBenchOptions, type LlamaBenchRun, type LlamaBuild, type WeightLayout } from './llama-bench.ts';
 export { gitRevision, machineInfo } from './provenance.ts';
+export { round4 } from './spread.ts';
 export { compilerSourcesHash } from './compiler-hash.ts';
 export type { LlamaBenchResult } from './schema.ts';
 export { ensureNativeScorer, scoreDocuments, divergencePositions, type NativeScorer } from './native-scorer.ts';

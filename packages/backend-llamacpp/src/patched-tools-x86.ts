@@ -5,7 +5,15 @@ import { cpus } from 'node:os';
 import { ChessError, cachePath, writeFileAtomic } from '@chess/core';
 import { backendHash, backendStatus, buildBackend, withBuildLock } from './build.ts';
 import { buildProgress, requireTools, runCommand, type Log } from './process.ts';
-import { llamaToolBuildFlags, type X86Level } from './x86-level.ts';
+import { isHostLevel, llamaToolBuildFlags, type X86Level } from './x86-level.ts';
+
+/**
+ * The patched tool to compare with ensureStockTool(tool, log, level): at the host's level the
+ * backend's own tools (built natively, as the host's stock tools are), else the fixed-level build.
+ */
+export async function ensurePatchedTool(tool: string, level: X86Level, log: Log = () => undefined): Promise<string> {
+  return isHostLevel(level) ? join((await buildBackend({ log })).binDir, tool) : ensurePatchedToolAt(tool, level, log);
+}
 
 /**
  * A patched tool (llama-bench, ...) built for a fixed x86 level instead of the build

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { ChessError, cachePath, withCacheLock } from '@chess/core';
 import { LLAMA_CPP_COMMIT, ensureLlamaSource } from '@chess/assets';
-import { hostX86Level, llamaToolBuildFlags, nativeToolBuildFlags, type X86Level } from './x86-level.ts';
+import { hostX86Level, isHostLevel, llamaToolBuildFlags, nativeToolBuildFlags, type X86Level } from './x86-level.ts';
 
 const run = promisify(execFile);
 
@@ -22,10 +22,6 @@ export type StockTool = 'llama-perplexity' | 'llama-bench' | 'llama-quantize';
  * (`--x86 avx2` on an AVX-512 machine: what an older CPU gets) at their fixed flags, as the
  * patched tools for that level are (ensurePatchedToolAt).
  */
-function isHostLevel(level: X86Level): boolean {
-  return level === (hostX86Level() ?? level);
-}
-
 function buildVariant(level: X86Level): string {
   return isHostLevel(level) ? 'native-noamx' : level;
 }

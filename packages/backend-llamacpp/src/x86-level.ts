@@ -52,9 +52,9 @@ const TOOL_OPTIONS = [
 /**
  * CMake options of the stock tools built for this machine's CPU: what the patched build uses
  * (node-llama-cpp's addon build: GGML_NATIVE, shared libraries, NATIVE_RELEASE_FLAGS), which is
- * also llama.cpp's own default for a build from source. Against the former fixed-level
- * static stock build, the patched build decoded a dense 7B Q4_K_M model 1.20x as fast on an
- * Intel Xeon VM: a baseline built any other way measures the flags, not the patch.
+ * also llama.cpp's own default for a build from source. A baseline built any other way
+ * measures the flags, not the patch (the former fixed-level static stock build: see the
+ * changeset that replaced it).
  */
 export function nativeToolBuildFlags(): string[] {
   return [
@@ -79,6 +79,11 @@ export function llamaToolBuildFlags(level: X86Level): string[] {
     '-DBUILD_SHARED_LIBS=OFF',
     ...TOOL_OPTIONS,
   ];
+}
+
+/** Whether a level is this machine's own (or the machine's level cannot be told): built natively, like the patched addon. */
+export function isHostLevel(level: X86Level): boolean {
+  return level === (hostX86Level() ?? level);
 }
 
 /** The kernel ISA (CHESS_KERNEL_ISA) that matches a level, or undefined for the best available. */
