@@ -62,6 +62,21 @@ describe('build cache', () => {
     expect(backendPath()).toBe(backend.binDir);
     for (const tool of BACKEND_TOOLS) expect(existsSync(join(backend.binDir, tool))).toBe(true);
   });
+
+  it('computes F16 vectors in single precision: no AVX512-FP16 arithmetic in the native ggml CPU library', async () => {
+    // -march=native on Sapphire Rapids and later enables AVX512-FP16, with which ggml's F16
+    // vectors (attention's K.Q dots, V accumulation) accumulate in half precision and a
+    // 64-wide head runs its scalar tail (nativeReleaseFlags turns it off)
+    const { execFileSync } = await import('node:child_process');
+    const library = join(backend.binDir, 'libggml-cpu.so');
+    const disassembly = execFileSync('objdump', ['-d', '--no-show-raw-insn', library], { maxBuffer: 512 << 20 }).toString();
+    const dot = disassembly.slice(disassembly.indexOf('<ggml_vec_dot_f16>:'));
+    expect(dot.length).toBeGreaterThan(0);
+    const halfPrecision = disassembly.match(/\tv(fmadd\d+ph|addph|mulph|fmadd\d+sh|addsh)\s/g) ?? [];
+    expect(halfPrecision).toEqual([]);
+    // the single-precision path: F16 loads widened by vcvtph2ps, FMAs on packed singles
+    expect(dot.slice(0, dot.indexOf('\n\n'))).toMatch(/vcvtph2ps[\s\S]*vfmadd\d+ps/);
+  });
 });
 
 describe('dense models', () => {

@@ -5,7 +5,7 @@ import { cpus } from 'node:os';
 import { basename, dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ChessError, cachePath, withCacheLock, writeFileAtomic } from '@chess/core';
-import { ADDON_CMAKE_OPTIONS, ensurePatchedNodeLlamaCpp, patchedDependenciesIntact, patchedNodeLlamaCppDir } from './patched-install.ts';
+import { addonCmakeOptions, ensurePatchedNodeLlamaCpp, patchedDependenciesIntact, patchedNodeLlamaCppDir } from './patched-install.ts';
 import { buildProgress, requireTools, runCommand, type Log } from './process.ts';
 import { LLAMA_CPP_COMMIT, ensureLlamaSource, nodeLlamaCppDir } from '@chess/assets';
 
@@ -127,7 +127,7 @@ function hashFiles(hash: ReturnType<typeof createHash>, group: string, root: str
  */
 export function seriesHash(root = packageRoot()): string {
   const hash = createHash('sha256');
-  hash.update(`recipe ${RECIPE_VERSION}\ncommit ${LLAMA_CPP_COMMIT}\n${JSON.stringify(TOOLS_CMAKE_OPTIONS)}\n${JSON.stringify(ADDON_CMAKE_OPTIONS)}\n`);
+  hash.update(`recipe ${RECIPE_VERSION}\ncommit ${LLAMA_CPP_COMMIT}\n${JSON.stringify(TOOLS_CMAKE_OPTIONS)}\n${JSON.stringify(addonCmakeOptions())}\n`);
   hashFiles(hash, 'nlc-patches', nodeLlamaCppDir(), nodeLlamaCppPatchFiles());
   hashFiles(hash, 'patches', root, patchFiles(root));
   return hash.digest('hex').slice(0, 16);

@@ -4,7 +4,7 @@ export type { BackendBuildOptions, BackendInfo, BackendStatus } from './build.ts
 export { ensurePatchedTool, ensurePatchedToolAt } from './patched-tools-x86.ts';
 export { klBase, klDivergence, type KlBase, type KlResult, type KlRunOptions } from './kl-divergence.ts';
 export { ensureStockTool, stockToolsDir, type StockTool } from './stock-tools.ts';
-export { X86_LEVELS, chessKernelIsa, ggmlIsaFlags, hostX86Level, isHostLevel, llamaToolBuildFlags, nativeToolBuildFlags, NATIVE_RELEASE_FLAGS, parseX86Level, x86LevelOfCpuFlags } from './x86-level.ts';
+export { X86_LEVELS, chessKernelIsa, ggmlIsaFlags, hostX86Level, isHostLevel, llamaToolBuildFlags, nativeToolBuildFlags, nativeReleaseFlags, parseX86Level, x86LevelOfCpuFlags } from './x86-level.ts';
 export type { X86Level } from './x86-level.ts';
 export { loadStockLlama, loadPatchedLlama, patchedNodeLlamaCppModule, stockNodeLlamaCppModule, llamaBinaryInfo, formatLlamaBinary, mappedLlamaFiles } from './llama-loaders.ts';
 export type { LlamaBinaryInfo, LlamaFlavour, LoadOptions } from './llama-loaders.ts';

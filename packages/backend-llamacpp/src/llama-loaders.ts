@@ -4,7 +4,7 @@ import { pathToFileURL } from 'node:url';
 import type { Llama, LlamaOptions } from 'node-llama-cpp';
 import { ChessError } from '@chess/core';
 import { backendStatus, buildBackend, type BackendBuildOptions } from './build.ts';
-import { ADDON_CMAKE_OPTIONS, packageDirOf } from './patched-install.ts';
+import { addonCmakeOptions, packageDirOf } from './patched-install.ts';
 
 type NodeLlamaCppModule = typeof import('node-llama-cpp');
 
@@ -115,7 +115,7 @@ export async function loadPatchedLlama(options: LoadOptions & { build?: BackendB
     build: 'never',
     usePrebuiltBinaries: false,
     progressLogs: false,
-    cmakeOptions: { ...ADDON_CMAKE_OPTIONS },
+    cmakeOptions: { ...addonCmakeOptions() },
   });
   const info = describe('patched', llama);
   if (info.buildType !== 'localBuild' || !info.addon.startsWith(status.nodeLlamaCppDir)) {

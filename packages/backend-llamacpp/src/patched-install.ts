@@ -4,7 +4,7 @@ import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { ChessError, cachePath } from '@chess/core';
 import { buildProgress, runCommand, type Log } from './process.ts';
 import { nodeLlamaCppDir } from '@chess/assets';
-import { NATIVE_RELEASE_FLAGS } from './x86-level.ts';
+import { nativeReleaseFlags } from './x86-level.ts';
 
 /**
  * The patched addon lives in a second node-llama-cpp install of the same
@@ -30,14 +30,14 @@ export function packageDirOf(installRoot: string): string {
 
 /**
  * CMake options of the patched addon build (on top of node-llama-cpp's own: CPU only,
- * Release, GGML_NATIVE on): NATIVE_RELEASE_FLAGS (AMX compiled out; the stock tools for this
- * machine use the same). node-llama-cpp puts these options in its build folder name, so the
- * loader passes the same ones.
+ * Release, GGML_NATIVE on): nativeReleaseFlags() (the stock tools for this machine use the
+ * same). node-llama-cpp puts these options in its build folder name, so the loader passes
+ * the same ones.
  */
-export const ADDON_CMAKE_OPTIONS: Readonly<Record<string, string>> = {
-  CMAKE_C_FLAGS_RELEASE: NATIVE_RELEASE_FLAGS,
-  CMAKE_CXX_FLAGS_RELEASE: NATIVE_RELEASE_FLAGS,
-};
+export function addonCmakeOptions(): Readonly<Record<string, string>> {
+  const flags = nativeReleaseFlags();
+  return { CMAKE_C_FLAGS_RELEASE: flags, CMAKE_CXX_FLAGS_RELEASE: flags };
+}
 
 const SKIPPED_LLAMA_ENTRIES = new Set(['gitRelease.bundle', 'localBuilds', 'llama.cpp', 'lastBuild.json', '.temp']);
 
@@ -101,7 +101,7 @@ export async function ensurePatchedNodeLlamaCpp(args: {
   log('building the node-llama-cpp addon against the patched tree');
   const env: NodeJS.ProcessEnv = { ...process.env, NODE_LLAMA_CPP_SKIP_DOWNLOAD: 'true', NODE_LLAMA_CPP_GPU: 'false' };
   for (const key of Object.keys(env)) if (key.startsWith('NODE_LLAMA_CPP_CMAKE_OPTION_')) delete env[key];
-  for (const [key, value] of Object.entries(ADDON_CMAKE_OPTIONS)) env[`NODE_LLAMA_CPP_CMAKE_OPTION_${key}`] = value;
+  for (const [key, value] of Object.entries(addonCmakeOptions())) env[`NODE_LLAMA_CPP_CMAKE_OPTION_${key}`] = value;
   env.PATH = `${join(modules, '.bin')}:${env.PATH ?? ''}`;
   // node-llama-cpp runs cmake-js quietly; report progress from ninja's log of finished steps
   const ticker = setInterval(() => log(`addon: ${ninjaProgress(join(pkg, 'llama', 'localBuilds'))}`), 30_000);

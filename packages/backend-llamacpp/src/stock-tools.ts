@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -18,12 +19,14 @@ export type StockTool = 'llama-perplexity' | 'llama-bench' | 'llama-quantize';
 
 /**
  * The host's level is built like the patched build (nativeToolBuildFlags: GGML_NATIVE, shared
- * libraries, AMX compiled out), so that stock and patched differ only in the patch; other levels
+ * libraries, the same release flags), so that stock and patched differ only in the patch; other levels
  * (`--x86 avx2` on an AVX-512 machine: what an older CPU gets) at their fixed flags, as the
  * patched tools for that level are (ensurePatchedToolAt).
  */
 function buildVariant(level: X86Level): string {
-  return isHostLevel(level) ? 'native-noamx' : level;
+  if (!isHostLevel(level)) return level;
+  // keyed by the flags: a change of them (nativeReleaseFlags) must not reuse a stale build
+  return `native-${createHash('sha256').update(nativeToolBuildFlags().join('\n')).digest('hex').slice(0, 8)}`;
 }
 
 /** Build directory of the stock tools (pristine tree, CPU only). */

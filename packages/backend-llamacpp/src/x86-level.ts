@@ -8,6 +8,7 @@
  * newer: older laptops and small desktops (CHESS_KERNEL_ISA=avx2). Both are measured on
  * an AVX-512 machine by building ggml without AVX-512.
  */
+import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { UsageError } from '@chess/core';
 
@@ -28,14 +29,39 @@ export function ggmlIsaFlags(level: X86Level): string[] {
 }
 
 /**
- * Release compiler flags of the builds for this machine's own CPU (GGML_NATIVE): the patched
- * addon (ADDON_CMAKE_OPTIONS) and the stock tools at the host's level, so that a stock vs
- * patched comparison differs in nothing but the patch. AMX is compiled out: with
- * -march=native on CPUs that report AMX, ggml puts weights in AMX buffers, and where the
- * tile state is not usable the first tile instruction raises SIGILL. In the *_RELEASE
- * variables because cmake-js overwrites CMAKE_CXX_FLAGS.
+ * Instruction sets a native build must not use even where -march=native enables them:
+ * - AMX: with -march=native on CPUs that report AMX, ggml puts weights in AMX buffers, and
+ *   where the tile state is not usable the first tile instruction raises SIGILL.
+ * - AVX512-FP16 (Sapphire Rapids and later): ggml's F16 vectors then compute in half
+ *   precision (simd-mappings.h: vfmadd231ph accumulators, 128 elements per step), so the
+ *   attention's K.Q dot and V accumulation round every partial sum to 11 bits, and a head of
+ *   64 (SmolLM2, Llama-3.2-1B) falls entirely into the scalar tail loop: the patched addon
+ *   decoded SmolLM2 at 0.74x of node-llama-cpp's prebuilt (whose CPU variants are built
+ *   without it) on such a CPU, with flash attention and ggml_vec_dot_f16 at 8 % of the time
+ *   instead of 1 %.
+ * Each is passed only if the compiler knows the option (gcc 11 has no -mno-avx512fp16).
  */
-export const NATIVE_RELEASE_FLAGS = '-O3 -DNDEBUG -mno-amx-tile -mno-amx-int8 -mno-amx-bf16';
+const NATIVE_EXCLUDED_ISA = ['-mno-amx-tile', '-mno-amx-int8', '-mno-amx-bf16', '-mno-avx512fp16'] as const;
+
+function compilerAccepts(flag: string): boolean {
+  const compiler = process.env.CXX || 'c++';
+  const probe = spawnSync(compiler, [flag, '-x', 'c++', '-fsyntax-only', '-'], { input: '', stdio: ['pipe', 'ignore', 'ignore'] });
+  return probe.status === 0;
+}
+
+let nativeReleaseFlagsMemo: string | undefined;
+
+/**
+ * Release compiler flags of the builds for this machine's own CPU (GGML_NATIVE): the patched
+ * addon (addonCmakeOptions) and the stock tools at the host's level, so that a stock vs
+ * patched comparison differs in nothing but the patch: -O3, and the instruction sets of
+ * NATIVE_EXCLUDED_ISA turned off. In the *_RELEASE variables because cmake-js overwrites
+ * CMAKE_CXX_FLAGS. Part of the patched build's cache key (seriesHash).
+ */
+export function nativeReleaseFlags(): string {
+  nativeReleaseFlagsMemo ??= ['-O3', '-DNDEBUG', ...NATIVE_EXCLUDED_ISA.filter(compilerAccepts)].join(' ');
+  return nativeReleaseFlagsMemo;
+}
 
 /** Tool-build options shared by every standalone build: no network code, no tests/examples/server/app/UI. */
 const TOOL_OPTIONS = [
@@ -51,7 +77,7 @@ const TOOL_OPTIONS = [
 
 /**
  * CMake options of the stock tools built for this machine's CPU: what the patched build uses
- * (node-llama-cpp's addon build: GGML_NATIVE, shared libraries, NATIVE_RELEASE_FLAGS), which is
+ * (node-llama-cpp's addon build: GGML_NATIVE, shared libraries, nativeReleaseFlags()), which is
  * also llama.cpp's own default for a build from source. A baseline built any other way
  * measures the flags, not the patch (the former fixed-level static stock build: see the
  * changeset that replaced it).
@@ -60,8 +86,8 @@ export function nativeToolBuildFlags(): string[] {
   return [
     '-DCMAKE_BUILD_TYPE=Release',
     '-DGGML_NATIVE=ON',
-    `-DCMAKE_C_FLAGS_RELEASE=${NATIVE_RELEASE_FLAGS}`,
-    `-DCMAKE_CXX_FLAGS_RELEASE=${NATIVE_RELEASE_FLAGS}`,
+    `-DCMAKE_C_FLAGS_RELEASE=${nativeReleaseFlags()}`,
+    `-DCMAKE_CXX_FLAGS_RELEASE=${nativeReleaseFlags()}`,
     '-DBUILD_SHARED_LIBS=ON',
     ...TOOL_OPTIONS,
   ];
